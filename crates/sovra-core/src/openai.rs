@@ -1,0 +1,293 @@
+//! OpenAI wire types: what `/v1/chat/completions` and `/v1/models` accept and
+//! return, field for field.
+//!
+//! Requests are lenient where OpenAI is lenient (unknown fields are ignored,
+//! `content` may be a string or an array of text parts, `stop` a string or a
+//! list); responses are exact, including the `null`s that SDKs expect to see.
+
+use serde::{Deserialize, Serialize};
+
+/// `POST /v1/chat/completions` request body.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ChatCompletionRequest {
+    pub model: String,
+    pub messages: Vec<ChatMessage>,
+    #[serde(default)]
+    pub stream: Option<bool>,
+    #[serde(default)]
+    pub stream_options: Option<StreamOptions>,
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    #[serde(default)]
+    pub max_completion_tokens: Option<u32>,
+    #[serde(default)]
+    pub temperature: Option<f32>,
+    #[serde(default)]
+    pub top_p: Option<f32>,
+    #[serde(default)]
+    pub seed: Option<i64>,
+    #[serde(default)]
+    pub stop: Option<StopSequences>,
+    #[serde(default)]
+    pub n: Option<u32>,
+    #[serde(default)]
+    pub user: Option<String>,
+}
+
+/// `stream_options` of a chat request.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct StreamOptions {
+    #[serde(default)]
+    pub include_usage: bool,
+}
+
+/// `stop`: one string or a list of strings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum StopSequences {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl StopSequences {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            StopSequences::One(s) => vec![s],
+            StopSequences::Many(v) => v,
+        }
+    }
+}
+
+/// The author of a chat message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    Developer,
+    User,
+    Assistant,
+    Tool,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::Developer => "developer",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Tool => "tool",
+        }
+    }
+}
+
+/// One message of a chat request.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChatMessage {
+    pub role: Role,
+    #[serde(default)]
+    pub content: Option<MessageContent>,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// `content`: a string, or an array of parts of which Sovra reads the text ones.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum MessageContent {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+/// One element of an array `content`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ContentPart {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+impl MessageContent {
+    /// The message text: a string as is, text parts joined with newlines.
+    ///
+    /// Errors name the first part that is not text, since the embedded engine
+    /// reads text only.
+    pub fn text(&self) -> Result<String, String> {
+        match self {
+            MessageContent::Text(s) => Ok(s.clone()),
+            MessageContent::Parts(parts) => {
+                let mut out = Vec::with_capacity(parts.len());
+                for part in parts {
+                    match (part.kind.as_str(), &part.text) {
+                        ("text", Some(t)) => out.push(t.as_str()),
+                        ("text", None) => return Err("a text part has no `text`".to_owned()),
+                        (other, _) => {
+                            return Err(format!(
+                                "content parts of type `{other}` are not supported by this model"
+                            ));
+                        }
+                    }
+                }
+                Ok(out.join("\n"))
+            }
+        }
+    }
+}
+
+/// `usage` of a response.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    pub total_tokens: u32,
+}
+
+impl Usage {
+    pub fn new(prompt_tokens: u32, completion_tokens: u32) -> Self {
+        Self {
+            prompt_tokens,
+            completion_tokens,
+            total_tokens: prompt_tokens + completion_tokens,
+        }
+    }
+}
+
+/// Why generation ended, as OpenAI names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    Stop,
+    Length,
+}
+
+/// `POST /v1/chat/completions` response (non-streaming).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatCompletion {
+    pub id: String,
+    pub object: String,
+    pub created: u64,
+    pub model: String,
+    pub system_fingerprint: Option<String>,
+    pub choices: Vec<ChatChoice>,
+    pub usage: Usage,
+}
+
+/// One choice of a [`ChatCompletion`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatChoice {
+    pub index: u32,
+    pub message: AssistantMessage,
+    pub logprobs: Option<serde_json::Value>,
+    pub finish_reason: FinishReason,
+}
+
+/// The assistant message of a response.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AssistantMessage {
+    pub role: Role,
+    pub content: String,
+    pub refusal: Option<String>,
+}
+
+/// One `data:` event of a streamed chat completion.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatCompletionChunk {
+    pub id: String,
+    pub object: String,
+    pub created: u64,
+    pub model: String,
+    pub system_fingerprint: Option<String>,
+    pub choices: Vec<ChunkChoice>,
+    /// Present (as `null` until the last chunk) only when the client asked
+    /// for `stream_options.include_usage`, as OpenAI does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Option<Usage>>,
+}
+
+/// One choice of a [`ChatCompletionChunk`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChunkChoice {
+    pub index: u32,
+    pub delta: Delta,
+    pub logprobs: Option<serde_json::Value>,
+    pub finish_reason: Option<FinishReason>,
+}
+
+/// The incremental message of a chunk; empty (`{}`) on the final chunk.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Delta {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+}
+
+/// `GET /v1/models` response.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelList {
+    pub object: String,
+    pub data: Vec<Model>,
+}
+
+/// One model as `/v1/models` lists it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Model {
+    pub id: String,
+    pub object: String,
+    pub created: u64,
+    pub owned_by: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_accepts_string_and_parts_content() {
+        let req: ChatCompletionRequest = serde_json::from_value(serde_json::json!({
+            "model": "m",
+            "messages": [
+                {"role": "system", "content": "be brief"},
+                {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}
+            ],
+            "stop": "x",
+            "unknown_field": true
+        }))
+        .unwrap_or_default();
+        assert_eq!(req.messages.len(), 2);
+        let text = req.messages[1].content.as_ref().map(|c| c.text());
+        assert_eq!(text, Some(Ok("a\nb".to_owned())));
+        assert_eq!(
+            req.stop.map(StopSequences::into_vec),
+            Some(vec!["x".to_owned()])
+        );
+    }
+
+    #[test]
+    fn image_parts_are_refused_by_name() {
+        let c = MessageContent::Parts(vec![ContentPart {
+            kind: "image_url".into(),
+            text: None,
+        }]);
+        assert!(c.text().is_err_and(|e| e.contains("image_url")));
+    }
+
+    #[test]
+    fn chunk_usage_field_follows_include_usage() {
+        let mut chunk = ChatCompletionChunk {
+            id: "c".into(),
+            object: "chat.completion.chunk".into(),
+            created: 1,
+            model: "m".into(),
+            system_fingerprint: None,
+            choices: vec![],
+            usage: None,
+        };
+        let v = serde_json::to_value(&chunk).unwrap_or_default();
+        assert!(v.get("usage").is_none());
+        chunk.usage = Some(None);
+        let v = serde_json::to_value(&chunk).unwrap_or_default();
+        assert!(v.get("usage").is_some_and(|u| u.is_null()));
+    }
+}

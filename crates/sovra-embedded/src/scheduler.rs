@@ -1,0 +1,399 @@
+//! The scheduler thread: continuous batching over one llama.cpp context.
+//!
+//! Each step builds one batch: first one token for every conversation that is
+//! generating, then chunks of waiting prompts up to the batch budget (so a
+//! long prompt never stalls streams that are already talking). After the
+//! decode every slot whose logits are ready samples its next token, which is
+//! streamed out through the request's own channel. Slots keep their KV cache
+//! when a request ends; [`Scheduler::admit`] reuses the longest cached token
+//! prefix, from an idle slot or copied from a busy one.
+
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use sovra_core::openai::FinishReason;
+use sovra_engine::stop::{StopMatcher, StopOutcome};
+use sovra_engine::{EngineError, Event, Finish, SamplingParams};
+use tokio::sync::mpsc;
+
+use crate::LoadedModel;
+use crate::text::Utf8Assembler;
+
+/// A tokenized request on its way to a slot.
+pub(crate) struct Job {
+    pub prompt: Vec<LlamaToken>,
+    pub params: SamplingParams,
+    pub max_tokens: u32,
+    pub events: mpsc::Sender<Result<Event, EngineError>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SchedulerConfig {
+    pub threads: u32,
+    pub parallel: u32,
+    pub context_per_sequence: u32,
+    pub batch_tokens: u32,
+}
+
+/// Below this many shared tokens, copying another slot's cache is not worth it.
+const MIN_PREFIX_COPY: usize = 16;
+
+struct Slot {
+    seq: i32,
+    /// Tokens whose keys and values sit in the KV cache at positions 0..len.
+    cached: Vec<LlamaToken>,
+    active: Option<Active>,
+}
+
+struct Active {
+    events: mpsc::Sender<Result<Event, EngineError>>,
+    prompt: Vec<LlamaToken>,
+    /// How many prompt tokens are in the cache.
+    prefilled: usize,
+    sampler: LlamaSampler,
+    stop: StopMatcher,
+    utf8: Utf8Assembler,
+    max_tokens: u32,
+    generated: u32,
+    /// Sampled but not yet decoded.
+    next_token: Option<LlamaToken>,
+    /// Where this slot's logits are in the batch just decoded.
+    logits_at: Option<i32>,
+}
+
+pub(crate) struct Scheduler<'m> {
+    loaded: &'m LoadedModel,
+    ctx: LlamaContext<'m>,
+    batch: LlamaBatch<'static>,
+    slots: Vec<Slot>,
+    config: SchedulerConfig,
+}
+
+fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+fn sampler_for(params: &SamplingParams) -> LlamaSampler {
+    if params.temperature <= 0.0 {
+        return LlamaSampler::greedy();
+    }
+    let seed = match params.seed {
+        Some(s) => (s ^ (s >> 32)) as u32,
+        None => rand::random(),
+    };
+    LlamaSampler::chain_simple([
+        LlamaSampler::top_p(params.top_p.clamp(0.0, 1.0), 1),
+        LlamaSampler::temp(params.temperature),
+        LlamaSampler::dist(seed),
+    ])
+}
+
+impl<'m> Scheduler<'m> {
+    pub fn new(
+        backend: &LlamaBackend,
+        loaded: &'m LoadedModel,
+        config: SchedulerConfig,
+    ) -> Result<Self, String> {
+        let total = config
+            .parallel
+            .checked_mul(config.context_per_sequence)
+            .ok_or("parallel × context_per_sequence overflows")?;
+        let threads = i32::try_from(config.threads.max(1)).unwrap_or(2);
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(total))
+            .with_n_batch(config.batch_tokens)
+            .with_n_ubatch(config.batch_tokens)
+            .with_n_seq_max(config.parallel)
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads)
+            // One cache shared by all sequences: a copied prefix is shared, not duplicated.
+            .with_kv_unified(true);
+        let ctx = loaded
+            .model
+            .new_context(backend, params)
+            .map_err(|e| format!("could not create a llama.cpp context: {e}"))?;
+        let slots = (0..config.parallel)
+            .map(|i| Slot {
+                seq: i32::try_from(i).unwrap_or(0),
+                cached: Vec::new(),
+                active: None,
+            })
+            .collect();
+        Ok(Self {
+            loaded,
+            ctx,
+            batch: LlamaBatch::new(config.batch_tokens as usize, 1),
+            slots,
+            config,
+        })
+    }
+
+    /// Serve jobs until the engine is dropped.
+    pub fn run(&mut self, mut jobs: mpsc::Receiver<Job>, stop: &AtomicBool) {
+        let mut open = true;
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                self.fail_all(EngineError::Stopped);
+                return;
+            }
+            self.drop_cancelled();
+            if !self.any_active() {
+                if !open {
+                    return;
+                }
+                match jobs.blocking_recv() {
+                    Some(job) => self.admit(job),
+                    None => return,
+                }
+            }
+            while open && self.slots.iter().any(|s| s.active.is_none()) {
+                match jobs.try_recv() {
+                    Ok(job) => self.admit(job),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => open = false,
+                }
+            }
+            if self.any_active()
+                && let Err(e) = self.step()
+            {
+                tracing::error!(error = %e, "embedded engine step failed; failing live requests");
+                self.fail_all(EngineError::Internal(e));
+                self.ctx.clear_kv_cache();
+                for slot in &mut self.slots {
+                    slot.cached.clear();
+                }
+            }
+        }
+    }
+
+    fn any_active(&self) -> bool {
+        self.slots.iter().any(|s| s.active.is_some())
+    }
+
+    fn drop_cancelled(&mut self) {
+        for slot in &mut self.slots {
+            if slot.active.as_ref().is_some_and(|a| a.events.is_closed()) {
+                slot.active = None;
+            }
+        }
+    }
+
+    fn fail_all(&mut self, error: EngineError) {
+        for slot in &mut self.slots {
+            if let Some(active) = slot.active.take() {
+                let _ = active.events.try_send(Err(error.clone()));
+            }
+        }
+    }
+
+    /// Put a job in the free slot that lets it skip the most prompt tokens.
+    fn admit(&mut self, job: Job) {
+        let Some((dst, mut reuse)) = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.active.is_none())
+            .map(|(i, s)| (i, common_prefix(&s.cached, &job.prompt)))
+            .max_by_key(|&(_, n)| n)
+        else {
+            // Callers admit only while a slot is free.
+            let _ = job.events.try_send(Err(EngineError::Overloaded(0)));
+            return;
+        };
+        let donor = self
+            .slots
+            .iter()
+            .filter(|s| s.active.is_some())
+            .map(|s| (s.seq, common_prefix(&s.cached, &job.prompt)))
+            .max_by_key(|&(_, n)| n);
+        let dst_seq = self.slots[dst].seq;
+        if let Some((src_seq, shared)) = donor
+            && shared >= reuse + MIN_PREFIX_COPY
+        {
+            let _ = self
+                .ctx
+                .clear_kv_cache_seq(Some(dst_seq as u32), None, None);
+            let copied = self
+                .ctx
+                .copy_kv_cache_seq(src_seq, dst_seq, Some(0), Some(shared as u32));
+            let donor_tokens = self
+                .slots
+                .iter()
+                .find(|s| s.seq == src_seq)
+                .map(|s| s.cached[..shared].to_vec());
+            match (copied, donor_tokens) {
+                (Ok(()), Some(tokens)) => {
+                    self.slots[dst].cached = tokens;
+                    reuse = shared;
+                }
+                _ => {
+                    let _ = self
+                        .ctx
+                        .clear_kv_cache_seq(Some(dst_seq as u32), None, None);
+                    self.slots[dst].cached.clear();
+                    reuse = 0;
+                }
+            }
+        }
+        // The last prompt token is always decoded again: its logits start the answer.
+        reuse = reuse.min(job.prompt.len().saturating_sub(1));
+        let slot = &mut self.slots[dst];
+        if slot.cached.len() > reuse {
+            let trimmed =
+                self.ctx
+                    .clear_kv_cache_seq(Some(dst_seq as u32), Some(reuse as u32), None);
+            if matches!(trimmed, Ok(true)) {
+                slot.cached.truncate(reuse);
+            } else {
+                let _ = self
+                    .ctx
+                    .clear_kv_cache_seq(Some(dst_seq as u32), None, None);
+                slot.cached.clear();
+                reuse = 0;
+            }
+        }
+        tracing::debug!(
+            slot = dst_seq,
+            prompt = job.prompt.len(),
+            reused = reuse,
+            "admitted"
+        );
+        slot.active = Some(Active {
+            sampler: sampler_for(&job.params),
+            stop: StopMatcher::new(&job.params.stop),
+            events: job.events,
+            prompt: job.prompt,
+            prefilled: reuse,
+            utf8: Utf8Assembler::default(),
+            max_tokens: job.max_tokens,
+            generated: 0,
+            next_token: None,
+            logits_at: None,
+        });
+    }
+
+    /// One decode over every live slot, then sampling.
+    fn step(&mut self) -> Result<(), String> {
+        self.batch.clear();
+        let mut budget = self.config.batch_tokens as usize;
+        // Streams that are talking go first: one token each.
+        for slot in &mut self.slots {
+            let Some(active) = slot.active.as_mut() else {
+                continue;
+            };
+            let Some(token) = active.next_token.take() else {
+                continue;
+            };
+            let pos = i32::try_from(slot.cached.len()).map_err(|e| e.to_string())?;
+            self.batch
+                .add(token, pos, &[slot.seq], true)
+                .map_err(|e| e.to_string())?;
+            slot.cached.push(token);
+            active.logits_at = Some(self.batch.n_tokens() - 1);
+            budget -= 1;
+        }
+        // Then prompt chunks, as far as the budget goes.
+        for slot in &mut self.slots {
+            if budget == 0 {
+                break;
+            }
+            let Some(active) = slot.active.as_mut() else {
+                continue;
+            };
+            if active.prefilled >= active.prompt.len() {
+                continue;
+            }
+            let n = (active.prompt.len() - active.prefilled).min(budget);
+            for i in active.prefilled..active.prefilled + n {
+                let last = i + 1 == active.prompt.len();
+                let pos = i32::try_from(slot.cached.len()).map_err(|e| e.to_string())?;
+                self.batch
+                    .add(active.prompt[i], pos, &[slot.seq], last)
+                    .map_err(|e| e.to_string())?;
+                slot.cached.push(active.prompt[i]);
+            }
+            active.prefilled += n;
+            budget -= n;
+            if active.prefilled == active.prompt.len() {
+                active.logits_at = Some(self.batch.n_tokens() - 1);
+            }
+        }
+        if self.batch.n_tokens() == 0 {
+            return Ok(());
+        }
+        if let Err(e) = self.ctx.decode(&mut self.batch) {
+            // Out of cache cells: drop idle slots' caches and try once more.
+            tracing::warn!(error = %e, "decode failed; evicting idle caches and retrying");
+            for slot in &mut self.slots {
+                if slot.active.is_none() && !slot.cached.is_empty() {
+                    let _ = self
+                        .ctx
+                        .clear_kv_cache_seq(Some(slot.seq as u32), None, None);
+                    slot.cached.clear();
+                }
+            }
+            self.ctx
+                .decode(&mut self.batch)
+                .map_err(|e| e.to_string())?;
+        }
+        let context = self.config.context_per_sequence as usize;
+        let vocab = self.loaded.model.vocab();
+        for slot in &mut self.slots {
+            let Some(active) = slot.active.as_mut() else {
+                continue;
+            };
+            let Some(at) = active.logits_at.take() else {
+                continue;
+            };
+            let token = active.sampler.sample(&self.ctx, at);
+            let outcome = if vocab.is_eog(token) {
+                Some(FinishReason::Stop)
+            } else {
+                active.generated += 1;
+                let bytes = vocab.token_to_piece(token, false, None);
+                let text = active.utf8.push(&bytes);
+                let (text, stopped) = match active.stop.push(&text) {
+                    StopOutcome::Continue(t) => (t, false),
+                    StopOutcome::Stopped(t) => (t, true),
+                };
+                if !text.is_empty() && active.events.try_send(Ok(Event::Delta(text))).is_err() {
+                    slot.active = None;
+                    continue;
+                }
+                if stopped {
+                    Some(FinishReason::Stop)
+                } else if active.generated >= active.max_tokens || slot.cached.len() + 1 >= context
+                {
+                    Some(FinishReason::Length)
+                } else {
+                    active.next_token = Some(token);
+                    None
+                }
+            };
+            if let Some(reason) = outcome {
+                let tail = format!("{}", active.utf8.finish());
+                let tail = match active.stop.push(&tail) {
+                    StopOutcome::Continue(t) => t + &active.stop.finish(),
+                    StopOutcome::Stopped(t) => t,
+                };
+                if !tail.is_empty() {
+                    let _ = active.events.try_send(Ok(Event::Delta(tail)));
+                }
+                let finish = Finish {
+                    reason,
+                    prompt_tokens: u32::try_from(active.prompt.len()).unwrap_or(u32::MAX),
+                    completion_tokens: active.generated,
+                };
+                let _ = active.events.try_send(Ok(Event::Finish(finish)));
+                slot.active = None;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,217 @@
+//! The embedded engine with the real default model (SmolLM2-135M-Instruct).
+//!
+//! The model must be in the cache (`sovra models pull`, which the test
+//! script runs first) or named by `SOVRA_TEST_MODEL`; without it these tests
+//! fail and say so, rather than pass without having run.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use futures::StreamExt;
+use sovra_core::openai::{FinishReason, Role};
+use sovra_embedded::{EmbeddedConfig, EmbeddedEngine};
+use sovra_engine::{Engine, EngineError, Event, Finish, GenerateRequest, SamplingParams, Turn};
+
+fn model_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("SOVRA_TEST_MODEL") {
+        return PathBuf::from(p);
+    }
+    let cache = std::env::var_os("SOVRA_MODEL_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(sovra_models::default_cache_dir);
+    let entry = sovra_models::find(sovra_models::DEFAULT_MODEL).ok();
+    match entry.and_then(|e| sovra_models::cached_path(&cache, e)) {
+        Some(p) => p,
+        None => panic!(
+            "the default model is not in {}; run `cargo run -p sovra -- models pull` (scripts/test does)",
+            cache.display()
+        ),
+    }
+}
+
+fn engine(parallel: u32) -> EmbeddedEngine {
+    let mut config = EmbeddedConfig::new(model_path(), "smollm2-135m-instruct");
+    config.parallel = parallel;
+    config.context_per_sequence = 1024;
+    config.threads = 2;
+    match EmbeddedEngine::load(config) {
+        Ok(e) => e,
+        Err(e) => panic!("engine failed to load: {e}"),
+    }
+}
+
+fn ask(question: &str, params: SamplingParams) -> GenerateRequest {
+    GenerateRequest {
+        turns: vec![
+            Turn::new(Role::System, "You are a helpful assistant. Answer briefly."),
+            Turn::new(Role::User, question),
+        ],
+        params,
+    }
+}
+
+async fn run(
+    engine: &EmbeddedEngine,
+    req: GenerateRequest,
+) -> Result<(String, Finish, usize), EngineError> {
+    let mut stream = engine.generate(req).await?;
+    let mut text = String::new();
+    let mut deltas = 0;
+    while let Some(event) = stream.next().await {
+        match event? {
+            Event::Delta(d) => {
+                deltas += 1;
+                text.push_str(&d);
+            }
+            Event::Finish(f) => return Ok((text, f, deltas)),
+        }
+    }
+    Err(EngineError::Internal("stream ended without finish".into()))
+}
+
+fn greedy(max_tokens: u32) -> SamplingParams {
+    SamplingParams {
+        max_tokens: Some(max_tokens),
+        temperature: 0.0,
+        ..SamplingParams::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_on_topic_and_streams() {
+    let engine = engine(2);
+    let (text, finish, deltas) = run(&engine, ask("What is the capital of France?", greedy(48)))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(text.contains("Paris"), "answer: {text}");
+    assert!(deltas > 1, "streamed in {deltas} pieces");
+    assert!(finish.prompt_tokens > 10);
+    assert!(finish.completion_tokens >= deltas as u32 - 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn honours_max_tokens_and_stop() {
+    let engine = engine(2);
+    let (_, finish, _) = run(&engine, ask("Write a long story about a cat.", greedy(5)))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(finish.reason, FinishReason::Length);
+    assert_eq!(finish.completion_tokens, 5);
+
+    // Take a word from the middle of the greedy answer as the stop sequence.
+    let question = "What is the capital of France?";
+    let (full, _, _) = run(&engine, ask(question, greedy(40)))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let words: Vec<&str> = full.split_whitespace().collect();
+    assert!(words.len() >= 4, "answer too short to test stop: {full:?}");
+    let stop = words[words.len() / 2].to_owned();
+    let params = SamplingParams {
+        stop: vec![stop.clone()],
+        ..greedy(40)
+    };
+    let (cut, finish, _) = run(&engine, ask(question, params))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(finish.reason, FinishReason::Stop);
+    assert!(
+        !cut.contains(&stop) && full.starts_with(&cut),
+        "stop {stop:?} cut: {cut:?} full: {full:?}"
+    );
+    assert!(cut.len() < full.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_seed_same_answer() {
+    let engine = engine(1);
+    let params = SamplingParams {
+        max_tokens: Some(24),
+        temperature: 0.9,
+        seed: Some(42),
+        ..SamplingParams::default()
+    };
+    let a = run(&engine, ask("Tell me about the sea.", params.clone()))
+        .await
+        .map(|r| r.0);
+    let b = run(&engine, ask("Tell me about the sea.", params))
+        .await
+        .map(|r| r.0);
+    assert_eq!(a, b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_concurrent_requests_finish_and_match_alone() {
+    let engine = std::sync::Arc::new(engine(4));
+    let questions = [
+        "What is the capital of France?",
+        "Name a primary colour.",
+        "What is 2 plus 2?",
+        "What do bees make?",
+    ];
+    // Greedy answers computed one at a time...
+    let mut alone = Vec::new();
+    for q in questions {
+        alone.push(
+            run(&engine, ask(q, greedy(24)))
+                .await
+                .map(|r| r.0)
+                .unwrap_or_default(),
+        );
+    }
+    // ...and all four at once, decoded together.
+    let started = Instant::now();
+    let tasks: Vec<_> = questions
+        .iter()
+        .map(|q| {
+            let engine = std::sync::Arc::clone(&engine);
+            let q = q.to_string();
+            tokio::spawn(async move { run(&engine, ask(&q, greedy(24))).await })
+        })
+        .collect();
+    let mut together = Vec::new();
+    for t in tasks {
+        let r = t
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(r.1.completion_tokens > 0);
+        together.push(r.0);
+    }
+    eprintln!("4 concurrent requests took {:?}", started.elapsed());
+    // Batched kernels may round differently from single-sequence ones, so the
+    // texts are compared loosely: each concurrent answer starts like its solo one.
+    for (a, b) in alone.iter().zip(&together) {
+        let head: String = a.chars().take(8).collect();
+        assert!(b.starts_with(&head), "alone {a:?} vs together {b:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prompt_too_long_is_refused_before_streaming() {
+    let engine = engine(1);
+    let long = "word ".repeat(3000);
+    let err = engine.generate(ask(&long, greedy(16))).await.err();
+    assert!(
+        matches!(err, Some(EngineError::ContextLength { context: 1024, .. })),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_stream_frees_its_slot() {
+    let engine = engine(1);
+    {
+        let mut stream = engine
+            .generate(ask("Write a long story.", greedy(500)))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let _ = stream.next().await;
+    }
+    // With one slot, this only finishes if the abandoned request was dropped.
+    let r = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        run(&engine, ask("Hi", greedy(4))),
+    )
+    .await;
+    assert!(matches!(r, Ok(Ok(_))), "{r:?}");
+}

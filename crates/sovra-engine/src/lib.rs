@@ -1,0 +1,133 @@
+//! The `Engine` seam and what every engine shares.
+//!
+//! Everything above this crate (server, router, conversations) talks to an
+//! [`Engine`]: give it a chat, get back a stream of text deltas that ends with
+//! a [`Finish`]. Implementations: the embedded llama.cpp engine
+//! (`sovra-embedded`), and [`sim::SimEngine`], a deterministic simulated node
+//! cheap enough to run thousands of streams for tests and fleet benchmarks.
+//! [`stop::StopMatcher`] is the one place stop sequences are handled.
+
+pub mod sim;
+pub mod stop;
+
+use std::pin::Pin;
+
+use futures::Stream;
+use sovra_core::openai::{FinishReason, Role};
+
+/// One turn of a conversation, as the engine sees it: plain text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Turn {
+    pub role: Role,
+    pub content: String,
+}
+
+impl Turn {
+    pub fn new(role: Role, content: impl Into<String>) -> Self {
+        Self {
+            role,
+            content: content.into(),
+        }
+    }
+}
+
+/// How to sample. Limits are already resolved: `max_tokens` is a number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplingParams {
+    /// Most tokens to generate; `None` means "until the context is full".
+    pub max_tokens: Option<u32>,
+    /// 0 means greedy.
+    pub temperature: f32,
+    pub top_p: f32,
+    /// Same seed and same input give the same output on one engine build.
+    pub seed: Option<u64>,
+    /// Generation stops before the first occurrence of any of these.
+    pub stop: Vec<String>,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        Self {
+            max_tokens: None,
+            temperature: 0.7,
+            top_p: 1.0,
+            seed: None,
+            stop: Vec::new(),
+        }
+    }
+}
+
+/// A request to generate the assistant's next message.
+#[derive(Debug, Clone)]
+pub struct GenerateRequest {
+    pub turns: Vec<Turn>,
+    pub params: SamplingParams,
+}
+
+/// How a generation ended, with token counts from the engine's tokenizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finish {
+    pub reason: FinishReason,
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+}
+
+/// One item of a generation stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Text to append to the answer (never split inside a UTF-8 character).
+    Delta(String),
+    /// The last event of every successful stream.
+    Finish(Finish),
+}
+
+/// The stream [`Engine::generate`] returns. Dropping it cancels generation.
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<Event, EngineError>> + Send>>;
+
+/// What an engine can fail with, in its own terms.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    #[error(
+        "the prompt has {prompt_tokens} tokens and asks for up to {max_tokens} more, but this model's context holds {context} tokens per conversation"
+    )]
+    ContextLength {
+        prompt_tokens: u32,
+        max_tokens: u32,
+        context: u32,
+    },
+    #[error("the engine's queue is full ({0} requests waiting); try again shortly")]
+    Overloaded(usize),
+    #[error("the engine is not running")]
+    Stopped,
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    #[error("engine failure: {0}")]
+    Internal(String),
+}
+
+/// What a model is, for `/v1/models` and for limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelCard {
+    /// The public name clients ask for.
+    pub id: String,
+    /// Tokens one conversation may hold (prompt plus answer).
+    pub context_length: u32,
+    /// A short description of the engine and weights (shown in logs and `/readyz`).
+    pub description: String,
+}
+
+/// The seam between Sovra and whatever runs the model.
+#[async_trait::async_trait]
+pub trait Engine: Send + Sync + 'static {
+    /// The model this engine serves.
+    fn model(&self) -> &ModelCard;
+
+    /// Whether the engine can take requests now.
+    fn is_ready(&self) -> bool {
+        true
+    }
+
+    /// Start generating. Errors that can be known before the first token
+    /// (prompt too long, queue full) come back here, not in the stream.
+    async fn generate(&self, request: GenerateRequest) -> Result<EventStream, EngineError>;
+}

@@ -1,1 +1,413 @@
-//! placeholder
+//! Sovra's settings.
+//!
+//! One typed [`Settings`] struct, filled in layers: built-in defaults, then an
+//! optional TOML file (`--config sovra.toml`), then `SOVRA_*` environment
+//! variables, then command-line flags (which the binary hands in as a
+//! [`figment::Provider`]). Unknown keys are refused, and every error names the
+//! setting, where its value came from and what is wrong with it. Validation
+//! across fields happens once, in [`Settings::validate`].
+//!
+//! Environment names are the setting's path in capitals with `_` between
+//! parts: `engine.threads` is `SOVRA_ENGINE_THREADS`, `listen` is `SOVRA_LISTEN`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// All of Sovra's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// Where Sovra keeps its database and state.
+    pub data_dir: PathBuf,
+    /// `human` (default) or `json` log lines.
+    pub log_format: LogFormat,
+    pub engine: EngineSettings,
+    pub limits: LimitSettings,
+}
+
+/// Which engine serves the model, and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSettings {
+    /// `embedded` (llama.cpp in process) or `sim` (the simulated node).
+    pub kind: EngineKind,
+    /// A catalogue model name (pulled on first use) or a path to a GGUF file.
+    pub model: String,
+    /// The name clients use for the model; defaults to the catalogue name or file stem.
+    pub model_name: Option<String>,
+    /// Where pulled models are cached; defaults to `~/.cache/sovra/models`.
+    pub model_cache: Option<PathBuf>,
+    /// CPU threads for inference; 0 means all available cores.
+    pub threads: u32,
+    /// Conversations decoded together.
+    pub parallel: u32,
+    /// Tokens one conversation may hold (prompt plus answer).
+    pub context: u32,
+    /// Most tokens in one decode step.
+    pub batch_tokens: u32,
+    /// Requests that may wait for a free slot before new ones get a 503.
+    pub queue_depth: usize,
+    /// Simulated node: milliseconds to the first token.
+    pub sim_ttft_ms: u64,
+    /// Simulated node: tokens per second per stream.
+    pub sim_tokens_per_second: f64,
+}
+
+/// Limits on what a client may send and ask for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    /// Largest request body accepted (bytes); larger gets a 413.
+    pub max_body_bytes: usize,
+    /// Most tokens one request may ask the model to generate.
+    pub max_completion_tokens: u32,
+    /// Most messages in one chat request.
+    pub max_messages: usize,
+    /// Seconds to let streams finish after SIGINT/SIGTERM before exiting.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    Embedded,
+    Sim,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("sovra-data"),
+            log_format: LogFormat::Human,
+            engine: EngineSettings::default(),
+            limits: LimitSettings::default(),
+        }
+    }
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            kind: EngineKind::Embedded,
+            model: "smollm2-135m-instruct".to_owned(),
+            model_name: None,
+            model_cache: None,
+            threads: 0,
+            parallel: 8,
+            context: 2048,
+            batch_tokens: 512,
+            queue_depth: 64,
+            sim_ttft_ms: 20,
+            sim_tokens_per_second: 200.0,
+        }
+    }
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            max_completion_tokens: 1024,
+            max_messages: 256,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+/// A setting that could not be read or makes no sense.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("setting `{setting}`: {problem}")]
+    Check {
+        setting: &'static str,
+        problem: String,
+    },
+}
+
+impl From<figment::Error> for ConfigError {
+    fn from(error: figment::Error) -> Self {
+        // One line per problem, each naming the key and where it came from.
+        let lines: Vec<String> = error
+            .into_iter()
+            .map(|e| {
+                let key = if e.path.is_empty() {
+                    "(top level)".to_owned()
+                } else {
+                    e.path.join(".")
+                };
+                let source = match &e.metadata {
+                    // Name the exact variable, not just "environment".
+                    Some(m) if m.name.contains("environment") => {
+                        format!(
+                            " (from environment variable SOVRA_{})",
+                            key.replace('.', "_").to_ascii_uppercase()
+                        )
+                    }
+                    Some(m) => match &m.source {
+                        Some(src) => format!(" (from {} {src})", m.name),
+                        None => format!(" (from {})", m.name),
+                    },
+                    None => String::new(),
+                };
+                format!("setting `{key}`{source}: {}", e.kind)
+            })
+            .collect();
+        ConfigError::Invalid(lines.join("\n"))
+    }
+}
+
+const SECTIONS: &[&str] = &["engine", "limits"];
+
+/// `SOVRA_*` variables that belong to the tools, not to the settings.
+const NOT_SETTINGS: &[&str] = &["config", "url", "bin", "test_model"];
+
+/// `SOVRA_ENGINE_THREADS` → `engine.threads`.
+fn setting_path(var: &str) -> String {
+    let k = var.to_ascii_lowercase();
+    for section in SECTIONS {
+        if let Some(rest) = k.strip_prefix(&format!("{section}_")) {
+            return format!("{section}.{rest}");
+        }
+    }
+    k
+}
+
+/// Every setting's dotted path, from the defaults.
+fn known_paths() -> Vec<String> {
+    fn walk(prefix: &str, value: &serde_json::Value, out: &mut Vec<String>) {
+        if let serde_json::Value::Object(map) = value {
+            for (k, v) in map {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                if v.is_object() {
+                    walk(&path, v, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(v) = serde_json::to_value(Settings::default()) {
+        walk("", &v, &mut out);
+    }
+    out
+}
+
+/// The `SOVRA_*` environment layer: `SOVRA_ENGINE_THREADS` → `engine.threads`.
+/// Variables that name no setting are left out (see [`unknown_env_vars`]).
+pub fn env_provider() -> Env {
+    let known = known_paths();
+    Env::prefixed("SOVRA_")
+        .filter(move |key| known.iter().any(|k| *k == setting_path(key.as_str())))
+        .map(|key| setting_path(key.as_str()).into())
+}
+
+/// `SOVRA_*` variables that name no setting: probably typos, worth a warning.
+pub fn unknown_env_vars() -> Vec<String> {
+    let known = known_paths();
+    std::env::vars()
+        .filter_map(|(k, _)| k.strip_prefix("SOVRA_").map(str::to_owned))
+        .filter(|k| !NOT_SETTINGS.contains(&k.to_ascii_lowercase().as_str()))
+        .filter(|k| !known.contains(&setting_path(k)))
+        .map(|k| format!("SOVRA_{k}"))
+        .collect()
+}
+
+impl Settings {
+    /// Defaults, then the file (if any), then the environment, then `overrides`.
+    pub fn load(
+        file: Option<&Path>,
+        overrides: impl figment::Provider,
+    ) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::MissingFile(path.to_path_buf()));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let settings: Settings = figment.merge(env_provider()).merge(overrides).extract()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Cross-field checks, in one place.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let check = |ok: bool, setting: &'static str, problem: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(ConfigError::Check {
+                    setting,
+                    problem: problem.to_owned(),
+                })
+            }
+        };
+        let e = &self.engine;
+        check(
+            e.parallel >= 1 && e.parallel <= 256,
+            "engine.parallel",
+            "must be between 1 and 256",
+        )?;
+        check(
+            e.context >= 128,
+            "engine.context",
+            "must be at least 128 tokens",
+        )?;
+        check(
+            e.batch_tokens >= e.parallel,
+            "engine.batch_tokens",
+            "must be at least engine.parallel",
+        )?;
+        check(
+            e.queue_depth >= 1,
+            "engine.queue_depth",
+            "must be at least 1",
+        )?;
+        check(
+            !e.model.trim().is_empty(),
+            "engine.model",
+            "must name a catalogue model or a GGUF file",
+        )?;
+        check(
+            e.sim_tokens_per_second >= 0.0,
+            "engine.sim_tokens_per_second",
+            "must not be negative",
+        )?;
+        let l = &self.limits;
+        check(
+            l.max_body_bytes >= 1024,
+            "limits.max_body_bytes",
+            "must be at least 1024 bytes",
+        )?;
+        check(
+            l.max_completion_tokens >= 1,
+            "limits.max_completion_tokens",
+            "must be at least 1",
+        )?;
+        check(
+            l.max_messages >= 1,
+            "limits.max_messages",
+            "must be at least 1",
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return its large error
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    fn none() -> Serialized<serde_json::Value> {
+        Serialized::defaults(serde_json::json!({}))
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert!(Settings::default().validate().is_ok());
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "sovra.toml",
+                "listen = \"127.0.0.1:9000\"\n[engine]\nthreads = 3\nparallel = 4\n",
+            )?;
+            jail.set_env("SOVRA_ENGINE_PARALLEL", "6");
+            jail.set_env("SOVRA_DATA_DIR", "/tmp/x");
+            let flags = Serialized::defaults(serde_json::json!({"engine": {"kind": "sim"}}));
+            let s =
+                Settings::load(Some(Path::new("sovra.toml")), flags).map_err(|e| e.to_string())?;
+            assert_eq!(s.listen.port(), 9000);
+            assert_eq!(s.engine.threads, 3);
+            assert_eq!(s.engine.parallel, 6);
+            assert_eq!(s.engine.kind, EngineKind::Sim);
+            assert_eq!(s.data_dir, PathBuf::from("/tmp/x"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn errors_name_the_setting_and_source() {
+        Jail::expect_with(|jail| {
+            jail.set_env("SOVRA_ENGINE_THREADS", "many");
+            let err = Settings::load(None, none())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("engine.threads"), "{err}");
+            assert!(err.contains("SOVRA_ENGINE_THREADS"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        Jail::expect_with(|jail| {
+            jail.create_file("sovra.toml", "[engine]\nthreds = 3\n")?;
+            let err = Settings::load(Some(Path::new("sovra.toml")), none())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("threds"), "{err}");
+            assert!(err.contains("sovra.toml"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn cross_field_check_names_setting() {
+        Jail::expect_with(|jail| {
+            jail.set_env("SOVRA_ENGINE_PARALLEL", "0");
+            let err = Settings::load(None, none())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("engine.parallel"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn env_vars_that_name_no_setting_are_reported_not_applied() {
+        Jail::expect_with(|jail| {
+            jail.set_env("SOVRA_ENGIN_THREADS", "3");
+            jail.set_env("SOVRA_URL", "http://x");
+            let s = Settings::load(None, none()).map_err(|e| e.to_string())?;
+            assert_eq!(s.engine.threads, 0);
+            assert_eq!(unknown_env_vars(), vec!["SOVRA_ENGIN_THREADS".to_owned()]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn missing_file_is_named() {
+        let err = Settings::load(Some(Path::new("/nonexistent/sovra.toml")), none()).err();
+        assert!(matches!(err, Some(ConfigError::MissingFile(_))));
+    }
+}

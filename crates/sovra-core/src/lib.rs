@@ -8,5 +8,6 @@
 pub mod error;
 pub mod ids;
 pub mod openai;
+pub mod sse;
 
 pub use error::{ApiError, ErrorKind};

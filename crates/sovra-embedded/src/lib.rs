@@ -238,16 +238,9 @@ impl Engine for EmbeddedEngine {
             .await
             .map_err(|e| EngineError::Internal(e.to_string()))??;
         let prompt_tokens = u32::try_from(prompt.len()).unwrap_or(u32::MAX);
-        let context = self.card.context_length;
-        let room = context.saturating_sub(prompt_tokens);
-        let max_tokens = request.params.max_tokens.unwrap_or(room);
-        if prompt_tokens == 0 || prompt_tokens >= context || max_tokens > room {
-            return Err(EngineError::ContextLength {
-                prompt_tokens,
-                max_tokens,
-                context,
-            });
-        }
+        let max_tokens = request
+            .params
+            .budget(prompt_tokens, self.card.context_length)?;
         let (events_tx, events_rx) = mpsc::channel(max_tokens as usize + 4);
         let job = Job {
             prompt,

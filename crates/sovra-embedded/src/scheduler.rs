@@ -377,7 +377,7 @@ impl<'m> Scheduler<'m> {
                 }
             };
             if let Some(reason) = outcome {
-                let tail = format!("{}", active.utf8.finish());
+                let tail = active.utf8.finish();
                 let tail = match active.stop.push(&tail) {
                     StopOutcome::Continue(t) => t + &active.stop.finish(),
                     StopOutcome::Stopped(t) => t,

@@ -4,7 +4,8 @@
 //! script runs first) or named by `SOVRA_TEST_MODEL`; without it these tests
 //! fail and say so, rather than pass without having run.
 
-use std::path::PathBuf;
+#![allow(clippy::panic)]
+
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -12,25 +13,9 @@ use sovra_core::openai::{FinishReason, Role};
 use sovra_embedded::{EmbeddedConfig, EmbeddedEngine};
 use sovra_engine::{Engine, EngineError, Event, Finish, GenerateRequest, SamplingParams, Turn};
 
-fn model_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("SOVRA_TEST_MODEL") {
-        return PathBuf::from(p);
-    }
-    let cache = std::env::var_os("SOVRA_MODEL_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(sovra_models::default_cache_dir);
-    let entry = sovra_models::find(sovra_models::DEFAULT_MODEL).ok();
-    match entry.and_then(|e| sovra_models::cached_path(&cache, e)) {
-        Some(p) => p,
-        None => panic!(
-            "the default model is not in {}; run `cargo run -p sovra -- models pull` (scripts/test does)",
-            cache.display()
-        ),
-    }
-}
-
 fn engine(parallel: u32) -> EmbeddedEngine {
-    let mut config = EmbeddedConfig::new(model_path(), "smollm2-135m-instruct");
+    let mut config =
+        EmbeddedConfig::new(sovra_testkit::default_model_path(), "smollm2-135m-instruct");
     config.parallel = parallel;
     config.context_per_sequence = 1024;
     config.threads = 2;

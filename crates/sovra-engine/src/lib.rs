@@ -34,8 +34,11 @@ impl Turn {
 /// How to sample. Limits are already resolved: `max_tokens` is a number.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SamplingParams {
-    /// Most tokens to generate; `None` means "until the context is full".
+    /// Most tokens the client asked for; it must fit in the context or the
+    /// request is refused. `None`: as many as fit, up to `ceiling`.
     pub max_tokens: Option<u32>,
+    /// Server policy: never generate more than this, whatever was asked.
+    pub ceiling: u32,
     /// 0 means greedy.
     pub temperature: f32,
     pub top_p: f32,
@@ -49,6 +52,7 @@ impl Default for SamplingParams {
     fn default() -> Self {
         Self {
             max_tokens: None,
+            ceiling: u32::MAX,
             temperature: 0.7,
             top_p: 1.0,
             seed: None,
@@ -103,6 +107,26 @@ pub enum EngineError {
     Invalid(String),
     #[error("engine failure: {0}")]
     Internal(String),
+}
+
+impl SamplingParams {
+    /// The answer budget for a prompt of `prompt_tokens` in a context of
+    /// `context` tokens, or the error that says why it cannot fit.
+    pub fn budget(&self, prompt_tokens: u32, context: u32) -> Result<u32, EngineError> {
+        let room = context.saturating_sub(prompt_tokens);
+        let max_tokens = self
+            .max_tokens
+            .unwrap_or(room.min(self.ceiling))
+            .min(self.ceiling);
+        if prompt_tokens == 0 || prompt_tokens >= context || max_tokens > room || max_tokens == 0 {
+            return Err(EngineError::ContextLength {
+                prompt_tokens,
+                max_tokens,
+                context,
+            });
+        }
+        Ok(max_tokens)
+    }
 }
 
 /// What a model is, for `/v1/models` and for limits.

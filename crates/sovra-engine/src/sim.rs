@@ -13,7 +13,10 @@ use futures::StreamExt;
 use sovra_core::openai::{FinishReason, Role};
 
 use crate::stop::{StopMatcher, StopOutcome};
-use crate::{Engine, EngineError, Event, EventStream, Finish, GenerateRequest, ModelCard, Turn};
+use crate::{
+    Engine, EngineError, Event, EventStream, Finish, GenerateRequest, ModelCard, SamplingParams,
+    Turn,
+};
 
 /// How the simulated node behaves.
 #[derive(Debug, Clone, PartialEq)]
@@ -151,18 +154,14 @@ impl Engine for SimEngine {
 
     async fn generate(&self, request: GenerateRequest) -> Result<EventStream, EngineError> {
         let prompt_tokens = Self::count_tokens(&request.turns);
-        let room = self.config.context_length.saturating_sub(prompt_tokens);
-        let max_tokens = request
-            .params
-            .max_tokens
-            .unwrap_or(self.config.default_answer_tokens.min(room));
-        if prompt_tokens >= self.config.context_length || max_tokens > room {
-            return Err(EngineError::ContextLength {
-                prompt_tokens,
-                max_tokens,
-                context: self.config.context_length,
-            });
-        }
+        let params = SamplingParams {
+            ceiling: request
+                .params
+                .ceiling
+                .min(self.config.default_answer_tokens),
+            ..request.params.clone()
+        };
+        let max_tokens = params.budget(prompt_tokens, self.config.context_length)?;
         let answer_len = self.config.default_answer_tokens.max(1);
         let pieces = Self::answer_pieces(&request.turns, request.params.seed, answer_len);
         let limit = max_tokens.min(answer_len);
@@ -256,7 +255,6 @@ impl SimStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::SamplingParams;
 
     fn request(text: &str, params: SamplingParams) -> GenerateRequest {
         GenerateRequest {

@@ -1,1 +1,141 @@
-//! placeholder
+//! Sovra's HTTP surface.
+//!
+//! One axum [`Router`] over one [`AppState`]: the OpenAI-compatible API under
+//! `/v1`, the conversation API the web chat and `sovra chat` use under
+//! `/api`, the web chat itself at `/`, and `/healthz`, `/readyz`, `/metrics`.
+//! Cross-cutting concerns (request ids, tracing, body limits, metrics) are
+//! tower layers; handlers are small functions returning
+//! `Result<_, HttpError>`, and [`error::HttpError`] is the only place that
+//! renders an error body.
+
+pub mod conversations;
+pub mod error;
+pub mod observe;
+pub mod openai;
+pub mod stream;
+pub mod web;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::routing::{get, post};
+use sovra_engine::Engine;
+use sovra_store::Store;
+use tokio_util::task::TaskTracker;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use error::HttpError;
+
+/// Limits the HTTP layer enforces.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub max_completion_tokens: u32,
+    pub max_messages: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            max_completion_tokens: 1024,
+            max_messages: 256,
+        }
+    }
+}
+
+/// Everything a handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<dyn Engine>,
+    pub store: Arc<dyn Store>,
+    pub limits: Arc<Limits>,
+    /// The system prompt of the web chat and `sovra chat` conversations.
+    pub system_prompt: Arc<str>,
+    /// Background work a response started (streams, persistence); shutdown waits on it.
+    pub tasks: TaskTracker,
+    draining: Arc<AtomicBool>,
+    metrics: observe::Metrics,
+}
+
+impl AppState {
+    pub fn new(
+        engine: Arc<dyn Engine>,
+        store: Arc<dyn Store>,
+        limits: Limits,
+        system_prompt: &str,
+    ) -> Self {
+        Self {
+            engine,
+            store,
+            limits: Arc::new(limits),
+            system_prompt: Arc::from(system_prompt),
+            tasks: TaskTracker::new(),
+            draining: Arc::new(AtomicBool::new(false)),
+            metrics: observe::Metrics::global(),
+        }
+    }
+
+    /// Mark the server as shutting down: `/readyz` turns 503 so load balancers move away.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.limits.max_body_bytes;
+    let api = Router::new()
+        .route("/v1/models", get(openai::list_models))
+        .route("/v1/models/{id}", get(openai::get_model))
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route(
+            "/api/conversations",
+            get(conversations::list).post(conversations::create),
+        )
+        .route(
+            "/api/conversations/{id}",
+            get(conversations::get)
+                .patch(conversations::rename)
+                .delete(conversations::delete),
+        )
+        .route(
+            "/api/conversations/{id}/messages",
+            post(conversations::send),
+        )
+        .route("/healthz", get(observe::healthz))
+        .route("/readyz", get(observe::readyz))
+        .route("/metrics", get(observe::metrics))
+        .route("/", get(web::index))
+        .route("/assets/{file}", get(web::asset))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::track_requests,
+        ))
+        .with_state(state);
+    api.layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req
+                    .headers()
+                    .get(&REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}

@@ -1,1 +1,212 @@
-//! placeholder
+//! Test harness: the real `sovra` binary on a free port, spoken to over HTTP.
+//!
+//! Integration tests build the binary (`CARGO_BIN_EXE_sovra`), start it with
+//! [`Sovra::start`], wait until `/readyz` says ready, and talk to it like any
+//! client would. [`Sovra::stop`] sends SIGTERM and returns the exit status, so
+//! graceful shutdown is tested the way an operator triggers it. Output goes to
+//! a log file whose tail is attached to every start failure.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use futures::StreamExt;
+use serde_json::Value;
+use sovra_core::sse::SseDecoder;
+use tokio::process::{Child, Command};
+
+/// A running `sovra` process.
+pub struct Sovra {
+    child: Child,
+    pub base: String,
+    pub log: PathBuf,
+    pub client: reqwest::Client,
+}
+
+/// A port nobody is listening on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+impl Sovra {
+    /// `sovra serve` with a fresh port and the given data dir and extra args/env.
+    pub async fn serve(
+        bin: &Path,
+        data_dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut all = vec!["serve", "--listen", &listen, "--data-dir"];
+        let dir = data_dir.to_string_lossy().into_owned();
+        all.push(&dir);
+        all.extend_from_slice(args);
+        Self::start(bin, &all, env, port, data_dir).await
+    }
+
+    /// Any subcommand that serves HTTP on `port`; waits for `/readyz`.
+    pub async fn start(
+        bin: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        port: u16,
+        log_dir: &Path,
+    ) -> Result<Self> {
+        let log = log_dir.join(format!("sovra-{port}.log"));
+        std::fs::create_dir_all(log_dir)?;
+        let out = std::fs::File::create(&log)?;
+        let err = out.try_clone()?;
+        let mut cmd = Command::new(bin);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .kill_on_drop(true)
+            // Tests must not read an operator's settings.
+            .env_remove("SOVRA_CONFIG");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("could not start {}", bin.display()))?;
+        let mut me = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+            client: reqwest::Client::new(),
+        };
+        me.wait_ready(Duration::from_secs(120)).await?;
+        Ok(me)
+    }
+
+    async fn wait_ready(&mut self, limit: Duration) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("sovra exited during start ({status}):\n{}", self.log_tail());
+            }
+            if let Ok(r) = self.client.get(self.url("/readyz")).send().await
+                && r.status().is_success()
+            {
+                return Ok(());
+            }
+            if started.elapsed() > limit {
+                bail!("sovra was not ready within {limit:?}:\n{}", self.log_tail());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// The last lines of the process's output.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Send a signal by name (e.g. "TERM", "INT").
+    pub fn signal(&self, name: &str) -> Result<()> {
+        let pid = self.pid().context("process already gone")?;
+        let status = std::process::Command::new("kill")
+            .args([format!("-{name}"), pid.to_string()])
+            .status()?;
+        if !status.success() {
+            bail!("kill -{name} {pid} failed");
+        }
+        Ok(())
+    }
+
+    /// SIGTERM, then wait (up to `limit`) for the exit status.
+    pub async fn stop_within(mut self, limit: Duration) -> Result<ExitStatus> {
+        self.signal("TERM")?;
+        match tokio::time::timeout(limit, self.child.wait()).await {
+            Ok(status) => Ok(status?),
+            Err(_) => bail!(
+                "sovra did not exit within {limit:?} of SIGTERM:\n{}",
+                self.log_tail()
+            ),
+        }
+    }
+
+    pub async fn stop(self) -> Result<ExitStatus> {
+        self.stop_within(Duration::from_secs(30)).await
+    }
+
+    /// POST JSON, return status and JSON body.
+    pub async fn post(&self, path: &str, body: &Value) -> Result<(u16, Value)> {
+        let r = self.client.post(self.url(path)).json(body).send().await?;
+        let status = r.status().as_u16();
+        let text = r.text().await?;
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok((status, value))
+    }
+
+    pub async fn get(&self, path: &str) -> Result<(u16, Value)> {
+        let r = self.client.get(self.url(path)).send().await?;
+        let status = r.status().as_u16();
+        let text = r.text().await?;
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok((status, value))
+    }
+}
+
+/// The `data:` payloads of an SSE response, in order (including `[DONE]`).
+pub async fn sse_events(response: reqwest::Response) -> Result<Vec<String>> {
+    let mut decoder = SseDecoder::default();
+    let mut out = Vec::new();
+    let mut body = response.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        out.extend(decoder.push(&chunk?).map_err(anyhow::Error::msg)?);
+    }
+    Ok(out)
+}
+
+/// Concatenated `delta.content` of chat chunks.
+pub fn stream_text(events: &[String]) -> String {
+    events
+        .iter()
+        .filter_map(|e| serde_json::from_str::<Value>(e).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+/// The model file for tests that need the real default model: `SOVRA_TEST_MODEL`,
+/// or the verified default in the model cache. Panics with the fix if missing,
+/// so a test that needs the model never passes without it.
+pub fn default_model_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("SOVRA_TEST_MODEL") {
+        return PathBuf::from(p);
+    }
+    let cache = std::env::var_os("SOVRA_ENGINE_MODEL_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(sovra_models::default_cache_dir);
+    let entry =
+        sovra_models::find(sovra_models::DEFAULT_MODEL).expect("default model in catalogue");
+    match sovra_models::cached_path(&cache, entry) {
+        Some(p) => p,
+        None => panic!(
+            "the default model is not in {}; run `sovra models pull` first (scripts/test does)",
+            cache.display()
+        ),
+    }
+}

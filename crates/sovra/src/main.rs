@@ -1,1 +1,46 @@
-fn main() {}
+//! The `sovra` binary: parses the command line and wires the crates together.
+//!
+//! Subcommands live in their own modules; none of them holds logic that a
+//! library crate should own.
+
+mod chat;
+mod cli;
+mod models;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            cli::Command::Serve(args) => serve::serve(args).await,
+            cli::Command::SimNode(args) => serve::sim_node(args).await,
+            cli::Command::Models(args) => models::run(args).await,
+            cli::Command::Chat(args) => chat::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line per cause, outermost first.
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}

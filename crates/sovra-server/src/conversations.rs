@@ -1,0 +1,268 @@
+//! The conversation API behind the web chat and `sovra chat`.
+//!
+//! Unlike `/v1/chat/completions`, where the client sends the whole history,
+//! here the server owns it: a message is appended to a stored conversation,
+//! the assistant answers with the history as context, and both turns are
+//! persisted (the answer before the client sees `[DONE]`, or as far as it
+//! got if the client leaves). Long histories are trimmed from the oldest turn
+//! until the prompt fits the model's context.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sovra_core::openai::{FinishReason, Role};
+use sovra_core::{ApiError, ErrorKind};
+use sovra_engine::{EngineError, Finish, GenerateRequest, SamplingParams, Turn};
+use sovra_store::{Conversation, MessageUsage, NewMessage, StoredMessage};
+
+use crate::openai::ApiJson;
+use crate::stream::{ChunkMeta, OnEnd};
+use crate::{AppState, HttpError};
+
+/// The title a conversation has until its first message names it.
+pub const DEFAULT_TITLE: &str = "New chat";
+const TITLE_CHARS: usize = 60;
+const MAX_TITLE_CHARS: usize = 200;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    #[serde(default)]
+    pub title: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenameBody {
+    pub title: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendBody {
+    pub content: String,
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    #[serde(default)]
+    pub temperature: Option<f32>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConversationWithMessages {
+    #[serde(flatten)]
+    pub conversation: Conversation,
+    pub messages: Vec<StoredMessage>,
+}
+
+fn not_found(id: &str) -> HttpError {
+    ApiError::new(
+        ErrorKind::NotFound,
+        format!("No conversation found with id '{id}'."),
+    )
+    .with_code("not_found")
+    .into()
+}
+
+fn clean_title(title: &str) -> Result<String, ApiError> {
+    let t = title.trim();
+    if t.is_empty() {
+        return Err(ApiError::invalid_param(
+            "title",
+            "'title' must not be empty.",
+        ));
+    }
+    if t.chars().count() > MAX_TITLE_CHARS {
+        return Err(ApiError::invalid_param(
+            "title",
+            format!("'title' may have at most {MAX_TITLE_CHARS} characters."),
+        ));
+    }
+    Ok(t.to_owned())
+}
+
+pub async fn list(State(state): State<AppState>) -> Result<impl IntoResponse, HttpError> {
+    let data = state.store.list_conversations(200).await?;
+    Ok(axum::Json(json!({"object": "list", "data": data})))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateBody>,
+) -> Result<impl IntoResponse, HttpError> {
+    let title = match body.title {
+        Some(t) => clean_title(&t)?,
+        None => DEFAULT_TITLE.to_owned(),
+    };
+    let conversation = state.store.create_conversation(&title).await?;
+    Ok((StatusCode::CREATED, axum::Json(conversation)))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, HttpError> {
+    let conversation = state
+        .store
+        .get_conversation(&id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    let messages = state.store.messages(&id).await?;
+    Ok(axum::Json(ConversationWithMessages {
+        conversation,
+        messages,
+    }))
+}
+
+pub async fn rename(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RenameBody>,
+) -> Result<impl IntoResponse, HttpError> {
+    let title = clean_title(&body.title)?;
+    if !state.store.rename_conversation(&id, &title).await? {
+        return Err(not_found(&id));
+    }
+    let conversation = state
+        .store
+        .get_conversation(&id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    Ok(axum::Json(conversation))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, HttpError> {
+    if !state.store.delete_conversation(&id).await? {
+        return Err(not_found(&id));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Append a user message and stream the assistant's answer (SSE, OpenAI chunks).
+pub async fn send(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<SendBody>,
+) -> Result<Response, HttpError> {
+    let content = body.content.trim().to_owned();
+    if content.is_empty() {
+        return Err(ApiError::invalid_param("content", "'content' must not be empty.").into());
+    }
+    let limits = &state.limits;
+    if let Some(m) = body.max_tokens
+        && (m == 0 || m > limits.max_completion_tokens)
+    {
+        return Err(ApiError::invalid_param(
+            "max_tokens",
+            format!(
+                "'max_tokens' must be between 1 and {}.",
+                limits.max_completion_tokens
+            ),
+        )
+        .into());
+    }
+    let temperature = body.temperature.unwrap_or(0.3);
+    if !(0.0..=2.0).contains(&temperature) {
+        return Err(ApiError::invalid_param(
+            "temperature",
+            "'temperature' must be between 0 and 2.",
+        )
+        .into());
+    }
+    let conversation = state
+        .store
+        .get_conversation(&id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    let history = state.store.messages(&id).await?;
+    let params = SamplingParams {
+        max_tokens: body.max_tokens,
+        ceiling: limits.max_completion_tokens,
+        temperature,
+        top_p: 0.9,
+        seed: None,
+        stop: Vec::new(),
+    };
+    let events = generate_with_history(&state, &history, &content, params).await?;
+
+    // The engine accepted the turn: record the question, then stream the answer.
+    state
+        .store
+        .append_message(
+            &id,
+            NewMessage {
+                role: Role::User,
+                content: &content,
+                usage: None,
+            },
+        )
+        .await?;
+    if history.is_empty() && conversation.title == DEFAULT_TITLE {
+        let title: String = content.chars().take(TITLE_CHARS).collect();
+        state.store.rename_conversation(&id, title.trim()).await?;
+    }
+    let store = state.store.clone();
+    let on_end: OnEnd = Box::new(move |text: String, finish: Option<Finish>| {
+        Box::pin(async move {
+            if text.is_empty() && finish.is_none() {
+                return;
+            }
+            let usage = finish.map(|f| MessageUsage {
+                prompt_tokens: f.prompt_tokens,
+                completion_tokens: f.completion_tokens,
+                finish_reason: match f.reason {
+                    FinishReason::Stop => "stop".into(),
+                    FinishReason::Length => "length".into(),
+                },
+            });
+            let message = NewMessage {
+                role: Role::Assistant,
+                content: &text,
+                usage,
+            };
+            if let Err(e) = store.append_message(&id, message).await {
+                tracing::error!(conversation = %id, error = %e, "could not store the answer");
+            }
+        })
+    });
+    let meta = ChunkMeta::new(&state);
+    Ok(crate::stream::sse(&state, meta, events, false, Some(on_end)).into_response())
+}
+
+/// Start generating with as much history as fits, dropping the oldest turns first.
+async fn generate_with_history(
+    state: &AppState,
+    history: &[StoredMessage],
+    content: &str,
+    params: SamplingParams,
+) -> Result<sovra_engine::EventStream, HttpError> {
+    let mut skip = 0;
+    loop {
+        let mut turns = Vec::with_capacity(history.len() + 2);
+        if !state.system_prompt.is_empty() {
+            turns.push(Turn::new(Role::System, state.system_prompt.as_ref()));
+        }
+        turns.extend(
+            history[skip..]
+                .iter()
+                .filter(|m| matches!(m.role, Role::User | Role::Assistant))
+                .map(|m| Turn::new(m.role, m.content.clone())),
+        );
+        turns.push(Turn::new(Role::User, content));
+        let request = GenerateRequest {
+            turns,
+            params: params.clone(),
+        };
+        match state.engine.generate(request).await {
+            Err(EngineError::ContextLength { .. }) if skip < history.len() => {
+                // Drop the older half of what is left (at least one turn).
+                skip += ((history.len() - skip) / 2).max(1);
+            }
+            other => return Ok(other?),
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Rendering errors: every failure a client sees goes through [`HttpError`].
+
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sovra_core::{ApiError, ErrorKind};
+use sovra_engine::EngineError;
+use sovra_store::StoreError;
+
+/// An [`ApiError`] on its way out as an HTTP response in OpenAI's shape.
+#[derive(Debug)]
+pub struct HttpError(pub ApiError);
+
+impl From<ApiError> for HttpError {
+    fn from(e: ApiError) -> Self {
+        Self(e)
+    }
+}
+
+impl From<EngineError> for HttpError {
+    fn from(e: EngineError) -> Self {
+        Self(engine_error(&e))
+    }
+}
+
+/// How engine failures look to a client.
+pub fn engine_error(e: &EngineError) -> ApiError {
+    match e {
+        EngineError::ContextLength { .. } => ApiError::invalid(e.to_string())
+            .with_param("messages")
+            .with_code("context_length_exceeded"),
+        EngineError::Overloaded(_) | EngineError::Stopped => ApiError::overloaded(e.to_string()),
+        EngineError::Invalid(m) => ApiError::invalid(m.clone()),
+        EngineError::Internal(_) => ApiError::internal(e.to_string()),
+    }
+}
+
+impl From<StoreError> for HttpError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NoConversation(id) => Self(
+                ApiError::new(
+                    ErrorKind::NotFound,
+                    format!("No conversation found with id '{id}'."),
+                )
+                .with_code("not_found"),
+            ),
+            other => {
+                tracing::error!(error = %other, "store failure");
+                Self(ApiError::internal(
+                    "The server could not read or write its store.",
+                ))
+            }
+        }
+    }
+}
+
+impl From<JsonRejection> for HttpError {
+    fn from(rejection: JsonRejection) -> Self {
+        let status = rejection.status();
+        let api = match rejection {
+            _ if status == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                ErrorKind::PayloadTooLarge,
+                "The request body is larger than this server accepts (see limits.max_body_bytes).",
+            ),
+            JsonRejection::MissingJsonContentType(_) => ApiError::invalid(
+                "Expected a JSON body with the header 'Content-Type: application/json'.",
+            ),
+            JsonRejection::JsonSyntaxError(e) => ApiError::invalid(format!(
+                "We could not parse the JSON body of your request. ({})",
+                e.body_text()
+            )),
+            JsonRejection::JsonDataError(e) => {
+                ApiError::invalid(format!("Invalid request body: {}", e.body_text()))
+            }
+            other => ApiError::invalid(other.body_text()),
+        };
+        Self(api)
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, axum::Json(self.0.envelope())).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+/// Unknown routes answer like OpenAI does, in JSON.
+pub async fn not_found(uri: axum::http::Uri) -> HttpError {
+    HttpError(
+        ApiError::new(
+            ErrorKind::NotFound,
+            format!("Unknown request URL: {}.", uri.path()),
+        )
+        .with_code("unknown_url"),
+    )
+}
+
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let e = ApiError::invalid(format!(
+        "Method {method} is not allowed for {}.",
+        uri.path()
+    ));
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(e.envelope())).into_response()
+}

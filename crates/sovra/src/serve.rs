@@ -1,0 +1,209 @@
+//! `sovra serve` and `sovra sim-node`: build the engine and store the
+//! settings ask for, serve HTTP, and shut down gracefully.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use figment::providers::Serialized;
+use sovra_config::{EngineKind, LogFormat, Settings};
+use sovra_embedded::{EmbeddedConfig, EmbeddedEngine};
+use sovra_engine::Engine;
+use sovra_engine::sim::{SimConfig, SimEngine};
+use sovra_server::{AppState, Limits};
+use sovra_store::SqliteStore;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{LogFormatArg, ServeArgs, SimNodeArgs};
+
+/// The system prompt of the web chat until country profiles provide one.
+const SYSTEM_PROMPT: &str = "You are Sovra, a helpful assistant that runs on servers inside this country. Answer clearly, briefly and truthfully. If you do not know, say so.";
+
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,llama-cpp-2=warn,llama_cpp_2=warn,sqlx=warn")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Human => builder.try_init(),
+    };
+}
+
+pub async fn serve(args: ServeArgs) -> Result<()> {
+    let settings = Settings::load(
+        args.config.as_deref(),
+        Serialized::defaults(args.overrides()),
+    )
+    .context("invalid configuration")?;
+    init_logging(settings.log_format);
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "could not create the data dir {}",
+            settings.data_dir.display()
+        )
+    })?;
+    let store = SqliteStore::open(&settings.data_dir)
+        .await
+        .with_context(|| {
+            format!(
+                "could not open the store in {}",
+                settings.data_dir.display()
+            )
+        })?;
+    let engine = build_engine(&settings).await?;
+    tracing::info!(model = %engine.model().id, engine = %engine.model().description, "model loaded");
+    let limits = Limits {
+        max_body_bytes: settings.limits.max_body_bytes,
+        max_completion_tokens: settings.limits.max_completion_tokens,
+        max_messages: settings.limits.max_messages,
+    };
+    let state = AppState::new(engine, Arc::new(store), limits, SYSTEM_PROMPT);
+    run_http(
+        state,
+        settings.listen,
+        Duration::from_secs(settings.limits.shutdown_grace_secs),
+    )
+    .await
+}
+
+pub async fn sim_node(args: SimNodeArgs) -> Result<()> {
+    init_logging(match args.log_format {
+        LogFormatArg::Human => LogFormat::Human,
+        LogFormatArg::Json => LogFormat::Json,
+    });
+    let engine = SimEngine::new(SimConfig {
+        model_id: args.model,
+        time_to_first_token: Duration::from_millis(args.ttft_ms),
+        tokens_per_second: args.tokens_per_second,
+        default_answer_tokens: args.answer_tokens,
+        ..SimConfig::default()
+    });
+    // The node keeps no history: its conversation store lives in memory.
+    let store = SqliteStore::in_memory()
+        .await
+        .context("could not open the in-memory store")?;
+    let state = AppState::new(Arc::new(engine), Arc::new(store), Limits::default(), "");
+    run_http(state, args.listen, Duration::from_secs(5)).await
+}
+
+async fn build_engine(settings: &Settings) -> Result<Arc<dyn Engine>> {
+    let e = &settings.engine;
+    match e.kind {
+        EngineKind::Sim => Ok(Arc::new(SimEngine::new(SimConfig {
+            model_id: e.model_name.clone().unwrap_or_else(|| "sim".to_owned()),
+            time_to_first_token: Duration::from_millis(e.sim_ttft_ms),
+            tokens_per_second: e.sim_tokens_per_second,
+            context_length: e.context,
+            ..SimConfig::default()
+        }))),
+        EngineKind::Embedded => {
+            let (path, default_name) = resolve_model(&e.model, e.model_cache.clone()).await?;
+            let mut config =
+                EmbeddedConfig::new(&path, e.model_name.clone().unwrap_or(default_name));
+            if e.threads > 0 {
+                config.threads = e.threads;
+            }
+            config.parallel = e.parallel;
+            config.context_per_sequence = e.context;
+            config.batch_tokens = e.batch_tokens;
+            config.queue_depth = e.queue_depth;
+            let engine = tokio::task::spawn_blocking(move || EmbeddedEngine::load(config))
+                .await
+                .context("the model loader crashed")?
+                .with_context(|| format!("could not load the model {}", path.display()))?;
+            Ok(Arc::new(engine))
+        }
+    }
+}
+
+/// A GGUF path as is, or a catalogue name pulled into the cache on first use.
+async fn resolve_model(model: &str, cache: Option<PathBuf>) -> Result<(PathBuf, String)> {
+    let as_path = Path::new(model);
+    if as_path.extension().is_some_and(|x| x == "gguf") || as_path.is_file() {
+        if !as_path.is_file() {
+            anyhow::bail!("model file {model} does not exist");
+        }
+        let stem = as_path
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_lowercase())
+            .unwrap_or_else(|| "model".into());
+        return Ok((as_path.to_path_buf(), stem));
+    }
+    let entry = sovra_models::find(model)?;
+    let mut options =
+        sovra_models::PullOptions::new(cache.unwrap_or_else(sovra_models::default_cache_dir));
+    if let Some(path) = sovra_models::cached_path(&options.cache_dir, entry) {
+        return Ok((path, entry.id.to_owned()));
+    }
+    tracing::info!(model = entry.id, cache = %options.cache_dir.display(), "first use: fetching the model");
+    options.progress = true;
+    let path = tokio::task::spawn_blocking(move || sovra_models::pull(entry, &options))
+        .await
+        .context("the model download crashed")??;
+    Ok((path, entry.id.to_owned()))
+}
+
+/// Serve until SIGINT/SIGTERM, then drain: stop accepting, let streams finish
+/// within `grace`, then exit.
+async fn run_http(state: AppState, listen: std::net::SocketAddr, grace: Duration) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("could not listen on {listen}"))?;
+    let local = listener.local_addr().context("no local address")?;
+    tracing::info!(
+        address = %local,
+        "Sovra is serving: web chat at http://{local}/ , OpenAI API at http://{local}/v1"
+    );
+    let shutdown = CancellationToken::new();
+    let signals = tokio::spawn(wait_for_signal(shutdown.clone(), state.clone()));
+    let app = sovra_server::router(state.clone());
+    let server =
+        axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let deadline = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = server => result.context("the HTTP server failed")?,
+        () = deadline => tracing::warn!(grace_secs = grace.as_secs(), "grace period over; closing remaining streams"),
+    }
+    state.tasks.close();
+    if tokio::time::timeout(Duration::from_secs(2), state.tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            tasks = state.tasks.len(),
+            "background tasks still running at exit"
+        );
+    }
+    signals.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal(shutdown: CancellationToken, state: AppState) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested: no new connections; finishing streams");
+    state.start_draining();
+    shutdown.cancel();
+}

@@ -1,0 +1,528 @@
+//! The real `sovra` binary on a free port, with the simulated engine: the
+//! OpenAI wire format, errors and limits, persistence across restarts,
+//! graceful shutdown, health, metrics and the web page.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sovra_testkit::{Sovra, sse_events, stream_text};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sovra");
+
+/// A fast simulated model: no delays.
+const FAST: &[(&str, &str)] = &[
+    ("SOVRA_ENGINE_SIM_TTFT_MS", "0"),
+    ("SOVRA_ENGINE_SIM_TOKENS_PER_SECOND", "0"),
+];
+
+async fn sim(dir: &Path, env: &[(&str, &str)]) -> Sovra {
+    let mut all: Vec<(&str, &str)> = FAST.to_vec();
+    all.extend_from_slice(env);
+    Sovra::serve(Path::new(BIN), dir, &["--engine", "sim"], &all)
+        .await
+        .expect("sovra starts")
+}
+
+fn chat(content: &str) -> Value {
+    json!({"model": "sim", "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": content}]})
+}
+
+#[tokio::test]
+async fn non_streaming_chat_has_openai_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = sim(dir.path(), &[]).await;
+    let (status, body) = s
+        .post("/v1/chat/completions", &chat("hello world"))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body["id"].as_str().unwrap().starts_with("chatcmpl-"));
+    assert_eq!(body["object"], "chat.completion");
+    assert!(body["created"].as_u64().unwrap() > 1_700_000_000);
+    assert_eq!(body["model"], "sim");
+    assert!(
+        body["system_fingerprint"]
+            .as_str()
+            .unwrap()
+            .starts_with("fp_")
+    );
+    let choice = &body["choices"][0];
+    assert_eq!(choice["index"], 0);
+    assert_eq!(choice["message"]["role"], "assistant");
+    assert!(
+        choice["message"]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("You said: hello world.")
+    );
+    assert!(
+        choice["message"]
+            .as_object()
+            .unwrap()
+            .contains_key("refusal")
+    );
+    assert!(choice["logprobs"].is_null());
+    assert_eq!(choice["finish_reason"], "stop");
+    let u = &body["usage"];
+    assert_eq!(
+        u["total_tokens"].as_u64(),
+        Some(u["prompt_tokens"].as_u64().unwrap() + u["completion_tokens"].as_u64().unwrap())
+    );
+    s.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn streaming_chat_frames_like_openai() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = sim(dir.path(), &[]).await;
+    let (_, plain) = s
+        .post("/v1/chat/completions", &chat("stream me"))
+        .await
+        .unwrap();
+    let mut req = chat("stream me");
+    req["stream"] = json!(true);
+    req["stream_options"] = json!({"include_usage": true});
+    let r = s
+        .client
+        .post(s.url("/v1/chat/completions"))
+        .json(&req)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let events = sse_events(r).await.unwrap();
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let id = chunks[0]["id"].clone();
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["id"] == id && c["object"] == "chat.completion.chunk")
+    );
+    // Same text as the non-streaming answer.
+    assert_eq!(
+        stream_text(&events),
+        plain["choices"][0]["message"]["content"].as_str().unwrap()
+    );
+    // The finish chunk, then the usage chunk with no choices.
+    let finish = &chunks[chunks.len() - 2];
+    assert_eq!(finish["choices"][0]["finish_reason"], "stop");
+    assert_eq!(finish["choices"][0]["delta"], json!({}));
+    let usage = &chunks[chunks.len() - 1];
+    assert_eq!(usage["choices"], json!([]));
+    assert_eq!(usage["usage"], plain["usage"]);
+    assert!(chunks[1]["usage"].is_null() && chunks[1].as_object().unwrap().contains_key("usage"));
+    s.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn max_tokens_and_stop_are_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = sim(dir.path(), &[]).await;
+    let mut req = chat("one two three");
+    req["max_tokens"] = json!(3);
+    let (_, body) = s.post("/v1/chat/completions", &req).await.unwrap();
+    assert_eq!(body["choices"][0]["finish_reason"], "length");
+    assert_eq!(body["usage"]["completion_tokens"], 3);
+    let mut req = chat("one two three");
+    req["stop"] = json!(["two"]);
+    let (_, body) = s.post("/v1/chat/completions", &req).await.unwrap();
+    assert_eq!(body["choices"][0]["message"]["content"], "You said: one ");
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    s.stop().await.unwrap();
+}
+
+async fn expect_error(s: &Sovra, body: &str, status: u16, param: Option<&str>) -> Value {
+    let r = s
+        .client
+        .post(s.url("/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        status,
+        "for {}",
+        &body[..body.len().min(80)]
+    );
+    let v: Value = r.json().await.unwrap();
+    let e = &v["error"];
+    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    assert!(e["type"].is_string());
+    assert!(
+        e.as_object().unwrap().contains_key("param") && e.as_object().unwrap().contains_key("code")
+    );
+    assert_eq!(e["param"].as_str(), param, "{v}");
+    v
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_openai_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = sim(
+        dir.path(),
+        &[
+            ("SOVRA_LIMITS_MAX_BODY_BYTES", "4096"),
+            ("SOVRA_LIMITS_MAX_COMPLETION_TOKENS", "100"),
+        ],
+    )
+    .await;
+    let v = expect_error(&s, "{not json", 400, None).await;
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("could not parse the JSON")
+    );
+    let v = expect_error(
+        &s,
+        r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#,
+        404,
+        Some("model"),
+    )
+    .await;
+    assert_eq!(v["error"]["code"], "model_not_found");
+    expect_error(&s, r#"{"model":"sim"}"#, 400, None).await;
+    expect_error(
+        &s,
+        r#"{"model":"sim","messages":[]}"#,
+        400,
+        Some("messages"),
+    )
+    .await;
+    expect_error(
+        &s,
+        r#"{"model":"sim","messages":[{"role":"wizard","content":"x"}]}"#,
+        400,
+        None,
+    )
+    .await;
+    expect_error(
+        &s,
+        r#"{"model":"sim","messages":[{"role":"user","content":"x"}],"n":2}"#,
+        400,
+        Some("n"),
+    )
+    .await;
+    expect_error(
+        &s,
+        r#"{"model":"sim","messages":[{"role":"user","content":"x"}],"max_tokens":101}"#,
+        400,
+        Some("max_tokens"),
+    )
+    .await;
+    expect_error(
+        &s,
+        r#"{"model":"sim","messages":[{"role":"user","content":"x"}],"temperature":3}"#,
+        400,
+        Some("temperature"),
+    )
+    .await;
+    expect_error(&s, r#"{"model":"sim","messages":[{"role":"user","content":"x"}],"stop":["a","b","c","d","e"]}"#, 400, Some("stop")).await;
+    expect_error(&s, r#"{"model":"sim","messages":[{"role":"user","content":"x"}],"stream_options":{"include_usage":true}}"#, 400, Some("stream_options")).await;
+    let big = format!(
+        r#"{{"model":"sim","messages":[{{"role":"user","content":"{}"}}]}}"#,
+        "a".repeat(10_000)
+    );
+    let v = expect_error(&s, &big, 413, None).await;
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_body_bytes")
+    );
+    // A prompt longer than the context is refused before streaming starts.
+    let long = json!({"model":"sim","stream":true,"messages":[{"role":"user","content":"word ".repeat(700)}]});
+    let s2 = sim(dir.path(), &[("SOVRA_ENGINE_CONTEXT", "256")]).await;
+    let (status, v) = s2.post("/v1/chat/completions", &long).await.unwrap();
+    assert_eq!(status, 400);
+    assert_eq!(v["error"]["code"], "context_length_exceeded");
+    // Unknown routes answer in JSON too.
+    let (status, v) = s.get("/v1/nothing-here").await.unwrap();
+    assert_eq!(status, 404);
+    assert_eq!(v["error"]["code"], "unknown_url");
+    s.stop().await.unwrap();
+    s2.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn models_are_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = sim(dir.path(), &[]).await;
+    let (status, list) = s.get("/v1/models").await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(list["object"], "list");
+    assert_eq!(list["data"][0]["id"], "sim");
+    assert_eq!(list["data"][0]["object"], "model");
+    let (status, one) = s.get("/v1/models/sim").await.unwrap();
+    assert_eq!((status, one["id"].as_str()), (200, Some("sim")));
+    let (status, _) = s.get("/v1/models/other").await.unwrap();
+    assert_eq!(status, 404);
+    s.stop().await.unwrap();
+}
+
+async fn send_message(s: &Sovra, conversation: &str, content: &str) -> String {
+    let r = s
+        .client
+        .post(s.url(&format!("/api/conversations/{conversation}/messages")))
+        .json(&json!({"content": content}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let events = sse_events(r).await.unwrap();
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    stream_text(&events)
+}
+
+#[tokio::test]
+async fn conversation_history_survives_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = sim(dir.path(), &[]).await;
+    let (status, conv) = s.post("/api/conversations", &json!({})).await.unwrap();
+    assert_eq!(status, 201);
+    let id = conv["id"].as_str().unwrap().to_owned();
+    let first = send_message(&s, &id, "How do I renew my passport?").await;
+    let second = send_message(&s, &id, "And for a child?").await;
+    assert!(first.starts_with("You said: How do I renew my passport?"));
+    assert_eq!(s.stop().await.unwrap().code(), Some(0));
+
+    let s = sim(dir.path(), &[]).await;
+    let (status, got) = s.get(&format!("/api/conversations/{id}")).await.unwrap();
+    assert_eq!(status, 200);
+    let msgs = got["messages"].as_array().unwrap();
+    let pairs: Vec<(&str, &str)> = msgs
+        .iter()
+        .map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        pairs,
+        vec![
+            ("user", "How do I renew my passport?"),
+            ("assistant", first.as_str()),
+            ("user", "And for a child?"),
+            ("assistant", second.as_str()),
+        ]
+    );
+    assert_eq!(got["title"], "How do I renew my passport?");
+    assert_eq!(msgs[1]["usage"]["finish_reason"], "stop");
+    let (_, list) = s.get("/api/conversations").await.unwrap();
+    assert_eq!(list["data"][0]["id"], id.as_str());
+    // Delete removes it for good.
+    let r = s
+        .client
+        .delete(s.url(&format!("/api/conversations/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (status, _) = s.get(&format!("/api/conversations/{id}")).await.unwrap();
+    assert_eq!(status, 404);
+    s.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_running_stream_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    // 48 tokens at 40 tok/s: about 1.2 s of streaming.
+    let s = Sovra::serve(
+        Path::new(BIN),
+        dir.path(),
+        &["--engine", "sim"],
+        &[
+            ("SOVRA_ENGINE_SIM_TTFT_MS", "50"),
+            ("SOVRA_ENGINE_SIM_TOKENS_PER_SECOND", "40"),
+        ],
+    )
+    .await
+    .unwrap();
+    let mut req = chat("keep talking");
+    req["stream"] = json!(true);
+    let r = s
+        .client
+        .post(s.url("/v1/chat/completions"))
+        .json(&req)
+        .send()
+        .await
+        .unwrap();
+    let reader = tokio::spawn(sse_events(r));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let base = s.base.clone();
+    s.signal("TERM").unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // No new connections while draining.
+    let refused = reqwest::Client::new()
+        .get(format!("{base}/healthz"))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await;
+    assert!(
+        refused.is_err(),
+        "a new request was accepted during shutdown"
+    );
+    let events = reader.await.unwrap().unwrap();
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("[DONE]"),
+        "the stream was cut: {events:?}"
+    );
+    assert!(stream_text(&events).starts_with("You said: keep talking."));
+    let status = s.stop_within(Duration::from_secs(10)).await;
+    // The process has already exited after the stream, or exits now.
+    assert!(status.map(|s| s.success()).unwrap_or(true));
+}
+
+#[tokio::test]
+async fn health_readiness_metrics_and_request_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = sim(dir.path(), &[]).await;
+    let (status, h) = s.get("/healthz").await.unwrap();
+    assert_eq!((status, h["status"].as_str()), (200, Some("ok")));
+    let (status, r) = s.get("/readyz").await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(r["checks"]["model_loaded"], true);
+    assert_eq!(r["checks"]["store_open"], true);
+    let mut req = chat("count me");
+    req["stream"] = json!(true);
+    let resp = s
+        .client
+        .post(s.url("/v1/chat/completions"))
+        .json(&req)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers().contains_key("x-request-id"));
+    sse_events(resp).await.unwrap();
+    let text = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "sovra_http_requests_total",
+        "sovra_completion_tokens_total",
+        "sovra_prompt_tokens_total",
+        "sovra_time_to_first_token_seconds_bucket",
+        "sovra_generation_tokens_per_second_bucket",
+    ] {
+        assert!(text.contains(name), "{name} missing from /metrics:\n{text}");
+    }
+    assert!(text.contains("route=\"/v1/chat/completions\""));
+    s.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn web_chat_page_is_served_from_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = sim(dir.path(), &[]).await;
+    let r = s.client.get(s.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("default-src 'self'"));
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Sovra"));
+    assert!(html.contains("/assets/app.js") && html.contains("/assets/app.css"));
+    // Nothing is loaded from outside the server.
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "external reference in page"
+    );
+    for asset in ["/assets/app.js", "/assets/app.css"] {
+        let r = s.client.get(s.url(asset)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{asset}");
+        let body = r.text().await.unwrap();
+        assert!(
+            !body.contains("https://"),
+            "{asset} references an external URL"
+        );
+    }
+    s.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn config_errors_name_the_setting() {
+    let out = std::process::Command::new(BIN)
+        .args(["serve", "--engine", "sim"])
+        .env("SOVRA_ENGINE_PARALLEL", "lots")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("engine.parallel") && err.contains("SOVRA_ENGINE_PARALLEL"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("sovra.toml");
+    std::fs::write(
+        &cfg,
+        "listen = \"127.0.0.1:1\"\n[engine]\nkind = \"quantum\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.contains("engine.kind") && err.contains("quantum"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn sim_node_serves_the_openai_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = sovra_testkit::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let s = Sovra::start(
+        Path::new(BIN),
+        &[
+            "sim-node",
+            "--listen",
+            &listen,
+            "--model",
+            "node-a",
+            "--ttft-ms",
+            "0",
+            "--tokens-per-second",
+            "0",
+        ],
+        &[],
+        port,
+        dir.path(),
+    )
+    .await
+    .unwrap();
+    let mut req = chat("ping");
+    req["model"] = json!("node-a");
+    let (status, body) = s.post("/v1/chat/completions", &req).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["model"], "node-a");
+    s.stop().await.unwrap();
+}

@@ -13,7 +13,7 @@ mod scheduler;
 mod text;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
@@ -56,6 +56,35 @@ impl EmbeddedConfig {
             context_per_sequence: 2048,
             batch_tokens: 512,
             queue_depth: 64,
+        }
+    }
+}
+
+/// Counters of what the scheduler did, for metrics and tests.
+#[derive(Debug, Default)]
+pub struct EngineStats {
+    /// Prompt tokens of every admitted request.
+    pub prompt_tokens: AtomicU64,
+    /// Of those, tokens whose KV cache was reused (not computed again).
+    pub reused_prompt_tokens: AtomicU64,
+    /// Requests that started from another live request's copied prefix.
+    pub prefix_copies: AtomicU64,
+}
+
+/// A point-in-time copy of [`EngineStats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    pub prompt_tokens: u64,
+    pub reused_prompt_tokens: u64,
+    pub prefix_copies: u64,
+}
+
+impl EngineStats {
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            prompt_tokens: self.prompt_tokens.load(Ordering::Relaxed),
+            reused_prompt_tokens: self.reused_prompt_tokens.load(Ordering::Relaxed),
+            prefix_copies: self.prefix_copies.load(Ordering::Relaxed),
         }
     }
 }
@@ -126,6 +155,7 @@ pub struct EmbeddedEngine {
     stop: Arc<AtomicBool>,
     scheduler: Mutex<Option<JoinHandle<()>>>,
     queue_depth: usize,
+    stats: Arc<EngineStats>,
 }
 
 impl EmbeddedEngine {
@@ -174,6 +204,8 @@ impl EmbeddedEngine {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let sched_model = Arc::clone(&loaded);
         let sched_stop = Arc::clone(&stop);
+        let stats = Arc::new(EngineStats::default());
+        let sched_stats = Arc::clone(&stats);
         let sched_config = scheduler::SchedulerConfig {
             threads: config.threads,
             parallel: config.parallel,
@@ -183,7 +215,7 @@ impl EmbeddedEngine {
         let handle = std::thread::Builder::new()
             .name("sovra-embedded".into())
             .spawn(
-                move || match Scheduler::new(backend, &sched_model, sched_config) {
+                move || match Scheduler::new(backend, &sched_model, sched_config, sched_stats) {
                     Ok(mut s) => {
                         let _ = ready_tx.send(Ok(()));
                         s.run(rx, &sched_stop);
@@ -206,7 +238,13 @@ impl EmbeddedEngine {
             stop,
             scheduler: Mutex::new(Some(handle)),
             queue_depth: config.queue_depth,
+            stats,
         })
+    }
+
+    /// What the scheduler has done so far (prefix reuse, tokens).
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
     }
 }
 

@@ -9,6 +9,7 @@
 //! prefix, from an idle slot or copied from a busy one.
 
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use llama_cpp_2::context::LlamaContext;
@@ -22,8 +23,8 @@ use sovra_engine::stop::{StopMatcher, StopOutcome};
 use sovra_engine::{EngineError, Event, Finish, SamplingParams};
 use tokio::sync::mpsc;
 
-use crate::LoadedModel;
 use crate::text::Utf8Assembler;
+use crate::{EngineStats, LoadedModel};
 
 /// A tokenized request on its way to a slot.
 pub(crate) struct Job {
@@ -73,6 +74,7 @@ pub(crate) struct Scheduler<'m> {
     batch: LlamaBatch<'static>,
     slots: Vec<Slot>,
     config: SchedulerConfig,
+    stats: Arc<EngineStats>,
 }
 
 fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
@@ -99,6 +101,7 @@ impl<'m> Scheduler<'m> {
         backend: &LlamaBackend,
         loaded: &'m LoadedModel,
         config: SchedulerConfig,
+        stats: Arc<EngineStats>,
     ) -> Result<Self, String> {
         let total = config
             .parallel
@@ -131,6 +134,7 @@ impl<'m> Scheduler<'m> {
             batch: LlamaBatch::new(config.batch_tokens as usize, 1),
             slots,
             config,
+            stats,
         })
     }
 
@@ -231,6 +235,7 @@ impl<'m> Scheduler<'m> {
                 (Ok(()), Some(tokens)) => {
                     self.slots[dst].cached = tokens;
                     reuse = shared;
+                    self.stats.prefix_copies.fetch_add(1, Ordering::Relaxed);
                 }
                 _ => {
                     let _ = self
@@ -264,6 +269,13 @@ impl<'m> Scheduler<'m> {
             reused = reuse,
             "admitted"
         );
+        self.stats
+            .prompt_tokens
+            .fetch_add(job.prompt.len() as u64, Ordering::Relaxed);
+        self.stats
+            .reused_prompt_tokens
+            .fetch_add(reuse as u64, Ordering::Relaxed);
+        metrics::counter!("sovra_prompt_tokens_reused_total").increment(reuse as u64);
         slot.active = Some(Active {
             sampler: sampler_for(&job.params),
             stop: StopMatcher::new(&job.params.stop),

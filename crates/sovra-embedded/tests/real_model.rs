@@ -200,3 +200,70 @@ async fn dropped_stream_frees_its_slot() {
     .await;
     assert!(matches!(r, Ok(Ok(_))), "{r:?}");
 }
+
+const LONG_SYSTEM: &str = "You are the assistant of a national public service. You help citizens with \
+passports, identity cards, taxes, schooling, health insurance and social benefits. You answer in plain \
+language, you never invent office hours or fees, you point people to the official portal when unsure, \
+and you keep answers short: two or three sentences at most. You are polite and patient with everyone.";
+
+fn with_system(question: &str, max_tokens: u32) -> GenerateRequest {
+    GenerateRequest {
+        turns: vec![
+            Turn::new(Role::System, LONG_SYSTEM),
+            Turn::new(Role::User, question),
+        ],
+        params: greedy(max_tokens),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_system_prompt_is_not_recomputed() {
+    let engine = engine(2);
+    run(&engine, with_system("How do I renew a passport?", 8))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let before = engine.stats();
+    let (_, finish, _) = run(&engine, with_system("When are taxes due?", 8))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let after = engine.stats();
+    let reused = after.reused_prompt_tokens - before.reused_prompt_tokens;
+    // The system prompt is about 80 tokens; all of it comes from the cache.
+    assert!(
+        reused >= 60,
+        "reused {reused} of {} prompt tokens",
+        finish.prompt_tokens
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_request_shares_its_prefix_with_a_new_one() {
+    let engine = std::sync::Arc::new(engine(2));
+    let first = engine
+        .generate(with_system("Tell me about identity cards.", 64))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut first = first;
+    // Once the first answer streams, its prompt is in the cache.
+    let _ = first.next().await;
+    let before = engine.stats();
+    let (text, _, _) = run(&engine, with_system("When are taxes due?", 8))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let after = engine.stats();
+    assert!(!text.is_empty());
+    assert_eq!(
+        after.prefix_copies - before.prefix_copies,
+        1,
+        "the new request did not copy the live prefix"
+    );
+    assert!(after.reused_prompt_tokens - before.reused_prompt_tokens >= 60);
+    // The first request is unharmed and finishes.
+    let mut finished = false;
+    while let Some(ev) = first.next().await {
+        if matches!(ev, Ok(Event::Finish(_))) {
+            finished = true;
+        }
+    }
+    assert!(finished);
+}

@@ -349,3 +349,54 @@ mod tests {
         assert!(matches!(err, Some(EngineError::ContextLength { .. })));
     }
 }
+
+#[cfg(test)]
+mod load {
+    use super::*;
+    use crate::SamplingParams;
+
+    /// The simulated node must be cheap: thousands of concurrent streams on
+    /// timers, no thread each.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_thousand_concurrent_streams_finish_quickly() {
+        let engine = std::sync::Arc::new(SimEngine::new(SimConfig {
+            time_to_first_token: Duration::from_millis(20),
+            tokens_per_second: 100.0,
+            default_answer_tokens: 10,
+            ..SimConfig::default()
+        }));
+        let started = std::time::Instant::now();
+        let tasks: Vec<_> = (0..2000)
+            .map(|i| {
+                let engine = std::sync::Arc::clone(&engine);
+                tokio::spawn(async move {
+                    let req = GenerateRequest {
+                        turns: vec![Turn::new(Role::User, format!("question {i}"))],
+                        params: SamplingParams::default(),
+                    };
+                    let mut stream = engine.generate(req).await.ok()?;
+                    let mut tokens = 0;
+                    while let Some(Ok(ev)) = stream.next().await {
+                        if let Event::Finish(f) = ev {
+                            tokens = f.completion_tokens;
+                        }
+                    }
+                    Some(tokens)
+                })
+            })
+            .collect();
+        let mut done = 0;
+        for t in tasks {
+            if let Ok(Some(10)) = t.await {
+                done += 1;
+            }
+        }
+        let elapsed = started.elapsed();
+        assert_eq!(done, 2000);
+        // Each stream alone takes ~0.11 s; all 2000 together must not take much longer.
+        assert!(
+            elapsed < Duration::from_secs(3),
+            "2000 streams took {elapsed:?}"
+        );
+    }
+}

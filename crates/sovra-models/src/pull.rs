@@ -307,17 +307,31 @@ mod tests {
     use super::*;
     use crate::Part;
 
-    /// A wheel-shaped zip holding `data` at `member`.
+    /// A minimal valid wheel (pip checks its dist-info) holding `data` at `member`.
     fn write_wheel(dir: &Path, file: &str, member: &str, data: &[u8]) -> PathBuf {
         let path = dir.join(file);
-        let f = File::create(&path).ok();
-        if let Some(f) = f {
-            let mut z = zip::ZipWriter::new(f);
-            let opts = zip::write::SimpleFileOptions::default();
-            let _ = z.start_file(member, opts);
-            let _ = z.write_all(data);
-            let _ = z.finish();
+        let mut parts = file.split('-');
+        let (name, version) = (parts.next().unwrap_or("x"), parts.next().unwrap_or("0"));
+        let dist = format!("{name}-{version}.dist-info");
+        let f = File::create(&path).expect("create wheel");
+        let mut z = zip::ZipWriter::new(f);
+        let opts = zip::write::SimpleFileOptions::default();
+        let files: [(String, Vec<u8>); 3] = [
+            (member.to_owned(), data.to_vec()),
+            (
+                format!("{dist}/METADATA"),
+                format!("Metadata-Version: 2.1\nName: {}\nVersion: {version}\n", name.replace('_', "-")).into_bytes(),
+            ),
+            (
+                format!("{dist}/WHEEL"),
+                b"Wheel-Version: 1.0\nGenerator: sovra-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n".to_vec(),
+            ),
+        ];
+        for (name, bytes) in files {
+            z.start_file(name, opts).expect("zip entry");
+            z.write_all(&bytes).expect("zip write");
         }
+        z.finish().expect("zip finish");
         path
     }
 

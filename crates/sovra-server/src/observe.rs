@@ -5,7 +5,8 @@
 //! per process. Names: `sovra_http_requests_total{method,route,status}`,
 //! `sovra_http_request_duration_seconds`, `sovra_prompt_tokens_total`,
 //! `sovra_completion_tokens_total`, `sovra_time_to_first_token_seconds`,
-//! `sovra_generation_tokens_per_second` and the gauge `sovra_active_generations`.
+//! `sovra_generation_tokens_per_second` and the gauge `sovra_active_generations`;
+//! the embedded engine adds `sovra_prompt_tokens_reused_total` (prefix cache hits).
 
 use std::sync::OnceLock;
 use std::time::Instant;

@@ -40,6 +40,9 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     )
     .context("invalid configuration")?;
     init_logging(settings.log_format);
+    for var in sovra_config::unknown_env_vars() {
+        tracing::warn!(variable = %var, "ignoring an environment variable that names no setting (see docs/configuration.md)");
+    }
     std::fs::create_dir_all(&settings.data_dir).with_context(|| {
         format!(
             "could not create the data dir {}",

@@ -526,3 +526,84 @@ async fn sim_node_serves_the_openai_api() {
     assert_eq!(body["model"], "node-a");
     s.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn terminal_chat_streams_and_keeps_the_conversation() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = sim(dir.path(), &[]).await;
+    let out = tokio::task::spawn_blocking({
+        let base = s.base.clone();
+        move || {
+            use std::io::Write;
+            let mut child = std::process::Command::new(BIN)
+                .args(["chat", "--url", &base])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(b"hello from the terminal\nsecond question\n/quit\n")
+                .unwrap();
+            child.wait_with_output().unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("You said: hello from the terminal."),
+        "{stdout}"
+    );
+    assert!(stdout.contains("You said: second question."), "{stdout}");
+    // Both turns are in one stored conversation.
+    let (_, list) = s.get("/api/conversations").await.unwrap();
+    let id = list["data"][0]["id"].as_str().unwrap();
+    let (_, conv) = s.get(&format!("/api/conversations/{id}")).await.unwrap();
+    assert_eq!(conv["messages"].as_array().unwrap().len(), 4);
+    s.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn json_logs_carry_request_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Sovra::serve(
+        Path::new(BIN),
+        dir.path(),
+        &["--engine", "sim", "--log-format", "json"],
+        FAST,
+    )
+    .await
+    .unwrap();
+    let r = s
+        .client
+        .get(s.url("/v1/models"))
+        .header("x-request-id", "req-abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "req-abc-123");
+    let log = s.log.clone();
+    s.stop().await.unwrap();
+    let text = std::fs::read_to_string(log).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        !lines.is_empty() && lines.len() == text.lines().count(),
+        "not all log lines are JSON:\n{text}"
+    );
+    assert!(
+        text.contains("req-abc-123"),
+        "request id missing from logs:\n{text}"
+    );
+}

@@ -148,6 +148,16 @@ impl Sovra {
         self.stop_within(Duration::from_secs(30)).await
     }
 
+    /// POST JSON and hand back the response as it is (for streams and headers).
+    pub async fn send(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path} failed: {e}"))
+    }
+
     /// POST JSON, return status and JSON body.
     pub async fn post(&self, path: &str, body: &Value) -> Result<(u16, Value)> {
         let r = self.client.post(self.url(path)).json(body).send().await?;

@@ -85,13 +85,7 @@ async fn streaming_chat_frames_like_openai() {
     let mut req = chat("stream me");
     req["stream"] = json!(true);
     req["stream_options"] = json!({"include_usage": true});
-    let r = s
-        .client
-        .post(s.url("/v1/chat/completions"))
-        .json(&req)
-        .send()
-        .await
-        .unwrap();
+    let r = s.send("/v1/chat/completions", &req).await;
     assert_eq!(r.status(), 200);
     assert!(
         r.headers()["content-type"]
@@ -212,29 +206,26 @@ async fn bad_requests_get_clear_openai_errors() {
         None,
     )
     .await;
-    expect_error(
-        &s,
-        r#"{"model":"sim","messages":[{"role":"user","content":"x"}],"n":2}"#,
-        400,
-        Some("n"),
-    )
-    .await;
-    expect_error(
-        &s,
-        r#"{"model":"sim","messages":[{"role":"user","content":"x"}],"max_tokens":101}"#,
-        400,
-        Some("max_tokens"),
-    )
-    .await;
-    expect_error(
-        &s,
-        r#"{"model":"sim","messages":[{"role":"user","content":"x"}],"temperature":3}"#,
-        400,
-        Some("temperature"),
-    )
-    .await;
-    expect_error(&s, r#"{"model":"sim","messages":[{"role":"user","content":"x"}],"stop":["a","b","c","d","e"]}"#, 400, Some("stop")).await;
-    expect_error(&s, r#"{"model":"sim","messages":[{"role":"user","content":"x"}],"stream_options":{"include_usage":true}}"#, 400, Some("stream_options")).await;
+    // One bad parameter at a time on an otherwise valid request.
+    let cases = [
+        (json!({"n": 2}), "n"),
+        (json!({"max_tokens": 101}), "max_tokens"),
+        (json!({"max_completion_tokens": 0}), "max_completion_tokens"),
+        (json!({"temperature": 3}), "temperature"),
+        (json!({"top_p": 0}), "top_p"),
+        (json!({"stop": ["a", "b", "c", "d", "e"]}), "stop"),
+        (
+            json!({"stream_options": {"include_usage": true}}),
+            "stream_options",
+        ),
+    ];
+    for (extra, param) in cases {
+        let mut body = json!({"model": "sim", "messages": [{"role": "user", "content": "x"}]});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        expect_error(&s, &body.to_string(), 400, Some(param)).await;
+    }
     let big = format!(
         r#"{{"model":"sim","messages":[{{"role":"user","content":"{}"}}]}}"#,
         "a".repeat(10_000)
@@ -353,13 +344,7 @@ async fn sigterm_lets_a_running_stream_finish() {
     .unwrap();
     let mut req = chat("keep talking");
     req["stream"] = json!(true);
-    let r = s
-        .client
-        .post(s.url("/v1/chat/completions"))
-        .json(&req)
-        .send()
-        .await
-        .unwrap();
+    let r = s.send("/v1/chat/completions", &req).await;
     let reader = tokio::spawn(sse_events(r));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let base = s.base.clone();
@@ -399,13 +384,7 @@ async fn health_readiness_metrics_and_request_ids() {
     assert_eq!(r["checks"]["store_open"], true);
     let mut req = chat("count me");
     req["stream"] = json!(true);
-    let resp = s
-        .client
-        .post(s.url("/v1/chat/completions"))
-        .json(&req)
-        .send()
-        .await
-        .unwrap();
+    let resp = s.send("/v1/chat/completions", &req).await;
     assert!(resp.headers().contains_key("x-request-id"));
     sse_events(resp).await.unwrap();
     let text = s

@@ -45,13 +45,7 @@ async fn default_model_streams_an_on_topic_answer() {
         "max_tokens": 40,
         "messages": [{"role": "user", "content": "What is the capital of France?"}]
     });
-    let r = s
-        .client
-        .post(s.url("/v1/chat/completions"))
-        .json(&req)
-        .send()
-        .await
-        .unwrap();
+    let r = s.send("/v1/chat/completions", &req).await;
     assert_eq!(r.status(), 200);
     let events = sse_events(r).await.unwrap();
     let text = stream_text(&events);

@@ -28,6 +28,8 @@ pub enum Command {
     Models(ModelsArgs),
     /// Chat with a running Sovra server from the terminal.
     Chat(ChatArgs),
+    /// Load-test any OpenAI-compatible server: time to first token, per-stream and aggregate tokens/s.
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -177,4 +179,38 @@ pub struct ChatArgs {
     /// Most tokens per answer.
     #[arg(long)]
     pub max_tokens: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Base URL of the OpenAI API (Sovra, llama-server, vLLM...).
+    #[arg(long, default_value = "http://127.0.0.1:8080/v1")]
+    pub url: String,
+    /// Model name [default: the first one the server lists].
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Bearer token, if the server needs one. Also OPENAI_API_KEY.
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Concurrency levels to run, in order.
+    #[arg(long, value_delimiter = ',', default_value = "1,4,8")]
+    pub concurrency: Vec<usize>,
+    /// Sequential requests per client stream.
+    #[arg(long, default_value_t = 2)]
+    pub requests: usize,
+    /// Tokens to generate per request.
+    #[arg(long, default_value_t = 128)]
+    pub max_tokens: u32,
+    /// Words in each user prompt (about one token per word).
+    #[arg(long, default_value_t = 40)]
+    pub prompt_words: usize,
+    /// Also measure prompt processing with prompts of this many words.
+    #[arg(long)]
+    pub prefill_words: Option<usize>,
+    /// Share one system prompt across requests (measures prefix caching).
+    #[arg(long)]
+    pub shared_prefix: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }

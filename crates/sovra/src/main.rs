@@ -3,6 +3,7 @@
 //! Subcommands live in their own modules; none of them holds logic that a
 //! library crate should own.
 
+mod bench;
 mod chat;
 mod cli;
 mod models;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
             cli::Command::SimNode(args) => serve::sim_node(args).await,
             cli::Command::Models(args) => models::run(args).await,
             cli::Command::Chat(args) => chat::run(args).await,
+            cli::Command::Bench(args) => bench::run(args).await,
         }
     });
     match result {

@@ -586,3 +586,43 @@ async fn json_logs_carry_request_ids() {
         "request id missing from logs:\n{text}"
     );
 }
+
+#[tokio::test]
+async fn bench_measures_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Sovra::serve(
+        Path::new(BIN),
+        dir.path(),
+        &["--engine", "sim"],
+        &[("SOVRA_ENGINE_SIM_TTFT_MS", "30"), ("SOVRA_ENGINE_SIM_TOKENS_PER_SECOND", "200")],
+    )
+    .await
+    .unwrap();
+    let url = format!("{}/v1", s.base);
+    let out = tokio::process::Command::new(BIN)
+        .args(["bench", "--url", &url, "--concurrency", "1,4", "--requests", "2", "--max-tokens", "16"])
+        .args(["--prefill-words", "100", "--json"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["model"], "sim");
+    let levels = report["levels"].as_array().unwrap();
+    assert_eq!(levels.len(), 2);
+    for (level, conc) in levels.iter().zip([1, 4]) {
+        assert_eq!(level["concurrency"], conc);
+        assert_eq!(level["requests"], conc * 2);
+        assert_eq!(level["mean_completion_tokens"], 16.0);
+        // 30 ms to the first token, then 200 tok/s per stream.
+        let ttft = level["ttft_median_s"].as_f64().unwrap();
+        assert!((0.025..0.5).contains(&ttft), "ttft {ttft}");
+        let rate = level["stream_decode_tok_s_median"].as_f64().unwrap();
+        assert!((50.0..260.0).contains(&rate), "stream rate {rate}");
+    }
+    // Four streams in parallel produce more tokens per second than one.
+    let agg = |i: usize| levels[i]["aggregate_tok_s"].as_f64().unwrap();
+    assert!(agg(1) > 2.0 * agg(0), "aggregate 1: {} 4: {}", agg(0), agg(1));
+    assert!(report["prefill"]["prompt_tok_s"].as_f64().unwrap() > 0.0);
+    s.stop().await.unwrap();
+}

@@ -10,14 +10,15 @@
 #      in the PyPI sdist of llama-cpp-python (cached in target/llama.cpp-tools);
 #   b. picks the model: $SOVRA_MODEL or the cached SmolLM2-135M-Instruct Q4_1;
 #   c. llama-bench: prompt (pp50, pp512) and generation (tg128) tokens/s;
-#   d. llama-server (8 slots, 2048 tokens each) under `sovra bench`;
-#   e. `sovra serve` (embedded engine, 8 parallel conversations) under the same bench;
+#   d. llama-server (8 slots, 2048 tokens each) under `sovra bench`: a prefill
+#      pass (long prompt), 1/4/8 concurrent streams, and a short-prompt TTFT pass;
+#   e. `sovra serve` (embedded engine, 8 parallel conversations), the same bench;
 #   f. prints both side by side with ratios, and writes target/bench-embedded.txt
 #      (raw JSON beside it in target/bench-embedded/).
-# d and e alternate for BENCH_ROUNDS rounds; each figure is the median over rounds,
-# because this kind of shared VM has occasional slow spells.
+# c, d and e repeat for BENCH_ROUNDS rounds, interleaved, and each figure is the
+# median over rounds: this shared VM's speed drifts by 20-30 % from minute to minute.
 #
-# Settings (environment): SOVRA_MODEL, BENCH_THREADS (2), BENCH_ROUNDS (3),
+# Settings (environment): SOVRA_MODEL, BENCH_THREADS (2), BENCH_ROUNDS (5),
 # BENCH_REQUESTS (3 per stream per level), BENCH_MAX_TOKENS (128),
 # BENCH_PROMPT_WORDS (40), BENCH_PREFILL_WORDS (400), BENCH_CONCURRENCY (1,4,8),
 # LLAMA_CPP_PYTHON_VERSION (the sdist to take llama.cpp from).
@@ -29,13 +30,13 @@ LLAMA_ONLY=0
 case "${1:-}" in
   --llama-only) LLAMA_ONLY=1 ;;
   "") ;;
-  -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
   *) echo "unknown argument: $1 (try --help)" >&2; exit 2 ;;
 esac
 
 LLAMA_CPP_PYTHON_VERSION=${LLAMA_CPP_PYTHON_VERSION:-0.3.36}
 THREADS=${BENCH_THREADS:-2}
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-5}
 REQUESTS=${BENCH_REQUESTS:-3}
 MAX_TOKENS=${BENCH_MAX_TOKENS:-128}
 PROMPT_WORDS=${BENCH_PROMPT_WORDS:-40}
@@ -58,40 +59,47 @@ free_port() {
 }
 
 # ---------------------------------------------------------------- a. llama.cpp
+# Layout (shared with anyone else who built them here): the sdist and its
+# unpacked tree in $TOOLS, the cmake build in $TOOLS/build, binaries in
+# $TOOLS/build/bin. Cached: nothing is rebuilt when both binaries exist.
+LLAMA_SRC=$TOOLS/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION/vendor/llama.cpp
+LLAMA_BENCH=$TOOLS/build/bin/llama-bench
+LLAMA_SERVER=$TOOLS/build/bin/llama-server
+
 build_llama_tools() {
-  if [ -x "$TOOLS/bin/llama-bench" ] && [ -x "$TOOLS/bin/llama-server" ] && [ -f "$TOOLS/VERSION" ]; then
-    log "llama.cpp tools cached in $TOOLS ($(cat "$TOOLS/VERSION"))"
+  if [ -x "$LLAMA_BENCH" ] && [ -x "$LLAMA_SERVER" ]; then
+    log "llama.cpp tools cached in $TOOLS/build/bin"
     return
   fi
-  log "building llama-bench and llama-server from the llama-cpp-python $LLAMA_CPP_PYTHON_VERSION sdist (several minutes on 2 cores)"
-  mkdir -p "$TOOLS/src"
-  local sdist="$TOOLS/src/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION.tar.gz"
+  log "building llama-bench and llama-server from the llama-cpp-python $LLAMA_CPP_PYTHON_VERSION sdist (10-20 min on 2 cores)"
+  mkdir -p "$TOOLS"
+  local sdist="$TOOLS/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION.tar.gz"
   if [ ! -f "$sdist" ]; then
     python3 -m pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
-      "llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION" -d "$TOOLS/src"
+      "llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION" -d "$TOOLS"
   fi
-  local src="$TOOLS/src/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION"
-  [ -d "$src" ] || tar -xzf "$sdist" -C "$TOOLS/src"
-  local lsrc="$src/vendor/llama.cpp"
+  [ -d "$LLAMA_SRC" ] || tar -xzf "$sdist" -C "$TOOLS"
+  # Same kernels as the llama-cpp-2 crate's default build: portable
+  # (GGML_NATIVE=OFF, which still enables AVX2/FMA/F16C), OpenMP, Release.
+  # Offline: no curl, no TLS, no prebuilt web UI download.
+  cmake -S "$LLAMA_SRC" -B "$TOOLS/build" -DCMAKE_BUILD_TYPE=Release \
+    -DGGML_NATIVE=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
+    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+    -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF >"$TOOLS/cmake.log" 2>&1 \
+    || { tail -40 "$TOOLS/cmake.log" >&2; exit 1; }
+  cmake --build "$TOOLS/build" --target llama-bench llama-server -j2 >"$TOOLS/build.log" 2>&1 \
+    || { tail -40 "$TOOLS/build.log" >&2; exit 1; }
+}
+
+ggml_version() {
+  sed -n 's/^set(GGML_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\))/\2/p' "$1/ggml/CMakeLists.txt" | paste -sd.
+}
+
+sdist_llama_version() {
   # The sdist keeps the submodule's git objects, so the exact commit is known.
   local commit
-  commit=$(git -C "$lsrc" rev-parse HEAD 2>/dev/null || echo unknown)
-  local ggml
-  ggml=$(sed -n 's/^set(GGML_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\))/\2/p' "$lsrc/ggml/CMakeLists.txt" | paste -sd.)
-  # Same kernel choice as the llama-cpp-2 crate's default build: portable
-  # (GGML_NATIVE=OFF, which still enables AVX2/FMA/F16C), OpenMP, Release.
-  # Static, offline: no TLS, no web UI download.
-  cmake -S "$lsrc" -B "$TOOLS/build" -DCMAKE_BUILD_TYPE=Release \
-    -DGGML_NATIVE=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DBUILD_SHARED_LIBS=OFF \
-    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-    -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF >"$TOOLS/cmake-configure.log" 2>&1 \
-    || { tail -40 "$TOOLS/cmake-configure.log" >&2; exit 1; }
-  cmake --build "$TOOLS/build" --target llama-bench llama-server -j2 >"$TOOLS/cmake-build.log" 2>&1 \
-    || { tail -40 "$TOOLS/cmake-build.log" >&2; exit 1; }
-  mkdir -p "$TOOLS/bin"
-  cp "$TOOLS/build/bin/llama-bench" "$TOOLS/build/bin/llama-server" "$TOOLS/bin/"
-  echo "llama.cpp ${commit:0:9} (ggml $ggml) from llama-cpp-python $LLAMA_CPP_PYTHON_VERSION sdist" >"$TOOLS/VERSION"
-  log "built: $(cat "$TOOLS/VERSION")"
+  commit=$(git -C "$LLAMA_SRC" rev-parse --short=9 HEAD 2>/dev/null || echo "unknown commit")
+  echo "llama.cpp $commit (ggml $(ggml_version "$LLAMA_SRC")) from the llama-cpp-python $LLAMA_CPP_PYTHON_VERSION sdist"
 }
 
 crate_llama_version() {
@@ -100,9 +108,7 @@ crate_llama_version() {
   local dir
   dir=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/llama-cpp-sys-2-* 2>/dev/null | sort -V | tail -1 || true)
   if [ -n "$dir" ] && [ -f "$dir/llama.cpp/ggml/CMakeLists.txt" ]; then
-    local ggml
-    ggml=$(sed -n 's/^set(GGML_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\))/\2/p' "$dir/llama.cpp/ggml/CMakeLists.txt" | paste -sd.)
-    echo "$(basename "$dir") (ggml $ggml)"
+    echo "$(basename "$dir") (ggml $(ggml_version "$dir/llama.cpp"))"
   else
     echo "llama-cpp-sys-2 (source not found in the cargo registry)"
   fi
@@ -138,11 +144,21 @@ wait_ready() {
   exit 1
 }
 
-# bench URL OUT.json
+# bench URL NAME ROUND: the load levels, then time to first token with the
+# shortest prompt the load generator sends (about 80 tokens with its template).
 bench() {
   "$SOVRA" bench --url "$1" --concurrency "$CONCURRENCY" --requests "$REQUESTS" \
     --max-tokens "$MAX_TOKENS" --prompt-words "$PROMPT_WORDS" \
-    --prefill-words "$PREFILL_WORDS" --json >"$2"
+    --prefill-words "$PREFILL_WORDS" --json >"$RESULTS/$2.$3.json"
+  "$SOVRA" bench --url "$1" --concurrency 1 --requests 5 --max-tokens 16 \
+    --prompt-words 1 --json >"$RESULTS/$2-ttft.$3.json"
+}
+
+# llama-bench ROUND
+run_llama_bench() {
+  log "round $1: llama-bench -t $THREADS -p 50,512 -n 128 -r 3"
+  "$LLAMA_BENCH" -m "$MODEL" -t "$THREADS" -p 50,512 -n 128 -r 3 \
+    -o json -oe md >"$RESULTS/llama-bench.$1.json"
 }
 
 run_llama_server() {
@@ -150,13 +166,13 @@ run_llama_server() {
   port=$(free_port)
   local logfile="$RESULTS/llama-server.$round.log"
   # -c is the total context, shared by -np slots: 8 x 2048.
-  "$TOOLS/bin/llama-server" -m "$MODEL" -t "$THREADS" -tb "$THREADS" -np "$PARALLEL" \
+  "$LLAMA_SERVER" -m "$MODEL" -t "$THREADS" -tb "$THREADS" -np "$PARALLEL" \
     -c $((PARALLEL * CTX_PER_SLOT)) --alias "$ALIAS" --host 127.0.0.1 --port "$port" \
     >"$logfile" 2>&1 &
   SERVER_PID=$!
   wait_ready "http://127.0.0.1:$port/health" "$logfile"
   log "round $round: llama-server on :$port"
-  bench "http://127.0.0.1:$port/v1" "$RESULTS/llama-server.$round.json"
+  bench "http://127.0.0.1:$port/v1" llama-server "$round"
   stop_server
 }
 
@@ -171,7 +187,7 @@ run_sovra() {
   SERVER_PID=$!
   wait_ready "http://127.0.0.1:$port/readyz" "$logfile"
   log "round $round: sovra serve on :$port"
-  bench "http://127.0.0.1:$port/v1" "$RESULTS/sovra.$round.json"
+  bench "http://127.0.0.1:$port/v1" sovra "$round"
   stop_server
   rm -rf "$data"
 }
@@ -184,7 +200,7 @@ if [ "$LLAMA_ONLY" = 0 ]; then
 fi
 
 build_llama_tools
-log "sdist:  $(cat "$TOOLS/VERSION")"
+log "tools:  $(sdist_llama_version)"
 log "crate:  $(crate_llama_version) — Sovra's engine; may differ from the sdist's revision"
 
 # b. the model
@@ -197,18 +213,15 @@ if [ ! -f "$MODEL" ]; then
 fi
 log "model: $MODEL"
 
-# c. llama-bench
-log "llama-bench -t $THREADS -p 50,512 -n 128 -r 3"
-"$TOOLS/bin/llama-bench" -m "$MODEL" -t "$THREADS" -p 50,512 -n 128 -r 3 \
-  -o json -oe md >"$RESULTS/llama-bench.json"
-
-if [ "$LLAMA_ONLY" = 0 ]; then
-  # d, e: alternate the two servers so a slow spell of the VM hits both.
-  for round in $(seq 1 "$ROUNDS"); do
+rm -f "$RESULTS"/*.json "$RESULTS"/*.log
+# c, d, e: interleaved, so a slow spell of the VM hits all three alike.
+for round in $(seq 1 "$ROUNDS"); do
+  run_llama_bench "$round"
+  if [ "$LLAMA_ONLY" = 0 ]; then
     run_llama_server "$round"
     run_sovra "$round"
-  done
-fi
+  fi
+done
 
 # f. the side-by-side table
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
@@ -218,17 +231,19 @@ res, rounds, llama_only = pathlib.Path(sys.argv[1]), int(sys.argv[2]), sys.argv[
 print("Sovra embedded engine vs llama.cpp")
 print("machine: $(nproc) vCPU, $cpu; threads: $THREADS")
 print("model:   $(basename "$MODEL")")
-print("llama.cpp tools: $(cat "$TOOLS/VERSION")")
+print("llama.cpp tools: $(sdist_llama_version)")
 print("Sovra engine:    llama-cpp-2 crate, $(crate_llama_version)")
 print()
-lb = json.loads((res / "llama-bench.json").read_text())
-bench = {}
-for t in lb:
-    key = f"pp{t['n_prompt']}" if t["n_gen"] == 0 else f"tg{t['n_gen']}"
-    bench[key] = (t["avg_ts"], t["stddev_ts"])
-print("llama-bench (3 repetitions, mean ± sd):")
-for k, (avg, sd) in bench.items():
-    print(f"  {k:>6}: {avg:8.1f} ± {sd:5.1f} tok/s")
+med = statistics.median
+runs = {}
+for r in range(1, rounds + 1):
+    for t in json.loads((res / f"llama-bench.{r}.json").read_text()):
+        key = f"pp{t['n_prompt']}" if t["n_gen"] == 0 else f"tg{t['n_gen']}"
+        runs.setdefault(key, []).append(t["avg_ts"])
+bench = {k: med(v) for k, v in runs.items()}
+print(f"llama-bench, median over {rounds} rounds of 3 repetitions (min-max):")
+for k, v in runs.items():
+    print(f"  {k:>6}: {med(v):8.1f} tok/s   ({min(v):.1f}-{max(v):.1f})")
 if llama_only:
     print()
     print("(servers not run: --llama-only)")
@@ -237,7 +252,7 @@ if llama_only:
 def load(name):
     return [json.loads((res / f"{name}.{r}.json").read_text()) for r in range(1, rounds + 1)]
 srv, sov = load("llama-server"), load("sovra")
-med = statistics.median
+srv_t, sov_t = load("llama-server-ttft"), load("sovra-ttft")
 def level(reports, c, field):
     return med([next(l[field] for l in r["levels"] if l["concurrency"] == c) for r in reports])
 def prefill(reports, field):
@@ -262,21 +277,25 @@ for c in levels:
 for c in levels:
     t_s, t_o = level(srv, c, "ttft_median_s"), level(sov, c, "ttft_median_s")
     print(f"{'TTFT p50 ms, %d stream%s' % (c, '' if c == 1 else 's'):34} {t_s*1e3:12.0f} {t_o*1e3:9.0f}")
+print(f"{'TTFT p50 ms, %d-token prompt' % level(sov_t, 1, 'mean_prompt_tokens'):34} {level(srv_t, 1, 'ttft_median_s')*1e3:12.0f} {level(sov_t, 1, 'ttft_median_s')*1e3:9.0f}")
 print(f"{'prompt tokens per request':34} {level(srv, levels[0], 'mean_prompt_tokens'):12.0f} {level(sov, levels[0], 'mean_prompt_tokens'):9.0f}")
 print(f"{'completion tokens per request':34} {level(srv, levels[0], 'mean_completion_tokens'):12.1f} {level(sov, levels[0], 'mean_completion_tokens'):9.1f}")
 
 print()
 print("Targets:")
-tg = bench.get("tg128", (float("nan"), 0))[0]
+tg = bench.get("tg128", float("nan"))
 one = level(sov, 1, "stream_decode_tok_s_median") if 1 in levels else float("nan")
 ok = lambda b: "PASS" if b else "MISS"
 print(f"  1 stream: Sovra decode {one:.1f} / llama-bench tg128 {tg:.1f} = {one/tg:.2f}x (target >= 0.90x) {ok(one >= 0.9 * tg)}")
+if 1 in levels:
+    s1 = level(srv, 1, "stream_decode_tok_s_median")
+    print(f"            (llama-server itself: {s1:.1f} / {tg:.1f} = {s1/tg:.2f}x; llama-bench decodes from an empty context, without HTTP)")
 if 8 in levels:
     a_s, a_o = level(srv, 8, "aggregate_tok_s"), level(sov, 8, "aggregate_tok_s")
     print(f"  8 streams: Sovra {a_o:.1f} / llama-server {a_s:.1f} = {a_o/a_s:.2f}x (target >= 1.00x) {ok(a_o >= a_s)}")
 if 1 in levels:
-    t = level(sov, 1, "ttft_median_s") * 1e3
-    n = level(sov, 1, "mean_prompt_tokens")
+    t = level(sov_t, 1, "ttft_median_s") * 1e3
+    n = level(sov_t, 1, "mean_prompt_tokens")
     print(f"  TTFT, 1 stream, {n:.0f}-token prompt: {t:.0f} ms (target < 300 ms) {ok(t < 300)}")
 PY
 cat "$REPORT"

@@ -318,8 +318,13 @@ impl Client {
 
 /// Run every level in turn.
 pub async fn run(options: &BenchOptions) -> Result<BenchReport, BenchError> {
+    // No connection reuse: llama-server (cpp-httplib) closes idle keep-alive
+    // connections after 5 s, and a request sent on one as it closes fails with
+    // "connection closed before message completed". A loopback connect costs
+    // well under a millisecond, next to requests that take seconds.
     let http = reqwest::Client::builder()
         .timeout(options.timeout)
+        .pool_max_idle_per_host(0)
         .build()
         .map_err(|source| BenchError::Http {
             url: options.base_url.clone(),

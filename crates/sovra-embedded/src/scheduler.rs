@@ -198,6 +198,10 @@ impl<'m> Scheduler<'m> {
 
     /// Put a job in the free slot that lets it skip the most prompt tokens.
     fn admit(&mut self, job: Job) {
+        if job.events.is_closed() {
+            // The client left while the request was queued.
+            return;
+        }
         let Some((dst, mut reuse)) = self
             .slots
             .iter()

@@ -14,11 +14,16 @@ use sovra_embedded::{EmbeddedConfig, EmbeddedEngine};
 use sovra_engine::{Engine, EngineError, Event, Finish, GenerateRequest, SamplingParams, Turn};
 
 fn engine(parallel: u32) -> EmbeddedEngine {
+    engine_with_queue(parallel, 64)
+}
+
+fn engine_with_queue(parallel: u32, queue_depth: usize) -> EmbeddedEngine {
     let mut config =
         EmbeddedConfig::new(sovra_testkit::default_model_path(), "smollm2-135m-instruct");
     config.parallel = parallel;
     config.context_per_sequence = 1024;
     config.threads = 2;
+    config.queue_depth = queue_depth;
     match EmbeddedEngine::load(config) {
         Ok(e) => e,
         Err(e) => panic!("engine failed to load: {e}"),
@@ -264,6 +269,29 @@ async fn a_live_request_shares_its_prefix_with_a_new_one() {
         if matches!(ev, Ok(Event::Finish(_))) {
             finished = true;
         }
+    }
+    assert!(finished);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_refuses_new_requests() {
+    let engine = engine_with_queue(1, 1);
+    let mut running = engine
+        .generate(ask("Write a long story.", greedy(400)))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Once it streams, it holds the only slot.
+    let _ = running.next().await;
+    let queued = engine.generate(ask("Hi", greedy(4))).await;
+    assert!(queued.is_ok(), "one request may wait");
+    let refused = engine.generate(ask("Hi", greedy(4))).await.err();
+    assert_eq!(refused, Some(EngineError::Overloaded(1)));
+    drop(running);
+    // With the slot freed, the queued request is served.
+    let mut queued = queued.unwrap_or_else(|e| panic!("{e}"));
+    let mut finished = false;
+    while let Some(ev) = queued.next().await {
+        finished |= matches!(ev, Ok(Event::Finish(_)));
     }
     assert!(finished);
 }

@@ -111,3 +111,30 @@ pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri
     ));
     (StatusCode::METHOD_NOT_ALLOWED, axum::Json(e.envelope())).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_errors_map_to_statuses() {
+        let overloaded = HttpError::from(EngineError::Overloaded(8)).into_response();
+        assert_eq!(overloaded.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(overloaded.headers()[header::RETRY_AFTER], "1");
+        let long = engine_error(&EngineError::ContextLength {
+            prompt_tokens: 3000,
+            max_tokens: 10,
+            context: 2048,
+        });
+        assert_eq!(
+            (long.status(), long.code.as_deref()),
+            (400, Some("context_length_exceeded"))
+        );
+        assert!(long.message.contains("2048"));
+        assert_eq!(
+            engine_error(&EngineError::Internal("x".into())).status(),
+            500
+        );
+        assert_eq!(engine_error(&EngineError::Stopped).status(), 503);
+    }
+}

@@ -594,18 +594,35 @@ async fn bench_measures_a_server() {
         Path::new(BIN),
         dir.path(),
         &["--engine", "sim"],
-        &[("SOVRA_ENGINE_SIM_TTFT_MS", "30"), ("SOVRA_ENGINE_SIM_TOKENS_PER_SECOND", "200")],
+        &[
+            ("SOVRA_ENGINE_SIM_TTFT_MS", "30"),
+            ("SOVRA_ENGINE_SIM_TOKENS_PER_SECOND", "200"),
+        ],
     )
     .await
     .unwrap();
     let url = format!("{}/v1", s.base);
     let out = tokio::process::Command::new(BIN)
-        .args(["bench", "--url", &url, "--concurrency", "1,4", "--requests", "2", "--max-tokens", "16"])
+        .args([
+            "bench",
+            "--url",
+            &url,
+            "--concurrency",
+            "1,4",
+            "--requests",
+            "2",
+            "--max-tokens",
+            "16",
+        ])
         .args(["--prefill-words", "100", "--json"])
         .output()
         .await
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["model"], "sim");
     let levels = report["levels"].as_array().unwrap();
@@ -622,7 +639,12 @@ async fn bench_measures_a_server() {
     }
     // Four streams in parallel produce more tokens per second than one.
     let agg = |i: usize| levels[i]["aggregate_tok_s"].as_f64().unwrap();
-    assert!(agg(1) > 2.0 * agg(0), "aggregate 1: {} 4: {}", agg(0), agg(1));
+    assert!(
+        agg(1) > 2.0 * agg(0),
+        "aggregate 1: {} 4: {}",
+        agg(0),
+        agg(1)
+    );
     assert!(report["prefill"]["prompt_tok_s"].as_f64().unwrap() > 0.0);
     s.stop().await.unwrap();
 }

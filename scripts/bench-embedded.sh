@@ -194,6 +194,19 @@ run_sovra() {
 
 # ---------------------------------------------------------------------- main
 mkdir -p "$RESULTS"
+# Two runs at once would share two cores and spoil each other's numbers.
+exec 9>"$ROOT/target/bench-embedded.lock"
+flock -n 9 || { echo "another bench-embedded run holds target/bench-embedded.lock" >&2; exit 1; }
+busy=$(python3 -c '
+import time
+def snap():
+    v = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    return sum(v), v[3] + v[4]
+t0, i0 = snap(); time.sleep(2); t1, i1 = snap()
+print(round(100 * (1 - (i1 - i0) / max(t1 - t0, 1))))')
+if [ "$busy" -gt 20 ]; then
+  log "warning: the CPUs were ${busy}% busy before starting: something else is running, numbers will be low"
+fi
 if [ "$LLAMA_ONLY" = 0 ]; then
   log "cargo build --release -p sovra"
   cargo build --release -p sovra
@@ -229,7 +242,7 @@ python3 - "$RESULTS" "$ROUNDS" "$LLAMA_ONLY" >"$REPORT" <<PY
 import json, statistics, sys, pathlib
 res, rounds, llama_only = pathlib.Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
 print("Sovra embedded engine vs llama.cpp")
-print("machine: $(nproc) vCPU, $cpu; threads: $THREADS")
+print("machine: $(nproc) vCPU, $cpu; threads: $THREADS; CPU busy before start: $busy%")
 print("model:   $(basename "$MODEL")")
 print("llama.cpp tools: $(sdist_llama_version)")
 print("Sovra engine:    llama-cpp-2 crate, $(crate_llama_version)")

@@ -12,7 +12,7 @@ use sovra_testkit::{Sovra, sse_events, stream_text};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sovra");
 
-/// A fast simulated model: no delays.
+/// A fast simulated model: no delays. Later `env` entries override these.
 const FAST: &[(&str, &str)] = &[
     ("SOVRA_ENGINE_SIM_TTFT_MS", "0"),
     ("SOVRA_ENGINE_SIM_TOKENS_PER_SECOND", "0"),
@@ -331,17 +331,14 @@ async fn conversation_history_survives_restart() {
 async fn sigterm_lets_a_running_stream_finish() {
     let dir = tempfile::tempdir().unwrap();
     // 48 tokens at 40 tok/s: about 1.2 s of streaming.
-    let s = Sovra::serve(
-        Path::new(BIN),
+    let s = sim(
         dir.path(),
-        &["--engine", "sim"],
         &[
             ("SOVRA_ENGINE_SIM_TTFT_MS", "50"),
             ("SOVRA_ENGINE_SIM_TOKENS_PER_SECOND", "40"),
         ],
     )
-    .await
-    .unwrap();
+    .await;
     let mut req = chat("keep talking");
     req["stream"] = json!(true);
     let r = s.send("/v1/chat/completions", &req).await;
@@ -590,17 +587,14 @@ async fn json_logs_carry_request_ids() {
 #[tokio::test]
 async fn bench_measures_a_server() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Sovra::serve(
-        Path::new(BIN),
+    let s = sim(
         dir.path(),
-        &["--engine", "sim"],
         &[
             ("SOVRA_ENGINE_SIM_TTFT_MS", "30"),
             ("SOVRA_ENGINE_SIM_TOKENS_PER_SECOND", "200"),
         ],
     )
-    .await
-    .unwrap();
+    .await;
     let url = format!("{}/v1", s.base);
     let out = tokio::process::Command::new(BIN)
         .args([

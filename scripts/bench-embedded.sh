@@ -11,7 +11,7 @@
 #   b. picks the model: $SOVRA_MODEL or the cached SmolLM2-135M-Instruct Q4_1;
 #   c. llama-bench: prompt (pp50, pp512) and generation (tg128) tokens/s;
 #   d. llama-server (8 slots, 2048 tokens each) under `sovra bench`: a prefill
-#      pass (long prompt), 1/4/8 concurrent streams, and a short-prompt TTFT pass;
+#      pass (long prompt), 1/4/8 concurrent streams; then a ~50-token TTFT probe;
 #   e. `sovra serve` (embedded engine, 8 parallel conversations), the same bench;
 #   f. prints both side by side with ratios, and writes target/bench-embedded.txt
 #      (raw JSON beside it in target/bench-embedded/).
@@ -51,6 +51,11 @@ TOOLS=$ROOT/target/llama.cpp-tools
 RESULTS=$ROOT/target/bench-embedded
 REPORT=$ROOT/target/bench-embedded.txt
 SOVRA=$ROOT/target/release/sovra
+if [ "$LLAMA_ONLY" = 1 ]; then
+  # Keep a full run's results.
+  RESULTS=$ROOT/target/bench-embedded-llama
+  REPORT=$ROOT/target/bench-embedded-llama.txt
+fi
 
 log() { echo "== $*" >&2; }
 
@@ -105,9 +110,13 @@ sdist_llama_version() {
 crate_llama_version() {
   # The llama-cpp-2 crate vendors its own llama.cpp (built by llama-cpp-sys-2);
   # it is not necessarily the revision the sdist carries.
-  local dir
-  dir=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/llama-cpp-sys-2-* 2>/dev/null | sort -V | tail -1 || true)
-  if [ -n "$dir" ] && [ -f "$dir/llama.cpp/ggml/CMakeLists.txt" ]; then
+  # The version Cargo.lock pins, found in cargo's registry sources.
+  local version dir=""
+  version=$(grep -A1 '^name = "llama-cpp-sys-2"$' "$ROOT/Cargo.lock" | sed -n 's/^version = "\(.*\)"$/\1/p')
+  for d in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"llama-cpp-sys-2-$version"; do
+    [ -d "$d" ] && dir=$d
+  done
+  if [ -n "$version" ] && [ -n "$dir" ] && [ -f "$dir/llama.cpp/ggml/CMakeLists.txt" ]; then
     echo "$(basename "$dir") (ggml $(ggml_version "$dir/llama.cpp"))"
   else
     echo "llama-cpp-sys-2 (source not found in the cargo registry)"
@@ -144,14 +153,54 @@ wait_ready() {
   exit 1
 }
 
-# bench URL NAME ROUND: the load levels, then time to first token with the
-# shortest prompt the load generator sends (about 80 tokens with its template).
+# bench URL NAME ROUND: the load levels, then time to first token for a
+# prompt of about 50 tokens.
 bench() {
   "$SOVRA" bench --url "$1" --concurrency "$CONCURRENCY" --requests "$REQUESTS" \
     --max-tokens "$MAX_TOKENS" --prompt-words "$PROMPT_WORDS" \
     --prefill-words "$PREFILL_WORDS" --json >"$RESULTS/$2.$3.json"
-  "$SOVRA" bench --url "$1" --concurrency 1 --requests 5 --max-tokens 16 \
-    --prompt-words 1 --json >"$RESULTS/$2-ttft.$3.json"
+  ttft_probe "$1" >"$RESULTS/$2-ttft.$3.json"
+}
+
+# ttft_probe URL: the load generator's shortest prompt is about 95 tokens (its
+# unique nonce and system prompt), so this probe sends its own ~50-token chat
+# (a short system line, one question; a fresh number first so no prompt cache
+# helps), one request at a time, and prints the median time to first token as
+# a one-level report in the load generator's JSON shape.
+ttft_probe() {
+  python3 - "$1" <<'PROBE'
+import json, statistics, sys, time, urllib.request, uuid
+base = sys.argv[1].rstrip("/")
+model = json.load(urllib.request.urlopen(base + "/models"))["data"][0]["id"]
+question = ("explain step by step how a citizen renews a passport at the national office, "
+            "which documents to bring and what it costs")
+samples = []
+for i in range(7):
+    body = {"model": model, "max_tokens": 8, "temperature": 0, "stream": True,
+            "stream_options": {"include_usage": True},
+            "messages": [{"role": "system", "content": "You are a helpful assistant."},
+                         {"role": "user", "content": f"Ticket {uuid.uuid4().hex[:6]}: {question}."}]}
+    req = urllib.request.Request(base + "/chat/completions", json.dumps(body).encode(),
+                                 {"Content-Type": "application/json"})
+    start, first, prompt = time.perf_counter(), None, 0
+    with urllib.request.urlopen(req, timeout=120) as r:
+        for line in r:
+            line = line.decode().strip()
+            if not line.startswith("data:") or line.endswith("[DONE]"):
+                continue
+            v = json.loads(line[5:])
+            delta = (v.get("choices") or [{}])[0].get("delta") or {}
+            if first is None and delta.get("content"):
+                first = time.perf_counter() - start
+            if v.get("usage"):
+                prompt = v["usage"]["prompt_tokens"]
+    if i > 0 and first is not None:  # the first one warms up
+        samples.append((first, prompt))
+ttfts = sorted(f for f, _ in samples)
+print(json.dumps({"levels": [{"concurrency": 1, "requests": len(samples),
+    "ttft_median_s": statistics.median(ttfts), "ttft_p95_s": ttfts[-1],
+    "mean_prompt_tokens": statistics.mean(p for _, p in samples)}]}))
+PROBE
 }
 
 # llama-bench ROUND

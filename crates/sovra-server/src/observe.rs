@@ -118,7 +118,7 @@ impl Drop for Meter {
 }
 
 /// Count and time every request by route template (not raw path: ids would explode cardinality).
-pub async fn track_requests(State(_state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn track_requests(req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()

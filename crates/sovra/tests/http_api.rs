@@ -18,6 +18,18 @@ const FAST: &[(&str, &str)] = &[
     ("SOVRA_ENGINE_SIM_TOKENS_PER_SECOND", "0"),
 ];
 
+/// A simulated model with a real time to first token and token rate.
+async fn paced(dir: &Path, ttft_ms: &str, tokens_per_second: &str) -> Sovra {
+    sim(
+        dir,
+        &[
+            ("SOVRA_ENGINE_SIM_TTFT_MS", ttft_ms),
+            ("SOVRA_ENGINE_SIM_TOKENS_PER_SECOND", tokens_per_second),
+        ],
+    )
+    .await
+}
+
 async fn sim(dir: &Path, env: &[(&str, &str)]) -> Sovra {
     let mut all: Vec<(&str, &str)> = FAST.to_vec();
     all.extend_from_slice(env);
@@ -331,14 +343,7 @@ async fn conversation_history_survives_restart() {
 async fn sigterm_lets_a_running_stream_finish() {
     let dir = tempfile::tempdir().unwrap();
     // 48 tokens at 40 tok/s: about 1.2 s of streaming.
-    let s = sim(
-        dir.path(),
-        &[
-            ("SOVRA_ENGINE_SIM_TTFT_MS", "50"),
-            ("SOVRA_ENGINE_SIM_TOKENS_PER_SECOND", "40"),
-        ],
-    )
-    .await;
+    let s = paced(dir.path(), "50", "40").await;
     let mut req = chat("keep talking");
     req["stream"] = json!(true);
     let r = s.send("/v1/chat/completions", &req).await;
@@ -587,14 +592,7 @@ async fn json_logs_carry_request_ids() {
 #[tokio::test]
 async fn bench_measures_a_server() {
     let dir = tempfile::tempdir().unwrap();
-    let s = sim(
-        dir.path(),
-        &[
-            ("SOVRA_ENGINE_SIM_TTFT_MS", "30"),
-            ("SOVRA_ENGINE_SIM_TOKENS_PER_SECOND", "200"),
-        ],
-    )
-    .await;
+    let s = paced(dir.path(), "30", "200").await;
     let url = format!("{}/v1", s.base);
     let out = tokio::process::Command::new(BIN)
         .args([

@@ -10,10 +10,11 @@ use sovra_testkit::{Sovra, default_model_path, sse_events, stream_text};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sovra");
 
-async fn embedded(dir: &Path) -> Sovra {
+/// The binary on the default model, and the model name it serves.
+async fn embedded(dir: &Path) -> (Sovra, String) {
     let model = default_model_path();
     let model = model.to_string_lossy().into_owned();
-    Sovra::serve(
+    let s = Sovra::serve(
         Path::new(BIN),
         dir,
         &[
@@ -29,15 +30,16 @@ async fn embedded(dir: &Path) -> Sovra {
         &[],
     )
     .await
-    .expect("sovra starts with the default model")
+    .expect("sovra starts with the default model");
+    let (_, models) = s.get("/v1/models").await.unwrap();
+    let model = models["data"][0]["id"].as_str().unwrap().to_owned();
+    (s, model)
 }
 
 #[tokio::test]
 async fn default_model_streams_an_on_topic_answer() {
     let dir = tempfile::tempdir().unwrap();
-    let s = embedded(dir.path()).await;
-    let (_, models) = s.get("/v1/models").await.unwrap();
-    let model = models["data"][0]["id"].as_str().unwrap().to_owned();
+    let (s, model) = embedded(dir.path()).await;
     let req = json!({
         "model": model,
         "stream": true,
@@ -61,9 +63,7 @@ async fn default_model_streams_an_on_topic_answer() {
 #[tokio::test]
 async fn four_concurrent_chats_all_finish() {
     let dir = tempfile::tempdir().unwrap();
-    let s = embedded(dir.path()).await;
-    let (_, models) = s.get("/v1/models").await.unwrap();
-    let model = models["data"][0]["id"].as_str().unwrap().to_owned();
+    let (s, model) = embedded(dir.path()).await;
     let questions = [
         "Name a fruit.",
         "What colour is the sky?",

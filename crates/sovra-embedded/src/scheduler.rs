@@ -1,12 +1,19 @@
 //! The scheduler thread: continuous batching over one llama.cpp context.
 //!
-//! Each step builds one batch: first one token for every conversation that is
+//! Each step builds one batch: one token for every conversation that is
 //! generating, then chunks of waiting prompts up to the batch budget (so a
 //! long prompt never stalls streams that are already talking). After the
 //! decode every slot whose logits are ready samples its next token, which is
 //! streamed out through the request's own channel. Slots keep their KV cache
 //! when a request ends; [`Scheduler::admit`] reuses the longest cached token
 //! prefix, from an idle slot or copied from a busy one.
+//!
+//! Every slot has its own KV stream (`kv_unified = false`, as llama-server
+//! runs): a token attends only to its own conversation's cells, so the cost
+//! of attention does not grow with the number of other live conversations.
+//! llama.cpp splits a batch into micro-batches of consecutive sequence ids,
+//! so the batch is laid out in slot order and new requests take the lowest
+//! free slot when no cached prefix says otherwise.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -115,8 +122,8 @@ impl<'m> Scheduler<'m> {
             .with_n_seq_max(config.parallel)
             .with_n_threads(threads)
             .with_n_threads_batch(threads)
-            // One cache shared by all sequences: a copied prefix is shared, not duplicated.
-            .with_kv_unified(true);
+            // One KV stream per slot: attention stays within a conversation.
+            .with_kv_unified(false);
         let ctx = loaded
             .model
             .new_context(backend, params)
@@ -208,7 +215,9 @@ impl<'m> Scheduler<'m> {
             .enumerate()
             .filter(|(_, s)| s.active.is_none())
             .map(|(i, s)| (i, common_prefix(&s.cached, &job.prompt)))
-            .max_by_key(|&(_, n)| n)
+            // The longest reusable prefix; among equals the lowest slot, which
+            // keeps live sequence ids together (fewer micro-batches).
+            .max_by_key(|&(i, n)| (n, std::cmp::Reverse(i)))
         else {
             // Callers admit only while a slot is free.
             let _ = job.events.try_send(Err(EngineError::Overloaded(0)));
@@ -224,19 +233,24 @@ impl<'m> Scheduler<'m> {
         if let Some((src_seq, shared)) = donor
             && shared >= reuse + MIN_PREFIX_COPY
         {
-            let _ = self
-                .ctx
-                .clear_kv_cache_seq(Some(dst_seq as u32), None, None);
+            // Across KV streams llama.cpp copies whole sequences only: copy,
+            // then cut the copy back to the shared prefix.
             let copied = self
                 .ctx
-                .copy_kv_cache_seq(src_seq, dst_seq, Some(0), Some(shared as u32));
+                .copy_kv_cache_seq(src_seq, dst_seq, None, None)
+                .map_err(|e| e.to_string())
+                .and_then(|()| {
+                    self.ctx
+                        .clear_kv_cache_seq(Some(dst_seq as u32), Some(shared as u32), None)
+                        .map_err(|e| e.to_string())
+                });
             let donor_tokens = self
                 .slots
                 .iter()
                 .find(|s| s.seq == src_seq)
                 .map(|s| s.cached[..shared].to_vec());
             match (copied, donor_tokens) {
-                (Ok(()), Some(tokens)) => {
+                (Ok(true), Some(tokens)) => {
                     self.slots[dst].cached = tokens;
                     reuse = shared;
                     self.stats.prefix_copies.fetch_add(1, Ordering::Relaxed);
@@ -297,35 +311,32 @@ impl<'m> Scheduler<'m> {
     /// One decode over every live slot, then sampling.
     fn step(&mut self) -> Result<(), String> {
         self.batch.clear();
-        let mut budget = self.config.batch_tokens as usize;
-        // Streams that are talking go first: one token each.
+        // Streams that are talking go first: one token each; waiting prompts
+        // share what is left of the budget. Tokens are laid out in slot order
+        // so that llama.cpp can put consecutive sequences in one micro-batch.
+        let talking = self
+            .slots
+            .iter()
+            .filter(|s| s.active.as_ref().is_some_and(|a| a.next_token.is_some()))
+            .count();
+        let mut prompt_budget = (self.config.batch_tokens as usize).saturating_sub(talking);
         for slot in &mut self.slots {
             let Some(active) = slot.active.as_mut() else {
                 continue;
             };
-            let Some(token) = active.next_token.take() else {
-                continue;
-            };
-            let pos = i32::try_from(slot.cached.len()).map_err(|e| e.to_string())?;
-            self.batch
-                .add(token, pos, &[slot.seq], true)
-                .map_err(|e| e.to_string())?;
-            slot.cached.push(token);
-            active.logits_at = Some(self.batch.n_tokens() - 1);
-            budget -= 1;
-        }
-        // Then prompt chunks, as far as the budget goes.
-        for slot in &mut self.slots {
-            if budget == 0 {
-                break;
-            }
-            let Some(active) = slot.active.as_mut() else {
-                continue;
-            };
-            if active.prefilled >= active.prompt.len() {
+            if let Some(token) = active.next_token.take() {
+                let pos = i32::try_from(slot.cached.len()).map_err(|e| e.to_string())?;
+                self.batch
+                    .add(token, pos, &[slot.seq], true)
+                    .map_err(|e| e.to_string())?;
+                slot.cached.push(token);
+                active.logits_at = Some(self.batch.n_tokens() - 1);
                 continue;
             }
-            let n = (active.prompt.len() - active.prefilled).min(budget);
+            if active.prefilled >= active.prompt.len() || prompt_budget == 0 {
+                continue;
+            }
+            let n = (active.prompt.len() - active.prefilled).min(prompt_budget);
             for i in active.prefilled..active.prefilled + n {
                 let last = i + 1 == active.prompt.len();
                 let pos = i32::try_from(slot.cached.len()).map_err(|e| e.to_string())?;
@@ -335,7 +346,7 @@ impl<'m> Scheduler<'m> {
                 slot.cached.push(active.prompt[i]);
             }
             active.prefilled += n;
-            budget -= n;
+            prompt_budget -= n;
             if active.prefilled == active.prompt.len() {
                 active.logits_at = Some(self.batch.n_tokens() - 1);
             }
@@ -343,21 +354,11 @@ impl<'m> Scheduler<'m> {
         if self.batch.n_tokens() == 0 {
             return Ok(());
         }
-        if let Err(e) = self.ctx.decode(&mut self.batch) {
-            // Out of cache cells: drop idle slots' caches and try once more.
-            tracing::warn!(error = %e, "decode failed; evicting idle caches and retrying");
-            for slot in &mut self.slots {
-                if slot.active.is_none() && !slot.cached.is_empty() {
-                    let _ = self
-                        .ctx
-                        .clear_kv_cache_seq(Some(slot.seq as u32), None, None);
-                    slot.cached.clear();
-                }
-            }
-            self.ctx
-                .decode(&mut self.batch)
-                .map_err(|e| e.to_string())?;
-        }
+        // Each slot owns a KV stream as long as its context, so a failure here
+        // is not a full cache: `run` fails the live requests and starts clean.
+        self.ctx
+            .decode(&mut self.batch)
+            .map_err(|e| e.to_string())?;
         let context = self.config.context_per_sequence as usize;
         let vocab = self.loaded.model.vocab();
         for slot in &mut self.slots {

@@ -1,4 +1,4 @@
-"""The official `openai` Python SDK as Sovra's client: models, chat, streaming, errors.
+"""The official `openai` Python SDK as Sovra's client: models, chat, streaming, errors, embeddings.
 
 Starts the real `sovra` binary (SOVRA_BIN, default target/debug/sovra) on a
 free port; once with the simulated engine (exact, fast), once with the
@@ -128,3 +128,29 @@ def test_embedded_model_streams_through_sdk(embedded):
     pieces = [c.choices[0].delta.content or "" for c in stream if c.choices]
     assert len(pieces) > 3
     assert "Paris" in "".join(pieces)
+
+
+def test_embeddings_through_sdk(embedded):
+    # Served by default beside the chat model; the SDK asks for base64 and decodes it.
+    assert "multilingual-e5-small" in [m.id for m in embedded.models.list().data]
+    texts = ["Where can I renew my passport?", "Où puis-je renouveler mon passeport ?", "When is the income tax deadline?"]
+    r = embedded.embeddings.create(model="multilingual-e5-small", input=texts)
+    assert r.object == "list" and r.model == "multilingual-e5-small"
+    assert [d.index for d in r.data] == [0, 1, 2]
+    vectors = [d.embedding for d in r.data]
+    assert all(len(v) == 384 for v in vectors)
+    assert all(abs(sum(x * x for x in v) - 1) < 1e-3 for v in vectors)
+    dot = lambda a, b: sum(x * y for x, y in zip(a, b))
+    assert dot(vectors[0], vectors[1]) > dot(vectors[0], vectors[2])
+    assert r.usage.prompt_tokens == r.usage.total_tokens > 10
+
+    floats = embedded.embeddings.create(model="multilingual-e5-small", input=texts[0], encoding_format="float")
+    assert floats.data[0].embedding == pytest.approx(vectors[0], abs=1e-6)
+    tokens = embedded.embeddings.create(model="multilingual-e5-small", input=[[6661, 12], [35378]])
+    assert len(tokens.data) == 2
+
+    with pytest.raises(openai.BadRequestError) as e:
+        embedded.embeddings.create(model="multilingual-e5-small", input="x", dimensions=128)
+    assert e.value.param == "dimensions"
+    with pytest.raises(openai.NotFoundError):
+        embedded.embeddings.create(model="text-embedding-3-small", input="x")

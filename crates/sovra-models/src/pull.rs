@@ -59,7 +59,7 @@ pub fn cached_path(cache_dir: &Path, entry: &CatalogEntry) -> Option<PathBuf> {
     (size_ok && verified).then_some(path)
 }
 
-/// A GGUF file found in the cache.
+/// A model file found in the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedModel {
     /// The catalogue name, or the file name for files Sovra did not pull.
@@ -70,7 +70,7 @@ pub struct CachedModel {
     pub verified: bool,
 }
 
-/// Every GGUF file in the cache, catalogue models first.
+/// Every catalogue model file and other GGUF file in the cache.
 pub fn list_cached(cache_dir: &Path) -> Vec<CachedModel> {
     let mut out = Vec::new();
     let Ok(dir) = fs::read_dir(cache_dir) else {
@@ -78,12 +78,12 @@ pub fn list_cached(cache_dir: &Path) -> Vec<CachedModel> {
     };
     for item in dir.flatten() {
         let path = item.path();
-        if path.extension().and_then(|e| e.to_str()) != Some("gguf") {
+        let file_name = item.file_name().to_string_lossy().into_owned();
+        let entry = CATALOG.iter().find(|e| e.file_name == file_name);
+        if entry.is_none() && path.extension().and_then(|e| e.to_str()) != Some("gguf") {
             continue;
         }
         let size = item.metadata().map(|m| m.len()).unwrap_or(0);
-        let file_name = item.file_name().to_string_lossy().into_owned();
-        let entry = CATALOG.iter().find(|e| e.file_name == file_name);
         let verified = entry.is_some_and(|e| cached_path(cache_dir, e).is_some());
         out.push(CachedModel {
             name: entry.map_or(file_name, |e| e.id.to_owned()),
@@ -370,6 +370,7 @@ mod tests {
         let expected = sha(b"GGUF-hello world");
         let entry = CatalogEntry {
             id: "toy",
+            kind: crate::ModelKind::Generation,
             file_name: "toy.gguf",
             sha256: "unused",
             size: 16,
@@ -399,6 +400,7 @@ mod tests {
         );
         let entry = CatalogEntry {
             id: "toy",
+            kind: crate::ModelKind::Generation,
             file_name: "toy.gguf",
             sha256: "",
             size: 1,
@@ -443,6 +445,7 @@ mod tests {
         let good = sha(b"GGUF-hello world");
         let entry = CatalogEntry {
             id: "toy",
+            kind: crate::ModelKind::Generation,
             file_name: "toy.gguf",
             sha256: Box::leak(good.into_boxed_str()),
             size: 16,

@@ -9,6 +9,7 @@
 //! renders an error body.
 
 pub mod conversations;
+pub mod embeddings;
 pub mod error;
 pub mod observe;
 pub mod openai;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// The system prompt of the web chat and `sovra chat` conversations.
     pub system_prompt: Arc<str>,
+    /// `/v1/embeddings`, when an embedding model is served.
+    pub embeddings: Option<embeddings::EmbeddingService>,
     /// Background work a response started (streams, persistence); shutdown waits on it.
     pub tasks: TaskTracker,
     draining: Arc<AtomicBool>,
@@ -74,10 +77,17 @@ impl AppState {
             store,
             limits: Arc::new(limits),
             system_prompt: Arc::from(system_prompt),
+            embeddings: None,
             tasks: TaskTracker::new(),
             draining: Arc::new(AtomicBool::new(false)),
             metrics: observe::Metrics::global(),
         }
+    }
+
+    /// Serve `/v1/embeddings` with this model.
+    pub fn with_embeddings(mut self, service: embeddings::EmbeddingService) -> Self {
+        self.embeddings = Some(service);
+        self
     }
 
     /// Mark the server as shutting down: `/readyz` turns 503 so load balancers move away.
@@ -99,6 +109,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/models", get(openai::list_models))
         .route("/v1/models/{id}", get(openai::get_model))
         .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/embeddings", post(embeddings::create))
         .route(
             "/api/conversations",
             get(conversations::list).post(conversations::create),

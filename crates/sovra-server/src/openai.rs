@@ -37,7 +37,9 @@ fn model_object(state: &AppState) -> Model {
 pub async fn list_models(State(state): State<AppState>) -> axum::Json<ModelList> {
     axum::Json(ModelList {
         object: "list".into(),
-        data: vec![model_object(&state)],
+        data: std::iter::once(model_object(&state))
+            .chain(crate::embeddings::model_object(&state))
+            .collect(),
     })
 }
 
@@ -46,7 +48,10 @@ pub async fn get_model(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Model>, HttpError> {
     if id != state.engine.model().id {
-        return Err(ApiError::model_not_found(&id).into());
+        return crate::embeddings::model_object(&state)
+            .filter(|m| m.id == id)
+            .map(axum::Json)
+            .ok_or_else(|| ApiError::model_not_found(&id).into());
     }
     Ok(axum::Json(model_object(&state)))
 }

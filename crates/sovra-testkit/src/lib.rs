@@ -220,3 +220,24 @@ pub fn default_model_path() -> PathBuf {
         ),
     }
 }
+
+/// The embedding model file for tests that need it: `SOVRA_TEST_EMBEDDING_MODEL`,
+/// or the verified multilingual-e5-small in the model cache. Panics with the
+/// fix if missing, so a test that needs the model never passes without it.
+pub fn embedding_model_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("SOVRA_TEST_EMBEDDING_MODEL") {
+        return PathBuf::from(p);
+    }
+    let cache = std::env::var_os("SOVRA_ENGINE_MODEL_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(sovra_models::default_cache_dir);
+    let entry = sovra_models::find(sovra_models::DEFAULT_EMBEDDING_MODEL)
+        .expect("embedding model in catalogue");
+    match sovra_models::cached_path(&cache, entry) {
+        Some(p) => p,
+        None => panic!(
+            "the embedding model is not in {}; run `sovra models pull` first (scripts/test does)",
+            cache.display()
+        ),
+    }
+}

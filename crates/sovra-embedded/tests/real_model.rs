@@ -31,13 +31,13 @@ fn engine_with_queue(parallel: u32, queue_depth: usize) -> EmbeddedEngine {
 }
 
 fn ask(question: &str, params: SamplingParams) -> GenerateRequest {
-    GenerateRequest {
-        turns: vec![
+    GenerateRequest::chat(
+        vec![
             Turn::new(Role::System, "You are a helpful assistant. Answer briefly."),
             Turn::new(Role::User, question),
         ],
         params,
-    }
+    )
 }
 
 async fn run(
@@ -212,13 +212,13 @@ language, you never invent office hours or fees, you point people to the officia
 and you keep answers short: two or three sentences at most. You are polite and patient with everyone.";
 
 fn with_system(question: &str, max_tokens: u32) -> GenerateRequest {
-    GenerateRequest {
-        turns: vec![
+    GenerateRequest::chat(
+        vec![
             Turn::new(Role::System, LONG_SYSTEM),
             Turn::new(Role::User, question),
         ],
-        params: greedy(max_tokens),
-    }
+        greedy(max_tokens),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,6 +31,9 @@ pub fn engine_error(e: &EngineError) -> ApiError {
             .with_code("context_length_exceeded"),
         EngineError::Overloaded(_) | EngineError::Stopped => ApiError::overloaded(e.to_string()),
         EngineError::Invalid(m) => ApiError::invalid(m.clone()),
+        EngineError::InvalidParam { param, message } => {
+            ApiError::invalid_param(param, format!("Invalid '{param}': {message}"))
+        }
         EngineError::Internal(_) => ApiError::internal(e.to_string()),
     }
 }

@@ -1,5 +1,7 @@
 """The official `openai` Python SDK as Sovra's client: models, chat, streaming, errors, embeddings.
 
+Also the legacy completions API, refused parameters and a failure mid-stream.
+
 Starts the real `sovra` binary (SOVRA_BIN, default target/debug/sovra) on a
 free port; once with the simulated engine (exact, fast), once with the
 embedded default model.
@@ -154,3 +156,102 @@ def test_embeddings_through_sdk(embedded):
     assert e.value.param == "dimensions"
     with pytest.raises(openai.NotFoundError):
         embedded.embeddings.create(model="text-embedding-3-small", input="x")
+
+
+@pytest.fixture(scope="module")
+def failing():
+    """A simulated engine that fails every stream after three tokens."""
+    proc, base = start(
+        ["--engine", "sim"],
+        {
+            "SOVRA_ENGINE_SIM_TTFT_MS": "0",
+            "SOVRA_ENGINE_SIM_TOKENS_PER_SECOND": "0",
+            "SOVRA_ENGINE_SIM_FAIL_AFTER_TOKENS": "3",
+        },
+    )
+    yield openai.OpenAI(base_url=base + "/v1", api_key="not-needed-yet", max_retries=0)
+    stop(proc)
+
+
+def test_legacy_completion(sim):
+    r = sim.completions.create(model="sim", prompt="Once upon a time", max_tokens=8, echo=True)
+    assert r.object == "text_completion"
+    assert r.id.startswith("cmpl-")
+    assert r.system_fingerprint.startswith("fp_")
+    assert r.choices[0].text.startswith("Once upon a timeYou said:")
+    assert r.choices[0].finish_reason == "length"
+    assert r.usage.completion_tokens == 8
+    assert r.usage.total_tokens == r.usage.prompt_tokens + 8
+
+
+def test_legacy_completion_streaming(sim):
+    plain = sim.completions.create(model="sim", prompt="stream sdk", max_tokens=10)
+    stream = sim.completions.create(
+        model="sim", prompt="stream sdk", max_tokens=10, stream=True, stream_options={"include_usage": True}
+    )
+    text, finish, usage = "", None, None
+    for chunk in stream:
+        assert chunk.object == "text_completion"
+        if chunk.choices:
+            text += chunk.choices[0].text
+            finish = chunk.choices[0].finish_reason or finish
+        if chunk.usage:
+            usage = chunk.usage
+    assert text == plain.choices[0].text
+    assert finish == "length"
+    assert usage.completion_tokens == plain.usage.completion_tokens
+
+
+def test_chat_parameters_through_sdk(sim):
+    r = sim.chat.completions.create(
+        model="sim",
+        messages=[{"role": "user", "content": "params"}],
+        max_completion_tokens=20,
+        presence_penalty=0.5,
+        frequency_penalty=0.5,
+        logit_bias={"42": -100},
+        user="someone",
+        seed=1,
+        response_format={"type": "text"},
+    )
+    assert r.choices[0].message.content
+    assert r.system_fingerprint.startswith("fp_")
+
+
+@pytest.mark.parametrize(
+    "kwargs, param",
+    [
+        ({"presence_penalty": 3}, "presence_penalty"),
+        ({"logprobs": True}, "logprobs"),
+        ({"response_format": {"type": "json_object"}}, "response_format"),
+        ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]}, "tools"),
+        ({"max_tokens": 5, "max_completion_tokens": 5}, "max_tokens"),
+    ],
+)
+def test_refused_chat_parameters_raise_bad_request(sim, kwargs, param):
+    with pytest.raises(openai.BadRequestError) as e:
+        sim.chat.completions.create(model="sim", messages=[{"role": "user", "content": "x"}], **kwargs)
+    assert e.value.param == param
+
+
+def test_legacy_refusals_raise_bad_request(sim):
+    with pytest.raises(openai.BadRequestError) as e:
+        sim.completions.create(model="sim", prompt="x", suffix="end")
+    assert e.value.param == "suffix"
+    with pytest.raises(openai.BadRequestError) as e:
+        sim.completions.create(model="sim", prompt=["a", "b"])
+    assert e.value.param == "prompt"
+    with pytest.raises(openai.NotFoundError):
+        sim.completions.create(model="davinci-002", prompt="x")
+
+
+def test_failure_mid_stream_raises_api_error(failing):
+    stream = failing.chat.completions.create(model="sim", messages=[{"role": "user", "content": "x"}], stream=True)
+    received = []
+    with pytest.raises(openai.APIError) as e:
+        for chunk in stream:
+            received.append(chunk.choices[0].delta.content or "")
+    assert "simulated failure" in str(e.value)
+    assert "".join(received).startswith("You said:")
+    with pytest.raises(openai.InternalServerError):
+        failing.completions.create(model="sim", prompt="x")

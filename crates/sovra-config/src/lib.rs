@@ -99,6 +99,9 @@ pub struct EngineSettings {
     pub sim_ttft_ms: u64,
     /// Simulated node: tokens per second per stream.
     pub sim_tokens_per_second: f64,
+    /// Simulated node: fail every stream after this many tokens (0 = never),
+    /// for testing how clients handle a failure mid-stream.
+    pub sim_fail_after_tokens: u32,
 }
 
 /// Limits on what a client may send and ask for.
@@ -156,6 +159,7 @@ impl Default for EngineSettings {
             queue_depth: 64,
             sim_ttft_ms: 20,
             sim_tokens_per_second: 200.0,
+            sim_fail_after_tokens: 0,
         }
     }
 }

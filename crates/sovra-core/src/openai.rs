@@ -1,9 +1,14 @@
-//! OpenAI wire types: what `/v1/chat/completions` and `/v1/models` accept and
-//! return, field for field.
+//! OpenAI wire types: what `/v1/chat/completions`, `/v1/completions` and
+//! `/v1/models` accept and return, field for field.
 //!
 //! Requests are lenient where OpenAI is lenient (unknown fields are ignored,
 //! `content` may be a string or an array of text parts, `stop` a string or a
 //! list); responses are exact, including the `null`s that SDKs expect to see.
+//! Request fields Sovra does not act on yet (`tools`, `response_format` other
+//! than text, ...) are still read, so the server can refuse them by name
+//! instead of silently ignoring them.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +37,57 @@ pub struct ChatCompletionRequest {
     pub n: Option<u32>,
     #[serde(default)]
     pub user: Option<String>,
+    #[serde(default)]
+    pub presence_penalty: Option<f32>,
+    #[serde(default)]
+    pub frequency_penalty: Option<f32>,
+    /// Token id (as a string) to a bias in -100..100.
+    #[serde(default)]
+    pub logit_bias: Option<BTreeMap<String, f32>>,
+    #[serde(default)]
+    pub logprobs: Option<bool>,
+    #[serde(default)]
+    pub top_logprobs: Option<u32>,
+    #[serde(default)]
+    pub response_format: Option<ResponseFormat>,
+    #[serde(default)]
+    pub tools: Option<Vec<serde_json::Value>>,
+    #[serde(default)]
+    pub tool_choice: Option<serde_json::Value>,
+    #[serde(default)]
+    pub parallel_tool_calls: Option<bool>,
+    /// Deprecated predecessors of `tools` / `tool_choice`.
+    #[serde(default)]
+    pub functions: Option<Vec<serde_json::Value>>,
+    #[serde(default)]
+    pub function_call: Option<serde_json::Value>,
+    #[serde(default)]
+    pub modalities: Option<Vec<String>>,
+    #[serde(default)]
+    pub audio: Option<serde_json::Value>,
+    #[serde(default)]
+    pub prediction: Option<serde_json::Value>,
+    #[serde(default)]
+    pub web_search_options: Option<serde_json::Value>,
+    #[serde(default)]
+    pub reasoning_effort: Option<String>,
+    /// Accepted; Sovra keeps no copy of API completions for later retrieval.
+    #[serde(default)]
+    pub store: Option<bool>,
+    #[serde(default)]
+    pub metadata: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub service_tier: Option<String>,
+}
+
+/// `response_format` of a chat request.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ResponseFormat {
+    /// `text`, `json_object` or `json_schema`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub json_schema: Option<serde_json::Value>,
 }
 
 /// `stream_options` of a chat request.
@@ -89,6 +145,33 @@ pub struct ChatMessage {
     pub content: Option<MessageContent>,
     #[serde(default)]
     pub name: Option<String>,
+    /// Calls an assistant message made (earlier in the conversation).
+    #[serde(default)]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    /// On a `tool` message: the call this is the result of.
+    #[serde(default)]
+    pub tool_call_id: Option<String>,
+}
+
+/// A tool call, as an assistant message carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCall {
+    pub id: String,
+    /// Always `function` today.
+    #[serde(rename = "type", default = "function_kind")]
+    pub kind: String,
+    pub function: FunctionCall,
+}
+
+fn function_kind() -> String {
+    "function".to_owned()
+}
+
+/// The function and arguments (a JSON text) of a [`ToolCall`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionCall {
+    pub name: String,
+    pub arguments: String,
 }
 
 /// `content`: a string, or an array of parts of which Sovra reads the text ones.
@@ -221,6 +304,83 @@ pub struct Delta {
     pub role: Option<Role>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+}
+
+/// `POST /v1/completions` (legacy text completion) request body.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CompletionRequest {
+    pub model: String,
+    #[serde(default)]
+    pub prompt: Option<CompletionPrompt>,
+    #[serde(default)]
+    pub stream: Option<bool>,
+    #[serde(default)]
+    pub stream_options: Option<StreamOptions>,
+    /// OpenAI's default for this endpoint is 16.
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    #[serde(default)]
+    pub temperature: Option<f32>,
+    #[serde(default)]
+    pub top_p: Option<f32>,
+    #[serde(default)]
+    pub seed: Option<i64>,
+    #[serde(default)]
+    pub stop: Option<StopSequences>,
+    #[serde(default)]
+    pub n: Option<u32>,
+    #[serde(default)]
+    pub best_of: Option<u32>,
+    #[serde(default)]
+    pub echo: Option<bool>,
+    #[serde(default)]
+    pub suffix: Option<String>,
+    #[serde(default)]
+    pub logprobs: Option<u32>,
+    #[serde(default)]
+    pub presence_penalty: Option<f32>,
+    #[serde(default)]
+    pub frequency_penalty: Option<f32>,
+    #[serde(default)]
+    pub logit_bias: Option<BTreeMap<String, f32>>,
+    #[serde(default)]
+    pub user: Option<String>,
+}
+
+/// `prompt` of a completion request: a string, a list of strings, token ids,
+/// or a list of token-id lists.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum CompletionPrompt {
+    Text(String),
+    Texts(Vec<String>),
+    Tokens(Vec<u32>),
+    TokenLists(Vec<Vec<u32>>),
+}
+
+/// `POST /v1/completions` response, and (with `usage` absent or `null`
+/// until the last one) each `data:` event of a streamed one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Completion {
+    pub id: String,
+    /// `text_completion`, streaming or not.
+    pub object: String,
+    pub created: u64,
+    pub model: String,
+    pub system_fingerprint: Option<String>,
+    pub choices: Vec<CompletionChoice>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Option<Usage>>,
+}
+
+/// One choice of a [`Completion`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CompletionChoice {
+    pub text: String,
+    pub index: u32,
+    pub logprobs: Option<serde_json::Value>,
+    /// `null` on every streamed event but the last.
+    pub finish_reason: Option<FinishReason>,
 }
 
 /// `GET /v1/models` response.

@@ -21,7 +21,7 @@ use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::token::LlamaToken;
-use sovra_engine::{Engine, EngineError, EventStream, GenerateRequest, ModelCard, Turn};
+use sovra_engine::{Engine, EngineError, EventStream, GenerateRequest, ModelCard, Prompt, Turn};
 use tokio::sync::mpsc;
 
 use crate::scheduler::{Job, Scheduler};
@@ -144,6 +144,31 @@ impl LoadedModel {
             .apply_chat_template(&self.template, &messages, true)
             .map_err(|e| EngineError::Internal(format!("chat template failed: {e}")))?;
         Ok(self.model.vocab().tokenize(prompt.as_bytes(), true, true))
+    }
+
+    /// Any prompt to tokens: a chat through the template, a raw text as is
+    /// (with the model's BOS token, and special tokens in the text parsed, as
+    /// llama.cpp's own server does for `/v1/completions`).
+    pub fn tokens(&self, prompt: &Prompt) -> Result<Vec<LlamaToken>, EngineError> {
+        match prompt {
+            Prompt::Chat(turns) => self.prompt_tokens(turns),
+            Prompt::Text(text) => Ok(self.model.vocab().tokenize(text.as_bytes(), true, true)),
+        }
+    }
+
+    /// Refuse `logit_bias` token ids this model's vocabulary does not have.
+    pub fn check_logit_bias(&self, bias: &[(u32, f32)]) -> Result<(), EngineError> {
+        let n_vocab = u32::try_from(self.model.n_vocab()).unwrap_or(0);
+        match bias.iter().find(|(token, _)| *token >= n_vocab) {
+            Some((token, _)) => Err(EngineError::InvalidParam {
+                param: "logit_bias".into(),
+                message: format!(
+                    "token id {token} is not in this model's vocabulary (ids 0 to {}).",
+                    n_vocab.saturating_sub(1)
+                ),
+            }),
+            None => Ok(()),
+        }
     }
 }
 
@@ -269,10 +294,11 @@ impl Engine for EmbeddedEngine {
 
     async fn generate(&self, request: GenerateRequest) -> Result<EventStream, EngineError> {
         let jobs = self.jobs.as_ref().ok_or(EngineError::Stopped)?;
+        self.model.check_logit_bias(&request.params.logit_bias)?;
         let model = Arc::clone(&self.model);
-        let turns = request.turns;
+        let input = request.prompt;
         // Templating and tokenizing a long history is CPU work: keep it off the reactor.
-        let prompt = tokio::task::spawn_blocking(move || model.prompt_tokens(&turns))
+        let prompt = tokio::task::spawn_blocking(move || model.tokens(&input))
             .await
             .map_err(|e| EngineError::Internal(e.to_string()))??;
         let prompt_tokens = u32::try_from(prompt.len()).unwrap_or(u32::MAX);

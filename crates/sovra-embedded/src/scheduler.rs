@@ -25,6 +25,7 @@ use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::token::logit_bias::LlamaLogitBias;
 use sovra_core::openai::FinishReason;
 use sovra_engine::stop::{StopMatcher, StopOutcome};
 use sovra_engine::{EngineError, Event, Finish, SamplingParams};
@@ -88,19 +89,47 @@ fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
-fn sampler_for(params: &SamplingParams) -> LlamaSampler {
-    if params.temperature <= 0.0 {
-        return LlamaSampler::greedy();
+/// The sampler chain for one request, in llama.cpp's usual order: logit
+/// bias, then repetition penalties over what this request has generated so
+/// far (the sampler sees each token it picks; prompt tokens are not fed to
+/// it, as OpenAI penalises only the answer), then greedy or top-p sampling.
+fn sampler_for(params: &SamplingParams, n_vocab: i32, context: u32) -> LlamaSampler {
+    let mut chain = Vec::with_capacity(5);
+    if !params.logit_bias.is_empty() {
+        let biases: Vec<LlamaLogitBias> = params
+            .logit_bias
+            .iter()
+            .filter_map(|&(token, bias)| {
+                i32::try_from(token)
+                    .ok()
+                    .map(|t| LlamaLogitBias::new(LlamaToken::new(t), bias))
+            })
+            .collect();
+        chain.push(LlamaSampler::logit_bias(n_vocab, &biases));
     }
-    let seed = match params.seed {
-        Some(s) => (s ^ (s >> 32)) as u32,
-        None => rand::random(),
-    };
-    LlamaSampler::chain_simple([
-        LlamaSampler::top_p(params.top_p.clamp(0.0, 1.0), 1),
-        LlamaSampler::temp(params.temperature),
-        LlamaSampler::dist(seed),
-    ])
+    if params.presence_penalty != 0.0 || params.frequency_penalty != 0.0 {
+        // The window covers a whole answer: penalties apply to every token so far.
+        let window = i32::try_from(context).unwrap_or(i32::MAX);
+        chain.push(LlamaSampler::penalties(
+            n_vocab,
+            window,
+            1.0,
+            params.frequency_penalty,
+            params.presence_penalty,
+        ));
+    }
+    if params.temperature <= 0.0 {
+        chain.push(LlamaSampler::greedy());
+    } else {
+        let seed = match params.seed {
+            Some(s) => (s ^ (s >> 32)) as u32,
+            None => rand::random(),
+        };
+        chain.push(LlamaSampler::top_p(params.top_p.clamp(0.0, 1.0), 1));
+        chain.push(LlamaSampler::temp(params.temperature));
+        chain.push(LlamaSampler::dist(seed));
+    }
+    LlamaSampler::chain_simple(chain)
 }
 
 impl<'m> Scheduler<'m> {
@@ -295,7 +324,11 @@ impl<'m> Scheduler<'m> {
             .fetch_add(reuse as u64, Ordering::Relaxed);
         metrics::counter!("sovra_prompt_tokens_reused_total").increment(reuse as u64);
         slot.active = Some(Active {
-            sampler: sampler_for(&job.params),
+            sampler: sampler_for(
+                &job.params,
+                self.loaded.model.n_vocab(),
+                self.config.context_per_sequence,
+            ),
             stop: StopMatcher::new(&job.params.stop),
             events: job.events,
             prompt: job.prompt,

@@ -31,13 +31,13 @@ fn engine_with_queue(parallel: u32, queue_depth: usize) -> EmbeddedEngine {
 }
 
 fn ask(question: &str, params: SamplingParams) -> GenerateRequest {
-    GenerateRequest {
-        turns: vec![
+    GenerateRequest::chat(
+        vec![
             Turn::new(Role::System, "You are a helpful assistant. Answer briefly."),
             Turn::new(Role::User, question),
         ],
         params,
-    }
+    )
 }
 
 async fn run(
@@ -212,13 +212,13 @@ language, you never invent office hours or fees, you point people to the officia
 and you keep answers short: two or three sentences at most. You are polite and patient with everyone.";
 
 fn with_system(question: &str, max_tokens: u32) -> GenerateRequest {
-    GenerateRequest {
-        turns: vec![
+    GenerateRequest::chat(
+        vec![
             Turn::new(Role::System, LONG_SYSTEM),
             Turn::new(Role::User, question),
         ],
-        params: greedy(max_tokens),
-    }
+        greedy(max_tokens),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -294,4 +294,63 @@ async fn a_full_queue_refuses_new_requests() {
         finished |= matches!(ev, Ok(Event::Finish(_)));
     }
     assert!(finished);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logit_bias_and_penalties_change_the_answer() {
+    let engine = engine(2);
+    let question = "Repeat the word hello ten times.";
+    let (plain, _, _) = run(&engine, ask(question, greedy(24)))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // A +100 bias on one token makes greedy decoding pick it every time.
+    let forced = SamplingParams {
+        logit_bias: vec![(1000, 100.0)],
+        ..greedy(8)
+    };
+    let (text, finish, _) = run(&engine, ask(question, forced))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(finish.completion_tokens, 8);
+    assert!(
+        !text.is_empty() && text.len() % 8 == 0 && text == text[..text.len() / 8].repeat(8),
+        "forced answer: {text:?}"
+    );
+    // Penalising repeats changes a repetitive greedy answer.
+    let penalised = SamplingParams {
+        frequency_penalty: 2.0,
+        presence_penalty: 2.0,
+        ..greedy(24)
+    };
+    let (varied, _, _) = run(&engine, ask(question, penalised))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let count = |s: &str| s.to_lowercase().matches("hello").count();
+    assert!(
+        varied != plain && count(&varied) < count(&plain),
+        "plain: {plain:?} penalised: {varied:?}"
+    );
+    // Ids outside the vocabulary are refused by name.
+    let bad = SamplingParams {
+        logit_bias: vec![(10_000_000, 1.0)],
+        ..greedy(4)
+    };
+    match run(&engine, ask(question, bad)).await {
+        Err(EngineError::InvalidParam { param, .. }) => assert_eq!(param, "logit_bias"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn continues_a_raw_text() {
+    let engine = engine(1);
+    let (text, finish, _) = run(
+        &engine,
+        GenerateRequest::text("The capital of France is", greedy(8)),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    // Raw text is not wrapped in the chat template: BOS plus a few tokens.
+    assert!(finish.prompt_tokens < 10, "{finish:?}");
+    assert!(text.contains("Paris"), "continuation: {text:?}");
 }

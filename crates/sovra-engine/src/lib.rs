@@ -1,8 +1,9 @@
 //! The `Engine` seam and what every engine shares.
 //!
 //! Everything above this crate (server, router, conversations) talks to an
-//! [`Engine`]: give it a chat, get back a stream of text deltas that ends with
-//! a [`Finish`]. Implementations: the embedded llama.cpp engine
+//! [`Engine`]: give it a chat (or, for the legacy completions API, a raw
+//! text: see [`Prompt`]), get back a stream of text deltas that ends with a
+//! [`Finish`]. Implementations: the embedded llama.cpp engine
 //! (`sovra-embedded`), and [`sim::SimEngine`], a deterministic simulated node
 //! cheap enough to run thousands of streams for tests and fleet benchmarks.
 //! [`stop::StopMatcher`] is the one place stop sequences are handled.
@@ -46,6 +47,16 @@ pub struct SamplingParams {
     pub seed: Option<u64>,
     /// Generation stops before the first occurrence of any of these.
     pub stop: Vec<String>,
+    /// OpenAI's `presence_penalty` (-2..2, 0 = off): subtracted once from the
+    /// logit of every token already generated.
+    pub presence_penalty: f32,
+    /// OpenAI's `frequency_penalty` (-2..2, 0 = off): subtracted from a
+    /// token's logit once per time it was already generated.
+    pub frequency_penalty: f32,
+    /// OpenAI's `logit_bias`: (token id, bias added to its logit); -100 bans
+    /// a token, 100 all but forces it. Ids are the model's tokenizer's; an
+    /// engine refuses ids outside its vocabulary.
+    pub logit_bias: Vec<(u32, f32)>,
 }
 
 impl Default for SamplingParams {
@@ -57,15 +68,46 @@ impl Default for SamplingParams {
             top_p: 1.0,
             seed: None,
             stop: Vec::new(),
+            presence_penalty: 0.0,
+            frequency_penalty: 0.0,
+            logit_bias: Vec::new(),
         }
     }
 }
 
-/// A request to generate the assistant's next message.
+/// What the model continues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prompt {
+    /// A chat: the engine renders the turns with the model's chat template
+    /// and generates the assistant's next message.
+    Chat(Vec<Turn>),
+    /// Raw text (the legacy `/v1/completions`): tokenized as is, no template.
+    Text(String),
+}
+
+/// A request to generate: the assistant's next message, or the continuation of a text.
 #[derive(Debug, Clone)]
 pub struct GenerateRequest {
-    pub turns: Vec<Turn>,
+    pub prompt: Prompt,
     pub params: SamplingParams,
+}
+
+impl GenerateRequest {
+    /// The assistant's next message after these turns.
+    pub fn chat(turns: Vec<Turn>, params: SamplingParams) -> Self {
+        Self {
+            prompt: Prompt::Chat(turns),
+            params,
+        }
+    }
+
+    /// The continuation of a raw text.
+    pub fn text(text: impl Into<String>, params: SamplingParams) -> Self {
+        Self {
+            prompt: Prompt::Text(text.into()),
+            params,
+        }
+    }
 }
 
 /// How a generation ended, with token counts from the engine's tokenizer.
@@ -105,6 +147,10 @@ pub enum EngineError {
     Stopped,
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// One request parameter is wrong for this engine or model (e.g. a
+    /// `logit_bias` token id outside the vocabulary).
+    #[error("invalid '{param}': {message}")]
+    InvalidParam { param: String, message: String },
     #[error("engine failure: {0}")]
     Internal(String),
 }

@@ -14,8 +14,8 @@ use sovra_core::openai::{FinishReason, Role};
 
 use crate::stop::{StopMatcher, StopOutcome};
 use crate::{
-    Engine, EngineError, Event, EventStream, Finish, GenerateRequest, ModelCard, SamplingParams,
-    Turn,
+    Engine, EngineError, Event, EventStream, Finish, GenerateRequest, ModelCard, Prompt,
+    SamplingParams, Turn,
 };
 
 /// How the simulated node behaves.
@@ -29,6 +29,9 @@ pub struct SimConfig {
     pub context_length: u32,
     /// Answer length when the request sets no `max_tokens`.
     pub default_answer_tokens: u32,
+    /// Fail every stream with an engine error after this many tokens, so
+    /// clients' handling of a failure mid-stream can be tested.
+    pub fail_after_tokens: Option<u32>,
 }
 
 impl Default for SimConfig {
@@ -39,6 +42,7 @@ impl Default for SimConfig {
             tokens_per_second: 200.0,
             context_length: 8192,
             default_answer_tokens: 48,
+            fail_after_tokens: None,
         }
     }
 }
@@ -106,6 +110,15 @@ impl SimEngine {
         u32::try_from(n).unwrap_or(u32::MAX)
     }
 
+    /// Token count of a prompt: chat turns as [`Self::count_tokens`], a raw
+    /// text at about four bytes a token (at least one, like a BOS token).
+    pub fn count_prompt_tokens(prompt: &Prompt) -> u32 {
+        match prompt {
+            Prompt::Chat(turns) => Self::count_tokens(turns),
+            Prompt::Text(text) => u32::try_from(text.len().div_ceil(4).max(1)).unwrap_or(u32::MAX),
+        }
+    }
+
     /// The full answer the node gives to these turns, as tokens (pieces).
     pub fn answer_pieces(turns: &[Turn], seed: Option<u64>, count: u32) -> Vec<String> {
         let last_user = turns
@@ -153,7 +166,12 @@ impl Engine for SimEngine {
     }
 
     async fn generate(&self, request: GenerateRequest) -> Result<EventStream, EngineError> {
-        let prompt_tokens = Self::count_tokens(&request.turns);
+        let prompt_tokens = Self::count_prompt_tokens(&request.prompt);
+        // A raw text is answered as if a user had said it.
+        let turns = match request.prompt {
+            Prompt::Chat(turns) => turns,
+            Prompt::Text(text) => vec![Turn::new(Role::User, text)],
+        };
         let params = SamplingParams {
             ceiling: request
                 .params
@@ -163,7 +181,7 @@ impl Engine for SimEngine {
         };
         let max_tokens = params.budget(prompt_tokens, self.config.context_length)?;
         let answer_len = self.config.default_answer_tokens.max(1);
-        let pieces = Self::answer_pieces(&request.turns, request.params.seed, answer_len);
+        let pieces = Self::answer_pieces(&turns, request.params.seed, answer_len);
         let limit = max_tokens.min(answer_len);
         let ttft = self.config.time_to_first_token;
         let gap = if self.config.tokens_per_second > 0.0 {
@@ -177,6 +195,7 @@ impl Engine for SimEngine {
             emitted: 0,
             limit,
             prompt_tokens,
+            fail_after: self.config.fail_after_tokens,
             done: false,
         };
         let stream = futures::stream::unfold(state, move |mut s| async move {
@@ -186,6 +205,14 @@ impl Engine for SimEngine {
             let delay = if s.emitted == 0 { ttft } else { gap };
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
+            }
+            if s.fail_after.is_some_and(|n| s.emitted >= n) {
+                s.done = true;
+                let e = EngineError::Internal(format!(
+                    "simulated failure after {} tokens (engine.sim_fail_after_tokens)",
+                    s.emitted
+                ));
+                return Some((Err(e), s));
             }
             let event = s.next_event();
             Some((Ok(event), s))
@@ -200,6 +227,7 @@ struct SimStream {
     emitted: u32,
     limit: u32,
     prompt_tokens: u32,
+    fail_after: Option<u32>,
     done: bool,
 }
 
@@ -257,10 +285,7 @@ mod tests {
     use super::*;
 
     fn request(text: &str, params: SamplingParams) -> GenerateRequest {
-        GenerateRequest {
-            turns: vec![Turn::new(Role::User, text)],
-            params,
-        }
+        GenerateRequest::chat(vec![Turn::new(Role::User, text)], params)
     }
 
     async fn collect(engine: &SimEngine, req: GenerateRequest) -> (String, Finish) {
@@ -337,6 +362,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn raw_text_is_continued_and_counted() {
+        let req = GenerateRequest::text("once upon", SamplingParams::default());
+        let (text, finish) = collect(&fast(), req).await;
+        assert!(text.starts_with("You said: once upon."), "{text}");
+        assert_eq!(finish.prompt_tokens, 3);
+    }
+
+    #[tokio::test]
+    async fn injected_failure_ends_the_stream_with_an_error() {
+        let engine = SimEngine::new(SimConfig {
+            time_to_first_token: Duration::ZERO,
+            tokens_per_second: 0.0,
+            fail_after_tokens: Some(2),
+            ..SimConfig::default()
+        });
+        let mut stream = engine
+            .generate(request("x", SamplingParams::default()))
+            .await
+            .unwrap_or_else(|_| futures::stream::empty().boxed());
+        let mut items = Vec::new();
+        while let Some(item) = stream.next().await {
+            items.push(item);
+        }
+        assert_eq!(items.len(), 3, "{items:?}");
+        assert!(matches!(items[2], Err(EngineError::Internal(_))));
+    }
+
+    #[tokio::test]
     async fn too_long_prompt_is_refused_up_front() {
         let engine = SimEngine::new(SimConfig {
             context_length: 16,
@@ -370,10 +423,10 @@ mod load {
             .map(|i| {
                 let engine = std::sync::Arc::clone(&engine);
                 tokio::spawn(async move {
-                    let req = GenerateRequest {
-                        turns: vec![Turn::new(Role::User, format!("question {i}"))],
-                        params: SamplingParams::default(),
-                    };
+                    let req = GenerateRequest::chat(
+                        vec![Turn::new(Role::User, format!("question {i}"))],
+                        SamplingParams::default(),
+                    );
                     let mut stream = engine.generate(req).await.ok()?;
                     let mut tokens = 0;
                     while let Some(Ok(ev)) = stream.next().await {

@@ -184,8 +184,7 @@ pub async fn send(
         ceiling: limits.max_completion_tokens,
         temperature,
         top_p: 0.9,
-        seed: None,
-        stop: Vec::new(),
+        ..SamplingParams::default()
     };
     let events = generate_with_history(&state, &history, &content, params).await?;
 
@@ -253,10 +252,7 @@ async fn generate_with_history(
                 .map(|m| Turn::new(m.role, m.content.clone())),
         );
         turns.push(Turn::new(Role::User, content));
-        let request = GenerateRequest {
-            turns,
-            params: params.clone(),
-        };
+        let request = GenerateRequest::chat(turns, params.clone());
         match state.engine.generate(request).await {
             Err(EngineError::ContextLength { .. }) if skip < history.len() => {
                 // Drop the older half of what is left (at least one turn).

@@ -31,6 +31,9 @@ pub fn engine_error(e: &EngineError) -> ApiError {
             .with_code("context_length_exceeded"),
         EngineError::Overloaded(_) | EngineError::Stopped => ApiError::overloaded(e.to_string()),
         EngineError::Invalid(m) => ApiError::invalid(m.clone()),
+        EngineError::InvalidParam { param, message } => {
+            ApiError::invalid_param(param, format!("Invalid '{param}': {message}"))
+        }
         EngineError::Internal(_) => ApiError::internal(e.to_string()),
     }
 }
@@ -121,6 +124,17 @@ mod tests {
         let overloaded = HttpError::from(EngineError::Overloaded(8)).into_response();
         assert_eq!(overloaded.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(overloaded.headers()[header::RETRY_AFTER], "1");
+        let limited = HttpError(ApiError::new(ErrorKind::RateLimited, "slow down")).into_response();
+        assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(limited.headers()[header::RETRY_AFTER], "1");
+        let param = engine_error(&EngineError::InvalidParam {
+            param: "logit_bias".into(),
+            message: "token id 9 is not in this model's vocabulary.".into(),
+        });
+        assert_eq!(
+            (param.status(), param.param.as_deref()),
+            (400, Some("logit_bias"))
+        );
         let long = engine_error(&EngineError::ContextLength {
             prompt_tokens: 3000,
             max_tokens: 10,
@@ -130,7 +144,14 @@ mod tests {
             (long.status(), long.code.as_deref()),
             (400, Some("context_length_exceeded"))
         );
-        assert!(long.message.contains("2048"));
+        // Context overflow says what was asked and what is allowed.
+        assert!(
+            long.message.contains("3000")
+                && long.message.contains("10")
+                && long.message.contains("2048"),
+            "{}",
+            long.message
+        );
         assert_eq!(
             engine_error(&EngineError::Internal("x".into())).status(),
             500

@@ -110,6 +110,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/models/{id}", get(openai::get_model))
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/embeddings", post(embeddings::create))
+        .route("/v1/completions", post(openai::completions))
         .route(
             "/api/conversations",
             get(conversations::list).post(conversations::create),

@@ -2,25 +2,42 @@
 //!
 //! [`sse`] runs the generation in a task owned by the server's
 //! [`TaskTracker`](tokio_util::task::TaskTracker) and feeds OpenAI
-//! `chat.completion.chunk` events through a small bounded channel; if the
+//! `chat.completion.chunk` events (or `text_completion` ones for the legacy
+//! completions API: see [`Wire`]) through a small bounded channel; if the
 //! client goes away the task drops the engine stream, which cancels the
 //! generation and frees its slot. An optional `on_end` hook sees the final
 //! text (or the partial text of a cut-short answer) so the conversation API
-//! can persist it before the client sees `[DONE]`. [`collect`] is the
-//! non-streaming path.
+//! can persist it before the client sees `[DONE]`. A failure after the first
+//! event is sent as a last `data:` event holding an OpenAI error object (as
+//! OpenAI does), and the stream ends there, without `[DONE]`. [`collect`] is
+//! the non-streaming path.
 
 use std::convert::Infallible;
 
 use axum::response::sse::{Event as SseEvent, Sse};
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use sovra_core::openai::{ChatCompletionChunk, ChunkChoice, Delta, FinishReason, Role, Usage};
+use sovra_core::ids::new_id;
+use sovra_core::openai::{
+    ChatCompletionChunk, ChunkChoice, Completion, CompletionChoice, Delta, FinishReason, Role,
+    Usage,
+};
 use sovra_engine::{Event, EventStream, Finish};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::error::engine_error;
 use crate::{AppState, HttpError};
+
+/// Which API a stream answers, which fixes the shape of its events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wire {
+    /// `chat.completion.chunk` events, opened by one carrying the role.
+    Chat,
+    /// `text_completion` events of the legacy API; `echo` is the prompt,
+    /// sent first when the client asked for `echo: true`.
+    Text { echo: Option<String> },
+}
 
 /// The fields every chunk of one completion shares.
 #[derive(Debug, Clone)]
@@ -29,9 +46,11 @@ pub struct ChunkMeta {
     pub created: u64,
     pub model: String,
     pub fingerprint: String,
+    pub wire: Wire,
 }
 
 impl ChunkMeta {
+    /// A chat completion (`chatcmpl-…`).
     pub fn new(state: &AppState) -> Self {
         let (id, created) = crate::openai::completion_id();
         Self {
@@ -39,6 +58,16 @@ impl ChunkMeta {
             created,
             model: state.engine.model().id.clone(),
             fingerprint: fingerprint(&state.engine.model().description),
+            wire: Wire::Chat,
+        }
+    }
+
+    /// A legacy text completion (`cmpl-…`).
+    pub fn text(state: &AppState, echo: Option<String>) -> Self {
+        Self {
+            id: new_id("cmpl"),
+            wire: Wire::Text { echo },
+            ..Self::new(state)
         }
     }
 
@@ -61,6 +90,89 @@ impl ChunkMeta {
                 finish_reason: finish,
             }],
             usage: include_usage.then_some(None),
+        }
+    }
+
+    /// A legacy completion object; `usage` as given (absent, `null`, or counts).
+    pub fn completion(
+        &self,
+        text: String,
+        finish: Option<FinishReason>,
+        usage: Option<Option<Usage>>,
+    ) -> Completion {
+        Completion {
+            id: self.id.clone(),
+            object: "text_completion".into(),
+            created: self.created,
+            model: self.model.clone(),
+            system_fingerprint: Some(self.fingerprint.clone()),
+            choices: vec![CompletionChoice {
+                text,
+                index: 0,
+                logprobs: None,
+                finish_reason: finish,
+            }],
+            usage,
+        }
+    }
+
+    /// The first event of a stream, if this API has one.
+    fn opening(&self, include_usage: bool) -> Option<SseItem> {
+        match &self.wire {
+            Wire::Chat => {
+                let first = Delta {
+                    role: Some(Role::Assistant),
+                    content: Some(String::new()),
+                };
+                Some(data(&self.chunk(first, None, include_usage)))
+            }
+            Wire::Text { echo: Some(prompt) } => Some(data(&self.completion(
+                prompt.clone(),
+                None,
+                include_usage.then_some(None),
+            ))),
+            Wire::Text { echo: None } => None,
+        }
+    }
+
+    /// An event carrying the next piece of text.
+    fn delta(&self, piece: String, include_usage: bool) -> SseItem {
+        match &self.wire {
+            Wire::Chat => {
+                let delta = Delta {
+                    role: None,
+                    content: Some(piece),
+                };
+                data(&self.chunk(delta, None, include_usage))
+            }
+            Wire::Text { .. } => data(&self.completion(piece, None, include_usage.then_some(None))),
+        }
+    }
+
+    /// The event that says why the answer ended.
+    fn finish(&self, reason: FinishReason, include_usage: bool) -> SseItem {
+        match &self.wire {
+            Wire::Chat => data(&self.chunk(Delta::default(), Some(reason), include_usage)),
+            Wire::Text { .. } => {
+                data(&self.completion(String::new(), Some(reason), include_usage.then_some(None)))
+            }
+        }
+    }
+
+    /// The last event when the client asked for usage: no choices, counts.
+    fn usage(&self, usage: Usage) -> SseItem {
+        match &self.wire {
+            Wire::Chat => {
+                let mut last = self.chunk(Delta::default(), None, true);
+                last.choices.clear();
+                last.usage = Some(Some(usage));
+                data(&last)
+            }
+            Wire::Text { .. } => {
+                let mut last = self.completion(String::new(), None, Some(Some(usage)));
+                last.choices.clear();
+                data(&last)
+            }
         }
     }
 }
@@ -99,14 +211,10 @@ pub fn sse(
     state.tasks.spawn(async move {
         let mut text = String::new();
         let mut finish = None;
-        let first = Delta {
-            role: Some(Role::Assistant),
-            content: Some(String::new()),
+        let mut open = match meta.opening(include_usage) {
+            Some(first) => tx.send(first).await.is_ok(),
+            None => true,
         };
-        let mut open = tx
-            .send(data(&meta.chunk(first, None, include_usage)))
-            .await
-            .is_ok();
         while open {
             let Some(item) = events.next().await else {
                 let e = sovra_core::ApiError::internal(
@@ -119,14 +227,7 @@ pub fn sse(
                 Ok(Event::Delta(piece)) => {
                     meter.delta();
                     text.push_str(&piece);
-                    let delta = Delta {
-                        role: None,
-                        content: Some(piece),
-                    };
-                    open = tx
-                        .send(data(&meta.chunk(delta, None, include_usage)))
-                        .await
-                        .is_ok();
+                    open = tx.send(meta.delta(piece, include_usage)).await.is_ok();
                 }
                 Ok(Event::Finish(f)) => {
                     meter.finish(&f);
@@ -135,23 +236,16 @@ pub fn sse(
                     if let Some(hook) = on_end.take() {
                         hook(std::mem::take(&mut text), Some(f)).await;
                     }
-                    let _ = tx
-                        .send(data(&meta.chunk(
-                            Delta::default(),
-                            Some(f.reason),
-                            include_usage,
-                        )))
-                        .await;
+                    let _ = tx.send(meta.finish(f.reason, include_usage)).await;
                     if include_usage {
-                        let mut last = meta.chunk(Delta::default(), None, true);
-                        last.choices.clear();
-                        last.usage = Some(Some(Usage::new(f.prompt_tokens, f.completion_tokens)));
-                        let _ = tx.send(data(&last)).await;
+                        let usage = Usage::new(f.prompt_tokens, f.completion_tokens);
+                        let _ = tx.send(meta.usage(usage)).await;
                     }
                     let _ = tx.send(Ok(SseEvent::default().data("[DONE]"))).await;
                     break;
                 }
                 Err(e) => {
+                    // The status line has gone out: the error travels as the last event.
                     tracing::warn!(error = %e, "generation failed mid-stream");
                     let _ = tx.send(data(&engine_error(&e).envelope())).await;
                     break;

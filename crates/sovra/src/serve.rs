@@ -106,6 +106,7 @@ async fn build_engine(settings: &Settings) -> Result<Arc<dyn Engine>> {
             time_to_first_token: Duration::from_millis(e.sim_ttft_ms),
             tokens_per_second: e.sim_tokens_per_second,
             context_length: e.context,
+            fail_after_tokens: (e.sim_fail_after_tokens > 0).then_some(e.sim_fail_after_tokens),
             ..SimConfig::default()
         }))),
         EngineKind::Embedded => {

@@ -224,7 +224,7 @@ async fn bad_requests_get_clear_openai_errors() {
         (json!({"max_tokens": 101}), "max_tokens"),
         (json!({"max_completion_tokens": 0}), "max_completion_tokens"),
         (json!({"temperature": 3}), "temperature"),
-        (json!({"top_p": 0}), "top_p"),
+        (json!({"top_p": 1.5}), "top_p"),
         (json!({"stop": ["a", "b", "c", "d", "e"]}), "stop"),
         (
             json!({"stream_options": {"include_usage": true}}),

@@ -42,13 +42,23 @@ impl Sovra {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Result<Self> {
-        let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
-        let mut all = vec!["serve", "--listen", &listen, "--data-dir"];
-        let dir = data_dir.to_string_lossy().into_owned();
-        all.push(&dir);
-        all.extend_from_slice(args);
-        Self::start(bin, &all, env, port, data_dir).await
+        // Another test may take the free port between our probe and the
+        // server's bind: then the server exits with "could not listen", and
+        // we try another port.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let port = free_port();
+            let listen = format!("127.0.0.1:{port}");
+            let mut all = vec!["serve", "--listen", &listen, "--data-dir"];
+            let dir = data_dir.to_string_lossy().into_owned();
+            all.push(&dir);
+            all.extend_from_slice(args);
+            match Self::start(bin, &all, env, port, data_dir).await {
+                Err(e) if attempt < 5 && format!("{e:#}").contains("could not listen") => continue,
+                other => return other,
+            }
+        }
     }
 
     /// Any subcommand that serves HTTP on `port`; waits for `/readyz`.
@@ -69,8 +79,10 @@ impl Sovra {
             .stdout(out)
             .stderr(err)
             .kill_on_drop(true)
-            // Tests must not read an operator's settings.
-            .env_remove("SOVRA_CONFIG");
+            // Tests must not read an operator's settings, and read the
+            // server's own info-level log (readiness, request ids).
+            .env_remove("SOVRA_CONFIG")
+            .env_remove("RUST_LOG");
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -93,7 +105,12 @@ impl Sovra {
             if let Some(status) = self.child.try_wait()? {
                 bail!("sovra exited during start ({status}):\n{}", self.log_tail());
             }
-            if let Ok(r) = self.client.get(self.url("/readyz")).send().await
+            // Ready only once *this* process has bound the port (its own log
+            // says so): never mistake another test's server for ours.
+            let bound = std::fs::read_to_string(&self.log)
+                .is_ok_and(|log| log.contains(&format!("{}/", self.base)));
+            if bound
+                && let Ok(r) = self.client.get(self.url("/readyz")).send().await
                 && r.status().is_success()
             {
                 return Ok(());

@@ -640,3 +640,31 @@ async fn bench_measures_a_server() {
     assert!(report["prefill"]["prompt_tok_s"].as_f64().unwrap() > 0.0);
     s.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_taken_port_is_an_error_not_another_server() {
+    // The test kit retries `serve` on this error; here it must surface.
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let err = Sovra::start(
+        Path::new(BIN),
+        &[
+            "serve",
+            "--engine",
+            "sim",
+            "--listen",
+            &listen,
+            "--data-dir",
+            &dir.path().to_string_lossy(),
+        ],
+        &[],
+        port,
+        dir.path(),
+    )
+    .await
+    .err()
+    .expect("a server on a taken port must not count as ready");
+    assert!(format!("{err:#}").contains("could not listen"), "{err:#}");
+}

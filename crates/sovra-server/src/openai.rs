@@ -67,6 +67,18 @@ pub struct Prepared {
     pub generate: GenerateRequest,
     pub stream: bool,
     pub include_usage: bool,
+    /// Legacy completions only: the prompt, when the client asked for it
+    /// back (`echo`).
+    pub echo: Option<String>,
+}
+
+/// A request names the served model, or gets OpenAI's 404.
+fn check_model(state: &AppState, model: &str) -> Result<(), ApiError> {
+    if model == state.engine.model().id {
+        Ok(())
+    } else {
+        Err(ApiError::model_not_found(model))
+    }
 }
 
 /// Most `logit_bias` entries one request may carry (OpenAI's limit).
@@ -414,9 +426,7 @@ fn turns(messages: Vec<ChatMessage>) -> Result<Vec<Turn>, ApiError> {
 
 /// Check a chat request against the served model and the server's limits.
 pub fn prepare(state: &AppState, req: ChatCompletionRequest) -> Result<Prepared, ApiError> {
-    if req.model != state.engine.model().id {
-        return Err(ApiError::model_not_found(&req.model));
-    }
+    check_model(state, &req.model)?;
     if req.messages.is_empty() {
         return Err(ApiError::invalid_param(
             "messages",
@@ -465,6 +475,7 @@ pub fn prepare(state: &AppState, req: ChatCompletionRequest) -> Result<Prepared,
         generate: GenerateRequest::chat(turns(req.messages)?, params),
         stream,
         include_usage,
+        echo: None,
     })
 }
 
@@ -505,20 +516,9 @@ pub async fn chat_completions(
 /// OpenAI's default `max_tokens` for the legacy completions endpoint.
 const LEGACY_DEFAULT_MAX_TOKENS: u32 = 16;
 
-/// A checked legacy completion request.
-pub struct PreparedText {
-    pub generate: GenerateRequest,
-    pub stream: bool,
-    pub include_usage: bool,
-    /// The prompt, when the client asked for it back (`echo`).
-    pub echo: Option<String>,
-}
-
 /// Check a legacy completion request.
-pub fn prepare_text(state: &AppState, req: CompletionRequest) -> Result<PreparedText, ApiError> {
-    if req.model != state.engine.model().id {
-        return Err(ApiError::model_not_found(&req.model));
-    }
+pub fn prepare_text(state: &AppState, req: CompletionRequest) -> Result<Prepared, ApiError> {
+    check_model(state, &req.model)?;
     let prompt = match req.prompt {
         None => {
             return Err(ApiError::invalid_param(
@@ -588,7 +588,7 @@ pub fn prepare_text(state: &AppState, req: CompletionRequest) -> Result<Prepared
     )?;
     let (stream, include_usage) = stream_flags(req.stream, req.stream_options.as_ref())?;
     let echo = req.echo.unwrap_or(false).then(|| prompt.clone());
-    Ok(PreparedText {
+    Ok(Prepared {
         generate: GenerateRequest::text(prompt, params),
         stream,
         include_usage,

@@ -204,6 +204,28 @@ pub async fn sse_events(response: reqwest::Response) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// A streamed OpenAI response's JSON chunks, after checking its framing:
+/// `text/event-stream`, and `data: [DONE]` last.
+pub async fn sse_chunks(response: reqwest::Response) -> Result<Vec<Value>> {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if !content_type.starts_with("text/event-stream") {
+        bail!("not an event stream: content-type {content_type:?}");
+    }
+    let mut events = sse_events(response).await?;
+    if events.pop().as_deref() != Some("[DONE]") {
+        bail!("the stream did not end with data: [DONE]");
+    }
+    events
+        .iter()
+        .map(|e| serde_json::from_str(e).with_context(|| format!("not JSON: {e}")))
+        .collect()
+}
+
 /// Concatenated `delta.content` of chat chunks.
 pub fn stream_text(events: &[String]) -> String {
     events

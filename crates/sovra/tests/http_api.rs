@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sovra_testkit::{Sovra, sse_events, stream_text};
+use sovra_testkit::{Sovra, sse_chunks, sse_events, stream_text};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sovra");
 
@@ -99,18 +99,7 @@ async fn streaming_chat_frames_like_openai() {
     req["stream_options"] = json!({"include_usage": true});
     let r = s.send("/v1/chat/completions", &req).await;
     assert_eq!(r.status(), 200);
-    assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/event-stream")
-    );
-    let events = sse_events(r).await.unwrap();
-    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
-    let chunks: Vec<Value> = events[..events.len() - 1]
-        .iter()
-        .map(|e| serde_json::from_str(e).unwrap())
-        .collect();
+    let chunks = sse_chunks(r).await.unwrap();
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
     let id = chunks[0]["id"].clone();
     assert!(
@@ -119,8 +108,12 @@ async fn streaming_chat_frames_like_openai() {
             .all(|c| c["id"] == id && c["object"] == "chat.completion.chunk")
     );
     // Same text as the non-streaming answer.
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
     assert_eq!(
-        stream_text(&events),
+        text,
         plain["choices"][0]["message"]["content"].as_str().unwrap()
     );
     // The finish chunk, then the usage chunk with no choices.

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
-use sovra_testkit::{Sovra, sse_events};
+use sovra_testkit::{Sovra, sse_chunks, sse_events};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sovra");
 
@@ -328,18 +328,7 @@ async fn legacy_completions_stream_like_openai() {
     );
     let r = s.send("/v1/completions", &req).await;
     assert_eq!(r.status(), 200);
-    assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/event-stream")
-    );
-    let events = sse_events(r).await.unwrap();
-    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
-    let chunks: Vec<Value> = events[..events.len() - 1]
-        .iter()
-        .map(|e| serde_json::from_str(e).unwrap())
-        .collect();
+    let chunks = sse_chunks(r).await.unwrap();
     let id = chunks[0]["id"].clone();
     assert!(id.as_str().unwrap().starts_with("cmpl-"));
     assert!(

@@ -603,12 +603,14 @@ pub async fn completions(
 ) -> Result<Response, HttpError> {
     let prepared = prepare_text(&state, req)?;
     let events = state.engine.generate(prepared.generate).await?;
-    let meta = ChunkMeta::text(&state, prepared.echo.clone());
     if prepared.stream {
+        // The stream sends the echoed prompt as its first event.
+        let meta = ChunkMeta::text(&state, prepared.echo);
         return Ok(
             crate::stream::sse(&state, meta, events, prepared.include_usage, None).into_response(),
         );
     }
+    let meta = ChunkMeta::text(&state, None);
     let Collected { text, finish } = crate::stream::collect(&state, events).await?;
     let text = match prepared.echo {
         Some(prompt) => prompt + &text,

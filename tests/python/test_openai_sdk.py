@@ -223,8 +223,9 @@ def test_chat_parameters_through_sdk(sim):
     [
         ({"presence_penalty": 3}, "presence_penalty"),
         ({"logprobs": True}, "logprobs"),
-        ({"response_format": {"type": "json_object"}}, "response_format"),
-        ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]}, "tools"),
+        ({"response_format": {"type": "json_object"}}, "messages"),
+        ({"tools": []}, "tools"),
+        ({"tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "required"}, "tool_choice"),
         ({"max_tokens": 5, "max_completion_tokens": 5}, "max_tokens"),
     ],
 )

@@ -9,6 +9,7 @@
 //! that shares the longest token prefix with it, so a common system prompt or
 //! an earlier turn of the same conversation is not computed again.
 
+mod grammar;
 mod scheduler;
 mod text;
 
@@ -295,6 +296,12 @@ impl Engine for EmbeddedEngine {
     async fn generate(&self, request: GenerateRequest) -> Result<EventStream, EngineError> {
         let jobs = self.jobs.as_ref().ok_or(EngineError::Stopped)?;
         self.model.check_logit_bias(&request.params.logit_bias)?;
+        let grammar = request
+            .params
+            .constraint
+            .as_ref()
+            .map(grammar::grammar)
+            .transpose()?;
         let model = Arc::clone(&self.model);
         let input = request.prompt;
         // Templating and tokenizing a long history is CPU work: keep it off the reactor.
@@ -305,9 +312,17 @@ impl Engine for EmbeddedEngine {
         let max_tokens = request
             .params
             .budget(prompt_tokens, self.card.context_length)?;
-        let (events_tx, events_rx) = mpsc::channel(max_tokens as usize + 4);
+        // Room for every event the answer can produce: a delta (and a
+        // log-probability) per token, the tail and the finish.
+        let per_token = if request.params.logprobs.is_some() {
+            2
+        } else {
+            1
+        };
+        let (events_tx, events_rx) = mpsc::channel(max_tokens as usize * per_token + 4);
         let job = Job {
             prompt,
+            grammar,
             params: request.params,
             max_tokens,
             events: events_tx,

@@ -23,20 +23,24 @@ use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::token::logit_bias::LlamaLogitBias;
 use sovra_core::openai::FinishReason;
 use sovra_engine::stop::{StopMatcher, StopOutcome};
-use sovra_engine::{EngineError, Event, Finish, SamplingParams};
+use sovra_engine::{EngineError, Event, Finish, SamplingParams, TokenLogprob, TokenText};
 use tokio::sync::mpsc;
 
+use crate::grammar::Grammar;
 use crate::text::Utf8Assembler;
 use crate::{EngineStats, LoadedModel};
 
 /// A tokenized request on its way to a slot.
 pub(crate) struct Job {
     pub prompt: Vec<LlamaToken>,
+    /// The output constraint, already converted (see [`crate::grammar`]).
+    pub grammar: Option<Grammar>,
     pub params: SamplingParams,
     pub max_tokens: u32,
     pub events: mpsc::Sender<Result<Event, EngineError>>,
@@ -66,6 +70,8 @@ struct Active {
     /// How many prompt tokens are in the cache.
     prefilled: usize,
     sampler: LlamaSampler,
+    /// Report log-probabilities, with this many alternatives.
+    logprobs: Option<u8>,
     stop: StopMatcher,
     utf8: Utf8Assembler,
     max_tokens: u32,
@@ -92,9 +98,16 @@ fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
 /// The sampler chain for one request, in llama.cpp's usual order: logit
 /// bias, then repetition penalties over what this request has generated so
 /// far (the sampler sees each token it picks; prompt tokens are not fed to
-/// it, as OpenAI penalises only the answer), then greedy or top-p sampling.
-fn sampler_for(params: &SamplingParams, n_vocab: i32, context: u32) -> LlamaSampler {
-    let mut chain = Vec::with_capacity(5);
+/// it, as OpenAI penalises only the answer), then the grammar that enforces
+/// the output's shape, then greedy or top-p sampling.
+fn sampler_for(
+    params: &SamplingParams,
+    grammar: Option<&Grammar>,
+    model: &LlamaModel,
+    context: u32,
+) -> Result<LlamaSampler, EngineError> {
+    let n_vocab = model.n_vocab();
+    let mut chain = Vec::with_capacity(6);
     if !params.logit_bias.is_empty() {
         let biases: Vec<LlamaLogitBias> = params
             .logit_bias
@@ -118,6 +131,19 @@ fn sampler_for(params: &SamplingParams, n_vocab: i32, context: u32) -> LlamaSamp
             params.presence_penalty,
         ));
     }
+    if let Some(grammar) = grammar {
+        let sampler = match &grammar.trigger {
+            None => LlamaSampler::grammar(model, &grammar.gbnf, "root"),
+            Some(word) => {
+                LlamaSampler::grammar_lazy(model, &grammar.gbnf, "root", [word.as_bytes()], &[])
+            }
+        };
+        chain.push(
+            sampler.map_err(|e| {
+                EngineError::Internal(format!("the output grammar did not load: {e}"))
+            })?,
+        );
+    }
     if params.temperature <= 0.0 {
         chain.push(LlamaSampler::greedy());
     } else {
@@ -129,7 +155,31 @@ fn sampler_for(params: &SamplingParams, n_vocab: i32, context: u32) -> LlamaSamp
         chain.push(LlamaSampler::temp(params.temperature));
         chain.push(LlamaSampler::dist(seed));
     }
-    LlamaSampler::chain_simple(chain)
+    Ok(LlamaSampler::chain_simple(chain))
+}
+
+/// The log-probability of `token` under the model's raw distribution (the
+/// logits before any sampling setting: what OpenAI's `logprobs` report),
+/// and the `top` most likely tokens with theirs, most likely first.
+fn log_softmax_at(logits: &[f32], token: usize, top: usize) -> (f32, Vec<(usize, f32)>) {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
+    let log_z = max + sum.ln() as f32;
+    let logprob = logits.get(token).map_or(f32::NEG_INFINITY, |&l| l - log_z);
+    // A partial selection: keep the `top` best seen so far, sorted.
+    let mut best: Vec<(usize, f32)> = Vec::with_capacity(top + 1);
+    if top > 0 {
+        for (i, &l) in logits.iter().enumerate() {
+            if best.len() == top && best.last().is_some_and(|&(_, worst)| l <= worst) {
+                continue;
+            }
+            let at = best.partition_point(|&(_, b)| b >= l);
+            best.insert(at, (i, l));
+            best.truncate(top);
+        }
+    }
+    let best = best.into_iter().map(|(i, l)| (i, l - log_z)).collect();
+    (logprob, best)
 }
 
 impl<'m> Scheduler<'m> {
@@ -323,12 +373,21 @@ impl<'m> Scheduler<'m> {
             .reused_prompt_tokens
             .fetch_add(reuse as u64, Ordering::Relaxed);
         metrics::counter!("sovra_prompt_tokens_reused_total").increment(reuse as u64);
+        let sampler = match sampler_for(
+            &job.params,
+            job.grammar.as_ref(),
+            &self.loaded.model,
+            self.config.context_per_sequence,
+        ) {
+            Ok(sampler) => sampler,
+            Err(e) => {
+                let _ = job.events.try_send(Err(e));
+                return;
+            }
+        };
         slot.active = Some(Active {
-            sampler: sampler_for(
-                &job.params,
-                self.loaded.model.n_vocab(),
-                self.config.context_per_sequence,
-            ),
+            sampler,
+            logprobs: job.params.logprobs,
             stop: StopMatcher::new(&job.params.stop),
             events: job.events,
             prompt: job.prompt,
@@ -406,6 +465,27 @@ impl<'m> Scheduler<'m> {
                 Some(FinishReason::Stop)
             } else {
                 active.generated += 1;
+                if let Some(top) = active.logprobs {
+                    let logits = self.ctx.get_logits_ith(at);
+                    let (logprob, best) =
+                        log_softmax_at(logits, token.0.max(0) as usize, usize::from(top));
+                    let piece = |t: usize| {
+                        TokenText::from_bytes(vocab.token_to_piece(
+                            LlamaToken::new(i32::try_from(t).unwrap_or(0)),
+                            false,
+                            None,
+                        ))
+                    };
+                    let event = TokenLogprob {
+                        token: piece(token.0.max(0) as usize),
+                        logprob,
+                        top: best.into_iter().map(|(t, lp)| (piece(t), lp)).collect(),
+                    };
+                    if active.events.try_send(Ok(Event::Logprobs(event))).is_err() {
+                        slot.active = None;
+                        continue;
+                    }
+                }
                 let bytes = vocab.token_to_piece(token, false, None);
                 let text = active.utf8.push(&bytes);
                 let (text, stopped) = match active.stop.push(&text) {
@@ -445,5 +525,28 @@ impl<'m> Scheduler<'m> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_softmax_at;
+
+    #[test]
+    fn log_softmax_matches_a_hand_computation() {
+        let logits = [1.0_f32, 3.0, 2.0, 0.0];
+        let z: f32 = logits.iter().map(|l| l.exp()).sum();
+        let (lp, top) = log_softmax_at(&logits, 2, 3);
+        assert!((lp - (2.0_f32.exp() / z).ln()).abs() < 1e-5);
+        let order: Vec<usize> = top.iter().map(|&(i, _)| i).collect();
+        assert_eq!(order, vec![1, 2, 0]);
+        assert!((top[0].1 - (3.0_f32.exp() / z).ln()).abs() < 1e-5);
+        let probs: f32 = logits
+            .iter()
+            .enumerate()
+            .map(|(i, _)| log_softmax_at(&logits, i, 0).0.exp())
+            .sum();
+        assert!((probs - 1.0).abs() < 1e-5);
+        assert!(log_softmax_at(&logits, 0, 0).1.is_empty());
     }
 }

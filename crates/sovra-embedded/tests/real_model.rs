@@ -53,6 +53,7 @@ async fn run(
                 deltas += 1;
                 text.push_str(&d);
             }
+            Event::Logprobs(_) => {}
             Event::Finish(f) => return Ok((text, f, deltas)),
         }
     }

@@ -57,6 +57,74 @@ pub struct SamplingParams {
     /// a token, 100 all but forces it. Ids are the model's tokenizer's; an
     /// engine refuses ids outside its vocabulary.
     pub logit_bias: Vec<(u32, f32)>,
+    /// What the output must look like (JSON, tool calls), enforced by the
+    /// engine while it samples; `None`: free text.
+    pub constraint: Option<Constraint>,
+    /// Report the log-probability of every sampled token, with this many
+    /// most likely alternatives (0..=20); `None`: no log-probabilities.
+    pub logprobs: Option<u8>,
+}
+
+/// A shape the output must take, enforced token by token (an engine that
+/// cannot enforce it refuses the request; it never returns unchecked text).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Constraint {
+    /// Any JSON object (OpenAI's `response_format: json_object`).
+    JsonObject,
+    /// One JSON value valid against this JSON Schema (`json_schema`).
+    JsonSchema(serde_json::Value),
+    /// Function calls, written as the `<tool_call>` blocks of [`tool_call_block`].
+    ToolCalls {
+        tools: Vec<ToolSpec>,
+        /// `false`: the model may answer in text instead (`tool_choice: auto`).
+        required: bool,
+        /// More than one call in one answer (`parallel_tool_calls`).
+        parallel: bool,
+    },
+}
+
+/// A function the model may call: its name and the JSON Schema of its arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolSpec {
+    pub name: String,
+    pub parameters: serde_json::Value,
+}
+
+/// Opens a tool call in the model's output (the format most open chat models
+/// are trained on: Hermes, Qwen, SmolLM).
+pub const TOOL_CALL_OPEN: &str = "<tool_call>";
+/// Closes a tool call.
+pub const TOOL_CALL_CLOSE: &str = "</tool_call>";
+
+/// A call as the model writes it: `<tool_call>\n{"name": …, "arguments": {…}}\n</tool_call>`.
+pub fn tool_call_block(name: &str, arguments: &serde_json::Value) -> String {
+    let body = serde_json::json!({"name": name, "arguments": arguments});
+    format!("{TOOL_CALL_OPEN}\n{body}\n{TOOL_CALL_CLOSE}")
+}
+
+/// A token's log-probability and, when asked for, its most likely alternatives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenLogprob {
+    pub token: TokenText,
+    pub logprob: f32,
+    /// Most likely first; empty unless `logprobs` asked for alternatives.
+    pub top: Vec<(TokenText, f32)>,
+}
+
+/// A token as text (lossy where it splits a UTF-8 character) and its raw bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenText {
+    pub text: String,
+    pub bytes: Vec<u8>,
+}
+
+impl TokenText {
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        Self {
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes,
+        }
+    }
 }
 
 impl Default for SamplingParams {
@@ -71,6 +139,8 @@ impl Default for SamplingParams {
             presence_penalty: 0.0,
             frequency_penalty: 0.0,
             logit_bias: Vec::new(),
+            constraint: None,
+            logprobs: None,
         }
     }
 }
@@ -119,10 +189,13 @@ pub struct Finish {
 }
 
 /// One item of a generation stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// Text to append to the answer (never split inside a UTF-8 character).
     Delta(String),
+    /// The log-probability of the token just sampled (only when the request
+    /// asked for `logprobs`); its text arrives in the next [`Event::Delta`]s.
+    Logprobs(TokenLogprob),
     /// The last event of every successful stream.
     Finish(Finish),
 }

@@ -166,6 +166,7 @@ impl Engine for SimEngine {
     }
 
     async fn generate(&self, request: GenerateRequest) -> Result<EventStream, EngineError> {
+        refuse_what_sim_cannot_do(&request.params)?;
         let prompt_tokens = Self::count_prompt_tokens(&request.prompt);
         // A raw text is answered as if a user had said it.
         let turns = match request.prompt {
@@ -280,6 +281,31 @@ impl SimStream {
     }
 }
 
+/// The simulated node writes canned text: it cannot honour an output
+/// constraint or report real log-probabilities, so it refuses them rather
+/// than return text that only looks compliant. Optional tool calls
+/// (`tool_choice: auto`) are fine: the simulated model just never calls one.
+fn refuse_what_sim_cannot_do(params: &SamplingParams) -> Result<(), EngineError> {
+    let refuse = |param: &str, what: &str| EngineError::InvalidParam {
+        param: param.to_owned(),
+        message: format!("the simulated engine does not support {what}"),
+    };
+    match &params.constraint {
+        None
+        | Some(crate::Constraint::ToolCalls {
+            required: false, ..
+        }) => {}
+        Some(crate::Constraint::ToolCalls { .. }) => {
+            return Err(refuse("tool_choice", "forced tool calls"));
+        }
+        Some(_) => return Err(refuse("response_format", "structured output")),
+    }
+    if params.logprobs.is_some() {
+        return Err(refuse("logprobs", "log-probabilities"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,6 +332,7 @@ mod tests {
         while let Some(Ok(event)) = stream.next().await {
             match event {
                 Event::Delta(d) => text.push_str(&d),
+                Event::Logprobs(_) => {}
                 Event::Finish(f) => return (text, f),
             }
         }

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sovra_core::openai::{FinishReason, Role};
+use sovra_core::openai::Role;
 use sovra_core::{ApiError, ErrorKind};
 use sovra_engine::{EngineError, Finish, GenerateRequest, SamplingParams, Turn};
 use sovra_store::{Conversation, MessageUsage, NewMessage, StoredMessage};
@@ -213,10 +213,7 @@ pub async fn send(
             let usage = finish.map(|f| MessageUsage {
                 prompt_tokens: f.prompt_tokens,
                 completion_tokens: f.completion_tokens,
-                finish_reason: match f.reason {
-                    FinishReason::Stop => "stop".into(),
-                    FinishReason::Length => "length".into(),
-                },
+                finish_reason: f.reason.as_str().into(),
             });
             let message = NewMessage {
                 role: Role::Assistant,

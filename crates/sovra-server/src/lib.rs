@@ -14,6 +14,7 @@ pub mod error;
 pub mod observe;
 pub mod openai;
 pub mod stream;
+pub mod tools;
 pub mod web;
 
 use std::sync::Arc;

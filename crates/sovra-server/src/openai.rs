@@ -20,7 +20,7 @@ use sovra_core::openai::{
 };
 use sovra_engine::{GenerateRequest, SamplingParams, Turn};
 
-use crate::stream::{ChunkMeta, Collected};
+use crate::stream::{ChunkMeta, Collected, Shape};
 use crate::{AppState, HttpError, Limits};
 
 /// JSON body extractor whose rejections render as OpenAI errors.
@@ -65,6 +65,8 @@ pub async fn get_model(
 /// A checked chat request, ready for the engine.
 pub struct Prepared {
     pub generate: GenerateRequest,
+    /// Tool calls and log-probabilities to return besides the text.
+    pub shape: Shape,
     pub stream: bool,
     pub include_usage: bool,
     /// Legacy completions only: the prompt, when the client asked for it
@@ -217,6 +219,8 @@ pub fn sampling(limits: &Limits, input: SamplingInput) -> Result<SamplingParams,
         presence_penalty: input.presence_penalty.unwrap_or(0.0),
         frequency_penalty: input.frequency_penalty.unwrap_or(0.0),
         logit_bias: bias,
+        constraint: None,
+        logprobs: None,
     })
 }
 
@@ -239,60 +243,16 @@ fn stream_flags(
 /// accepting and ignoring them would hand the client an answer that silently
 /// differs from what it asked for.
 fn refuse_unsupported(req: &ChatCompletionRequest) -> Result<(), ApiError> {
-    if req.logprobs == Some(true) {
-        return Err(unsupported(
-            "logprobs",
-            "'logprobs' is not supported by this server yet; send logprobs=false or leave it out.",
-        ));
-    }
     if let Some(top) = req.top_logprobs {
         if let Some(e) = out_of_range("top_logprobs", f64::from(top), 0.0, 20.0, true) {
             return Err(e);
         }
-        return Err(ApiError::invalid_param(
-            "top_logprobs",
-            "Invalid value for 'top_logprobs': 'logprobs' must be set to true when 'top_logprobs' is set.",
-        ));
-    }
-    if let Some(format) = &req.response_format {
-        match format.kind.as_str() {
-            "text" => {}
-            kind @ ("json_object" | "json_schema") => {
-                return Err(unsupported(
-                    "response_format",
-                    format!(
-                        "'response_format' of type '{kind}' is not supported by this server yet; only 'text' is."
-                    ),
-                ));
-            }
-            other => {
-                return Err(ApiError::invalid_param(
-                    "response_format.type",
-                    format!(
-                        "Invalid value: '{other}'. Supported values are: 'text', 'json_object', and 'json_schema'."
-                    ),
-                )
-                .with_code("invalid_value"));
-            }
+        if req.logprobs != Some(true) {
+            return Err(ApiError::invalid_param(
+                "top_logprobs",
+                "Invalid value for 'top_logprobs': 'logprobs' must be set to true when 'top_logprobs' is set.",
+            ));
         }
-    }
-    if req.tools.is_some() {
-        return Err(unsupported(
-            "tools",
-            "'tools' (function calling) is not supported by this server yet.",
-        ));
-    }
-    if req.tool_choice.is_some() {
-        return Err(ApiError::invalid_param(
-            "tool_choice",
-            "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
-        ));
-    }
-    if req.parallel_tool_calls.is_some() {
-        return Err(ApiError::invalid_param(
-            "parallel_tool_calls",
-            "Invalid value for 'parallel_tool_calls': 'parallel_tool_calls' is only allowed when 'tools' are specified.",
-        ));
     }
     let refused: [(&str, bool, &str); 6] = [
         (
@@ -452,6 +412,7 @@ pub fn prepare(state: &AppState, req: ChatCompletionRequest) -> Result<Prepared,
         .with_code("invalid_parameter_combination"));
     }
     refuse_unsupported(&req)?;
+    let output = crate::tools::plan(&req)?;
     let max_tokens = match (req.max_completion_tokens, req.max_tokens) {
         (Some(m), _) => Some(("max_completion_tokens", m)),
         (None, m) => m.map(|m| ("max_tokens", m)),
@@ -471,8 +432,21 @@ pub fn prepare(state: &AppState, req: ChatCompletionRequest) -> Result<Prepared,
         },
     )?;
     let (stream, include_usage) = stream_flags(req.stream, req.stream_options.as_ref())?;
+    let logprobs = req.logprobs.unwrap_or(false);
+    let params = SamplingParams {
+        constraint: output.constraint,
+        logprobs: logprobs.then(|| req.top_logprobs.unwrap_or(0).min(20) as u8),
+        ..params
+    };
+    let mut turns = turns(req.messages)?;
+    crate::tools::show_tools(&mut turns, &output.tools);
     Ok(Prepared {
-        generate: GenerateRequest::chat(turns(req.messages)?, params),
+        generate: GenerateRequest::chat(turns, params),
+        shape: Shape {
+            tool_calls: output.parse_tool_calls,
+            forced_function: output.forced_function,
+            logprobs,
+        },
         stream,
         include_usage,
         echo: None,
@@ -485,13 +459,20 @@ pub async fn chat_completions(
 ) -> Result<Response, HttpError> {
     let prepared = prepare(&state, req)?;
     let events = state.engine.generate(prepared.generate).await?;
-    let meta = ChunkMeta::new(&state);
+    let meta = ChunkMeta::new(&state).with_shape(prepared.shape);
     if prepared.stream {
         return Ok(
             crate::stream::sse(&state, meta, events, prepared.include_usage, None).into_response(),
         );
     }
-    let Collected { text, finish } = crate::stream::collect(&state, events).await?;
+    let Collected {
+        text,
+        tool_calls,
+        logprobs,
+        finish,
+    } = crate::stream::collect(&state, prepared.shape, events).await?;
+    // OpenAI: `content` is null when the answer is only tool calls.
+    let content = (tool_calls.is_empty() || !text.trim().is_empty()).then_some(text);
     let body = ChatCompletion {
         id: meta.id,
         object: "chat.completion".into(),
@@ -502,10 +483,11 @@ pub async fn chat_completions(
             index: 0,
             message: AssistantMessage {
                 role: Role::Assistant,
-                content: text,
+                content,
                 refusal: None,
+                tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
             },
-            logprobs: None,
+            logprobs,
             finish_reason: finish.reason,
         }],
         usage: Usage::new(finish.prompt_tokens, finish.completion_tokens),
@@ -590,6 +572,7 @@ pub fn prepare_text(state: &AppState, req: CompletionRequest) -> Result<Prepared
     let echo = req.echo.unwrap_or(false).then(|| prompt.clone());
     Ok(Prepared {
         generate: GenerateRequest::text(prompt, params),
+        shape: Shape::default(),
         stream,
         include_usage,
         echo,
@@ -611,7 +594,8 @@ pub async fn completions(
         );
     }
     let meta = ChunkMeta::text(&state, None);
-    let Collected { text, finish } = crate::stream::collect(&state, events).await?;
+    let Collected { text, finish, .. } =
+        crate::stream::collect(&state, Shape::default(), events).await?;
     let text = match prepared.echo {
         Some(prompt) => prompt + &text,
         None => text,

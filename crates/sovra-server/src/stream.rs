@@ -19,7 +19,8 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use sovra_core::ids::new_id;
 use sovra_core::openai::{
-    ChatCompletionChunk, ChunkChoice, Completion, CompletionChoice, Delta, FinishReason, Role,
+    ChatCompletionChunk, ChoiceLogprobs, ChunkChoice, Completion, CompletionChoice, Delta,
+    FinishReason, FunctionCallDelta, Role, TokenLogprob, ToolCall, ToolCallDelta, TopLogprob,
     Usage,
 };
 use sovra_engine::{Event, EventStream, Finish};
@@ -27,6 +28,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::error::engine_error;
+use crate::tools::{Piece, ToolCallParser};
 use crate::{AppState, HttpError};
 
 /// Which API a stream answers, which fixes the shape of its events.
@@ -47,6 +49,108 @@ pub struct ChunkMeta {
     pub model: String,
     pub fingerprint: String,
     pub wire: Wire,
+    pub shape: Shape,
+}
+
+/// What the answer is made into besides text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shape {
+    /// Parse `<tool_call>` blocks into `tool_calls`.
+    pub tool_calls: bool,
+    /// A named function was forced (`finish_reason` stays `stop`, as on OpenAI).
+    pub forced_function: bool,
+    /// Return each token's log-probability.
+    pub logprobs: bool,
+}
+
+/// One answer's text, tool calls and log-probabilities as they arrive.
+struct Shaper {
+    shape: Shape,
+    parser: ToolCallParser,
+    /// Log-probabilities not yet sent with a chunk.
+    pending: Vec<TokenLogprob>,
+}
+
+/// What the client gets next: text, or a whole tool call.
+enum Out {
+    Text(String),
+    Call(ToolCall),
+}
+
+impl Shaper {
+    fn new(shape: Shape) -> Self {
+        Self {
+            shape,
+            parser: ToolCallParser::default(),
+            pending: Vec::new(),
+        }
+    }
+
+    fn delta(&mut self, piece: String, outs: &mut Vec<Out>) {
+        if !self.shape.tool_calls {
+            outs.push(Out::Text(piece));
+            return;
+        }
+        let mut pieces = Vec::new();
+        self.parser.push(&piece, &mut pieces);
+        outs.extend(pieces.into_iter().map(Out::from));
+    }
+
+    fn finish(&mut self, outs: &mut Vec<Out>) {
+        let mut pieces = Vec::new();
+        self.parser.finish(&mut pieces);
+        outs.extend(pieces.into_iter().map(Out::from));
+    }
+
+    fn logprob(&mut self, lp: sovra_engine::TokenLogprob) {
+        if !self.shape.logprobs {
+            return;
+        }
+        let wire = |t: sovra_engine::TokenText| (t.text, Some(t.bytes));
+        let (token, bytes) = wire(lp.token);
+        self.pending.push(TokenLogprob {
+            token,
+            logprob: lp.logprob,
+            bytes,
+            top_logprobs: lp
+                .top
+                .into_iter()
+                .map(|(t, logprob)| {
+                    let (token, bytes) = wire(t);
+                    TopLogprob {
+                        token,
+                        logprob,
+                        bytes,
+                    }
+                })
+                .collect(),
+        });
+    }
+
+    /// The log-probabilities to send with the next chunk.
+    fn take_logprobs(&mut self) -> Option<ChoiceLogprobs> {
+        self.shape.logprobs.then(|| ChoiceLogprobs {
+            content: Some(std::mem::take(&mut self.pending)),
+            refusal: None,
+        })
+    }
+
+    fn reason(&self, reason: FinishReason) -> FinishReason {
+        if self.parser.calls() > 0 && reason == FinishReason::Stop && !self.shape.forced_function {
+            FinishReason::ToolCalls
+        } else {
+            reason
+        }
+    }
+}
+
+impl From<Piece> for Out {
+    fn from(piece: Piece) -> Self {
+        match piece {
+            Piece::Text(t) => Out::Text(t),
+            Piece::Call(c) => Out::Call(c),
+        }
+    }
 }
 
 impl ChunkMeta {
@@ -59,7 +163,13 @@ impl ChunkMeta {
             model: state.engine.model().id.clone(),
             fingerprint: fingerprint(&state.engine.model().description),
             wire: Wire::Chat,
+            shape: Shape::default(),
         }
+    }
+
+    /// The same completion, shaped as the request asked.
+    pub fn with_shape(self, shape: Shape) -> Self {
+        Self { shape, ..self }
     }
 
     /// A legacy text completion (`cmpl-…`).
@@ -74,6 +184,7 @@ impl ChunkMeta {
     fn chunk(
         &self,
         delta: Delta,
+        logprobs: Option<ChoiceLogprobs>,
         finish: Option<FinishReason>,
         include_usage: bool,
     ) -> ChatCompletionChunk {
@@ -86,7 +197,7 @@ impl ChunkMeta {
             choices: vec![ChunkChoice {
                 index: 0,
                 delta,
-                logprobs: None,
+                logprobs,
                 finish_reason: finish,
             }],
             usage: include_usage.then_some(None),
@@ -123,8 +234,9 @@ impl ChunkMeta {
                 let first = Delta {
                     role: Some(Role::Assistant),
                     content: Some(String::new()),
+                    tool_calls: None,
                 };
-                Some(data(&self.chunk(first, None, include_usage)))
+                Some(data(&self.chunk(first, None, None, include_usage)))
             }
             Wire::Text { echo: Some(prompt) } => Some(data(&self.completion(
                 prompt.clone(),
@@ -135,24 +247,78 @@ impl ChunkMeta {
         }
     }
 
-    /// An event carrying the next piece of text.
-    fn delta(&self, piece: String, include_usage: bool) -> SseItem {
-        match &self.wire {
-            Wire::Chat => {
+    /// The events that carry the next piece of the answer: one for text;
+    /// two for a tool call (its id and name, then its arguments), the way
+    /// OpenAI streams them and the SDKs assemble them.
+    fn pieces(
+        &self,
+        out: Out,
+        shaper: &mut Shaper,
+        calls_sent: &mut u32,
+        include_usage: bool,
+    ) -> Vec<SseItem> {
+        match (&self.wire, out) {
+            (Wire::Chat, Out::Text(piece)) => {
                 let delta = Delta {
-                    role: None,
                     content: Some(piece),
+                    ..Delta::default()
                 };
-                data(&self.chunk(delta, None, include_usage))
+                let logprobs = shaper.take_logprobs();
+                vec![data(&self.chunk(delta, logprobs, None, include_usage))]
             }
-            Wire::Text { .. } => data(&self.completion(piece, None, include_usage.then_some(None))),
+            (Wire::Chat, Out::Call(call)) => {
+                let index = *calls_sent;
+                *calls_sent += 1;
+                let head = ToolCallDelta {
+                    index,
+                    id: Some(call.id),
+                    kind: Some(call.kind),
+                    function: FunctionCallDelta {
+                        name: Some(call.function.name),
+                        arguments: Some(String::new()),
+                    },
+                };
+                let body = ToolCallDelta {
+                    index,
+                    function: FunctionCallDelta {
+                        name: None,
+                        arguments: Some(call.function.arguments),
+                    },
+                    ..ToolCallDelta::default()
+                };
+                let logprobs = shaper.take_logprobs();
+                [(head, logprobs), (body, None)]
+                    .into_iter()
+                    .map(|(call, logprobs)| {
+                        let delta = Delta {
+                            tool_calls: Some(vec![call]),
+                            ..Delta::default()
+                        };
+                        data(&self.chunk(delta, logprobs, None, include_usage))
+                    })
+                    .collect()
+            }
+            (Wire::Text { .. }, Out::Text(piece)) => {
+                vec![data(&self.completion(
+                    piece,
+                    None,
+                    include_usage.then_some(None),
+                ))]
+            }
+            // The legacy API has no tool calls; its answers are never parsed for them.
+            (Wire::Text { .. }, Out::Call(_)) => Vec::new(),
         }
     }
 
     /// The event that says why the answer ended.
-    fn finish(&self, reason: FinishReason, include_usage: bool) -> SseItem {
+    fn finish(&self, reason: FinishReason, shaper: &mut Shaper, include_usage: bool) -> SseItem {
         match &self.wire {
-            Wire::Chat => data(&self.chunk(Delta::default(), Some(reason), include_usage)),
+            Wire::Chat => {
+                let logprobs = shaper
+                    .take_logprobs()
+                    .filter(|l| l.content.as_ref().is_some_and(|c| !c.is_empty()));
+                data(&self.chunk(Delta::default(), logprobs, Some(reason), include_usage))
+            }
             Wire::Text { .. } => {
                 data(&self.completion(String::new(), Some(reason), include_usage.then_some(None)))
             }
@@ -163,7 +329,7 @@ impl ChunkMeta {
     fn usage(&self, usage: Usage) -> SseItem {
         match &self.wire {
             Wire::Chat => {
-                let mut last = self.chunk(Delta::default(), None, true);
+                let mut last = self.chunk(Delta::default(), None, None, true);
                 last.choices.clear();
                 last.usage = Some(Some(usage));
                 data(&last)
@@ -215,6 +381,9 @@ pub fn sse(
             Some(first) => tx.send(first).await.is_ok(),
             None => true,
         };
+        let mut shaper = Shaper::new(meta.shape);
+        let mut calls_sent = 0;
+        let mut outs = Vec::new();
         while open {
             let Some(item) = events.next().await else {
                 let e = sovra_core::ApiError::internal(
@@ -226,17 +395,32 @@ pub fn sse(
             match item {
                 Ok(Event::Delta(piece)) => {
                     meter.delta();
-                    text.push_str(&piece);
-                    open = tx.send(meta.delta(piece, include_usage)).await.is_ok();
+                    shaper.delta(piece, &mut outs);
                 }
+                Ok(Event::Logprobs(lp)) => shaper.logprob(lp),
                 Ok(Event::Finish(f)) => {
                     meter.finish(&f);
+                    shaper.finish(&mut outs);
+                    for out in outs.drain(..) {
+                        if let Out::Text(t) = &out {
+                            text.push_str(t);
+                        }
+                        for item in meta.pieces(out, &mut shaper, &mut calls_sent, include_usage) {
+                            let _ = tx.send(item).await;
+                        }
+                    }
+                    let f = Finish {
+                        reason: shaper.reason(f.reason),
+                        ..f
+                    };
                     finish = Some(f);
                     // Persist before the client can see the end of the stream.
                     if let Some(hook) = on_end.take() {
                         hook(std::mem::take(&mut text), Some(f)).await;
                     }
-                    let _ = tx.send(meta.finish(f.reason, include_usage)).await;
+                    let _ = tx
+                        .send(meta.finish(f.reason, &mut shaper, include_usage))
+                        .await;
                     if include_usage {
                         let usage = Usage::new(f.prompt_tokens, f.completion_tokens);
                         let _ = tx.send(meta.usage(usage)).await;
@@ -251,6 +435,14 @@ pub fn sse(
                     break;
                 }
             }
+            for out in outs.drain(..) {
+                if let Out::Text(t) = &out {
+                    text.push_str(t);
+                }
+                for item in meta.pieces(out, &mut shaper, &mut calls_sent, include_usage) {
+                    open = open && tx.send(item).await.is_ok();
+                }
+            }
         }
         // Dropping the engine stream cancels generation if it is not done.
         drop(events);
@@ -263,22 +455,51 @@ pub fn sse(
 
 /// The whole answer of a non-streaming request.
 pub struct Collected {
+    /// The text of the answer (without its tool calls).
     pub text: String,
+    pub tool_calls: Vec<ToolCall>,
+    /// Present when the request asked for `logprobs`.
+    pub logprobs: Option<ChoiceLogprobs>,
+    /// With the finish reason OpenAI would give (`tool_calls` when the answer called one).
     pub finish: Finish,
 }
 
-pub async fn collect(state: &AppState, mut events: EventStream) -> Result<Collected, HttpError> {
+pub async fn collect(
+    state: &AppState,
+    shape: Shape,
+    mut events: EventStream,
+) -> Result<Collected, HttpError> {
     let mut meter = state.metrics.meter();
-    let mut text = String::new();
+    let mut shaper = Shaper::new(shape);
+    let mut outs = Vec::new();
     while let Some(item) = events.next().await {
         match item? {
             Event::Delta(piece) => {
                 meter.delta();
-                text.push_str(&piece);
+                shaper.delta(piece, &mut outs);
             }
+            Event::Logprobs(lp) => shaper.logprob(lp),
             Event::Finish(finish) => {
                 meter.finish(&finish);
-                return Ok(Collected { text, finish });
+                shaper.finish(&mut outs);
+                let mut text = String::new();
+                let mut tool_calls = Vec::new();
+                for out in outs {
+                    match out {
+                        Out::Text(t) => text.push_str(&t),
+                        Out::Call(c) => tool_calls.push(c),
+                    }
+                }
+                let finish = Finish {
+                    reason: shaper.reason(finish.reason),
+                    ..finish
+                };
+                return Ok(Collected {
+                    text,
+                    tool_calls,
+                    logprobs: shaper.take_logprobs(),
+                    finish,
+                });
             }
         }
     }

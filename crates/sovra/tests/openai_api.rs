@@ -173,23 +173,37 @@ fn refused_chat_parameters() -> Vec<(Value, &'static str)> {
         (json!({"top_p": 1.5}), "top_p"),
         (json!({"logit_bias": {"abc": 1}}), "logit_bias"),
         (json!({"logit_bias": {"5": 101}}), "logit_bias"),
-        (json!({"logprobs": true}), "logprobs"),
         (json!({"top_logprobs": 2}), "top_logprobs"),
         (
-            json!({"response_format": {"type": "json_object"}}),
-            "response_format",
+            json!({"logprobs": true, "top_logprobs": 21}),
+            "top_logprobs",
         ),
         (
-            json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}}),
+            json!({"response_format": {"type": "json_object"}}),
+            "messages",
+        ),
+        (
+            json!({"response_format": {"type": "json_schema", "json_schema": {"schema": {}}}}),
+            "response_format.json_schema.name",
+        ),
+        (
+            json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "strict": true,
+                "schema": {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}}}}),
             "response_format",
         ),
         (
             json!({"response_format": {"type": "xml"}}),
             "response_format.type",
         ),
+        (json!({"tools": []}), "tools"),
+        (json!({"tools": [{"type": "retrieval"}]}), "tools[0].type"),
         (
-            json!({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}),
-            "tools",
+            json!({"tools": [{"type": "function", "function": {"name": "has space"}}]}),
+            "tools[0].function.name",
+        ),
+        (
+            json!({"tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": {"type": "function", "function": {"name": "g"}}}),
+            "tool_choice",
         ),
         (json!({"tool_choice": "auto"}), "tool_choice"),
         (json!({"parallel_tool_calls": true}), "parallel_tool_calls"),
@@ -523,5 +537,56 @@ async fn a_failure_after_streaming_began_ends_with_an_error_event() {
         .unwrap();
     assert_eq!(status, 500, "{v}");
     assert_eq!(v["error"]["type"], "server_error");
+    s.stop().await.unwrap();
+}
+
+/// The simulated engine writes canned text: it refuses what only a real
+/// model can honour (structured output, forced tool calls, log-probabilities)
+/// instead of returning text that merely looks compliant, and answers
+/// `tool_choice: auto` in text, as a model that chose not to call would.
+#[tokio::test]
+async fn the_sim_engine_refuses_what_it_cannot_enforce() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = sim(dir.path(), &[]).await;
+    let schema = json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}});
+    refused(
+        &s,
+        "/v1/chat/completions",
+        &with(chat("x"), &schema),
+        400,
+        "response_format",
+    )
+    .await;
+    refused(
+        &s,
+        "/v1/chat/completions",
+        &with(chat("x"), &json!({"logprobs": true})),
+        400,
+        "logprobs",
+    )
+    .await;
+    let tools = json!([{"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}]);
+    refused(
+        &s,
+        "/v1/chat/completions",
+        &with(
+            chat("x"),
+            &json!({"tools": tools, "tool_choice": "required"}),
+        ),
+        400,
+        "tool_choice",
+    )
+    .await;
+    let (status, body) = s
+        .post(
+            "/v1/chat/completions",
+            &with(chat("what time is it?"), &json!({"tools": tools})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    assert!(body["choices"][0]["message"]["content"].is_string());
+    assert!(body["choices"][0]["message"].get("tool_calls").is_none());
     s.stop().await.unwrap();
 }

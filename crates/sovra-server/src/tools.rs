@@ -414,7 +414,7 @@ impl ToolCallParser {
                 self.held.drain(..start + TOOL_CALL_OPEN.len());
                 self.in_call = true;
                 // Whitespace between calls is layout, not content.
-                if !(self.calls > 0 && before.trim().is_empty()) && !before.is_empty() {
+                if !(before.is_empty() || self.calls > 0 && before.trim().is_empty()) {
                     out.push(Piece::Text(before));
                 }
                 continue;
@@ -445,7 +445,7 @@ impl ToolCallParser {
             held
         };
         self.in_call = false;
-        if !text.is_empty() && !(self.calls > 0 && text.trim().is_empty()) {
+        if !(text.is_empty() || self.calls > 0 && text.trim().is_empty()) {
             out.push(Piece::Text(text));
         }
     }

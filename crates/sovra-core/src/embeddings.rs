@@ -6,11 +6,12 @@
 //! instead of serde's "did not match any variant".
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::ApiError;
 
 /// `POST /v1/embeddings` request body. Unknown fields are ignored, as OpenAI does.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct EmbeddingRequest {
     pub input: serde_json::Value,
     pub model: String,
@@ -116,7 +117,7 @@ impl EmbeddingRequest {
 }
 
 /// `POST /v1/embeddings` response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EmbeddingResponse {
     pub object: String,
     pub data: Vec<EmbeddingData>,
@@ -125,7 +126,7 @@ pub struct EmbeddingResponse {
 }
 
 /// One vector of an embeddings response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EmbeddingData {
     pub object: String,
     pub index: usize,
@@ -133,7 +134,7 @@ pub struct EmbeddingData {
 }
 
 /// A vector as floats or as base64 (per `encoding_format`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum EmbeddingVector {
     Float(Vec<f32>),
@@ -141,7 +142,7 @@ pub enum EmbeddingVector {
 }
 
 /// `usage` of an embeddings response (no completion tokens).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EmbeddingUsage {
     pub prompt_tokens: usize,
     pub total_tokens: usize,

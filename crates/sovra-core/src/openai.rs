@@ -11,35 +11,44 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// `POST /v1/chat/completions` request body.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct ChatCompletionRequest {
     pub model: String,
+    #[schema(min_items = 1)]
     pub messages: Vec<ChatMessage>,
     #[serde(default)]
     pub stream: Option<bool>,
     #[serde(default)]
     pub stream_options: Option<StreamOptions>,
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub max_tokens: Option<u32>,
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub max_completion_tokens: Option<u32>,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 2)]
     pub temperature: Option<f32>,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1)]
     pub top_p: Option<f32>,
     #[serde(default)]
     pub seed: Option<i64>,
     #[serde(default)]
     pub stop: Option<StopSequences>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 128)]
     pub n: Option<u32>,
     #[serde(default)]
     pub user: Option<String>,
     #[serde(default)]
+    #[schema(minimum = -2, maximum = 2)]
     pub presence_penalty: Option<f32>,
     #[serde(default)]
+    #[schema(minimum = -2, maximum = 2)]
     pub frequency_penalty: Option<f32>,
     /// Token id (as a string) to a bias in -100..100.
     #[serde(default)]
@@ -47,6 +56,7 @@ pub struct ChatCompletionRequest {
     #[serde(default)]
     pub logprobs: Option<bool>,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 20)]
     pub top_logprobs: Option<u32>,
     #[serde(default)]
     pub response_format: Option<ResponseFormat>,
@@ -81,7 +91,7 @@ pub struct ChatCompletionRequest {
 }
 
 /// `response_format` of a chat request.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct ResponseFormat {
     /// `text`, `json_object` or `json_schema`.
     #[serde(rename = "type")]
@@ -91,14 +101,14 @@ pub struct ResponseFormat {
 }
 
 /// `stream_options` of a chat request.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct StreamOptions {
     #[serde(default)]
     pub include_usage: bool,
 }
 
 /// `stop`: one string or a list of strings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum StopSequences {
     One(String),
@@ -115,7 +125,7 @@ impl StopSequences {
 }
 
 /// The author of a chat message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     System,
@@ -138,7 +148,7 @@ impl Role {
 }
 
 /// One message of a chat request.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct ChatMessage {
     pub role: Role,
     #[serde(default)]
@@ -154,7 +164,7 @@ pub struct ChatMessage {
 }
 
 /// A tool call, as an assistant message carries it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ToolCall {
     pub id: String,
     /// Always `function` today.
@@ -168,14 +178,14 @@ fn function_kind() -> String {
 }
 
 /// The function and arguments (a JSON text) of a [`ToolCall`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FunctionCall {
     pub name: String,
     pub arguments: String,
 }
 
 /// `content`: a string, or an array of parts of which Sovra reads the text ones.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum MessageContent {
     Text(String),
@@ -183,7 +193,7 @@ pub enum MessageContent {
 }
 
 /// One element of an array `content`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct ContentPart {
     #[serde(rename = "type")]
     pub kind: String,
@@ -219,7 +229,7 @@ impl MessageContent {
 }
 
 /// `usage` of a response.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Usage {
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
@@ -237,7 +247,7 @@ impl Usage {
 }
 
 /// Why generation ended, as OpenAI names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FinishReason {
     Stop,
@@ -245,7 +255,7 @@ pub enum FinishReason {
 }
 
 /// `POST /v1/chat/completions` response (non-streaming).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ChatCompletion {
     pub id: String,
     pub object: String,
@@ -257,7 +267,7 @@ pub struct ChatCompletion {
 }
 
 /// One choice of a [`ChatCompletion`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ChatChoice {
     pub index: u32,
     pub message: AssistantMessage,
@@ -266,7 +276,7 @@ pub struct ChatChoice {
 }
 
 /// The assistant message of a response.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AssistantMessage {
     pub role: Role,
     pub content: String,
@@ -274,7 +284,7 @@ pub struct AssistantMessage {
 }
 
 /// One `data:` event of a streamed chat completion.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ChatCompletionChunk {
     pub id: String,
     pub object: String,
@@ -285,11 +295,12 @@ pub struct ChatCompletionChunk {
     /// Present (as `null` until the last chunk) only when the client asked
     /// for `stream_options.include_usage`, as OpenAI does.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Usage>)]
     pub usage: Option<Option<Usage>>,
 }
 
 /// One choice of a [`ChatCompletionChunk`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ChunkChoice {
     pub index: u32,
     pub delta: Delta,
@@ -298,7 +309,7 @@ pub struct ChunkChoice {
 }
 
 /// The incremental message of a chunk; empty (`{}`) on the final chunk.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct Delta {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
@@ -307,7 +318,7 @@ pub struct Delta {
 }
 
 /// `POST /v1/completions` (legacy text completion) request body.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct CompletionRequest {
     pub model: String,
     #[serde(default)]
@@ -318,18 +329,23 @@ pub struct CompletionRequest {
     pub stream_options: Option<StreamOptions>,
     /// OpenAI's default for this endpoint is 16.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub max_tokens: Option<u32>,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 2)]
     pub temperature: Option<f32>,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1)]
     pub top_p: Option<f32>,
     #[serde(default)]
     pub seed: Option<i64>,
     #[serde(default)]
     pub stop: Option<StopSequences>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 128)]
     pub n: Option<u32>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 20)]
     pub best_of: Option<u32>,
     #[serde(default)]
     pub echo: Option<bool>,
@@ -338,8 +354,10 @@ pub struct CompletionRequest {
     #[serde(default)]
     pub logprobs: Option<u32>,
     #[serde(default)]
+    #[schema(minimum = -2, maximum = 2)]
     pub presence_penalty: Option<f32>,
     #[serde(default)]
+    #[schema(minimum = -2, maximum = 2)]
     pub frequency_penalty: Option<f32>,
     #[serde(default)]
     pub logit_bias: Option<BTreeMap<String, f32>>,
@@ -349,7 +367,7 @@ pub struct CompletionRequest {
 
 /// `prompt` of a completion request: a string, a list of strings, token ids,
 /// or a list of token-id lists.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum CompletionPrompt {
     Text(String),
@@ -360,7 +378,7 @@ pub enum CompletionPrompt {
 
 /// `POST /v1/completions` response, and (with `usage` absent or `null`
 /// until the last one) each `data:` event of a streamed one.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Completion {
     pub id: String,
     /// `text_completion`, streaming or not.
@@ -370,11 +388,12 @@ pub struct Completion {
     pub system_fingerprint: Option<String>,
     pub choices: Vec<CompletionChoice>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Usage>)]
     pub usage: Option<Option<Usage>>,
 }
 
 /// One choice of a [`Completion`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CompletionChoice {
     pub text: String,
     pub index: u32,
@@ -384,14 +403,14 @@ pub struct CompletionChoice {
 }
 
 /// `GET /v1/models` response.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ModelList {
     pub object: String,
     pub data: Vec<Model>,
 }
 
 /// One model as `/v1/models` lists it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Model {
     pub id: String,
     pub object: String,

@@ -1,0 +1,23 @@
+"""Schemathesis hooks for Sovra's fuzz (loaded through SCHEMATHESIS_HOOKS=hooks).
+
+Generated `model` names almost never name a served model, so nearly every
+request would stop at the 404 and the fuzz would never reach the parameter
+checks, the engine or the stream. Most bodies therefore get a served model
+(chosen by the operation); the rest keep the generated name, so the 404
+path stays covered.
+"""
+
+import os
+
+import schemathesis
+
+CHAT_MODEL = os.environ.get("SOVRA_FUZZ_CHAT_MODEL", "sim")
+EMBEDDING_MODEL = os.environ.get("SOVRA_FUZZ_EMBEDDING_MODEL", "multilingual-e5-small")
+
+
+@schemathesis.hook
+def map_body(ctx, body):
+    if isinstance(body, dict) and isinstance(body.get("model"), str) and len(body["model"]) % 4 != 3:
+        served = EMBEDDING_MODEL if ctx.operation.path == "/v1/embeddings" else CHAT_MODEL
+        body = {**body, "model": served}
+    return body

@@ -20,7 +20,10 @@ BIN="${SOVRA_BIN:-$PWD/target/debug/sovra}"
 PYTHON="${PYTHON:-$PWD/.venv/bin/python}"
 EXAMPLES="${FUZZ_EXAMPLES:-50}"
 SEED="${FUZZ_SEED:-20261129}"
-WORKERS="${FUZZ_WORKERS:-2}"
+# One worker: with two, Hypothesis' lambda-source cache races between the
+# threads and schemathesis reports a spurious FlakyFailure (KeyError in
+# hypothesis/internal/lambda_sources.py; hypothesis 6.170.17).
+WORKERS="${FUZZ_WORKERS:-1}"
 
 data="$(mktemp -d -t sovra-fuzz-XXXXXX)"
 port="$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"

@@ -6,20 +6,53 @@
 //! instead of serde's "did not match any variant".
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::ApiError;
 
 /// `POST /v1/embeddings` request body. Unknown fields are ignored, as OpenAI does.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct EmbeddingRequest {
+    #[schema(schema_with = input_schema)]
     pub input: serde_json::Value,
     pub model: String,
     #[serde(default)]
+    #[schema(value_type = Option<EncodingFormat>)]
     pub encoding_format: Option<String>,
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub dimensions: Option<i64>,
     #[serde(default)]
     pub user: Option<String>,
+}
+
+/// What `input` accepts, for the OpenAPI document (it is read as raw JSON).
+fn input_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+    let text = || {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+    };
+    let tokens = || {
+        ArrayBuilder::new()
+            .items(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(0)),
+            )
+            .min_items(Some(1))
+    };
+    OneOfBuilder::new()
+        .description(Some(
+            "A string, an array of strings, an array of token ids, or an array of arrays of token ids; none empty.",
+        ))
+        .item(text())
+        .item(ArrayBuilder::new().items(text()).min_items(Some(1)))
+        .item(tokens())
+        .item(ArrayBuilder::new().items(tokens()).min_items(Some(1)))
+        .build()
+        .into()
 }
 
 /// One input, sorted out of `input`.
@@ -30,7 +63,8 @@ pub enum EmbeddingInput {
 }
 
 /// How vectors are sent back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum EncodingFormat {
     /// A JSON array of numbers.
     Float,
@@ -116,7 +150,7 @@ impl EmbeddingRequest {
 }
 
 /// `POST /v1/embeddings` response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EmbeddingResponse {
     pub object: String,
     pub data: Vec<EmbeddingData>,
@@ -125,7 +159,7 @@ pub struct EmbeddingResponse {
 }
 
 /// One vector of an embeddings response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EmbeddingData {
     pub object: String,
     pub index: usize,
@@ -133,7 +167,7 @@ pub struct EmbeddingData {
 }
 
 /// A vector as floats or as base64 (per `encoding_format`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum EmbeddingVector {
     Float(Vec<f32>),
@@ -141,7 +175,7 @@ pub enum EmbeddingVector {
 }
 
 /// `usage` of an embeddings response (no completion tokens).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EmbeddingUsage {
     pub prompt_tokens: usize,
     pub total_tokens: usize,

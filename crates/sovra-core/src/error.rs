@@ -6,6 +6,7 @@
 //! JSON by hand.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// The class of an API error, which fixes its HTTP status and `type` field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,18 +65,20 @@ pub struct ApiError {
 }
 
 /// OpenAI's error envelope: `{"error": {...}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorEnvelope<'a> {
     pub error: ErrorBody<'a>,
 }
 
 /// The inside of OpenAI's error envelope.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody<'a> {
     pub message: &'a str,
     #[serde(rename = "type")]
     pub kind: &'static str,
+    #[schema(required = true)]
     pub param: Option<&'a str>,
+    #[schema(required = true)]
     pub code: Option<&'a str>,
 }
 

@@ -11,35 +11,44 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// `POST /v1/chat/completions` request body.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct ChatCompletionRequest {
     pub model: String,
+    #[schema(min_items = 1)]
     pub messages: Vec<ChatMessage>,
     #[serde(default)]
     pub stream: Option<bool>,
     #[serde(default)]
     pub stream_options: Option<StreamOptions>,
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub max_tokens: Option<u32>,
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub max_completion_tokens: Option<u32>,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 2)]
     pub temperature: Option<f32>,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1)]
     pub top_p: Option<f32>,
     #[serde(default)]
     pub seed: Option<i64>,
     #[serde(default)]
     pub stop: Option<StopSequences>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 128)]
     pub n: Option<u32>,
     #[serde(default)]
     pub user: Option<String>,
     #[serde(default)]
+    #[schema(minimum = -2, maximum = 2)]
     pub presence_penalty: Option<f32>,
     #[serde(default)]
+    #[schema(minimum = -2, maximum = 2)]
     pub frequency_penalty: Option<f32>,
     /// Token id (as a string) to a bias in -100..100.
     #[serde(default)]
@@ -47,6 +56,7 @@ pub struct ChatCompletionRequest {
     #[serde(default)]
     pub logprobs: Option<bool>,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 20)]
     pub top_logprobs: Option<u32>,
     #[serde(default)]
     pub response_format: Option<ResponseFormat>,
@@ -81,7 +91,7 @@ pub struct ChatCompletionRequest {
 }
 
 /// `response_format` of a chat request.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct ResponseFormat {
     /// `text`, `json_object` or `json_schema`.
     #[serde(rename = "type")]
@@ -91,14 +101,14 @@ pub struct ResponseFormat {
 }
 
 /// `stream_options` of a chat request.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct StreamOptions {
     #[serde(default)]
     pub include_usage: bool,
 }
 
 /// `stop`: one string or a list of strings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum StopSequences {
     One(String),
@@ -115,7 +125,7 @@ impl StopSequences {
 }
 
 /// The author of a chat message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     System,
@@ -138,7 +148,7 @@ impl Role {
 }
 
 /// One message of a chat request.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct ChatMessage {
     pub role: Role,
     #[serde(default)]
@@ -154,7 +164,7 @@ pub struct ChatMessage {
 }
 
 /// A tool call, as an assistant message carries it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ToolCall {
     pub id: String,
     /// Always `function` today.
@@ -168,14 +178,14 @@ fn function_kind() -> String {
 }
 
 /// The function and arguments (a JSON text) of a [`ToolCall`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FunctionCall {
     pub name: String,
     pub arguments: String,
 }
 
 /// `content`: a string, or an array of parts of which Sovra reads the text ones.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum MessageContent {
     Text(String),
@@ -183,7 +193,7 @@ pub enum MessageContent {
 }
 
 /// One element of an array `content`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct ContentPart {
     #[serde(rename = "type")]
     pub kind: String,
@@ -219,7 +229,7 @@ impl MessageContent {
 }
 
 /// `usage` of a response.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Usage {
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
@@ -237,7 +247,7 @@ impl Usage {
 }
 
 /// Why generation ended, as OpenAI names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FinishReason {
     Stop,
@@ -257,7 +267,7 @@ impl FinishReason {
 }
 
 /// `POST /v1/chat/completions` response (non-streaming).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ChatCompletion {
     pub id: String,
     pub object: String,
@@ -269,7 +279,7 @@ pub struct ChatCompletion {
 }
 
 /// One choice of a [`ChatCompletion`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ChatChoice {
     pub index: u32,
     pub message: AssistantMessage,
@@ -278,7 +288,7 @@ pub struct ChatChoice {
 }
 
 /// The assistant message of a response.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AssistantMessage {
     pub role: Role,
     /// `null` when the answer is only tool calls.
@@ -289,14 +299,14 @@ pub struct AssistantMessage {
 }
 
 /// `logprobs` of a chat choice: one entry per generated token.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ChoiceLogprobs {
     pub content: Option<Vec<TokenLogprob>>,
     pub refusal: Option<Vec<TokenLogprob>>,
 }
 
 /// One generated token with its log-probability and the likeliest alternatives.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TokenLogprob {
     pub token: String,
     pub logprob: f32,
@@ -306,7 +316,7 @@ pub struct TokenLogprob {
 }
 
 /// One of the likeliest tokens at a position.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TopLogprob {
     pub token: String,
     pub logprob: f32,
@@ -314,7 +324,7 @@ pub struct TopLogprob {
 }
 
 /// One `data:` event of a streamed chat completion.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ChatCompletionChunk {
     pub id: String,
     pub object: String,
@@ -325,11 +335,12 @@ pub struct ChatCompletionChunk {
     /// Present (as `null` until the last chunk) only when the client asked
     /// for `stream_options.include_usage`, as OpenAI does.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Usage>)]
     pub usage: Option<Option<Usage>>,
 }
 
 /// One choice of a [`ChatCompletionChunk`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ChunkChoice {
     pub index: u32,
     pub delta: Delta,
@@ -338,7 +349,7 @@ pub struct ChunkChoice {
 }
 
 /// The incremental message of a chunk; empty (`{}`) on the final chunk.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct Delta {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
@@ -350,7 +361,7 @@ pub struct Delta {
 
 /// A piece of a tool call in a streamed answer: the first piece of call
 /// `index` carries its id, type and name; later pieces append to `arguments`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ToolCallDelta {
     pub index: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -361,7 +372,7 @@ pub struct ToolCallDelta {
 }
 
 /// The function part of a [`ToolCallDelta`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FunctionCallDelta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -370,7 +381,7 @@ pub struct FunctionCallDelta {
 }
 
 /// `POST /v1/completions` (legacy text completion) request body.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct CompletionRequest {
     pub model: String,
     #[serde(default)]
@@ -381,18 +392,23 @@ pub struct CompletionRequest {
     pub stream_options: Option<StreamOptions>,
     /// OpenAI's default for this endpoint is 16.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub max_tokens: Option<u32>,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 2)]
     pub temperature: Option<f32>,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1)]
     pub top_p: Option<f32>,
     #[serde(default)]
     pub seed: Option<i64>,
     #[serde(default)]
     pub stop: Option<StopSequences>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 128)]
     pub n: Option<u32>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 20)]
     pub best_of: Option<u32>,
     #[serde(default)]
     pub echo: Option<bool>,
@@ -401,8 +417,10 @@ pub struct CompletionRequest {
     #[serde(default)]
     pub logprobs: Option<u32>,
     #[serde(default)]
+    #[schema(minimum = -2, maximum = 2)]
     pub presence_penalty: Option<f32>,
     #[serde(default)]
+    #[schema(minimum = -2, maximum = 2)]
     pub frequency_penalty: Option<f32>,
     #[serde(default)]
     pub logit_bias: Option<BTreeMap<String, f32>>,
@@ -412,7 +430,7 @@ pub struct CompletionRequest {
 
 /// `prompt` of a completion request: a string, a list of strings, token ids,
 /// or a list of token-id lists.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum CompletionPrompt {
     Text(String),
@@ -423,7 +441,7 @@ pub enum CompletionPrompt {
 
 /// `POST /v1/completions` response, and (with `usage` absent or `null`
 /// until the last one) each `data:` event of a streamed one.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Completion {
     pub id: String,
     /// `text_completion`, streaming or not.
@@ -433,11 +451,12 @@ pub struct Completion {
     pub system_fingerprint: Option<String>,
     pub choices: Vec<CompletionChoice>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Usage>)]
     pub usage: Option<Option<Usage>>,
 }
 
 /// One choice of a [`Completion`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CompletionChoice {
     pub text: String,
     pub index: u32,
@@ -447,14 +466,14 @@ pub struct CompletionChoice {
 }
 
 /// `GET /v1/models` response.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ModelList {
     pub object: String,
     pub data: Vec<Model>,
 }
 
 /// One model as `/v1/models` lists it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Model {
     pub id: String,
     pub object: String,

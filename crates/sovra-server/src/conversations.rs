@@ -11,8 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
-use sovra_core::openai::Role;
+use sovra_core::openai::{ChatCompletionChunk, Role};
 use sovra_core::{ApiError, ErrorKind};
 use sovra_engine::{EngineError, Finish, GenerateRequest, SamplingParams, Turn};
 use sovra_store::{Conversation, MessageUsage, NewMessage, StoredMessage};
@@ -26,20 +25,20 @@ pub const DEFAULT_TITLE: &str = "New chat";
 const TITLE_CHARS: usize = 60;
 const MAX_TITLE_CHARS: usize = 200;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
     #[serde(default)]
     pub title: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenameBody {
     pub title: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendBody {
     pub content: String,
@@ -49,11 +48,19 @@ pub struct SendBody {
     pub temperature: Option<f32>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ConversationWithMessages {
     #[serde(flatten)]
     pub conversation: Conversation,
     pub messages: Vec<StoredMessage>,
+}
+
+/// `GET /api/conversations` response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ConversationList {
+    /// Always `list`.
+    pub object: &'static str,
+    pub data: Vec<Conversation>,
 }
 
 fn not_found(id: &str) -> HttpError {
@@ -82,11 +89,29 @@ fn clean_title(title: &str) -> Result<String, ApiError> {
     Ok(t.to_owned())
 }
 
+/// `GET /api/conversations`: the most recent conversations.
+#[utoipa::path(get, path = "/api/conversations", tag = "conversations",
+    responses(
+        (status = 200, description = "Conversations, most recently updated first", body = ConversationList),
+        (status = 500, description = "An unexpected failure inside Sovra", body = sovra_core::error::ErrorEnvelope),
+    ))]
 pub async fn list(State(state): State<AppState>) -> Result<impl IntoResponse, HttpError> {
     let data = state.store.list_conversations(200).await?;
-    Ok(axum::Json(json!({"object": "list", "data": data})))
+    Ok(axum::Json(ConversationList {
+        object: "list",
+        data,
+    }))
 }
 
+/// `POST /api/conversations`.
+#[utoipa::path(post, path = "/api/conversations", tag = "conversations",
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "The new conversation", body = Conversation),
+        (status = 400, description = "The request is invalid; `error.param` names the parameter", body = sovra_core::error::ErrorEnvelope),
+        (status = 413, description = "The body is larger than `limits.max_body_bytes`", body = sovra_core::error::ErrorEnvelope),
+        (status = 500, description = "An unexpected failure inside Sovra", body = sovra_core::error::ErrorEnvelope),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CreateBody>,
@@ -99,6 +124,13 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(conversation)))
 }
 
+/// `GET /api/conversations/{id}`: a conversation with its messages.
+#[utoipa::path(get, path = "/api/conversations/{id}", tag = "conversations", params(("id" = String, Path, description = "The conversation id")),
+    responses(
+        (status = 200, description = "The conversation and its messages", body = ConversationWithMessages),
+        (status = 404, description = "The model (or resource) does not exist; `error.code` says which", body = sovra_core::error::ErrorEnvelope),
+        (status = 500, description = "An unexpected failure inside Sovra", body = sovra_core::error::ErrorEnvelope),
+    ))]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -115,6 +147,16 @@ pub async fn get(
     }))
 }
 
+/// `PATCH /api/conversations/{id}`: rename.
+#[utoipa::path(patch, path = "/api/conversations/{id}", tag = "conversations", params(("id" = String, Path, description = "The conversation id")),
+    request_body = RenameBody,
+    responses(
+        (status = 200, description = "The renamed conversation", body = Conversation),
+        (status = 400, description = "The request is invalid; `error.param` names the parameter", body = sovra_core::error::ErrorEnvelope),
+        (status = 404, description = "The model (or resource) does not exist; `error.code` says which", body = sovra_core::error::ErrorEnvelope),
+        (status = 413, description = "The body is larger than `limits.max_body_bytes`", body = sovra_core::error::ErrorEnvelope),
+        (status = 500, description = "An unexpected failure inside Sovra", body = sovra_core::error::ErrorEnvelope),
+    ))]
 pub async fn rename(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -132,6 +174,13 @@ pub async fn rename(
     Ok(axum::Json(conversation))
 }
 
+/// `DELETE /api/conversations/{id}`.
+#[utoipa::path(delete, path = "/api/conversations/{id}", tag = "conversations", params(("id" = String, Path, description = "The conversation id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "The model (or resource) does not exist; `error.code` says which", body = sovra_core::error::ErrorEnvelope),
+        (status = 500, description = "An unexpected failure inside Sovra", body = sovra_core::error::ErrorEnvelope),
+    ))]
 pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -143,6 +192,16 @@ pub async fn delete(
 }
 
 /// Append a user message and stream the assistant's answer (SSE, OpenAI chunks).
+#[utoipa::path(post, path = "/api/conversations/{id}/messages", tag = "conversations", params(("id" = String, Path, description = "The conversation id")),
+    request_body = SendBody,
+    responses(
+        (status = 200, description = "Server-sent events whose `data:` is a chat completion chunk, ending with `data: [DONE]`", body = ChatCompletionChunk, content_type = "text/event-stream"),
+        (status = 400, description = "The request is invalid; `error.param` names the parameter", body = sovra_core::error::ErrorEnvelope),
+        (status = 404, description = "The model (or resource) does not exist; `error.code` says which", body = sovra_core::error::ErrorEnvelope),
+        (status = 413, description = "The body is larger than `limits.max_body_bytes`", body = sovra_core::error::ErrorEnvelope),
+        (status = 500, description = "An unexpected failure inside Sovra", body = sovra_core::error::ErrorEnvelope),
+        (status = 503, description = "No capacity now (queue full, model loading, shutting down); `Retry-After` says when to retry", body = sovra_core::error::ErrorEnvelope),
+    ))]
 pub async fn send(
     State(state): State<AppState>,
     Path(id): Path<String>,

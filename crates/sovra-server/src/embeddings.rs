@@ -66,6 +66,17 @@ fn encode(vector: Vec<f32>, format: EncodingFormat) -> EmbeddingVector {
     }
 }
 
+/// `POST /v1/embeddings`.
+#[utoipa::path(post, path = "/v1/embeddings", tag = "openai",
+    request_body = EmbeddingRequest,
+    responses(
+        (status = 200, description = "One vector per input, as floats or base64 (`encoding_format`)", body = EmbeddingResponse),
+        (status = 400, description = "The request is invalid; `error.param` names the parameter", body = sovra_core::error::ErrorEnvelope),
+        (status = 404, description = "The model (or resource) does not exist; `error.code` says which", body = sovra_core::error::ErrorEnvelope),
+        (status = 413, description = "The body is larger than `limits.max_body_bytes`", body = sovra_core::error::ErrorEnvelope),
+        (status = 500, description = "An unexpected failure inside Sovra", body = sovra_core::error::ErrorEnvelope),
+        (status = 503, description = "No capacity now (queue full, model loading, shutting down); `Retry-After` says when to retry", body = sovra_core::error::ErrorEnvelope),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<EmbeddingRequest>,

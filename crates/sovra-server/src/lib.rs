@@ -2,12 +2,14 @@
 //!
 //! One axum [`Router`] over one [`AppState`]: the OpenAI-compatible API under
 //! `/v1`, the conversation API the web chat and `sovra chat` use under
-//! `/api`, the web chat itself at `/`, and `/healthz`, `/readyz`, `/metrics`.
+//! `/api`, the web chat itself at `/`, and `/healthz`, `/readyz`, `/metrics`,
+//! `/openapi.json` (generated from the handlers, see [`apidoc`]).
 //! Cross-cutting concerns (request ids, tracing, body limits, metrics) are
 //! tower layers; handlers are small functions returning
 //! `Result<_, HttpError>`, and [`error::HttpError`] is the only place that
 //! renders an error body.
 
+pub mod apidoc;
 pub mod conversations;
 pub mod embeddings;
 pub mod error;
@@ -23,12 +25,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
-use axum::routing::{get, post};
 use sovra_engine::Engine;
 use sovra_store::Store;
 use tokio_util::task::TaskTracker;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use error::HttpError;
 
@@ -103,34 +107,37 @@ impl AppState {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Every route of the application, each with its OpenAPI entry.
+///
+/// Register routes here, and only with `routes!`: it reads the handler's
+/// `#[utoipa::path]`, so whatever is served is also in `/openapi.json`.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(apidoc::ApiDoc::openapi())
+        .routes(routes!(openai::list_models))
+        .routes(routes!(openai::get_model))
+        .routes(routes!(openai::chat_completions))
+        .routes(routes!(embeddings::create))
+        .routes(routes!(openai::completions))
+        .routes(routes!(conversations::list, conversations::create))
+        .routes(routes!(
+            conversations::get,
+            conversations::rename,
+            conversations::delete
+        ))
+        .routes(routes!(conversations::send))
+        .routes(routes!(observe::healthz))
+        .routes(routes!(observe::readyz))
+        .routes(routes!(observe::metrics))
+        .routes(routes!(apidoc::openapi_json))
+        .routes(routes!(web::index))
+        .routes(routes!(web::asset))
+}
+
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.limits.max_body_bytes;
-    let api = Router::new()
-        .route("/v1/models", get(openai::list_models))
-        .route("/v1/models/{id}", get(openai::get_model))
-        .route("/v1/chat/completions", post(openai::chat_completions))
-        .route("/v1/embeddings", post(embeddings::create))
-        .route("/v1/completions", post(openai::completions))
-        .route(
-            "/api/conversations",
-            get(conversations::list).post(conversations::create),
-        )
-        .route(
-            "/api/conversations/{id}",
-            get(conversations::get)
-                .patch(conversations::rename)
-                .delete(conversations::delete),
-        )
-        .route(
-            "/api/conversations/{id}/messages",
-            post(conversations::send),
-        )
-        .route("/healthz", get(observe::healthz))
-        .route("/readyz", get(observe::readyz))
-        .route("/metrics", get(observe::metrics))
-        .route("/", get(web::index))
-        .route("/assets/{file}", get(web::asset))
+    let (api, _) = routes().split_for_parts();
+    let api = api
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

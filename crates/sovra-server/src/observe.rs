@@ -16,8 +16,10 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use serde_json::json;
+use serde::Serialize;
 use sovra_engine::Finish;
+
+use utoipa::ToSchema;
 
 use crate::AppState;
 
@@ -135,22 +137,58 @@ pub async fn track_requests(req: Request, next: Next) -> Response {
     response
 }
 
+/// `GET /healthz` body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: &'static str,
+}
+
+/// `GET /readyz` body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    pub status: &'static str,
+    /// The chat model's id.
+    pub model: String,
+    pub checks: ReadinessChecks,
+}
+
+/// What `/readyz` looked at.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadinessChecks {
+    pub model_loaded: bool,
+    pub store_open: bool,
+    pub draining: bool,
+}
+
 /// Alive: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process is alive", body = Health)))]
 pub async fn healthz() -> impl IntoResponse {
-    axum::Json(json!({"status": "ok"}))
+    axum::Json(Health { status: "ok" })
 }
 
 /// Ready: the model is loaded, the store answers, and we are not draining.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready to serve", body = Readiness),
+        (status = 503, description = "Not ready (model loading, store down or draining)", body = Readiness),
+    ))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let model_ready = state.engine.is_ready();
     let store_ready = state.store.ping().await.is_ok();
     let draining = state.is_draining();
     let ready = model_ready && store_ready && !draining;
-    let body = json!({
-        "status": if ready { "ready" } else { "not_ready" },
-        "model": state.engine.model().id,
-        "checks": {"model_loaded": model_ready, "store_open": store_ready, "draining": draining},
-    });
+    let body = Readiness {
+        status: if ready { "ready" } else { "not_ready" },
+        model: state.engine.model().id.clone(),
+        checks: ReadinessChecks {
+            model_loaded: model_ready,
+            store_open: store_ready,
+            draining,
+        },
+    };
     let status = if ready {
         StatusCode::OK
     } else {
@@ -160,6 +198,8 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 /// Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(

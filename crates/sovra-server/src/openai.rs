@@ -14,9 +14,9 @@ use axum::response::{IntoResponse, Response};
 use sovra_core::ApiError;
 use sovra_core::ids::{new_id, unix_now};
 use sovra_core::openai::{
-    AssistantMessage, ChatChoice, ChatCompletion, ChatCompletionRequest, ChatMessage,
-    CompletionPrompt, CompletionRequest, Model, ModelList, Role, StopSequences, StreamOptions,
-    ToolCall, Usage,
+    AssistantMessage, ChatChoice, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest,
+    ChatMessage, Completion, CompletionPrompt, CompletionRequest, Model, ModelList, Role,
+    StopSequences, StreamOptions, ToolCall, Usage,
 };
 use sovra_engine::{GenerateRequest, SamplingParams, Turn};
 
@@ -40,6 +40,9 @@ fn model_object(state: &AppState) -> Model {
     }
 }
 
+/// `GET /v1/models`: the chat model and, when served, the embedding model.
+#[utoipa::path(get, path = "/v1/models", tag = "openai",
+    responses((status = 200, description = "The served models", body = ModelList)))]
 pub async fn list_models(State(state): State<AppState>) -> axum::Json<ModelList> {
     axum::Json(ModelList {
         object: "list".into(),
@@ -49,6 +52,13 @@ pub async fn list_models(State(state): State<AppState>) -> axum::Json<ModelList>
     })
 }
 
+/// `GET /v1/models/{id}`.
+#[utoipa::path(get, path = "/v1/models/{id}", tag = "openai",
+    params(("id" = String, Path, description = "A model id from `GET /v1/models`")),
+    responses(
+        (status = 200, description = "The model", body = Model),
+        (status = 404, description = "The model (or resource) does not exist; `error.code` says which", body = sovra_core::error::ErrorEnvelope),
+    ))]
 pub async fn get_model(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -453,6 +463,21 @@ pub fn prepare(state: &AppState, req: ChatCompletionRequest) -> Result<Prepared,
     })
 }
 
+/// `POST /v1/chat/completions`.
+#[utoipa::path(post, path = "/v1/chat/completions", tag = "openai",
+    request_body = ChatCompletionRequest,
+    responses(
+        (status = 200, description = "The completion; with `stream: true`, server-sent events whose `data:` is a chunk, ending with `data: [DONE]` (a failure mid-stream is sent as a `data:` error body)",
+            content(
+                (ChatCompletion = "application/json"),
+                (ChatCompletionChunk = "text/event-stream"),
+            )),
+        (status = 400, description = "The request is invalid; `error.param` names the parameter", body = sovra_core::error::ErrorEnvelope),
+        (status = 404, description = "The model (or resource) does not exist; `error.code` says which", body = sovra_core::error::ErrorEnvelope),
+        (status = 413, description = "The body is larger than `limits.max_body_bytes`", body = sovra_core::error::ErrorEnvelope),
+        (status = 500, description = "An unexpected failure inside Sovra", body = sovra_core::error::ErrorEnvelope),
+        (status = 503, description = "No capacity now (queue full, model loading, shutting down); `Retry-After` says when to retry", body = sovra_core::error::ErrorEnvelope),
+    ))]
 pub async fn chat_completions(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ChatCompletionRequest>,
@@ -580,6 +605,20 @@ pub fn prepare_text(state: &AppState, req: CompletionRequest) -> Result<Prepared
 }
 
 /// `POST /v1/completions`: the legacy text completion API.
+#[utoipa::path(post, path = "/v1/completions", tag = "openai",
+    request_body = CompletionRequest,
+    responses(
+        (status = 200, description = "The completion; with `stream: true`, server-sent events whose `data:` is a `Completion`, ending with `data: [DONE]`",
+            content(
+                (Completion = "application/json"),
+                (Completion = "text/event-stream"),
+            )),
+        (status = 400, description = "The request is invalid; `error.param` names the parameter", body = sovra_core::error::ErrorEnvelope),
+        (status = 404, description = "The model (or resource) does not exist; `error.code` says which", body = sovra_core::error::ErrorEnvelope),
+        (status = 413, description = "The body is larger than `limits.max_body_bytes`", body = sovra_core::error::ErrorEnvelope),
+        (status = 500, description = "An unexpected failure inside Sovra", body = sovra_core::error::ErrorEnvelope),
+        (status = 503, description = "No capacity now (queue full, model loading, shutting down); `Retry-After` says when to retry", body = sovra_core::error::ErrorEnvelope),
+    ))]
 pub async fn completions(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<CompletionRequest>,

@@ -33,10 +33,20 @@ fn page(content_type: &'static str, body: &'static str) -> Response {
     response
 }
 
+/// The web chat's page.
+#[utoipa::path(get, path = "/", tag = "web",
+    responses((status = 200, description = "The web chat (HTML)", body = String, content_type = "text/html")))]
 pub async fn index() -> Response {
     page("text/html; charset=utf-8", INDEX)
 }
 
+/// The web chat's script and style sheet.
+#[utoipa::path(get, path = "/assets/{file}", tag = "web",
+    params(("file" = String, Path, description = "`app.js` or `app.css`")),
+    responses(
+        (status = 200, description = "The asset", content((String = "text/javascript"), (String = "text/css"))),
+        (status = 404, description = "No such asset", body = String, content_type = "text/plain"),
+    ))]
 pub async fn asset(Path(file): Path<String>) -> Response {
     match file.as_str() {
         "app.js" => page("text/javascript; charset=utf-8", APP_JS),

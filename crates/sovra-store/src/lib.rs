@@ -30,7 +30,7 @@ pub enum StoreError {
 }
 
 /// A conversation's header.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Conversation {
     pub id: String,
     pub title: String,
@@ -41,7 +41,7 @@ pub struct Conversation {
 }
 
 /// One stored message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct StoredMessage {
     pub id: String,
     pub role: Role,
@@ -53,7 +53,7 @@ pub struct StoredMessage {
 }
 
 /// Token accounting of an assistant message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct MessageUsage {
     pub prompt_tokens: u32,
     pub completion_tokens: u32,

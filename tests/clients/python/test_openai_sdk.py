@@ -18,7 +18,7 @@ import urllib.request
 import openai
 import pytest
 
-BIN = os.environ.get("SOVRA_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "target", "debug", "sovra"))
+BIN = os.environ.get("SOVRA_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "..", "target", "debug", "sovra"))
 
 
 def free_port():

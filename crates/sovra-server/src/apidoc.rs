@@ -1,0 +1,171 @@
+//! The OpenAPI 3.1 document of the whole HTTP surface, served at
+//! `GET /openapi.json`.
+//!
+//! It is generated from the code: every route is registered through
+//! [`crate::routes`] with utoipa-axum's `routes!`, which reads the handler's
+//! `#[utoipa::path]` (method, path, parameters, bodies, status codes), and the
+//! wire types derive `ToSchema`. A route cannot be served without being
+//! documented, and a test keeps plain `.route(..)` calls out of the router.
+
+use std::sync::OnceLock;
+
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use utoipa::OpenApi;
+
+/// Title, version and tags; the paths and schemas come from [`crate::routes`].
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Sovra",
+        description = "Sovra's HTTP API: OpenAI-compatible endpoints under `/v1`, the conversation API of the web chat under `/api`, health, readiness and metrics. Errors use OpenAI's shape: `{\"error\": {\"message\", \"type\", \"param\", \"code\"}}`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    tags(
+        (name = "openai", description = "OpenAI-compatible API"),
+        (name = "conversations", description = "Server-side conversations (web chat, `sovra chat`)"),
+        (name = "operations", description = "Health, readiness, metrics and this document"),
+        (name = "web", description = "The web chat's page and assets"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The document as served, built once from the router's registrations.
+pub fn document() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut doc = serde_json::to_value(crate::routes().into_openapi()).unwrap_or_default();
+        describe_event_streams(&mut doc);
+        doc
+    })
+}
+
+/// In OpenAPI 3.1 the schema of a `text/event-stream` response describes one
+/// event (`data`, `event`, `id`, `retry`), not the payload inside `data`.
+/// Handlers name the payload type; here each becomes an event whose `data` is
+/// that JSON (or, after a failure mid-stream, an error body) or `[DONE]`.
+fn describe_event_streams(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let responses = paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|ops| ops.values_mut())
+        .filter_map(|op| op.get_mut("responses").and_then(Value::as_object_mut))
+        .flat_map(|r| r.values_mut());
+    for response in responses {
+        let Some(media) = response.pointer_mut("/content/text~1event-stream") else {
+            continue;
+        };
+        let Some(payload) = media.get("schema").cloned() else {
+            continue;
+        };
+        media["schema"] = json!({
+            "type": "object",
+            "description": "One server-sent event: `data` is a JSON payload, an error body when the generation failed after the first event (the stream then ends), or `[DONE]` at the end.",
+            "required": ["data"],
+            "properties": {
+                "data": {"anyOf": [
+                    {"const": "[DONE]"},
+                    {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "contentSchema": {"anyOf": [
+                            payload,
+                            {"$ref": "#/components/schemas/ErrorEnvelope"}
+                        ]}
+                    }
+                ]},
+                "event": {"type": "string"},
+                "id": {"type": "string"},
+                "retry": {"type": "integer", "minimum": 0}
+            }
+        });
+    }
+}
+
+/// `GET /openapi.json`.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "operations",
+    responses((status = 200, description = "This document (OpenAPI 3.1)", content_type = "application/json", body = Object))
+)]
+pub async fn openapi_json() -> Response {
+    static JSON: OnceLock<String> = OnceLock::new();
+    let body = JSON.get_or_init(|| document().to_string());
+    ([(header::CONTENT_TYPE, "application/json")], body.as_str()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_is_openapi_3_1_and_lists_the_whole_surface() {
+        let doc = document();
+        assert!(
+            doc["openapi"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("3.1"))
+        );
+        for (path, methods) in [
+            ("/v1/models", &["get"][..]),
+            ("/v1/models/{id}", &["get"]),
+            ("/v1/chat/completions", &["post"]),
+            ("/v1/completions", &["post"]),
+            ("/v1/embeddings", &["post"]),
+            ("/api/conversations", &["get", "post"]),
+            ("/api/conversations/{id}", &["get", "patch", "delete"]),
+            ("/api/conversations/{id}/messages", &["post"]),
+            ("/healthz", &["get"]),
+            ("/readyz", &["get"]),
+            ("/metrics", &["get"]),
+            ("/openapi.json", &["get"]),
+            ("/", &["get"]),
+            ("/assets/{file}", &["get"]),
+        ] {
+            for method in methods {
+                assert!(
+                    doc["paths"][path][method].is_object(),
+                    "{method} {path} is not documented"
+                );
+            }
+        }
+        let chat = &doc["paths"]["/v1/chat/completions"]["post"]["responses"];
+        assert!(chat["200"]["content"]["application/json"].is_object());
+        assert!(chat["200"]["content"]["text/event-stream"].is_object());
+        for status in ["400", "404", "413", "500", "503"] {
+            assert_eq!(
+                chat[status]["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/ErrorEnvelope",
+                "{status}"
+            );
+        }
+        let event = &chat["200"]["content"]["text/event-stream"]["schema"];
+        assert_eq!(
+            event["properties"]["data"]["anyOf"][1]["contentSchema"]["anyOf"][0]["$ref"],
+            "#/components/schemas/ChatCompletionChunk"
+        );
+        let error = &doc["components"]["schemas"]["ErrorBody"];
+        assert_eq!(
+            error["required"],
+            serde_json::json!(["message", "type", "param", "code"])
+        );
+    }
+
+    /// Routes are served only through `routes!`, so none can miss the
+    /// document: a plain `.route(..)` would serve an undocumented path.
+    #[test]
+    fn the_router_registers_routes_only_through_routes_macro() {
+        let source = include_str!("lib.rs");
+        for call in [".route(", ".route_service(", ".nest(", ".merge("] {
+            assert!(
+                !source.contains(call),
+                "lib.rs calls `{call}..)`: register the handler with `routes!` and `#[utoipa::path]` instead"
+            );
+        }
+    }
+}

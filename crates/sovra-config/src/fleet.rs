@@ -126,6 +126,12 @@ pub struct RouterSettings {
     pub max_retries: u32,
     /// A backend that has not sent its first token within this is given up on (retryable).
     pub first_token_timeout_ms: u64,
+    /// Hedging: a short request with no first token after this long is
+    /// also sent to another backend with room; the first to answer wins.
+    /// 0 disables hedging.
+    pub hedge_after_ms: u64,
+    /// Only requests with `max_tokens` at most this are hedged.
+    pub hedge_max_tokens: u32,
     /// Active health probe period (`GET {url}/models`); 0 disables probes.
     pub probe_interval_ms: u64,
     /// Consecutive failures that eject a backend (passive outlier ejection).
@@ -148,6 +154,8 @@ impl Default for RouterSettings {
             prefix_blocks_per_backend: 65_536,
             max_retries: 2,
             first_token_timeout_ms: 60_000,
+            hedge_after_ms: 0,
+            hedge_max_tokens: 64,
             probe_interval_ms: 2_000,
             eject_after_failures: 3,
             eject_ms: 10_000,

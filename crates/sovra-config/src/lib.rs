@@ -537,6 +537,30 @@ mod tests {
     }
 
     #[test]
+    fn backends_from_the_environment_alone() {
+        Jail::expect_with(|jail| {
+            jail.set_env("SOVRA_SOVEREIGNTY_ALLOWED_JURISDICTIONS", "[\"EE\"]");
+            jail.set_env(
+                "SOVRA_BACKENDS",
+                "[{name=\"a\",url=\"http://10.0.0.1:8000/v1\",models=[\"m\"],jurisdiction=\"EE\",site=\"s\",max_concurrency=4}]",
+            );
+            let s = Settings::load(None, none()).map_err(|e| e.to_string())?;
+            assert_eq!(s.backends.len(), 1);
+            assert_eq!(s.backends[0].max_concurrency, Some(4));
+            jail.set_env(
+                "SOVRA_BACKENDS",
+                "[{name=\"b\",url=\"http://10.0.0.1:8000/v1\",models=[\"m\"],jurisdiction=\"US\",site=\"s\"}]",
+            );
+            let err = Settings::load(None, none())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("backend `b`"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn missing_file_is_named() {
         let err = Settings::load(Some(Path::new("/nonexistent/sovra.toml")), none()).err();
         assert!(matches!(err, Some(ConfigError::MissingFile(_))));

@@ -252,6 +252,12 @@ impl Backend {
         self.failures.fetch_add(1, Ordering::Relaxed);
         let mut h = lock(&self.health);
         h.consecutive_failures += 1;
+        if let Some(until) = h.ejected_until
+            && now >= until
+        {
+            h.ejected_until = None;
+            h.recovered_at = Some(until);
+        }
         if h.consecutive_failures >= cfg.eject_after_failures && h.ejected_until.is_none() {
             h.ejected_until = Some(now + Duration::from_millis(cfg.eject_ms));
             // Leave it one failure from ejection when it comes back (half-open).
@@ -316,6 +322,56 @@ impl Backend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sovra_engine::sim::{SimConfig, SimEngine};
+
+    #[test]
+    fn ejection_half_opens_and_slow_starts_on_the_given_clock() {
+        let b = Backend::new(
+            BackendSettings {
+                name: "a".into(),
+                url: "embedded".into(),
+                models: vec!["m".into()],
+                jurisdiction: "EE".into(),
+                site: "s".into(),
+                weight: None,
+                max_concurrency: Some(10),
+                api_key: None,
+            },
+            Arc::new(SimEngine::new(SimConfig::default())),
+            None,
+            16,
+        );
+        let cfg = RouterSettings {
+            eject_after_failures: 2,
+            eject_ms: 100,
+            ..RouterSettings::default()
+        };
+        let slow = Duration::from_millis(1000);
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        assert!(!b.record_failure(at(0), &cfg));
+        assert!(b.record_failure(at(1), &cfg));
+        assert_eq!(b.state(at(50)), State::Ejected);
+        assert_eq!(b.state(at(101)), State::Healthy);
+        // Slow start: 10% of its concurrency at first, all of it after slow_start.
+        assert!((b.ramp(at(101), slow) - 0.1).abs() < 1e-9);
+        assert!((b.ramp(at(601), slow) - 0.5).abs() < 1e-9);
+        assert_eq!(b.ramp(at(1200), slow), 1.0);
+        b.reserve(1);
+        assert!(!b.has_room(at(101), slow), "1 of ceil(10 * 0.1) slots used");
+        assert!(b.has_room(at(601), slow));
+        // Half-open: one more failure ejects it again.
+        assert!(b.record_failure(at(700), &cfg));
+        assert_eq!(b.state(at(750)), State::Ejected);
+        // A probe failure makes it unhealthy; passing again restarts the ramp.
+        assert_eq!(b.state(at(900)), State::Healthy);
+        b.set_probe(false, at(900));
+        assert_eq!(b.state(at(901)), State::Unhealthy);
+        b.set_probe(true, at(1000));
+        assert!((b.ramp(at(1000), slow) - 0.1).abs() < 1e-9);
+        b.drain(true);
+        assert_eq!(b.state(at(2000)), State::Draining);
+    }
 
     #[test]
     fn block_set_is_bounded_and_matches_prefixes() {

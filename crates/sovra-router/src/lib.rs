@@ -534,57 +534,137 @@ impl Engine for Router {
                 }
                 Err(e) => return Err(e),
             };
-            let backend = Arc::clone(&lease.backend);
-            let mut req = request.clone();
-            req.model = backend.model_name(&model).map(str::to_owned);
-            let started = Instant::now();
-            let first =
-                tokio::time::timeout(Duration::from_millis(cfg.first_token_timeout_ms), async {
-                    let mut stream = backend.engine.generate(req).await?;
-                    let first = stream.next().await.unwrap_or_else(|| {
-                        Err(EngineError::Internal(
-                            "the backend ended the stream before its first event".into(),
-                        ))
-                    })?;
-                    Ok::<_, EngineError>((first, stream))
-                })
-                .await
-                .unwrap_or_else(|_| {
-                    Err(EngineError::Unavailable(format!(
-                        "no first token within router.first_token_timeout_ms = {}",
-                        cfg.first_token_timeout_ms
-                    )))
-                });
-            match first {
-                Ok((event, rest)) => {
-                    backend.record_success(started.elapsed());
-                    let cfg = cfg.clone();
-                    let stream = futures::stream::once(async move { Ok(event) })
-                        .chain(rest)
-                        .map(move |item| {
-                            if item.is_err() {
-                                lease.backend.record_failure(Instant::now(), &cfg);
-                            }
-                            item
-                        });
-                    return Ok(stream.boxed());
+            let primary_backend = lease.backend.name().to_owned();
+            let primary = attempt(lease, &request, &model, &cfg);
+            let hedge_ok = cfg.hedge_after_ms > 0
+                && request
+                    .params
+                    .max_tokens
+                    .is_some_and(|m| m <= cfg.hedge_max_tokens);
+            let outcomes = if hedge_ok {
+                self.hedged(primary, &primary_backend, &input, &excluded, &request, &cfg)
+                    .await
+            } else {
+                vec![primary.await]
+            };
+            let mut failures = Vec::new();
+            for outcome in outcomes {
+                match outcome {
+                    Ok(stream) => return Ok(stream),
+                    Err((e, backend)) => failures.push((e, backend)),
                 }
-                Err(e) if retryable(&e) => {
-                    tracing::warn!(backend = %backend.name(), error = %e, "failed before the first token; trying another backend");
-                    backend.record_failure(Instant::now(), &cfg);
-                    metrics::counter!("sovra_router_retries_total", "backend" => backend.name().to_owned())
-                        .increment(1);
-                    excluded.push(backend.name().to_owned());
-                    last = Some(e);
-                    drop(lease);
+            }
+            for (e, backend) in failures {
+                if !retryable(&e) {
+                    return Err(e);
                 }
-                Err(e) => return Err(e),
+                tracing::warn!(backend = %backend.name(), error = %e, "failed before the first token; trying another backend");
+                backend.record_failure(Instant::now(), &cfg);
+                metrics::counter!("sovra_router_retries_total", "backend" => backend.name().to_owned())
+                    .increment(1);
+                excluded.push(backend.name().to_owned());
+                last = Some(e);
             }
         }
         Err(EngineError::Unavailable(format!(
             "Every backend tried failed before the first token; last failure: {}",
             last.map(|e| e.to_string()).unwrap_or_default()
         )))
+    }
+}
+
+/// What one try on one backend came to: its stream (first event already
+/// in), or the error and the backend that failed.
+type Outcome = Result<EventStream, (EngineError, Arc<Backend>)>;
+
+/// Send the request to the lease's backend and wait for its first event.
+async fn attempt(
+    lease: Lease,
+    request: &GenerateRequest,
+    model: &str,
+    cfg: &RouterSettings,
+) -> Outcome {
+    let backend = Arc::clone(&lease.backend);
+    let mut req = request.clone();
+    req.model = backend.model_name(model).map(str::to_owned);
+    let started = Instant::now();
+    let first = tokio::time::timeout(Duration::from_millis(cfg.first_token_timeout_ms), async {
+        let mut stream = backend.engine.generate(req).await?;
+        let first = stream.next().await.unwrap_or_else(|| {
+            Err(EngineError::Internal(
+                "the backend ended the stream before its first event".into(),
+            ))
+        })?;
+        Ok::<_, EngineError>((first, stream))
+    })
+    .await
+    .unwrap_or_else(|_| {
+        Err(EngineError::Unavailable(format!(
+            "no first token within router.first_token_timeout_ms = {}",
+            cfg.first_token_timeout_ms
+        )))
+    });
+    match first {
+        Ok((event, rest)) => {
+            backend.record_success(started.elapsed());
+            let cfg = cfg.clone();
+            let stream = futures::stream::once(async move { Ok(event) })
+                .chain(rest)
+                .map(move |item| {
+                    if item.is_err() {
+                        lease.backend.record_failure(Instant::now(), &cfg);
+                    }
+                    item
+                });
+            Ok(stream.boxed())
+        }
+        Err(e) => Err((e, backend)),
+    }
+}
+
+impl Router {
+    /// Hedging: if `primary` has no first token after `hedge_after_ms`, send
+    /// the same request to another backend with room now (never queued) and
+    /// keep whichever answers first; the other is dropped, which cancels it.
+    /// Returns the winner, or every failure.
+    async fn hedged(
+        &self,
+        primary: impl std::future::Future<Output = Outcome>,
+        primary_backend: &str,
+        input: &RouteInput,
+        excluded: &[String],
+        request: &GenerateRequest,
+        cfg: &RouterSettings,
+    ) -> Vec<Outcome> {
+        tokio::pin!(primary);
+        tokio::select! {
+            out = &mut primary => return vec![out],
+            () = tokio::time::sleep(Duration::from_millis(cfg.hedge_after_ms)) => {}
+        }
+        let lease = {
+            let fleet = self.fleet();
+            let mut core = lock(&self.inner.core);
+            let mut skip = excluded.to_vec();
+            skip.push(primary_backend.to_owned());
+            self.place(&fleet, &mut core.policy, input, &skip, Instant::now())
+        };
+        let Some(lease) = lease else {
+            return vec![primary.await];
+        };
+        metrics::counter!("sovra_router_hedges_total", "backend" => lease.backend.name().to_owned())
+            .increment(1);
+        let hedge = attempt(lease, request, &input.model, cfg);
+        tokio::pin!(hedge);
+        tokio::select! {
+            out = &mut primary => match out {
+                Ok(s) => vec![Ok(s)],
+                Err(e) => vec![Err(e), hedge.await],
+            },
+            out = &mut hedge => match out {
+                Ok(s) => vec![Ok(s)],
+                Err(e) => vec![Err(e), primary.await],
+            },
+        }
     }
 }
 

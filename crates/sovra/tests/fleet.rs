@@ -442,3 +442,51 @@ async fn when_no_allowed_backend_can_serve_the_client_gets_a_503_that_says_so() 
     }
     assert_eq!(node_chat_requests(&foreign).await, 0);
 }
+
+#[tokio::test]
+async fn a_short_request_stuck_on_a_slow_node_is_hedged() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = node(dir.path(), "sim", &["--ttft-ms", "5000"]).await;
+    let fast = node(dir.path(), "sim", &["--ttft-ms", "5"]).await;
+    let config = dir.path().join("sovra.toml");
+    write_config(
+        &config,
+        "policy = \"round-robin\"\nprobe_interval_ms = 0\nhedge_after_ms = 100\nhedge_max_tokens = 16",
+        &[
+            backend("slow", &slow, &["sim"], "EE"),
+            backend("fast", &fast, &["sim"], "EE"),
+        ],
+    );
+    let sovra = serve(dir.path(), &config).await.unwrap();
+    for i in 0..4 {
+        let started = std::time::Instant::now();
+        let (status, body) = sovra
+            .post("/v1/chat/completions", &chat("sim", "s", &format!("q{i}")))
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "request {i} took {:?}",
+            started.elapsed()
+        );
+    }
+    let metrics = sovra
+        .client
+        .get(sovra.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // Round-robin counts hedges as turns: 2 or 3 of the 4 start on the slow node.
+    assert!(
+        metrics.contains("sovra_router_hedges_total{backend=\"fast\"}"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("sovra_router_hedges_total{backend=\"slow\"}"),
+        "{metrics}"
+    );
+}

@@ -669,7 +669,7 @@ impl Router {
 }
 
 /// Probe every remote backend's `GET {url}/models` (and the embedded
-/// engine's readiness) until shut down.
+/// engine's readiness) until shut down; after each round, serve the queue.
 async fn probe_loop(inner: Weak<Inner>, shutdown: CancellationToken) {
     loop {
         let Some(strong) = inner.upgrade() else {
@@ -703,6 +703,11 @@ async fn probe_loop(inner: Weak<Inner>, shutdown: CancellationToken) {
             }
         }
         drop(fleet);
+        // Recoveries (probe passed, ejection over) free capacity no release
+        // announces: serve the queue.
+        if let Some(inner) = inner.upgrade() {
+            Router { inner }.dispatch();
+        }
         let wait = Duration::from_millis(if interval == 0 { 1000 } else { interval });
         tokio::select! {
             () = tokio::time::sleep(wait) => {}

@@ -164,6 +164,18 @@ async fn a_foreign_backend_is_refused_by_name_at_start_and_reload() {
     );
 }
 
+/// Wait (on a loaded machine, as long as it takes) until the snapshot
+/// value at `pointer` reaches `value`.
+async fn until(router: &Router, pointer: &str, value: u64) {
+    for _ in 0..2500 {
+        if router.snapshot().pointer(pointer).and_then(|v| v.as_u64()) == Some(value) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    panic!("{pointer} never reached {value}: {}", router.snapshot());
+}
+
 async fn run(router: Router, req: GenerateRequest) -> Result<String, EngineError> {
     let mut s = router.generate(req).await?;
     let mut text = String::new();
@@ -188,12 +200,12 @@ async fn queued_requests_are_served_by_priority() {
                 ..RouterSettings::default()
             },
         ),
-        Some(sim(40)),
+        Some(sim(300)),
     )
     .unwrap();
     // Occupy the one slot, then queue batch, citizen, emergency in that order.
     let busy = tokio::spawn(run(router.clone(), ask("first", Priority::Citizen, "a")));
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    until(&router, "/backends/0/in_flight_requests", 1).await;
     let order = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
     for (name, p) in [
@@ -201,15 +213,14 @@ async fn queued_requests_are_served_by_priority() {
         ("citizen", Priority::Citizen),
         ("emergency", Priority::Emergency),
     ] {
-        let (router, order) = (router.clone(), Arc::clone(&order));
+        let (r, order) = (router.clone(), Arc::clone(&order));
         tasks.push(tokio::spawn(async move {
-            let r = run(router, ask(name, p, name)).await;
+            let out = run(r, ask(name, p, name)).await;
             order.lock().unwrap().push(name);
-            r
+            out
         }));
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        until(&router, "/queue/waiting", tasks.len() as u64).await;
     }
-    assert_eq!(router.snapshot()["queue"]["waiting"], 3);
     assert!(busy.await.unwrap().is_ok());
     for t in tasks {
         assert!(t.await.unwrap().is_ok());
@@ -234,20 +245,20 @@ async fn a_full_queue_answers_503_and_a_greedy_tenant_429() {
                 ..RouterSettings::default()
             },
         ),
-        Some(sim(200)),
+        Some(sim(2000)),
     )
     .unwrap();
     let _busy = tokio::spawn(run(router.clone(), ask("x", Priority::Citizen, "a")));
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    until(&router, "/backends/0/in_flight_requests", 1).await;
     let _q1 = tokio::spawn(run(router.clone(), ask("y", Priority::Citizen, "a")));
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    until(&router, "/queue/waiting", 1).await;
     let greedy = run(router.clone(), ask("z", Priority::Citizen, "a")).await;
     assert!(
         matches!(greedy, Err(EngineError::RateLimited(_))),
         "{greedy:?}"
     );
     let _q2 = tokio::spawn(run(router.clone(), ask("y", Priority::Citizen, "b")));
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    until(&router, "/queue/waiting", 2).await;
     let full = run(router.clone(), ask("z", Priority::Citizen, "c")).await;
     assert!(matches!(full, Err(EngineError::Overloaded(_))), "{full:?}");
 }
@@ -281,4 +292,48 @@ async fn drained_and_ejected_backends_get_no_work_and_the_503_says_why() {
         panic!("expected 503, got {err:?}");
     };
     assert!(m.contains("a: draining") && m.contains("EE"), "{m}");
+}
+
+#[tokio::test]
+async fn a_quiet_tenant_is_served_before_a_noisy_tenants_backlog() {
+    let mut one = settings("only", "EE");
+    one.max_concurrency = Some(1);
+    let router = Router::start(
+        config(
+            vec![one],
+            RouterSettings {
+                probe_interval_ms: 0,
+                tenant_queue_percent: 100,
+                ..RouterSettings::default()
+            },
+        ),
+        Some(sim(500)),
+    )
+    .unwrap();
+    let busy = tokio::spawn(run(
+        router.clone(),
+        ask("first", Priority::Citizen, "noisy"),
+    ));
+    until(&router, "/backends/0/in_flight_requests", 1).await;
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    let queued = (0..5)
+        .map(|i| ("noisy", format!("noisy-{i}")))
+        .chain([("quiet", "quiet-0".to_owned())]);
+    for (tenant, name) in queued {
+        let (r, order) = (router.clone(), Arc::clone(&order));
+        tasks.push(tokio::spawn(async move {
+            let out = run(r, ask(&name, Priority::Citizen, tenant)).await;
+            order.lock().unwrap().push(name);
+            out
+        }));
+        until(&router, "/queue/waiting", tasks.len() as u64).await;
+    }
+    assert!(busy.await.unwrap().is_ok());
+    for t in tasks {
+        assert!(t.await.unwrap().is_ok());
+    }
+    let order = order.lock().unwrap().clone();
+    // Round-robin between tenants: the quiet one is second, not sixth.
+    assert_eq!(order[1], "quiet-0", "{order:?}");
 }

@@ -175,7 +175,11 @@ async fn build_engine(settings: &Settings) -> Result<Arc<dyn Engine>> {
 /// The embedding model the settings ask for, pulled on first use; None when disabled.
 async fn build_embeddings(settings: &Settings) -> Result<Option<EmbeddingService>> {
     let m = &settings.embeddings;
-    if !m.is_enabled(settings.engine.kind) {
+    // A fleet of remote backends only runs no model in process: embeddings
+    // then stay off unless asked for.
+    let remote_fleet =
+        !settings.backends.is_empty() && !settings.backends.iter().any(|b| b.is_embedded());
+    if !m.is_enabled(settings.engine.kind) || (m.enabled.is_none() && remote_fleet) {
         tracing::info!("embeddings disabled (embeddings.enabled)");
         return Ok(None);
     }

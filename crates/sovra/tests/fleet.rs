@@ -44,7 +44,7 @@ async fn serve(dir: &Path, config: &Path) -> anyhow::Result<Sovra> {
         &bin(),
         &dir.join("data"),
         &["--config", &config.to_string_lossy()],
-        &[("SOVRA_EMBEDDINGS_ENABLED", "false")],
+        &[],
     )
     .await
 }

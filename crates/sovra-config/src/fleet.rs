@@ -126,6 +126,9 @@ pub struct RouterSettings {
     pub max_retries: u32,
     /// A backend that has not sent its first token within this is given up on (retryable).
     pub first_token_timeout_ms: u64,
+    /// A stream from a remote backend that sends nothing for this long has
+    /// failed (ends with an error; counts towards ejection).
+    pub stream_idle_timeout_ms: u64,
     /// Hedging: a short request with no first token after this long is
     /// also sent to another backend with room; the first to answer wins.
     /// 0 disables hedging.
@@ -154,6 +157,7 @@ impl Default for RouterSettings {
             prefix_blocks_per_backend: 65_536,
             max_retries: 2,
             first_token_timeout_ms: 60_000,
+            stream_idle_timeout_ms: 60_000,
             hedge_after_ms: 0,
             hedge_max_tokens: 64,
             probe_interval_ms: 2_000,
@@ -267,6 +271,11 @@ pub fn validate(
         router.prefix_block_bytes >= 8,
         "router.prefix_block_bytes",
         "must be at least 8",
+    )?;
+    check(
+        router.stream_idle_timeout_ms >= 1 && router.first_token_timeout_ms >= 1,
+        "router.stream_idle_timeout_ms",
+        "timeouts must be at least 1 ms",
     )?;
     check(
         router.eject_after_failures >= 1,

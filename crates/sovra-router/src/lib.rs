@@ -179,7 +179,8 @@ fn build_fleet(
             (Arc::clone(engine), None)
         } else {
             let remote =
-                remote::RemoteEngine::new(client.clone(), &s.url, s.api_key.clone(), first);
+                remote::RemoteEngine::new(client.clone(), &s.url, s.api_key.clone(), first)
+                    .with_idle_timeout(Duration::from_millis(config.router.stream_idle_timeout_ms));
             let probe = Some(remote.base().to_owned());
             (Arc::new(remote), probe)
         };

@@ -24,6 +24,8 @@ pub struct RemoteEngine {
     base: String,
     api_key: Option<String>,
     card: ModelCard,
+    /// A stream with no bytes for this long has failed (a hung backend).
+    idle_timeout: Duration,
 }
 
 impl RemoteEngine {
@@ -32,6 +34,7 @@ impl RemoteEngine {
     pub fn new(client: reqwest::Client, base: &str, api_key: Option<String>, model: &str) -> Self {
         let base = base.trim().trim_end_matches('/').to_owned();
         Self {
+            idle_timeout: Duration::from_secs(60),
             card: ModelCard {
                 id: model.to_owned(),
                 context_length: 0,
@@ -41,6 +44,12 @@ impl RemoteEngine {
             base,
             api_key,
         }
+    }
+
+    /// Fail a stream that sends nothing for `idle` (default 60 s).
+    pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle_timeout = idle;
+        self
     }
 
     pub fn base(&self) -> &str {
@@ -197,9 +206,19 @@ impl Engine for RemoteEngine {
             completion_tokens: 0,
             pieces: 0,
         };
+        let idle = self.idle_timeout;
         let stream = async_stream(move |tx| async move {
             loop {
-                let Some(chunk) = bytes.next().await else {
+                let Ok(next) = tokio::time::timeout(idle, bytes.next()).await else {
+                    let _ = tx
+                        .send(Err(EngineError::Internal(format!(
+                            "the backend sent nothing for {} ms (router.stream_idle_timeout_ms)",
+                            idle.as_millis()
+                        ))))
+                        .await;
+                    return;
+                };
+                let Some(chunk) = next else {
                     let _ = tx
                         .send(Err(EngineError::Internal(
                             "the backend closed the stream before it finished".into(),
@@ -315,6 +334,63 @@ mod tests {
         assert_eq!(path, "/completions");
         assert_eq!(body["prompt"], "once");
         assert!(body.get("max_tokens").is_none());
+    }
+
+    /// A backend that starts a stream, sends one token, then hangs.
+    #[tokio::test]
+    async fn a_stream_that_goes_silent_fails_after_the_idle_timeout() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 65536];
+            let _ = sock.read(&mut buf).await;
+            let event = "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n";
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+            let chunk = format!("{:x}\r\n{event}\r\n", event.len());
+            sock.write_all(head.as_bytes()).await.unwrap();
+            sock.write_all(chunk.as_bytes()).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
+        let engine = RemoteEngine::new(
+            reqwest::Client::new(),
+            &format!("http://{addr}/v1"),
+            None,
+            "m",
+        )
+        .with_idle_timeout(Duration::from_millis(200));
+        let mut stream = engine
+            .generate(GenerateRequest::text("x", SamplingParams::default()))
+            .await
+            .unwrap();
+        assert_eq!(stream.next().await, Some(Ok(Event::Delta("Hi".into()))));
+        let started = std::time::Instant::now();
+        let Some(Err(EngineError::Internal(m))) = stream.next().await else {
+            panic!("expected an error");
+        };
+        assert!(m.contains("sent nothing"), "{m}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_backend_is_unavailable() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let engine = RemoteEngine::new(
+            reqwest::Client::new(),
+            &format!("http://127.0.0.1:{port}/v1"),
+            None,
+            "m",
+        );
+        let err = engine
+            .generate(GenerateRequest::text("x", SamplingParams::default()))
+            .await
+            .err();
+        assert!(matches!(err, Some(EngineError::Unavailable(_))), "{err:?}");
     }
 
     #[test]

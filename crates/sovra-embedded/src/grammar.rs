@@ -10,7 +10,9 @@
 //! stream.
 
 use serde_json::{Value, json};
-use sovra_engine::{Constraint, EngineError, TOOL_CALL_CLOSE, TOOL_CALL_OPEN, ToolSpec};
+use sovra_engine::{
+    Constraint, EngineError, TOOL_CALL_CLOSE, TOOL_CALL_OPEN, ToolSpec, tool_call_schema,
+};
 
 /// Most tool calls one answer may hold when parallel calls are allowed.
 const MAX_PARALLEL_CALLS: usize = 8;
@@ -52,25 +54,8 @@ pub(crate) fn grammar(constraint: &Constraint) -> Result<Grammar, EngineError> {
     }
 }
 
-/// The JSON every call must be: one of the tools, by name, with arguments
-/// valid for that tool.
-fn call_schema(tools: &[ToolSpec]) -> Value {
-    let one = |t: &ToolSpec| {
-        json!({
-            "type": "object",
-            "properties": {"name": {"const": t.name}, "arguments": t.parameters},
-            "required": ["name", "arguments"],
-            "additionalProperties": false,
-        })
-    };
-    match tools {
-        [single] => one(single),
-        many => json!({"anyOf": many.iter().map(one).collect::<Vec<_>>()}),
-    }
-}
-
 fn tool_calls(tools: &[ToolSpec], required: bool, parallel: bool) -> Result<Grammar, EngineError> {
-    let json_rules = convert(&call_schema(tools), "tools")?;
+    let json_rules = convert(&tool_call_schema(tools), "tools")?;
     // The converter names its start rule `root`; it becomes one rule of ours.
     let mut gbnf = String::with_capacity(json_rules.len() + 256);
     for line in json_rules.lines() {

@@ -13,6 +13,7 @@ pub mod apidoc;
 pub mod conversations;
 pub mod embeddings;
 pub mod error;
+pub mod hints;
 pub mod observe;
 pub mod openai;
 pub mod stream;

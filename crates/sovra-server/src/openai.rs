@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{FromRequest, Path, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use sovra_core::ApiError;
 use sovra_core::ids::{new_id, unix_now};
@@ -31,22 +32,26 @@ pub struct ApiJson<T>(pub T);
 /// Most stop sequences one request may carry (OpenAI's limit).
 const MAX_STOP_SEQUENCES: usize = 4;
 
-fn model_object(state: &AppState) -> Model {
+fn model_object(id: &str) -> Model {
     Model {
-        id: state.engine.model().id.clone(),
+        id: id.to_owned(),
         object: "model".into(),
         created: 0,
         owned_by: "sovra".into(),
     }
 }
 
-/// `GET /v1/models`: the chat model and, when served, the embedding model.
+/// Every chat model the engine serves (a fleet serves several), then embeddings.
 #[utoipa::path(get, path = "/v1/models", tag = "openai",
     responses((status = 200, description = "The served models", body = ModelList)))]
 pub async fn list_models(State(state): State<AppState>) -> axum::Json<ModelList> {
     axum::Json(ModelList {
         object: "list".into(),
-        data: std::iter::once(model_object(&state))
+        data: state
+            .engine
+            .models()
+            .iter()
+            .map(|m| model_object(&m.id))
             .chain(crate::embeddings::model_object(&state))
             .collect(),
     })
@@ -63,13 +68,13 @@ pub async fn get_model(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Model>, HttpError> {
-    if id != state.engine.model().id {
+    if !state.engine.models().iter().any(|m| m.id == id) {
         return crate::embeddings::model_object(&state)
             .filter(|m| m.id == id)
             .map(axum::Json)
             .ok_or_else(|| ApiError::model_not_found(&id).into());
     }
-    Ok(axum::Json(model_object(&state)))
+    Ok(axum::Json(model_object(&id)))
 }
 
 /// A checked chat request, ready for the engine.
@@ -86,7 +91,7 @@ pub struct Prepared {
 
 /// A request names the served model, or gets OpenAI's 404.
 fn check_model(state: &AppState, model: &str) -> Result<(), ApiError> {
-    if model == state.engine.model().id {
+    if model == state.engine.model().id || state.engine.models().iter().any(|m| m.id == model) {
         Ok(())
     } else {
         Err(ApiError::model_not_found(model))
@@ -450,8 +455,11 @@ pub fn prepare(state: &AppState, req: ChatCompletionRequest) -> Result<Prepared,
     };
     let mut turns = turns(req.messages)?;
     crate::tools::show_tools(&mut turns, &output.tools);
+    let mut generate = GenerateRequest::chat(turns, params);
+    generate.model = Some(req.model);
+    generate.hints.session = req.user;
     Ok(Prepared {
-        generate: GenerateRequest::chat(turns, params),
+        generate,
         shape: Shape {
             tool_calls: output.parse_tool_calls,
             forced_function: output.forced_function,
@@ -480,11 +488,15 @@ pub fn prepare(state: &AppState, req: ChatCompletionRequest) -> Result<Prepared,
     ))]
 pub async fn chat_completions(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, HttpError> {
-    let prepared = prepare(&state, req)?;
+    let mut prepared = prepare(&state, req)?;
+    crate::hints::apply(&headers, &mut prepared.generate.hints);
+    let model = prepared.generate.model.clone();
     let events = state.engine.generate(prepared.generate).await?;
-    let meta = ChunkMeta::new(&state).with_shape(prepared.shape);
+    let mut meta = ChunkMeta::new(&state).with_shape(prepared.shape);
+    meta.model = model.unwrap_or(meta.model);
     if prepared.stream {
         return Ok(
             crate::stream::sse(&state, meta, events, prepared.include_usage, None).into_response(),
@@ -595,8 +607,11 @@ pub fn prepare_text(state: &AppState, req: CompletionRequest) -> Result<Prepared
     )?;
     let (stream, include_usage) = stream_flags(req.stream, req.stream_options.as_ref())?;
     let echo = req.echo.unwrap_or(false).then(|| prompt.clone());
+    let mut generate = GenerateRequest::text(prompt, params);
+    generate.model = Some(req.model);
+    generate.hints.session = req.user;
     Ok(Prepared {
-        generate: GenerateRequest::text(prompt, params),
+        generate,
         shape: Shape::default(),
         stream,
         include_usage,
@@ -621,18 +636,23 @@ pub fn prepare_text(state: &AppState, req: CompletionRequest) -> Result<Prepared
     ))]
 pub async fn completions(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<CompletionRequest>,
 ) -> Result<Response, HttpError> {
-    let prepared = prepare_text(&state, req)?;
+    let mut prepared = prepare_text(&state, req)?;
+    crate::hints::apply(&headers, &mut prepared.generate.hints);
+    let model = prepared.generate.model.clone();
     let events = state.engine.generate(prepared.generate).await?;
     if prepared.stream {
         // The stream sends the echoed prompt as its first event.
-        let meta = ChunkMeta::text(&state, prepared.echo);
+        let mut meta = ChunkMeta::text(&state, prepared.echo);
+        meta.model = model.unwrap_or(meta.model);
         return Ok(
             crate::stream::sse(&state, meta, events, prepared.include_usage, None).into_response(),
         );
     }
-    let meta = ChunkMeta::text(&state, None);
+    let mut meta = ChunkMeta::text(&state, None);
+    meta.model = model.unwrap_or(meta.model);
     let Collected { text, finish, .. } =
         crate::stream::collect(&state, Shape::default(), events).await?;
     let text = match prepared.echo {

@@ -140,6 +140,9 @@ pub struct SimNodeArgs {
     /// Tokens in a full answer.
     #[arg(long, default_value_t = 48)]
     pub answer_tokens: u32,
+    /// Fail every stream with an error after this many tokens (0 = never).
+    #[arg(long, default_value_t = 0)]
+    pub fail_after_tokens: u32,
     /// Log format.
     #[arg(long, value_enum, default_value = "human")]
     pub log_format: LogFormatArg,

@@ -17,6 +17,7 @@ use sovra_core::{ApiError, ErrorKind};
 use sovra_engine::{EngineError, Finish, GenerateRequest, SamplingParams, Turn};
 use sovra_store::{Conversation, MessageUsage, NewMessage, StoredMessage};
 
+use crate::data::RequestSubject;
 use crate::openai::ApiJson;
 use crate::stream::{ChunkMeta, OnEnd};
 use crate::{AppState, HttpError};
@@ -82,20 +83,24 @@ fn clean_title(title: &str) -> Result<String, ApiError> {
     Ok(t.to_owned())
 }
 
-pub async fn list(State(state): State<AppState>) -> Result<impl IntoResponse, HttpError> {
-    let data = state.store.list_conversations(200).await?;
+pub async fn list(
+    State(state): State<AppState>,
+    RequestSubject(me): RequestSubject,
+) -> Result<impl IntoResponse, HttpError> {
+    let data = state.store.list_conversations(&me, 200).await?;
     Ok(axum::Json(json!({"object": "list", "data": data})))
 }
 
 pub async fn create(
     State(state): State<AppState>,
+    RequestSubject(me): RequestSubject,
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<impl IntoResponse, HttpError> {
     let title = match body.title {
         Some(t) => clean_title(&t)?,
         None => DEFAULT_TITLE.to_owned(),
     };
-    let conversation = state.store.create_conversation(&title).await?;
+    let conversation = state.store.create_conversation(&me, &title).await?;
     Ok((StatusCode::CREATED, axum::Json(conversation)))
 }
 
@@ -208,7 +213,7 @@ pub async fn send(
     let on_end: OnEnd = Box::new(move |text: String, finish: Option<Finish>| {
         Box::pin(async move {
             if text.is_empty() && finish.is_none() {
-                return;
+                return true;
             }
             let usage = finish.map(|f| MessageUsage {
                 prompt_tokens: f.prompt_tokens,
@@ -223,8 +228,12 @@ pub async fn send(
                 content: &text,
                 usage,
             };
-            if let Err(e) = store.append_message(&id, message).await {
-                tracing::error!(conversation = %id, error = %e, "could not store the answer");
+            match store.append_message(&id, message).await {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::error!(conversation = %id, error = %e, "could not store the answer");
+                    false
+                }
             }
         })
     });

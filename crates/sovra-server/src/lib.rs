@@ -9,6 +9,7 @@
 //! renders an error body.
 
 pub mod conversations;
+pub mod data;
 pub mod embeddings;
 pub mod error;
 pub mod observe;
@@ -125,6 +126,7 @@ pub fn router(state: AppState) -> Router {
             "/api/conversations/{id}/messages",
             post(conversations::send),
         )
+        .route("/api/me/data", get(data::export_me).delete(data::erase_me))
         .route("/healthz", get(observe::healthz))
         .route("/readyz", get(observe::readyz))
         .route("/metrics", get(observe::metrics))

@@ -51,14 +51,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
             settings.data_dir.display()
         )
     })?;
-    let store = SqliteStore::open(&settings.data_dir)
-        .await
-        .with_context(|| {
-            format!(
-                "could not open the store in {}",
-                settings.data_dir.display()
-            )
-        })?;
+    let store = crate::data::open_store(&settings).await?;
     let engine = build_engine(&settings).await?;
     tracing::info!(model = %engine.model().id, engine = %engine.model().description, "model loaded");
     let limits = Limits {
@@ -66,16 +59,26 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         max_completion_tokens: settings.limits.max_completion_tokens,
         max_messages: settings.limits.max_messages,
     };
-    let mut state = AppState::new(engine, Arc::new(store), limits, SYSTEM_PROMPT);
+    let mut state = AppState::new(engine, store.clone(), limits, SYSTEM_PROMPT);
     if let Some(service) = build_embeddings(&settings).await? {
         state = state.with_embeddings(service);
     }
-    run_http(
+    let stop_purges = CancellationToken::new();
+    let purges = tokio::spawn(sovra_store::retention::run_purges(
+        store,
+        crate::data::retention_rules(&settings),
+        Duration::from_secs(settings.retention.purge_interval_secs),
+        stop_purges.clone(),
+    ));
+    let served = run_http(
         state,
         settings.listen,
         Duration::from_secs(settings.limits.shutdown_grace_secs),
     )
-    .await
+    .await;
+    stop_purges.cancel();
+    let _ = purges.await;
+    served
 }
 
 pub async fn sim_node(args: SimNodeArgs) -> Result<()> {

@@ -307,4 +307,41 @@ mod tests {
             "bob's words"
         );
     }
+
+    #[tokio::test]
+    async fn a_tampered_audit_entry_is_named() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        for i in 0..3 {
+            store
+                .append_audit(sovra_audit::NewAuditEntry {
+                    actor: "test".into(),
+                    action: "test.append".into(),
+                    tenant: "public".into(),
+                    subject: Some(format!("u{i}")),
+                    details: serde_json::json!({"i": i}),
+                })
+                .await
+                .unwrap();
+        }
+        assert_eq!(crate::verify_audit(&store).await.unwrap(), Ok(3));
+        sqlx::query("UPDATE audit_log SET user_id = 'someone else' WHERE seq = 2")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            crate::verify_audit(&store).await.unwrap(),
+            Err(sovra_audit::ChainError::Tampered { seq: 2 })
+        );
+        sqlx::query("DELETE FROM audit_log WHERE seq = 2")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            crate::verify_audit(&store).await.unwrap(),
+            Err(sovra_audit::ChainError::Broken {
+                seq: 3,
+                prev_seq: 1
+            })
+        );
+    }
 }

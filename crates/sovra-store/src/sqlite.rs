@@ -344,4 +344,72 @@ mod tests {
             })
         );
     }
+
+    #[tokio::test]
+    async fn a_database_from_before_encryption_upgrades_and_reads() {
+        use sqlx::sqlite::SqlitePoolOptions;
+        let dir = tempfile::tempdir().unwrap();
+        let first = dir.path().join("migrations");
+        std::fs::create_dir(&first).unwrap();
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/migrations/sqlite/0001_conversations.sql"
+            ),
+            first.join("0001_conversations.sql"),
+        )
+        .unwrap();
+        let db = dir.path().join("sovra.db");
+        {
+            let pool = SqlitePoolOptions::new()
+                .connect_with(
+                    SqliteConnectOptions::new()
+                        .filename(&db)
+                        .create_if_missing(true),
+                )
+                .await
+                .unwrap();
+            sqlx::migrate::Migrator::new(first.as_path())
+                .await
+                .unwrap()
+                .run(&pool)
+                .await
+                .unwrap();
+            sqlx::query("INSERT INTO conversations (id, title, created_at, updated_at) VALUES ('conv-old', 'Old title', 1, 2)")
+                .execute(&pool)
+                .await
+                .unwrap();
+            sqlx::query("INSERT INTO messages (id, conversation_id, role, content, created_at) VALUES ('msg-old', 'conv-old', 'user', 'old words', 1)")
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+        let store = SqliteStore::open(dir.path(), Keyring::new(Key::generate()))
+            .await
+            .unwrap();
+        let c = store.get_conversation("conv-old").await.unwrap().unwrap();
+        assert_eq!(c.title, "Old title");
+        assert_eq!(c.owner, Subject::default());
+        assert_eq!(
+            store.messages("conv-old").await.unwrap()[0].content,
+            "old words"
+        );
+        // New writes to the old conversation are sealed.
+        store
+            .append_message(
+                "conv-old",
+                NewMessage {
+                    role: Role::User,
+                    content: "new words",
+                    usage: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.messages("conv-old").await.unwrap()[1].content,
+            "new words"
+        );
+    }
 }

@@ -97,7 +97,66 @@ impl SqliteStore {
             core: Arc::new(Core::new(keyring, clock)),
         };
         store.rewrap_master().await?;
+        store.seal_legacy().await?;
         Ok(store)
+    }
+
+    /// Seal rows written before encryption existed (marked 0x00 by
+    /// migration 0002), so no plaintext stays in the file.
+    async fn seal_legacy(&self) -> Result<(), StoreError> {
+        use sqlx::Row as _;
+        let mut tx = self.begin_write().await?;
+        let titles = sqlx::query(
+            "SELECT id, tenant_id, user_id, title FROM conversations WHERE substr(title, 1, 1) = X'00'",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let messages = sqlx::query(
+            "SELECT m.id AS id, c.tenant_id AS tenant_id, c.user_id AS user_id, m.content AS content
+             FROM messages m JOIN conversations c ON c.id = m.conversation_id
+             WHERE substr(m.content, 1, 1) = X'00'",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let n = titles.len() + messages.len();
+        for (rows, column, aad) in [
+            (
+                titles,
+                "title",
+                crate::sql::title_aad as fn(&str) -> Vec<u8>,
+            ),
+            (messages, "content", crate::sql::content_aad),
+        ] {
+            for row in rows {
+                let id: String = row.try_get("id")?;
+                let owner = crate::Subject {
+                    tenant: row.try_get("tenant_id")?,
+                    user: row.try_get("user_id")?,
+                };
+                let legacy: Vec<u8> = row.try_get(column)?;
+                let key = self
+                    .subject_key(&mut tx, &owner, true)
+                    .await?
+                    .ok_or_else(|| StoreError::Key(format!("no key for {owner}")))?;
+                let sealed = key.seal(&aad(&id), legacy.get(1..).unwrap_or_default())?;
+                let table = if column == "title" {
+                    "conversations"
+                } else {
+                    "messages"
+                };
+                sqlx::query(&format!("UPDATE {table} SET {column} = $1 WHERE id = $2"))
+                    .bind(sealed)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        if n > 0 {
+            tracing::info!(rows = n, "sealed rows written before encryption");
+            self.after_erase().await?;
+        }
+        Ok(())
     }
 
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {

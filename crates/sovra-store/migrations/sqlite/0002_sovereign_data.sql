@@ -1,6 +1,7 @@
 -- Owners, sealed content, keys, legal holds and the audit trail.
 -- Titles and message text become sealed BLOBs (see src/crypto.rs); rows
--- written before this migration are kept, marked as legacy plaintext (0x00).
+-- written before this migration are marked as legacy plaintext (0x00) and
+-- sealed by SqliteStore when it opens the database.
 CREATE TABLE conversations_v2 (
     id          TEXT PRIMARY KEY NOT NULL,
     tenant_id   TEXT NOT NULL DEFAULT 'public',

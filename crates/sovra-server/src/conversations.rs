@@ -15,7 +15,7 @@ use serde_json::json;
 use sovra_core::openai::{FinishReason, Role};
 use sovra_core::{ApiError, ErrorKind};
 use sovra_engine::{EngineError, Finish, GenerateRequest, SamplingParams, Turn};
-use sovra_store::{Conversation, MessageUsage, NewMessage, StoredMessage};
+use sovra_store::{Conversation, MessageUsage, NewMessage, StoredMessage, Subject};
 
 use crate::data::RequestSubject;
 use crate::openai::ApiJson;
@@ -66,6 +66,14 @@ fn not_found(id: &str) -> HttpError {
     .into()
 }
 
+/// The conversation `id` if it belongs to `me`; someone else's is "not found".
+async fn owned(state: &AppState, me: &Subject, id: &str) -> Result<Conversation, HttpError> {
+    match state.store.get_conversation(id).await? {
+        Some(c) if c.owner == *me => Ok(c),
+        _ => Err(not_found(id)),
+    }
+}
+
 fn clean_title(title: &str) -> Result<String, ApiError> {
     let t = title.trim();
     if t.is_empty() {
@@ -106,13 +114,10 @@ pub async fn create(
 
 pub async fn get(
     State(state): State<AppState>,
+    RequestSubject(me): RequestSubject,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, HttpError> {
-    let conversation = state
-        .store
-        .get_conversation(&id)
-        .await?
-        .ok_or_else(|| not_found(&id))?;
+    let conversation = owned(&state, &me, &id).await?;
     let messages = state.store.messages(&id).await?;
     Ok(axum::Json(ConversationWithMessages {
         conversation,
@@ -122,10 +127,12 @@ pub async fn get(
 
 pub async fn rename(
     State(state): State<AppState>,
+    RequestSubject(me): RequestSubject,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RenameBody>,
 ) -> Result<impl IntoResponse, HttpError> {
     let title = clean_title(&body.title)?;
+    owned(&state, &me, &id).await?;
     if !state.store.rename_conversation(&id, &title).await? {
         return Err(not_found(&id));
     }
@@ -139,8 +146,10 @@ pub async fn rename(
 
 pub async fn delete(
     State(state): State<AppState>,
+    RequestSubject(me): RequestSubject,
     Path(id): Path<String>,
 ) -> Result<StatusCode, HttpError> {
+    owned(&state, &me, &id).await?;
     if !state.store.delete_conversation(&id).await? {
         return Err(not_found(&id));
     }
@@ -150,6 +159,7 @@ pub async fn delete(
 /// Append a user message and stream the assistant's answer (SSE, OpenAI chunks).
 pub async fn send(
     State(state): State<AppState>,
+    RequestSubject(me): RequestSubject,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<SendBody>,
 ) -> Result<Response, HttpError> {
@@ -178,11 +188,7 @@ pub async fn send(
         )
         .into());
     }
-    let conversation = state
-        .store
-        .get_conversation(&id)
-        .await?
-        .ok_or_else(|| not_found(&id))?;
+    let conversation = owned(&state, &me, &id).await?;
     let history = state.store.messages(&id).await?;
     let params = SamplingParams {
         max_tokens: body.max_tokens,

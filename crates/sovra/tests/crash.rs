@@ -26,7 +26,8 @@ struct Acked {
     questions: Vec<(String, String)>,
     /// (conversation, full answer seen before `[DONE]`)
     answers: Vec<(String, String)>,
-    conversations: Vec<String>,
+    /// (conversation, its owner)
+    conversations: Vec<(String, String)>,
     erasures: usize,
 }
 
@@ -50,7 +51,11 @@ async fn writer(base: String, w: usize, round: usize, acked: Arc<Mutex<Acked>>) 
             return;
         };
         let id = c["id"].as_str().unwrap_or_default().to_owned();
-        acked.lock().unwrap().conversations.push(id.clone());
+        acked
+            .lock()
+            .unwrap()
+            .conversations
+            .push((id.clone(), user.clone()));
         let content = format!("round {round} writer {w} message {n}: the quick brown fox");
         let Ok(r) = client
             .post(format!("{base}/api/conversations/{id}/messages"))
@@ -187,8 +192,16 @@ async fn crash_rounds(postgres: bool) {
 
 async fn check(s: &Sovra, acked: &Acked, round: usize) {
     let mut by_conv: std::collections::HashMap<&str, Value> = Default::default();
-    for id in &acked.conversations {
-        let (status, body) = s.get(&format!("/api/conversations/{id}")).await.unwrap();
+    for (id, user) in &acked.conversations {
+        let r = s
+            .client
+            .get(s.url(&format!("/api/conversations/{id}")))
+            .header("x-sovra-user", user)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
         assert_eq!(
             status, 200,
             "round {round}: acknowledged conversation {id} is missing: {body}"

@@ -189,6 +189,13 @@ async fn sovereign_data_round(postgres: bool) {
     // Each person sees only their own conversations.
     let (_, list) = as_user(&s, "bob", reqwest::Method::GET, "/api/conversations", None).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    let path = format!("/api/conversations/{alice_conv}");
+    let (status, _) = as_user(&s, "bob", reqwest::Method::GET, &path, None).await;
+    assert_eq!(status, 404, "someone else's conversation is not found");
+    let (status, _) = as_user(&s, "bob", reqwest::Method::DELETE, &path, None).await;
+    assert_eq!(status, 404);
+    let (status, got) = as_user(&s, "alice", reqwest::Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{got}");
 
     // Export: the endpoint for the person themself, and the CLI while serving.
     let (status, export) = as_user(&s, "alice", reqwest::Method::GET, "/api/me/data", None).await;

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 pub use crypto::{Key, Keyring, MasterKeySource, load_keyring};
 pub use postgres::{PostgresStore, restore_postgres, testdb};
 use serde::Serialize;
-use sovra_audit::{AuditEntry, NewAuditEntry};
+pub use sovra_audit::{AuditEntry, NewAuditEntry};
 use sovra_core::openai::Role;
 pub use sqlite::SqliteStore;
 pub use subject::Subject;

@@ -84,6 +84,17 @@ pub fn retention_rules(settings: &Settings) -> RetentionRules {
     }
 }
 
+/// The audit entry of an operator's export (counts, no content).
+fn sovra_audit_entry(s: &Subject, conversations: usize) -> sovra_store::NewAuditEntry {
+    sovra_store::NewAuditEntry {
+        actor: actor(),
+        action: "data.export".into(),
+        tenant: s.tenant.clone(),
+        subject: Some(s.user.clone()),
+        details: json!({"conversations": conversations}),
+    }
+}
+
 /// Who runs the command, for the audit trail.
 fn actor() -> String {
     let user = std::env::var("SUDO_USER")
@@ -117,6 +128,10 @@ pub async fn run(args: DataArgs) -> Result<()> {
         DataCommand::Export { subject, out } => {
             let s = Subject::new(&subject.tenant, &subject.user)?;
             let export = store.export_subject(&s).await?;
+            // An operator reading a person's data is itself on the record.
+            store
+                .append_audit(sovra_audit_entry(&s, export.conversations.len()))
+                .await?;
             let text = serde_json::to_string_pretty(&export)?;
             match out {
                 Some(path) => std::fs::write(&path, text)

@@ -191,6 +191,32 @@ async fn crash_rounds(postgres: bool) {
 }
 
 async fn check(s: &Sovra, acked: &Acked, round: usize) {
+    // Nothing half-written: every stored conversation of every writer,
+    // acknowledged or not, lists and opens (a torn sealed value would not).
+    for w in 0..WRITERS {
+        let user = format!("crash-w{w}");
+        let get = |path: String| {
+            s.client
+                .get(s.url(&path))
+                .header("x-sovra-user", user.clone())
+                .send()
+        };
+        let list: Value = get("/api/conversations".into())
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for c in list["data"].as_array().unwrap() {
+            let id = c["id"].as_str().unwrap();
+            let r = get(format!("/api/conversations/{id}")).await.unwrap();
+            assert_eq!(
+                r.status().as_u16(),
+                200,
+                "round {round}: stored conversation {id} does not open"
+            );
+        }
+    }
     let mut by_conv: std::collections::HashMap<&str, Value> = Default::default();
     for (id, user) in &acked.conversations {
         let r = s

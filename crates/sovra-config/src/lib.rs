@@ -38,6 +38,54 @@ pub struct Settings {
     pub backends: Vec<fleet::BackendSettings>,
     /// How the fleet router places and admits requests.
     pub router: fleet::RouterSettings,
+    pub storage: StorageSettings,
+    pub retention: RetentionSettings,
+}
+
+/// Where data is kept and the key that seals it (see docs/data.md).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSettings {
+    /// `sqlite://PATH` or `postgres://user@host/db`; unset: `sovra.db` in `data_dir`.
+    pub url: Option<String>,
+    /// The master key: `file:PATH`, `env:VAR` or `command:CMD` (a KMS hook);
+    /// unset: `data_dir/master.key`, created on first start.
+    pub master_key: Option<String>,
+    /// Master keys being rotated out (same forms); tenant keys they wrap are
+    /// rewrapped with `master_key` at start.
+    pub previous_master_keys: Vec<String>,
+}
+
+/// How long data is kept, per kind, with per-tenant overrides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// Days a conversation is kept after its last message; unset: forever.
+    pub conversations_days: Option<u32>,
+    /// Days audit entries are kept; unset: forever.
+    pub audit_days: Option<u32>,
+    /// Seconds between purges.
+    pub purge_interval_secs: u64,
+    /// Per-tenant overrides: `[retention.tenants.ministry] conversations_days = 365`.
+    pub tenants: std::collections::BTreeMap<String, TenantRetention>,
+}
+
+/// A tenant's own retention.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TenantRetention {
+    pub conversations_days: Option<u32>,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            conversations_days: None,
+            audit_days: None,
+            purge_interval_secs: 3600,
+            tenants: Default::default(),
+        }
+    }
 }
 
 /// `POST /v1/embeddings`: the embedding model that runs in process.
@@ -152,6 +200,8 @@ impl Default for Settings {
             sovereignty: fleet::SovereigntySettings::default(),
             backends: Vec::new(),
             router: fleet::RouterSettings::default(),
+            storage: StorageSettings::default(),
+            retention: RetentionSettings::default(),
         }
     }
 }
@@ -235,7 +285,15 @@ impl From<figment::Error> for ConfigError {
     }
 }
 
-const SECTIONS: &[&str] = &["engine", "embeddings", "limits", "sovereignty", "router"];
+const SECTIONS: &[&str] = &[
+    "engine",
+    "embeddings",
+    "limits",
+    "sovereignty",
+    "router",
+    "storage",
+    "retention",
+];
 
 /// `SOVRA_*` variables that belong to the tools, not to the settings.
 const NOT_SETTINGS: &[&str] = &["config", "url", "bin", "test_model", "test_embedding_model"];
@@ -395,6 +453,38 @@ impl Settings {
             "must be at least 1",
         )?;
         fleet::validate(&self.sovereignty, &self.backends, &self.router)?;
+        let st = &self.storage;
+        if let Some(url) = &st.url {
+            check(
+                url.starts_with("sqlite:")
+                    || url.starts_with("postgres://")
+                    || url.starts_with("postgresql://"),
+                "storage.url",
+                "must start with sqlite:// or postgres://",
+            )?;
+        }
+        let source_ok = |s: &str| {
+            ["file:", "env:", "command:"]
+                .iter()
+                .any(|p| s.starts_with(p) && s.len() > p.len())
+        };
+        if let Some(k) = &st.master_key {
+            check(
+                source_ok(k),
+                "storage.master_key",
+                "must be file:PATH, env:VAR or command:CMD",
+            )?;
+        }
+        check(
+            st.previous_master_keys.iter().all(|k| source_ok(k)),
+            "storage.previous_master_keys",
+            "each must be file:PATH, env:VAR or command:CMD",
+        )?;
+        check(
+            self.retention.purge_interval_secs >= 1,
+            "retention.purge_interval_secs",
+            "must be at least 1",
+        )?;
         Ok(())
     }
 }
@@ -564,5 +654,29 @@ mod tests {
     fn missing_file_is_named() {
         let err = Settings::load(Some(Path::new("/nonexistent/sovra.toml")), none()).err();
         assert!(matches!(err, Some(ConfigError::MissingFile(_))));
+    }
+
+    #[test]
+    fn storage_and_retention_settings() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "sovra.toml",
+                "[storage]\nurl = \"postgres://postgres@127.0.0.1/sovra\"\nmaster_key = \"env:SOVRA_KEY\"\n[retention]\nconversations_days = 30\n[retention.tenants.ministry]\nconversations_days = 365\n",
+            )?;
+            let s =
+                Settings::load(Some(Path::new("sovra.toml")), none()).map_err(|e| e.to_string())?;
+            assert_eq!(s.retention.conversations_days, Some(30));
+            assert_eq!(
+                s.retention.tenants["ministry"].conversations_days,
+                Some(365)
+            );
+            jail.set_env("SOVRA_STORAGE_MASTER_KEY", "vault");
+            let err = Settings::load(None, none())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("storage.master_key"), "{err}");
+            Ok(())
+        });
     }
 }

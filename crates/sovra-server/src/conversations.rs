@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use sovra_core::openai::{ChatCompletionChunk, Role};
 use sovra_core::{ApiError, ErrorKind};
 use sovra_engine::{EngineError, Finish, GenerateRequest, SamplingParams, Turn};
-use sovra_store::{Conversation, MessageUsage, NewMessage, StoredMessage};
+use sovra_store::{Conversation, MessageUsage, NewMessage, StoredMessage, Subject};
 
+use crate::data::RequestSubject;
 use crate::openai::ApiJson;
 use crate::stream::{ChunkMeta, OnEnd};
 use crate::{AppState, HttpError};
@@ -72,6 +73,14 @@ fn not_found(id: &str) -> HttpError {
     .into()
 }
 
+/// The conversation `id` if it belongs to `me`; someone else's is "not found".
+async fn owned(state: &AppState, me: &Subject, id: &str) -> Result<Conversation, HttpError> {
+    match state.store.get_conversation(id).await? {
+        Some(c) if c.owner == *me => Ok(c),
+        _ => Err(not_found(id)),
+    }
+}
+
 fn clean_title(title: &str) -> Result<String, ApiError> {
     let t = title.trim();
     if t.is_empty() {
@@ -95,8 +104,11 @@ fn clean_title(title: &str) -> Result<String, ApiError> {
         (status = 200, description = "Conversations, most recently updated first", body = ConversationList),
         (status = 500, description = "An unexpected failure inside Sovra", body = sovra_core::error::ErrorEnvelope),
     ))]
-pub async fn list(State(state): State<AppState>) -> Result<impl IntoResponse, HttpError> {
-    let data = state.store.list_conversations(200).await?;
+pub async fn list(
+    State(state): State<AppState>,
+    RequestSubject(me): RequestSubject,
+) -> Result<impl IntoResponse, HttpError> {
+    let data = state.store.list_conversations(&me, 200).await?;
     Ok(axum::Json(ConversationList {
         object: "list",
         data,
@@ -114,13 +126,14 @@ pub async fn list(State(state): State<AppState>) -> Result<impl IntoResponse, Ht
     ))]
 pub async fn create(
     State(state): State<AppState>,
+    RequestSubject(me): RequestSubject,
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<impl IntoResponse, HttpError> {
     let title = match body.title {
         Some(t) => clean_title(&t)?,
         None => DEFAULT_TITLE.to_owned(),
     };
-    let conversation = state.store.create_conversation(&title).await?;
+    let conversation = state.store.create_conversation(&me, &title).await?;
     Ok((StatusCode::CREATED, axum::Json(conversation)))
 }
 
@@ -133,13 +146,10 @@ pub async fn create(
     ))]
 pub async fn get(
     State(state): State<AppState>,
+    RequestSubject(me): RequestSubject,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, HttpError> {
-    let conversation = state
-        .store
-        .get_conversation(&id)
-        .await?
-        .ok_or_else(|| not_found(&id))?;
+    let conversation = owned(&state, &me, &id).await?;
     let messages = state.store.messages(&id).await?;
     Ok(axum::Json(ConversationWithMessages {
         conversation,
@@ -159,10 +169,12 @@ pub async fn get(
     ))]
 pub async fn rename(
     State(state): State<AppState>,
+    RequestSubject(me): RequestSubject,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RenameBody>,
 ) -> Result<impl IntoResponse, HttpError> {
     let title = clean_title(&body.title)?;
+    owned(&state, &me, &id).await?;
     if !state.store.rename_conversation(&id, &title).await? {
         return Err(not_found(&id));
     }
@@ -183,8 +195,10 @@ pub async fn rename(
     ))]
 pub async fn delete(
     State(state): State<AppState>,
+    RequestSubject(me): RequestSubject,
     Path(id): Path<String>,
 ) -> Result<StatusCode, HttpError> {
+    owned(&state, &me, &id).await?;
     if !state.store.delete_conversation(&id).await? {
         return Err(not_found(&id));
     }
@@ -204,6 +218,7 @@ pub async fn delete(
     ))]
 pub async fn send(
     State(state): State<AppState>,
+    RequestSubject(me): RequestSubject,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<SendBody>,
 ) -> Result<Response, HttpError> {
@@ -232,11 +247,7 @@ pub async fn send(
         )
         .into());
     }
-    let conversation = state
-        .store
-        .get_conversation(&id)
-        .await?
-        .ok_or_else(|| not_found(&id))?;
+    let conversation = owned(&state, &me, &id).await?;
     let history = state.store.messages(&id).await?;
     let params = SamplingParams {
         max_tokens: body.max_tokens,
@@ -267,7 +278,7 @@ pub async fn send(
     let on_end: OnEnd = Box::new(move |text: String, finish: Option<Finish>| {
         Box::pin(async move {
             if text.is_empty() && finish.is_none() {
-                return;
+                return true;
             }
             let usage = finish.map(|f| MessageUsage {
                 prompt_tokens: f.prompt_tokens,
@@ -279,8 +290,12 @@ pub async fn send(
                 content: &text,
                 usage,
             };
-            if let Err(e) = store.append_message(&id, message).await {
-                tracing::error!(conversation = %id, error = %e, "could not store the answer");
+            match store.append_message(&id, message).await {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::error!(conversation = %id, error = %e, "could not store the answer");
+                    false
+                }
             }
         })
     });

@@ -50,6 +50,12 @@ impl From<StoreError> for HttpError {
                 )
                 .with_code("not_found"),
             ),
+            StoreError::LegalHold(what) => Self(
+                ApiError::invalid(format!(
+                    "{what} is under legal hold: its data cannot be erased now."
+                ))
+                .with_code("legal_hold"),
+            ),
             other => {
                 tracing::error!(error = %other, "store failure");
                 Self(ApiError::internal(

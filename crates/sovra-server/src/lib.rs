@@ -11,6 +11,7 @@
 
 pub mod apidoc;
 pub mod conversations;
+pub mod data;
 pub mod embeddings;
 pub mod error;
 pub mod hints;
@@ -126,6 +127,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
             conversations::delete
         ))
         .routes(routes!(conversations::send))
+        .routes(routes!(data::export_me, data::erase_me))
         .routes(routes!(observe::healthz))
         .routes(routes!(observe::readyz))
         .routes(routes!(observe::metrics))

@@ -354,8 +354,10 @@ pub fn fingerprint(description: &str) -> String {
 }
 
 /// Called once when a generation ends: the text produced, and how it ended
-/// (`None` when the client went away or the engine failed first).
-pub type OnEnd = Box<dyn FnOnce(String, Option<Finish>) -> BoxFuture<'static, ()> + Send>;
+/// (`None` when the client went away or the engine failed first). Returns
+/// whether the answer is durably kept: if not, the client gets an error
+/// event instead of `[DONE]`, so nothing unsaved is acknowledged.
+pub type OnEnd = Box<dyn FnOnce(String, Option<Finish>) -> BoxFuture<'static, bool> + Send>;
 
 type SseItem = Result<SseEvent, Infallible>;
 
@@ -415,8 +417,14 @@ pub fn sse(
                     };
                     finish = Some(f);
                     // Persist before the client can see the end of the stream.
-                    if let Some(hook) = on_end.take() {
-                        hook(std::mem::take(&mut text), Some(f)).await;
+                    if let Some(hook) = on_end.take()
+                        && !hook(std::mem::take(&mut text), Some(f)).await
+                    {
+                        let e = sovra_core::ApiError::internal(
+                            "The answer could not be saved; it was not kept.",
+                        );
+                        let _ = tx.send(data(&e.envelope())).await;
+                        break;
                     }
                     let _ = tx
                         .send(meta.finish(f.reason, &mut shaper, include_usage))

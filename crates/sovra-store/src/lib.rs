@@ -1,19 +1,38 @@
 //! Persistence behind one trait.
 //!
-//! [`Store`] is everything Sovra keeps: today conversations and their
-//! messages. [`SqliteStore`] is the embedded default (one file in the data
-//! dir, WAL, `synchronous=FULL` so an acknowledged message survives a crash),
-//! with migrations embedded in the binary and run at open. The conformance
-//! tests in [`conformance`] are written against the trait so every backend
-//! runs the same suite.
+//! [`Store`] is everything Sovra keeps: conversations and their messages,
+//! the keys that seal them, legal holds and the audit trail. Two backends
+//! implement it from one body of SQL (see `sql.rs`): [`SqliteStore`], the
+//! embedded default (one WAL file in the data dir, `synchronous=FULL`), and
+//! [`PostgresStore`] for several replicas and large deployments. Each has its
+//! own migrations, embedded in the binary and run at open. [`conformance`]
+//! is one suite, written against the trait, that both backends run.
+//!
+//! Everything a citizen wrote (titles, message text) is sealed with that
+//! person's key before it reaches the database (see [`crypto`]); ids,
+//! owners, timestamps and token counts stay in the clear so the store can be
+//! operated, queried and purged without keys.
 
 pub mod conformance;
+pub mod crypto;
+mod postgres;
+pub mod retention;
+mod sql;
 mod sqlite;
+mod subject;
 
-pub use sqlite::SqliteStore;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
+pub use crypto::{Key, Keyring, MasterKeySource, load_keyring};
+pub use postgres::{PostgresStore, restore_postgres, testdb};
 use serde::Serialize;
+pub use sovra_audit::{AuditEntry, NewAuditEntry};
 use sovra_core::openai::Role;
+pub use sqlite::SqliteStore;
+pub use subject::Subject;
 use time::OffsetDateTime;
 
 /// What a store can fail with.
@@ -27,6 +46,59 @@ pub enum StoreError {
     NoConversation(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("key error: {0}")]
+    Key(String),
+    #[error("{0} is under legal hold")]
+    LegalHold(String),
+    #[error("invalid {what}: {problem}")]
+    Invalid { what: &'static str, problem: String },
+    #[error("unsupported storage url `{0}` (use sqlite://PATH or postgres://...)")]
+    Url(String),
+    #[error("backup failed: {0}")]
+    Backup(String),
+}
+
+/// The time the store stamps rows with and purges against; tests turn it.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Unix milliseconds.
+    fn now_ms(&self) -> i64;
+}
+
+/// The wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+    }
+}
+
+/// A clock that only moves when told (retention tests).
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    pub fn at(ms: i64) -> Self {
+        Self(AtomicI64::new(ms))
+    }
+    pub fn advance_days(&self, days: i64) {
+        self.0.fetch_add(days * 86_400_000, Ordering::SeqCst);
+    }
+    pub fn advance_ms(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+pub(crate) fn from_ms(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 /// A conversation's header.
@@ -38,6 +110,9 @@ pub struct Conversation {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// Whose conversation this is (not part of the API's JSON).
+    #[serde(skip)]
+    pub owner: Subject,
 }
 
 /// One stored message.
@@ -68,24 +143,192 @@ pub struct NewMessage<'a> {
     pub usage: Option<MessageUsage>,
 }
 
+/// A conversation with its messages (exports).
+#[derive(Debug, Clone, Serialize)]
+pub struct ConversationExport {
+    #[serde(flatten)]
+    pub conversation: Conversation,
+    pub messages: Vec<StoredMessage>,
+}
+
+/// Everything held about one data subject, machine-readable.
+#[derive(Debug, Clone, Serialize)]
+pub struct SubjectExport {
+    pub format: &'static str,
+    pub tenant: String,
+    pub user: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub exported_at: OffsetDateTime,
+    pub conversations: Vec<ConversationExport>,
+    pub legal_holds: Vec<LegalHold>,
+    /// Audit entries about this subject (they carry no content).
+    pub audit: Vec<AuditEntry>,
+}
+
+/// What an erasure removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ErasureReport {
+    pub conversations: u64,
+    pub messages: u64,
+    pub keys: u64,
+    /// The audit entry that records the erasure.
+    pub audit_seq: i64,
+}
+
+/// A legal hold: while it stands, retention skips the subject (or the whole
+/// tenant when `user` is None) and erasure is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LegalHold {
+    pub tenant: String,
+    pub user: Option<String>,
+    pub reason: String,
+    pub created_at_ms: i64,
+}
+
+/// How long each kind of data is kept, in days (None = forever).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct KindRetention {
+    pub conversations_days: Option<u32>,
+    pub audit_days: Option<u32>,
+}
+
+/// Retention rules: a default and per-tenant overrides (field by field).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RetentionRules {
+    pub default: KindRetention,
+    pub tenants: BTreeMap<String, KindRetention>,
+}
+
+impl RetentionRules {
+    /// The conversation retention of `tenant`.
+    pub fn conversations_days(&self, tenant: &str) -> Option<u32> {
+        self.tenants
+            .get(tenant)
+            .and_then(|t| t.conversations_days)
+            .or(self.default.conversations_days)
+    }
+}
+
+/// What one purge removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PurgeReport {
+    pub conversations: u64,
+    pub messages: u64,
+    pub audit_entries: u64,
+}
+
 /// Everything Sovra persists.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
-    async fn create_conversation(&self, title: &str) -> Result<Conversation, StoreError>;
-    /// Newest-updated first.
-    async fn list_conversations(&self, limit: u32) -> Result<Vec<Conversation>, StoreError>;
+    async fn create_conversation(
+        &self,
+        owner: &Subject,
+        title: &str,
+    ) -> Result<Conversation, StoreError>;
+    /// The owner's conversations, newest-updated first.
+    async fn list_conversations(
+        &self,
+        owner: &Subject,
+        limit: u32,
+    ) -> Result<Vec<Conversation>, StoreError>;
     async fn get_conversation(&self, id: &str) -> Result<Option<Conversation>, StoreError>;
     async fn rename_conversation(&self, id: &str, title: &str) -> Result<bool, StoreError>;
     /// Deletes the conversation and its messages; false if it did not exist.
     async fn delete_conversation(&self, id: &str) -> Result<bool, StoreError>;
     /// Messages in the order they were appended.
     async fn messages(&self, conversation_id: &str) -> Result<Vec<StoredMessage>, StoreError>;
-    /// Appends and bumps the conversation's `updated_at`, atomically.
+    /// Appends and bumps the conversation's `updated_at`, atomically; returns
+    /// once the message is durable.
     async fn append_message(
         &self,
         conversation_id: &str,
         message: NewMessage<'_>,
     ) -> Result<StoredMessage, StoreError>;
+
+    /// Everything held about `subject`.
+    async fn export_subject(&self, subject: &Subject) -> Result<SubjectExport, StoreError>;
+    /// Remove everything held about `subject` and its key, and record the
+    /// erasure (counts, no content) in the audit trail, in one transaction.
+    async fn erase_subject(
+        &self,
+        subject: &Subject,
+        actor: &str,
+    ) -> Result<ErasureReport, StoreError>;
+    /// Crypto-shred a tenant: delete its keys and rows; an audit entry records it.
+    async fn shred_tenant(&self, tenant: &str, actor: &str) -> Result<ErasureReport, StoreError>;
+    /// Give `tenant` a new key and rewrap its subject keys with it; returns the new version.
+    async fn rotate_tenant_key(&self, tenant: &str, actor: &str) -> Result<i64, StoreError>;
+
+    async fn set_legal_hold(&self, hold: &LegalHold, actor: &str) -> Result<(), StoreError>;
+    /// Lift a hold; false if there was none.
+    async fn release_legal_hold(
+        &self,
+        tenant: &str,
+        user: Option<&str>,
+        actor: &str,
+    ) -> Result<bool, StoreError>;
+    async fn legal_holds(&self) -> Result<Vec<LegalHold>, StoreError>;
+    /// Delete what `rules` say has expired, except what a legal hold covers.
+    async fn purge_expired(&self, rules: &RetentionRules) -> Result<PurgeReport, StoreError>;
+
+    /// Append to the audit trail.
+    async fn append_audit(&self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError>;
+    /// The audit trail in order, from `after_seq` (exclusive), at most `limit` entries.
+    async fn audit_entries(
+        &self,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// A consistent copy of the whole store at `dest`, taken while serving.
+    async fn backup(&self, dest: &Path) -> Result<(), StoreError>;
+}
+
+/// Check the whole audit trail; the count of entries, or the first bad one.
+pub async fn verify_audit(
+    store: &dyn Store,
+) -> Result<Result<usize, sovra_audit::ChainError>, StoreError> {
+    let mut all = Vec::new();
+    let mut after = i64::MIN;
+    loop {
+        let page = store.audit_entries(after, 1000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        all.extend(page);
+    }
+    Ok(sovra_audit::verify(&all))
+}
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// `sqlite://PATH`, `postgres://...`, or None for `sovra.db` in `data_dir`.
+    pub url: Option<String>,
+    pub data_dir: PathBuf,
+    pub keyring: Keyring,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Open the backend `options.url` names.
+pub async fn open(options: OpenOptions) -> Result<Arc<dyn Store>, StoreError> {
+    match options.url.as_deref() {
+        None => Ok(Arc::new(
+            SqliteStore::open_with(&options.data_dir, options.keyring, options.clock).await?,
+        )),
+        Some(url) if url.starts_with("sqlite://") || url.starts_with("sqlite:") => {
+            let path = url
+                .trim_start_matches("sqlite://")
+                .trim_start_matches("sqlite:");
+            let path = Path::new(path);
+            Ok(Arc::new(
+                SqliteStore::open_file(path, options.keyring, options.clock).await?,
+            ))
+        }
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Ok(
+            Arc::new(PostgresStore::connect(url, options.keyring, options.clock).await?),
+        ),
+        Some(other) => Err(StoreError::Url(other.to_owned())),
+    }
 }

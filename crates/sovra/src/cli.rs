@@ -30,6 +30,8 @@ pub enum Command {
     Chat(ChatArgs),
     /// Load-test any OpenAI-compatible server: time to first token, per-stream and aggregate tokens/s.
     Bench(BenchArgs),
+    /// Data-subject rights, keys, retention and backups (see docs/data.md).
+    Data(DataArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -216,4 +218,94 @@ pub struct BenchArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    #[command(subcommand)]
+    pub command: DataCommand,
+    /// Config file (TOML); the store and keys are the ones `serve` would use. Also SOVRA_CONFIG.
+    #[arg(long, global = true, env = "SOVRA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where Sovra keeps its database [default: ./sovra-data].
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Whose data.
+#[derive(Debug, Args)]
+pub struct SubjectArgs {
+    /// The data subject (user id).
+    #[arg(long)]
+    pub user: String,
+    /// The tenant the user belongs to.
+    #[arg(long, default_value = "public")]
+    pub tenant: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Write everything held about a person as JSON.
+    Export {
+        #[command(flatten)]
+        subject: SubjectArgs,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Erase everything held about a person; the audit trail records it (without content).
+    Erase {
+        #[command(flatten)]
+        subject: SubjectArgs,
+    },
+    /// Crypto-shred a tenant: delete its keys and all its data.
+    ShredTenant {
+        #[arg(long)]
+        tenant: String,
+        /// Confirm: this cannot be undone.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Give a tenant a new key (its subject keys are rewrapped; no downtime).
+    RotateKey {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Put a person (or with no --user, a whole tenant) under legal hold.
+    Hold {
+        #[arg(long, default_value = "public")]
+        tenant: String,
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift a legal hold.
+    Release {
+        #[arg(long, default_value = "public")]
+        tenant: String,
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// List legal holds.
+    Holds,
+    /// Apply the retention rules once, now.
+    Purge,
+    /// Check the audit trail's hash chain; names the first bad entry.
+    VerifyAudit,
+    /// A consistent copy of the store, taken while Sovra serves.
+    Backup {
+        /// The file to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Put a backup back (SQLite: with Sovra stopped; PostgreSQL: pg_restore --clean).
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+        /// Replace an existing SQLite database.
+        #[arg(long)]
+        force: bool,
+    },
 }

@@ -6,6 +6,7 @@
 mod bench;
 mod chat;
 mod cli;
+mod data;
 mod models;
 mod serve;
 
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
             cli::Command::Models(args) => models::run(args).await,
             cli::Command::Chat(args) => chat::run(args).await,
             cli::Command::Bench(args) => bench::run(args).await,
+            cli::Command::Data(args) => data::run(args).await,
         }
     });
     match result {

@@ -53,14 +53,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
             settings.data_dir.display()
         )
     })?;
-    let store = SqliteStore::open(&settings.data_dir)
-        .await
-        .with_context(|| {
-            format!(
-                "could not open the store in {}",
-                settings.data_dir.display()
-            )
-        })?;
+    let store = crate::data::open_store(&settings).await?;
     let (engine, fleet) = if settings.backends.is_empty() {
         (build_engine(&settings).await?, None)
     } else {
@@ -76,17 +69,27 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         max_completion_tokens: settings.limits.max_completion_tokens,
         max_messages: settings.limits.max_messages,
     };
-    let mut state = AppState::new(engine, Arc::new(store), limits, SYSTEM_PROMPT);
+    let mut state = AppState::new(engine, store.clone(), limits, SYSTEM_PROMPT);
     if let Some(service) = build_embeddings(&settings).await? {
         state = state.with_embeddings(service);
     }
-    run_http(
+    let stop_purges = CancellationToken::new();
+    let purges = tokio::spawn(sovra_store::retention::run_purges(
+        store,
+        crate::data::retention_rules(&settings),
+        Duration::from_secs(settings.retention.purge_interval_secs),
+        stop_purges.clone(),
+    ));
+    let served = run_http(
         state,
         settings.listen,
         Duration::from_secs(settings.limits.shutdown_grace_secs),
         fleet,
     )
-    .await
+    .await;
+    stop_purges.cancel();
+    let _ = purges.await;
+    served
 }
 
 /// The fleet router over `[[backends]]`, and how to re-read its settings

@@ -1,0 +1,76 @@
+//! Who a request speaks for, and the data subject's own rights.
+//!
+//! Until identity lands, every request belongs to the `public` tenant and
+//! names its user in the `x-sovra-user` header (absent: `anonymous`).
+//! [`RequestSubject`] is the one place that decision is made, so identity
+//! replaces it without touching handlers. `GET /api/me/data` exports
+//! everything held about the caller as JSON; `DELETE /api/me/data` erases it
+//! and records the erasure in the audit trail.
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::response::IntoResponse;
+use sovra_core::ApiError;
+use sovra_store::Subject;
+
+use crate::{AppState, HttpError};
+
+/// The header that names the user until identity provides one.
+pub const USER_HEADER: &str = "x-sovra-user";
+
+/// The data subject a request acts for.
+#[derive(Debug, Clone)]
+pub struct RequestSubject(pub Subject);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestSubject {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let user = match parts.headers.get(USER_HEADER) {
+            None => Subject::ANONYMOUS.to_owned(),
+            Some(v) => v.to_str().map_err(|_| bad_user())?.trim().to_owned(),
+        };
+        Subject::public(&user)
+            .map(RequestSubject)
+            .map_err(|_| bad_user())
+    }
+}
+
+fn bad_user() -> HttpError {
+    ApiError::invalid(format!(
+        "The '{USER_HEADER}' header must be 1-128 printable characters."
+    ))
+    .into()
+}
+
+/// `GET /api/me/data`: everything held about the caller.
+#[utoipa::path(get, path = "/api/me/data", tag = "data",
+    params(("x-sovra-user" = Option<String>, Header, description = "The caller (until identity lands); absent: anonymous")),
+    responses(
+        (status = 200, description = "Everything held about the caller, as JSON (format `sovra.subject-export.v1`)", body = serde_json::Value),
+        (status = 400, description = "The request is invalid; `error.param` names the parameter", body = sovra_core::error::ErrorEnvelope),
+        (status = 500, description = "An unexpected failure inside Sovra", body = sovra_core::error::ErrorEnvelope),
+    ))]
+pub async fn export_me(
+    State(state): State<AppState>,
+    RequestSubject(me): RequestSubject,
+) -> Result<impl IntoResponse, HttpError> {
+    Ok(axum::Json(state.store.export_subject(&me).await?))
+}
+
+/// `DELETE /api/me/data`: erase everything held about the caller.
+#[utoipa::path(delete, path = "/api/me/data", tag = "data",
+    params(("x-sovra-user" = Option<String>, Header, description = "The caller (until identity lands); absent: anonymous")),
+    responses(
+        (status = 200, description = "What was erased (the erasure itself is in the audit trail)", body = sovra_store::ErasureReport),
+        (status = 400, description = "The request is invalid; `error.param` names the parameter", body = sovra_core::error::ErrorEnvelope),
+        (status = 409, description = "A legal hold stands for the caller: nothing was erased", body = sovra_core::error::ErrorEnvelope),
+        (status = 500, description = "An unexpected failure inside Sovra", body = sovra_core::error::ErrorEnvelope),
+    ))]
+pub async fn erase_me(
+    State(state): State<AppState>,
+    RequestSubject(me): RequestSubject,
+) -> Result<impl IntoResponse, HttpError> {
+    let actor = format!("user:{}", me.user);
+    Ok(axum::Json(state.store.erase_subject(&me, &actor).await?))
+}

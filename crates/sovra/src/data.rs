@@ -1,0 +1,239 @@
+//! `sovra data`: the data subject's rights, keys, retention and backups,
+//! against the same store and keys `sovra serve` uses (it may be running).
+
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use figment::providers::Serialized;
+use serde_json::json;
+use sovra_config::Settings;
+use sovra_store::{
+    KindRetention, LegalHold, OpenOptions, RetentionRules, Store, Subject, SystemClock,
+};
+
+use crate::cli::{DataArgs, DataCommand};
+
+/// The store the settings name, with its keyring.
+pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>> {
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "could not create the data dir {}",
+            settings.data_dir.display()
+        )
+    })?;
+    let st = &settings.storage;
+    let keyring = sovra_store::load_keyring(
+        st.master_key.as_deref(),
+        &st.previous_master_keys,
+        &settings.data_dir,
+    )
+    .context("could not load the master key (storage.master_key)")?;
+    sovra_store::open(OpenOptions {
+        url: st.url.clone(),
+        data_dir: settings.data_dir.clone(),
+        keyring,
+        clock: Arc::new(SystemClock),
+    })
+    .await
+    .with_context(|| match &st.url {
+        Some(url) => format!("could not open the store at {}", redact(url)),
+        None => format!(
+            "could not open the store in {}",
+            settings.data_dir.display()
+        ),
+    })
+}
+
+/// A URL without its password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The settings' retention rules.
+pub fn retention_rules(settings: &Settings) -> RetentionRules {
+    let r = &settings.retention;
+    RetentionRules {
+        default: KindRetention {
+            conversations_days: r.conversations_days,
+            audit_days: r.audit_days,
+        },
+        tenants: r
+            .tenants
+            .iter()
+            .map(|(t, k)| {
+                (
+                    t.clone(),
+                    KindRetention {
+                        conversations_days: k.conversations_days,
+                        audit_days: None,
+                    },
+                )
+            })
+            .collect(),
+    }
+}
+
+/// The audit entry of an operator's export (counts, no content).
+fn sovra_audit_entry(s: &Subject, conversations: usize) -> sovra_store::NewAuditEntry {
+    sovra_store::NewAuditEntry {
+        actor: actor(),
+        action: "data.export".into(),
+        tenant: s.tenant.clone(),
+        subject: Some(s.user.clone()),
+        details: json!({"conversations": conversations}),
+    }
+}
+
+/// Who runs the command, for the audit trail.
+fn actor() -> String {
+    let user = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
+}
+
+fn emit(value: &serde_json::Value) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+pub async fn run(args: DataArgs) -> Result<()> {
+    let mut overrides = serde_json::Map::new();
+    if let Some(d) = &args.data_dir {
+        overrides.insert("data_dir".into(), json!(d));
+    }
+    let settings = Settings::load(
+        args.config.as_deref(),
+        Serialized::defaults(serde_json::Value::Object(overrides)),
+    )
+    .context("invalid configuration")?;
+    if let DataCommand::Restore { from, force } = &args.command {
+        return restore(&settings, from, *force).await;
+    }
+    let store = open_store(&settings).await?;
+    match args.command {
+        DataCommand::Export { subject, out } => {
+            let s = Subject::new(&subject.tenant, &subject.user)?;
+            let export = store.export_subject(&s).await?;
+            // An operator reading a person's data is itself on the record.
+            store
+                .append_audit(sovra_audit_entry(&s, export.conversations.len()))
+                .await?;
+            let text = serde_json::to_string_pretty(&export)?;
+            match out {
+                Some(path) => std::fs::write(&path, text)
+                    .with_context(|| format!("could not write {}", path.display()))?,
+                None => {
+                    let mut o = std::io::stdout().lock();
+                    writeln!(o, "{text}")?;
+                }
+            }
+        }
+        DataCommand::Erase { subject } => {
+            let s = Subject::new(&subject.tenant, &subject.user)?;
+            let report = store.erase_subject(&s, &actor()).await?;
+            emit(&json!({"erased": s, "report": report}))?;
+        }
+        DataCommand::ShredTenant { tenant, yes } => {
+            if !yes {
+                bail!("shredding tenant {tenant} deletes all its data for good; add --yes");
+            }
+            let report = store.shred_tenant(&tenant, &actor()).await?;
+            emit(&json!({"shredded": tenant, "report": report}))?;
+        }
+        DataCommand::RotateKey { tenant } => {
+            let version = store.rotate_tenant_key(&tenant, &actor()).await?;
+            emit(&json!({"tenant": tenant, "key_version": version}))?;
+        }
+        DataCommand::Hold {
+            tenant,
+            user,
+            reason,
+        } => {
+            let hold = LegalHold {
+                tenant,
+                user,
+                reason,
+                created_at_ms: 0,
+            };
+            store.set_legal_hold(&hold, &actor()).await?;
+            emit(&json!({"hold": hold}))?;
+        }
+        DataCommand::Release { tenant, user } => {
+            let released = store
+                .release_legal_hold(&tenant, user.as_deref(), &actor())
+                .await?;
+            emit(&json!({"released": released}))?;
+        }
+        DataCommand::Holds => emit(&json!(store.legal_holds().await?))?,
+        DataCommand::Purge => {
+            let report = store.purge_expired(&retention_rules(&settings)).await?;
+            emit(&json!(report))?;
+        }
+        DataCommand::VerifyAudit => match sovra_store::verify_audit(&*store).await? {
+            Ok(n) => emit(&json!({"verified": true, "entries": n}))?,
+            Err(e) => bail!("the audit trail does not verify: {e}"),
+        },
+        DataCommand::Backup { out } => {
+            store
+                .backup(&out)
+                .await
+                .with_context(|| format!("could not back up to {}", out.display()))?;
+            emit(&json!({"backup": out}))?;
+        }
+        DataCommand::Restore { .. } => {}
+    }
+    Ok(())
+}
+
+async fn restore(settings: &Settings, from: &Path, force: bool) -> Result<()> {
+    if !from.is_file() {
+        bail!("backup {} does not exist", from.display());
+    }
+    match settings.storage.url.as_deref() {
+        Some(url) if url.starts_with("postgres") => {
+            sovra_store::restore_postgres(url, from).await?;
+        }
+        other => {
+            let db = match other {
+                Some(url) => Path::new(
+                    url.trim_start_matches("sqlite://")
+                        .trim_start_matches("sqlite:"),
+                )
+                .to_path_buf(),
+                None => settings.data_dir.join("sovra.db"),
+            };
+            if db.exists() && !force {
+                bail!(
+                    "{} exists; stop Sovra and add --force to replace it",
+                    db.display()
+                );
+            }
+            if let Some(dir) = db.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let staging = db.with_extension("db.restoring");
+            std::fs::copy(from, &staging)
+                .with_context(|| format!("could not copy {}", from.display()))?;
+            std::fs::File::open(&staging)?.sync_all()?;
+            for ext in ["db-wal", "db-shm"] {
+                let _ = std::fs::remove_file(db.with_extension(ext));
+            }
+            std::fs::rename(&staging, &db)?;
+        }
+    }
+    emit(&json!({"restored": from}))
+}

@@ -1,6 +1,6 @@
 // Limits as the SDK sees them: an over-large body (413) and a failure in the
-// middle of a stream. (There is no 401/429 path yet: no API keys or rate
-// limits; when they land, their AuthenticationError/RateLimitError tests go here.)
+// middle of a stream. (RateLimitError is tested with the Python SDK against a
+// fleet tenant over its queue share; there is no 401 path until API keys land.)
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";

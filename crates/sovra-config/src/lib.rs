@@ -40,6 +40,16 @@ pub struct Settings {
     pub router: fleet::RouterSettings,
     pub storage: StorageSettings,
     pub retention: RetentionSettings,
+    pub auth: AuthSettings,
+}
+
+/// Who may call the OpenAI and admin APIs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// Keys a client must send as `Authorization: Bearer KEY` on `/v1` and
+    /// `/admin`; empty: those APIs are open.
+    pub api_keys: Vec<String>,
 }
 
 /// Where data is kept and the key that seals it (see docs/data.md).
@@ -202,6 +212,7 @@ impl Default for Settings {
             router: fleet::RouterSettings::default(),
             storage: StorageSettings::default(),
             retention: RetentionSettings::default(),
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -293,6 +304,7 @@ const SECTIONS: &[&str] = &[
     "router",
     "storage",
     "retention",
+    "auth",
 ];
 
 /// `SOVRA_*` variables that belong to the tools, not to the settings.
@@ -479,6 +491,14 @@ impl Settings {
             st.previous_master_keys.iter().all(|k| source_ok(k)),
             "storage.previous_master_keys",
             "each must be file:PATH, env:VAR or command:CMD",
+        )?;
+        check(
+            self.auth
+                .api_keys
+                .iter()
+                .all(|k| k.len() >= 16 && !k.chars().any(char::is_whitespace)),
+            "auth.api_keys",
+            "each key must be at least 16 characters, without spaces",
         )?;
         check(
             self.retention.purge_interval_secs >= 1,

@@ -44,10 +44,11 @@ impl ErrorKind {
     /// OpenAI's `error.type` string for this kind.
     pub fn type_name(self) -> &'static str {
         match self {
-            ErrorKind::InvalidRequest | ErrorKind::NotFound | ErrorKind::PayloadTooLarge => {
-                "invalid_request_error"
-            }
-            ErrorKind::Authentication => "authentication_error",
+            // OpenAI answers a bad or missing key with `invalid_request_error`.
+            ErrorKind::InvalidRequest
+            | ErrorKind::Authentication
+            | ErrorKind::NotFound
+            | ErrorKind::PayloadTooLarge => "invalid_request_error",
             ErrorKind::RateLimited => "rate_limit_error",
             ErrorKind::Overloaded | ErrorKind::Internal => "server_error",
         }

@@ -10,6 +10,7 @@
 //! renders an error body.
 
 pub mod apidoc;
+pub mod auth;
 pub mod conversations;
 pub mod data;
 pub mod embeddings;
@@ -68,6 +69,8 @@ pub struct AppState {
     pub embeddings: Option<embeddings::EmbeddingService>,
     /// Background work a response started (streams, persistence); shutdown waits on it.
     pub tasks: TaskTracker,
+    /// Keys `/v1` and `/admin` require (none: open); see [`auth`].
+    pub api_keys: auth::ApiKeys,
     draining: Arc<AtomicBool>,
     metrics: observe::Metrics,
 }
@@ -86,6 +89,7 @@ impl AppState {
             system_prompt: Arc::from(system_prompt),
             embeddings: None,
             tasks: TaskTracker::new(),
+            api_keys: auth::ApiKeys::default(),
             draining: Arc::new(AtomicBool::new(false)),
             metrics: observe::Metrics::global(),
         }
@@ -94,6 +98,12 @@ impl AppState {
     /// Serve `/v1/embeddings` with this model.
     pub fn with_embeddings(mut self, service: embeddings::EmbeddingService) -> Self {
         self.embeddings = Some(service);
+        self
+    }
+
+    /// Require one of these keys on `/v1` and `/admin`.
+    pub fn with_api_keys(mut self, keys: auth::ApiKeys) -> Self {
+        self.api_keys = keys;
         self
     }
 

@@ -69,7 +69,8 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         max_completion_tokens: settings.limits.max_completion_tokens,
         max_messages: settings.limits.max_messages,
     };
-    let mut state = AppState::new(engine, store.clone(), limits, SYSTEM_PROMPT);
+    let mut state = AppState::new(engine, store.clone(), limits, SYSTEM_PROMPT)
+        .with_api_keys(sovra_server::auth::ApiKeys::new(&settings.auth.api_keys));
     if let Some(service) = build_embeddings(&settings).await? {
         state = state.with_embeddings(service);
     }
@@ -283,6 +284,7 @@ async fn run_http(
         ));
         hangup = Some(tokio::spawn(reload_on_sighup(router, reload)));
     }
+    let app = sovra_server::auth::guard(app, state.api_keys.clone());
     let server =
         axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let deadline = async {

@@ -661,3 +661,67 @@ async fn a_taken_port_is_an_error_not_another_server() {
     .expect("a server on a taken port must not count as ready");
     assert!(format!("{err:#}").contains("could not listen"), "{err:#}");
 }
+
+/// With `auth.api_keys` set, `/v1` and `/admin` need one of the keys as a
+/// bearer token and answer OpenAI's 401 otherwise; probes, the web page and
+/// the OpenAPI document stay open.
+#[tokio::test]
+async fn api_keys_guard_the_openai_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "sk-sovra-test-0123456789abcdef";
+    let keys = format!("[\"{key}\"]");
+    let s = sim(dir.path(), &[("SOVRA_AUTH_API_KEYS", &keys)]).await;
+    let missing = s.client.get(s.url("/v1/models")).send().await.unwrap();
+    assert_eq!(missing.status(), 401);
+    let body: Value = missing.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("didn't provide an API key")
+    );
+    let wrong = s
+        .client
+        .post(s.url("/v1/chat/completions"))
+        .bearer_auth("sk-sovra-wrong-0123456789abcdef")
+        .json(&chat("hi"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let body: Value = wrong.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_api_key");
+    let shown = body["error"]["message"].as_str().unwrap();
+    assert!(
+        !shown.contains("wrong-0123"),
+        "the key is not echoed: {shown}"
+    );
+    let ok = s
+        .client
+        .post(s.url("/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(&chat("hi"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    for open in ["/healthz", "/readyz", "/openapi.json", "/"] {
+        let r = s.client.get(s.url(open)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{open}");
+    }
+    s.stop().await.unwrap();
+    // A key too short to be a secret is refused at start.
+    let dir = tempfile::tempdir().unwrap();
+    let err = Sovra::serve(
+        Path::new(BIN),
+        dir.path(),
+        &["--engine", "sim"],
+        &[("SOVRA_AUTH_API_KEYS", "[\"short\"]")],
+    )
+    .await
+    .err()
+    .map(|e| format!("{e:#}"))
+    .unwrap_or_default();
+    assert!(err.contains("auth.api_keys"), "{err}");
+}

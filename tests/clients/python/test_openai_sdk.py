@@ -256,3 +256,18 @@ def test_failure_mid_stream_raises_api_error(failing):
     assert "".join(received).startswith("You said:")
     with pytest.raises(openai.InternalServerError):
         failing.completions.create(model="sim", prompt="x")
+
+
+def test_a_missing_or_wrong_key_raises_authentication_error():
+    key = "sk-sovra-python-0123456789abcdef"
+    proc, base = start(["--engine", "sim"], {"SOVRA_AUTH_API_KEYS": f'["{key}"]'})
+    try:
+        wrong = openai.OpenAI(base_url=base + "/v1", api_key="sk-sovra-wrong-0123456789", max_retries=0)
+        with pytest.raises(openai.AuthenticationError) as e:
+            wrong.models.list()
+        assert e.value.status_code == 401
+        assert e.value.code == "invalid_api_key"
+        right = openai.OpenAI(base_url=base + "/v1", api_key=key, max_retries=0)
+        assert [m.id for m in right.models.list().data] == ["sim"]
+    finally:
+        stop(proc)

@@ -13,6 +13,7 @@ pub mod embeddings;
 pub mod error;
 pub mod observe;
 pub mod openai;
+pub mod sim;
 pub mod stream;
 pub mod web;
 

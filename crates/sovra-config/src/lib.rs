@@ -13,6 +13,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub mod fleet;
+
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -30,6 +32,12 @@ pub struct Settings {
     pub engine: EngineSettings,
     pub embeddings: EmbeddingSettings,
     pub limits: LimitSettings,
+    /// Where requests may be served: see [`fleet`].
+    pub sovereignty: fleet::SovereigntySettings,
+    /// The fleet of inference backends; empty: the engine of `[engine]` alone.
+    pub backends: Vec<fleet::BackendSettings>,
+    /// How the fleet router places and admits requests.
+    pub router: fleet::RouterSettings,
 }
 
 /// `POST /v1/embeddings`: the embedding model that runs in process.
@@ -141,6 +149,9 @@ impl Default for Settings {
             engine: EngineSettings::default(),
             embeddings: EmbeddingSettings::default(),
             limits: LimitSettings::default(),
+            sovereignty: fleet::SovereigntySettings::default(),
+            backends: Vec::new(),
+            router: fleet::RouterSettings::default(),
         }
     }
 }
@@ -187,6 +198,9 @@ pub enum ConfigError {
         setting: &'static str,
         problem: String,
     },
+    /// A backend that must not be used (e.g. outside the allowed jurisdictions).
+    #[error("backend `{name}`: {problem}")]
+    Backend { name: String, problem: String },
 }
 
 impl From<figment::Error> for ConfigError {
@@ -221,7 +235,7 @@ impl From<figment::Error> for ConfigError {
     }
 }
 
-const SECTIONS: &[&str] = &["engine", "embeddings", "limits"];
+const SECTIONS: &[&str] = &["engine", "embeddings", "limits", "sovereignty", "router"];
 
 /// `SOVRA_*` variables that belong to the tools, not to the settings.
 const NOT_SETTINGS: &[&str] = &["config", "url", "bin", "test_model", "test_embedding_model"];
@@ -380,6 +394,7 @@ impl Settings {
             "limits.max_messages",
             "must be at least 1",
         )?;
+        fleet::validate(&self.sovereignty, &self.backends, &self.router)?;
         Ok(())
     }
 }
@@ -490,6 +505,57 @@ mod tests {
                 .map(|e| e.to_string())
                 .unwrap_or_default();
             assert!(err.contains("embeddings.max_input_tokens"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn fleet_from_toml_and_env() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "sovra.toml",
+                "[sovereignty]\nallowed_jurisdictions = [\"EE\"]\n[router]\npolicy = \"round-robin\"\n[[backends]]\nname = \"tallinn-gpu-01\"\nurl = \"http://10.0.0.11:8000/v1\"\nmodels = [\"llama-3.1-70b\"]\njurisdiction = \"EE\"\nsite = \"tallinn-1\"\n[[backends]]\nname = \"riga-gpu-01\"\nurl = \"http://10.1.0.11:8000/v1\"\nmodels = [\"llama-3.1-70b\"]\njurisdiction = \"LV\"\nsite = \"riga-1\"\n",
+            )?;
+            let err = Settings::load(Some(Path::new("sovra.toml")), none())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("riga-gpu-01"), "{err}");
+            jail.set_env(
+                "SOVRA_SOVEREIGNTY_ALLOWED_JURISDICTIONS",
+                "[\"EE\", \"LV\"]",
+            );
+            jail.set_env("SOVRA_ROUTER_QUEUE_DEPTH", "7");
+            let s =
+                Settings::load(Some(Path::new("sovra.toml")), none()).map_err(|e| e.to_string())?;
+            assert_eq!(s.backends.len(), 2);
+            assert_eq!(s.router.policy, fleet::RoutingPolicy::RoundRobin);
+            assert_eq!(s.router.queue_depth, 7);
+            assert!(unknown_env_vars().is_empty(), "{:?}", unknown_env_vars());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn backends_from_the_environment_alone() {
+        Jail::expect_with(|jail| {
+            jail.set_env("SOVRA_SOVEREIGNTY_ALLOWED_JURISDICTIONS", "[\"EE\"]");
+            jail.set_env(
+                "SOVRA_BACKENDS",
+                "[{name=\"a\",url=\"http://10.0.0.1:8000/v1\",models=[\"m\"],jurisdiction=\"EE\",site=\"s\",max_concurrency=4}]",
+            );
+            let s = Settings::load(None, none()).map_err(|e| e.to_string())?;
+            assert_eq!(s.backends.len(), 1);
+            assert_eq!(s.backends[0].max_concurrency, Some(4));
+            jail.set_env(
+                "SOVRA_BACKENDS",
+                "[{name=\"b\",url=\"http://10.0.0.1:8000/v1\",models=[\"m\"],jurisdiction=\"US\",site=\"s\"}]",
+            );
+            let err = Settings::load(None, none())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("backend `b`"), "{err}");
             Ok(())
         });
     }

@@ -85,11 +85,64 @@ pub enum Prompt {
     Text(String),
 }
 
+/// How urgent a request is: the router's admission queue serves a higher
+/// class first (emergency and public-health services above citizens above
+/// batch work).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    Emergency,
+    #[default]
+    Citizen,
+    Batch,
+}
+
+impl Priority {
+    /// Every class, most urgent first.
+    pub const ALL: [Priority; 3] = [Priority::Emergency, Priority::Citizen, Priority::Batch];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Emergency => "emergency",
+            Priority::Citizen => "citizen",
+            Priority::Batch => "batch",
+        }
+    }
+
+    /// `emergency`/`high`, `citizen`/`normal`/`default`, `batch`/`low`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "emergency" | "high" => Some(Priority::Emergency),
+            "citizen" | "normal" | "default" => Some(Priority::Citizen),
+            "batch" | "low" => Some(Priority::Batch),
+            _ => None,
+        }
+    }
+
+    /// Index into [`Self::ALL`].
+    pub fn rank(self) -> usize {
+        self as usize
+    }
+}
+
+/// What the router may use to place a request; engines that serve one model
+/// in one place ignore it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteHints {
+    /// Who is asking, for fair sharing of the queue between tenants.
+    pub tenant: Option<String>,
+    pub priority: Priority,
+    /// Requests of one conversation share this key (session affinity).
+    pub session: Option<String>,
+}
+
 /// A request to generate: the assistant's next message, or the continuation of a text.
 #[derive(Debug, Clone)]
 pub struct GenerateRequest {
     pub prompt: Prompt,
     pub params: SamplingParams,
+    /// The public model name the client asked for; `None`: the engine's own.
+    pub model: Option<String>,
+    pub hints: RouteHints,
 }
 
 impl GenerateRequest {
@@ -98,6 +151,8 @@ impl GenerateRequest {
         Self {
             prompt: Prompt::Chat(turns),
             params,
+            model: None,
+            hints: RouteHints::default(),
         }
     }
 
@@ -106,6 +161,8 @@ impl GenerateRequest {
         Self {
             prompt: Prompt::Text(text.into()),
             params,
+            model: None,
+            hints: RouteHints::default(),
         }
     }
 }
@@ -153,6 +210,14 @@ pub enum EngineError {
     InvalidParam { param: String, message: String },
     #[error("engine failure: {0}")]
     Internal(String),
+    /// Nothing can serve the request now (no eligible backend, backend
+    /// unreachable); a retry later may succeed. Rendered as a 503.
+    #[error("{0}")]
+    Unavailable(String),
+    /// This client is over its share (e.g. its tenant's part of the queue);
+    /// rendered as a 429.
+    #[error("{0}")]
+    RateLimited(String),
 }
 
 impl SamplingParams {
@@ -189,8 +254,13 @@ pub struct ModelCard {
 /// The seam between Sovra and whatever runs the model.
 #[async_trait::async_trait]
 pub trait Engine: Send + Sync + 'static {
-    /// The model this engine serves.
+    /// The model this engine serves (the default one, if it serves several).
     fn model(&self) -> &ModelCard;
+
+    /// Every model this engine serves, by public name (the router serves many).
+    fn models(&self) -> Vec<ModelCard> {
+        vec![self.model().clone()]
+    }
 
     /// Whether the engine can take requests now.
     fn is_ready(&self) -> bool {

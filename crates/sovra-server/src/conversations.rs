@@ -186,7 +186,7 @@ pub async fn send(
         top_p: 0.9,
         ..SamplingParams::default()
     };
-    let events = generate_with_history(&state, &history, &content, params).await?;
+    let events = generate_with_history(&state, &id, &history, &content, params).await?;
 
     // The engine accepted the turn: record the question, then stream the answer.
     state
@@ -235,6 +235,7 @@ pub async fn send(
 /// Start generating with as much history as fits, dropping the oldest turns first.
 async fn generate_with_history(
     state: &AppState,
+    conversation: &str,
     history: &[StoredMessage],
     content: &str,
     params: SamplingParams,
@@ -252,7 +253,9 @@ async fn generate_with_history(
                 .map(|m| Turn::new(m.role, m.content.clone())),
         );
         turns.push(Turn::new(Role::User, content));
-        let request = GenerateRequest::chat(turns, params.clone());
+        let mut request = GenerateRequest::chat(turns, params.clone());
+        // A fleet keeps one conversation on one backend (its prefix cache).
+        request.hints.session = Some(conversation.to_owned());
         match state.engine.generate(request).await {
             Err(EngineError::ContextLength { .. }) if skip < history.len() => {
                 // Drop the older half of what is left (at least one turn).

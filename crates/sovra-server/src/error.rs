@@ -35,6 +35,8 @@ pub fn engine_error(e: &EngineError) -> ApiError {
             ApiError::invalid_param(param, format!("Invalid '{param}': {message}"))
         }
         EngineError::Internal(_) => ApiError::internal(e.to_string()),
+        EngineError::Unavailable(m) => ApiError::overloaded(m.clone()),
+        EngineError::RateLimited(m) => ApiError::new(ErrorKind::RateLimited, m.clone()),
     }
 }
 
@@ -157,5 +159,13 @@ mod tests {
             500
         );
         assert_eq!(engine_error(&EngineError::Stopped).status(), 503);
+        assert_eq!(
+            engine_error(&EngineError::Unavailable("no backend".into())).status(),
+            503
+        );
+        let full = HttpError::from(EngineError::RateLimited("tenant over share".into()));
+        let full = full.into_response();
+        assert_eq!(full.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(full.headers()[header::RETRY_AFTER], "1");
     }
 }

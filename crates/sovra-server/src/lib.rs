@@ -11,6 +11,7 @@
 pub mod conversations;
 pub mod embeddings;
 pub mod error;
+pub mod hints;
 pub mod observe;
 pub mod openai;
 pub mod sim;

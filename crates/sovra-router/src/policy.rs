@@ -1,0 +1,382 @@
+//! Routing policy: which eligible backend gets a request, and why.
+//!
+//! Three policies (`[router] policy`): `round-robin`; `least-loaded` (fewest
+//! tokens in flight per unit of weight, not just requests: a 4k-token prompt
+//! weighs more than a greeting); and `prefix-aware`, the default: a session
+//! stays on its backend, then a request goes where the longest part of its
+//! prompt prefix was recently sent (so the backend's prefix cache probably
+//! holds it), unless that backend has `affinity_max_extra_tokens` more in
+//! flight than the least loaded one, in which case load wins. Prefixes are
+//! tracked as chained hashes of fixed-size blocks of the rendered prompt in
+//! each backend's bounded [`BlockSet`](crate::backend::BlockSet). The
+//! [`Reason`] of every decision is counted in metrics.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sovra_config::fleet::RoutingPolicy;
+use sovra_engine::{GenerateRequest, Prompt};
+
+use crate::backend::Backend;
+
+/// Most prompt blocks hashed per request (bounds the work per request).
+const MAX_BLOCKS: usize = 4096;
+
+/// What placing one request needs to know about it.
+#[derive(Debug, Clone)]
+pub struct RouteInput {
+    /// The public model name.
+    pub model: String,
+    /// Chained hashes of the prompt's full blocks.
+    pub blocks: Vec<u64>,
+    pub session: Option<String>,
+    /// Estimated tokens the request will hold on its backend (prompt and answer).
+    pub tokens: u64,
+    /// A per-request hash that breaks ties between equally good backends.
+    pub tie: u64,
+}
+
+const FNV_OFFSET: u64 = 0xcbf29ce484222325;
+
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+/// Chained block hashes of a prompt: block `i`'s hash covers every byte up
+/// to the end of block `i`, so a match on it means the whole prefix matches.
+pub fn prompt_blocks(prompt: &Prompt, block_bytes: usize) -> (Vec<u64>, usize) {
+    let mut bytes: Vec<u8> = Vec::new();
+    match prompt {
+        Prompt::Chat(turns) => {
+            for t in turns {
+                bytes.extend_from_slice(t.role.as_str().as_bytes());
+                bytes.push(0x1f);
+                bytes.extend_from_slice(t.content.as_bytes());
+                bytes.push(0x1e);
+            }
+        }
+        Prompt::Text(text) => bytes.extend_from_slice(text.as_bytes()),
+    }
+    let block = block_bytes.max(1);
+    let mut h = FNV_OFFSET;
+    let blocks = bytes
+        .chunks_exact(block)
+        .take(MAX_BLOCKS)
+        .map(|chunk| {
+            h = fnv(h, chunk);
+            h
+        })
+        .collect();
+    (blocks, bytes.len())
+}
+
+impl RouteInput {
+    pub fn new(request: &GenerateRequest, model: String, block_bytes: usize) -> Self {
+        let (blocks, len) = prompt_blocks(&request.prompt, block_bytes);
+        let p = &request.params;
+        let answer = p.max_tokens.unwrap_or(p.ceiling.min(256)).min(p.ceiling);
+        let tie = fnv(
+            blocks.first().copied().unwrap_or(FNV_OFFSET),
+            request.hints.session.as_deref().unwrap_or("").as_bytes(),
+        );
+        Self {
+            model,
+            blocks,
+            session: request.hints.session.clone(),
+            tokens: (len as u64).div_ceil(4) + u64::from(answer),
+            tie,
+        }
+    }
+}
+
+/// Why a backend was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// The session's backend.
+    Session,
+    /// The backend most likely to hold the prompt's prefix.
+    AffinityHit,
+    /// No affinity: the least loaded.
+    LeastLoaded,
+    /// Affinity pointed at an overloaded backend; the least loaded instead.
+    Fallback,
+    RoundRobin,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Session => "session",
+            Reason::AffinityHit => "affinity_hit",
+            Reason::LeastLoaded => "least_loaded",
+            Reason::Fallback => "fallback",
+            Reason::RoundRobin => "round_robin",
+        }
+    }
+}
+
+/// Session → backend name, bounded: the oldest sessions are forgotten first.
+#[derive(Debug)]
+pub struct Sessions {
+    order: VecDeque<String>,
+    map: HashMap<String, String>,
+    cap: usize,
+}
+
+impl Sessions {
+    pub fn new(cap: usize) -> Self {
+        Self {
+            order: VecDeque::new(),
+            map: HashMap::new(),
+            cap: cap.max(1),
+        }
+    }
+
+    pub fn get(&self, session: &str) -> Option<&str> {
+        self.map.get(session).map(String::as_str)
+    }
+
+    pub fn set(&mut self, session: &str, backend: &str) {
+        if self
+            .map
+            .insert(session.to_owned(), backend.to_owned())
+            .is_none()
+        {
+            self.order.push_back(session.to_owned());
+        }
+        while self.order.len() > self.cap {
+            if let Some(old) = self.order.pop_front() {
+                self.map.remove(&old);
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+/// Mutable routing state, kept under the router's lock.
+pub struct PolicyState {
+    pub rr: u64,
+    pub sessions: Sessions,
+}
+
+/// The least loaded of `loads`; ties broken by a rendezvous hash of the
+/// request and the backend's name, so new prefixes spread over the fleet.
+fn least_loaded(candidates: &[Arc<Backend>], loads: &[f64], tie: u64) -> usize {
+    let mut best = 0;
+    for i in 1..candidates.len() {
+        let better = loads[i] < loads[best]
+            || (loads[i] == loads[best]
+                && fnv(tie, candidates[i].name().as_bytes())
+                    > fnv(tie, candidates[best].name().as_bytes()));
+        if better {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Pick one of `candidates` (all eligible and with room; never empty).
+pub fn choose(
+    policy: RoutingPolicy,
+    input: &RouteInput,
+    candidates: &[Arc<Backend>],
+    state: &mut PolicyState,
+    now: Instant,
+    slow_start: Duration,
+    max_extra_tokens: u64,
+) -> Option<(usize, Reason)> {
+    if candidates.is_empty() {
+        return None;
+    }
+    let loads: Vec<f64> = candidates.iter().map(|b| b.load(now, slow_start)).collect();
+    match policy {
+        RoutingPolicy::RoundRobin => {
+            state.rr = state.rr.wrapping_add(1);
+            let i = (state.rr % candidates.len() as u64) as usize;
+            Some((i, Reason::RoundRobin))
+        }
+        RoutingPolicy::LeastLoaded => Some((
+            least_loaded(candidates, &loads, input.tie),
+            Reason::LeastLoaded,
+        )),
+        RoutingPolicy::PrefixAware => {
+            let least = least_loaded(candidates, &loads, input.tie);
+            let ok = |i: usize| loads[i] <= loads[least] + max_extra_tokens as f64;
+            if let Some(name) = input.session.as_deref().and_then(|s| state.sessions.get(s))
+                && let Some(i) = candidates.iter().position(|b| b.name() == name)
+                && ok(i)
+            {
+                return Some((i, Reason::Session));
+            }
+            let mut best: Option<(usize, usize)> = None;
+            for (i, b) in candidates.iter().enumerate() {
+                let m = b.prefix_matched(&input.blocks);
+                let better = match best {
+                    None => m > 0,
+                    Some((j, bm)) => m > bm || (m == bm && loads[i] < loads[j]),
+                };
+                if better {
+                    best = Some((i, m));
+                }
+            }
+            match best {
+                Some((i, _)) if ok(i) => Some((i, Reason::AffinityHit)),
+                Some(_) => Some((least, Reason::Fallback)),
+                None => Some((least, Reason::LeastLoaded)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sovra_config::fleet::BackendSettings;
+    use sovra_core::openai::Role;
+    use sovra_engine::sim::{SimConfig, SimEngine};
+    use sovra_engine::{SamplingParams, Turn};
+
+    pub(crate) fn backend(name: &str) -> Arc<Backend> {
+        Arc::new(Backend::new(
+            BackendSettings {
+                name: name.into(),
+                url: "embedded".into(),
+                models: vec!["m".into()],
+                jurisdiction: "EE".into(),
+                site: "s".into(),
+                weight: None,
+                max_concurrency: None,
+                api_key: None,
+            },
+            Arc::new(SimEngine::new(SimConfig::default())),
+            None,
+            1000,
+        ))
+    }
+
+    fn input(system: &str, user: &str) -> RouteInput {
+        let req = GenerateRequest::chat(
+            vec![Turn::new(Role::System, system), Turn::new(Role::User, user)],
+            SamplingParams::default(),
+        );
+        RouteInput::new(&req, "m".into(), 16)
+    }
+
+    #[test]
+    fn same_prefix_goes_to_the_same_backend_unless_overloaded() {
+        let fleet: Vec<_> = ["a", "b", "c", "d"].iter().map(|n| backend(n)).collect();
+        let mut st = PolicyState {
+            rr: 0,
+            sessions: Sessions::new(10),
+        };
+        let now = Instant::now();
+        let sys = "You are the tax office assistant. ".repeat(8);
+        let first = input(&sys, "question one");
+        let (i, r) = choose(
+            RoutingPolicy::PrefixAware,
+            &first,
+            &fleet,
+            &mut st,
+            now,
+            Duration::ZERO,
+            100,
+        )
+        .unwrap();
+        assert_eq!(r, Reason::LeastLoaded);
+        fleet[i].remember_prefix(&first.blocks);
+        fleet[i].reserve(50);
+        let second = input(&sys, "another question entirely");
+        let (j, r) = choose(
+            RoutingPolicy::PrefixAware,
+            &second,
+            &fleet,
+            &mut st,
+            now,
+            Duration::ZERO,
+            100,
+        )
+        .unwrap();
+        assert_eq!((j, r), (i, Reason::AffinityHit));
+        // Overloaded: load wins.
+        fleet[i].reserve(500);
+        let (k, r) = choose(
+            RoutingPolicy::PrefixAware,
+            &second,
+            &fleet,
+            &mut st,
+            now,
+            Duration::ZERO,
+            100,
+        )
+        .unwrap();
+        assert_ne!(k, i);
+        assert_eq!(r, Reason::Fallback);
+    }
+
+    #[test]
+    fn least_loaded_counts_tokens_and_round_robin_rotates() {
+        let fleet: Vec<_> = ["a", "b"].iter().map(|n| backend(n)).collect();
+        let mut st = PolicyState {
+            rr: 0,
+            sessions: Sessions::new(10),
+        };
+        let now = Instant::now();
+        fleet[0].reserve(10);
+        fleet[1].reserve(4000);
+        fleet[0].reserve(10);
+        let x = input("s", "u");
+        let (i, _) = choose(
+            RoutingPolicy::LeastLoaded,
+            &x,
+            &fleet,
+            &mut st,
+            now,
+            Duration::ZERO,
+            0,
+        )
+        .unwrap();
+        assert_eq!(
+            fleet[i].name(),
+            "a",
+            "two small requests weigh less than one big one"
+        );
+        let picks: Vec<usize> = (0..4)
+            .filter_map(|_| {
+                choose(
+                    RoutingPolicy::RoundRobin,
+                    &x,
+                    &fleet,
+                    &mut st,
+                    now,
+                    Duration::ZERO,
+                    0,
+                )
+            })
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(picks, vec![1, 0, 1, 0]);
+    }
+
+    #[test]
+    fn sessions_are_bounded() {
+        let mut s = Sessions::new(2);
+        s.set("a", "x");
+        s.set("b", "y");
+        s.set("c", "z");
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.get("a"), None);
+        assert_eq!(s.get("c"), Some("z"));
+    }
+}

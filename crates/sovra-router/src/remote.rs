@@ -1,0 +1,430 @@
+//! A remote OpenAI-compatible backend (vLLM, SGLang, TGI, llama.cpp server,
+//! Ollama, another Sovra or `sovra sim-node`) as an [`Engine`].
+//!
+//! A [`GenerateRequest`] becomes a streaming `POST {base}/chat/completions`
+//! (or `/completions` for a raw text), and the SSE that comes back becomes
+//! [`Event`]s. Failures to connect and 429/5xx answers come back as
+//! [`EngineError::Unavailable`] from `generate`, so the router can retry
+//! them elsewhere; a stream that breaks after it started ends with an error
+//! item (the server turns it into a final SSE error chunk).
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::{Map, Value, json};
+use sovra_core::openai::FinishReason;
+use sovra_core::sse::SseDecoder;
+use sovra_engine::{
+    Engine, EngineError, Event, EventStream, Finish, GenerateRequest, ModelCard, Prompt,
+};
+
+/// An OpenAI-compatible server reached over HTTP.
+pub struct RemoteEngine {
+    client: reqwest::Client,
+    base: String,
+    api_key: Option<String>,
+    card: ModelCard,
+    /// A stream with no bytes for this long has failed (a hung backend).
+    idle_timeout: Duration,
+}
+
+impl RemoteEngine {
+    /// `base` is the API root, e.g. `http://10.0.0.11:8000/v1`; `model` the
+    /// name the backend knows its (first) model by.
+    pub fn new(client: reqwest::Client, base: &str, api_key: Option<String>, model: &str) -> Self {
+        let base = base.trim().trim_end_matches('/').to_owned();
+        Self {
+            idle_timeout: Duration::from_secs(60),
+            card: ModelCard {
+                id: model.to_owned(),
+                context_length: 0,
+                description: format!("remote OpenAI-compatible backend at {base}"),
+            },
+            client,
+            base,
+            api_key,
+        }
+    }
+
+    /// Fail a stream that sends nothing for `idle` (default 60 s).
+    pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle_timeout = idle;
+        self
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn body(request: &GenerateRequest, model: &str) -> (String, Value) {
+        let p = &request.params;
+        let mut body = Map::new();
+        body.insert("model".into(), json!(model));
+        body.insert("stream".into(), json!(true));
+        body.insert("stream_options".into(), json!({"include_usage": true}));
+        let max = p.max_tokens.unwrap_or(p.ceiling).min(p.ceiling);
+        if max != u32::MAX {
+            body.insert("max_tokens".into(), json!(max));
+        }
+        body.insert("temperature".into(), json!(p.temperature));
+        body.insert("top_p".into(), json!(p.top_p));
+        if let Some(seed) = p.seed {
+            body.insert("seed".into(), json!(seed));
+        }
+        if !p.stop.is_empty() {
+            body.insert("stop".into(), json!(p.stop));
+        }
+        if p.presence_penalty != 0.0 {
+            body.insert("presence_penalty".into(), json!(p.presence_penalty));
+        }
+        if p.frequency_penalty != 0.0 {
+            body.insert("frequency_penalty".into(), json!(p.frequency_penalty));
+        }
+        if !p.logit_bias.is_empty() {
+            let bias: Map<String, Value> = p
+                .logit_bias
+                .iter()
+                .map(|(t, b)| (t.to_string(), json!(b)))
+                .collect();
+            body.insert("logit_bias".into(), Value::Object(bias));
+        }
+        let path = match &request.prompt {
+            Prompt::Chat(turns) => {
+                let messages: Vec<Value> = turns
+                    .iter()
+                    .map(|t| json!({"role": t.role.as_str(), "content": t.content}))
+                    .collect();
+                body.insert("messages".into(), Value::Array(messages));
+                "/chat/completions"
+            }
+            Prompt::Text(text) => {
+                body.insert("prompt".into(), json!(text));
+                "/completions"
+            }
+        };
+        (path.to_owned(), Value::Object(body))
+    }
+}
+
+/// The message of an OpenAI error body, or the text itself.
+fn error_message(text: &str) -> String {
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| text.chars().take(300).collect())
+}
+
+/// What one `data:` payload means.
+enum Item {
+    Text(String),
+    Nothing,
+    Done,
+    Failed(String),
+}
+
+struct Progress {
+    reason: Option<FinishReason>,
+    prompt_tokens: u32,
+    completion_tokens: u32,
+    pieces: u32,
+}
+
+fn parse(data: &str, progress: &mut Progress) -> Item {
+    if data.trim() == "[DONE]" {
+        return Item::Done;
+    }
+    let Ok(v) = serde_json::from_str::<Value>(data) else {
+        return Item::Failed(format!(
+            "the backend sent a chunk that is not JSON: {data:.200}"
+        ));
+    };
+    if let Some(message) = v["error"]["message"].as_str() {
+        return Item::Failed(message.to_owned());
+    }
+    if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+        progress.prompt_tokens = u["prompt_tokens"].as_u64().unwrap_or(0) as u32;
+        progress.completion_tokens = u["completion_tokens"].as_u64().unwrap_or(0) as u32;
+    }
+    let choice = &v["choices"][0];
+    if let Some(reason) = choice["finish_reason"].as_str() {
+        progress.reason = Some(if reason == "length" {
+            FinishReason::Length
+        } else {
+            FinishReason::Stop
+        });
+    }
+    let text = choice["delta"]["content"]
+        .as_str()
+        .or_else(|| choice["text"].as_str())
+        .unwrap_or("");
+    if text.is_empty() {
+        Item::Nothing
+    } else {
+        progress.pieces += 1;
+        Item::Text(text.to_owned())
+    }
+}
+
+#[async_trait::async_trait]
+impl Engine for RemoteEngine {
+    fn model(&self) -> &ModelCard {
+        &self.card
+    }
+
+    async fn generate(&self, request: GenerateRequest) -> Result<EventStream, EngineError> {
+        let model = request
+            .model
+            .clone()
+            .unwrap_or_else(|| self.card.id.clone());
+        let (path, body) = Self::body(&request, &model);
+        let mut call = self.client.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(key) = &self.api_key {
+            call = call.bearer_auth(key);
+        }
+        let response = call
+            .send()
+            .await
+            .map_err(|e| EngineError::Unavailable(format!("backend unreachable: {e}")))?;
+        let status = response.status();
+        if !status.is_success() {
+            let text = tokio::time::timeout(Duration::from_secs(5), response.text())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default();
+            let message = error_message(&text);
+            return Err(match status.as_u16() {
+                400 | 413 | 422 => EngineError::Invalid(message),
+                code => EngineError::Unavailable(format!("backend answered {code}: {message}")),
+            });
+        }
+        let mut bytes = response.bytes_stream();
+        let mut decoder = SseDecoder::default();
+        let mut progress = Progress {
+            reason: None,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            pieces: 0,
+        };
+        let idle = self.idle_timeout;
+        let stream = async_stream(move |tx| async move {
+            loop {
+                let Ok(next) = tokio::time::timeout(idle, bytes.next()).await else {
+                    let _ = tx
+                        .send(Err(EngineError::Internal(format!(
+                            "the backend sent nothing for {} ms (router.stream_idle_timeout_ms)",
+                            idle.as_millis()
+                        ))))
+                        .await;
+                    return;
+                };
+                let Some(chunk) = next else {
+                    let _ = tx
+                        .send(Err(EngineError::Internal(
+                            "the backend closed the stream before it finished".into(),
+                        )))
+                        .await;
+                    return;
+                };
+                let chunk = match chunk {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = tx
+                            .send(Err(EngineError::Internal(format!(
+                                "the backend's stream broke: {e}"
+                            ))))
+                            .await;
+                        return;
+                    }
+                };
+                let events = match decoder.push(&chunk) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        let _ = tx.send(Err(EngineError::Internal(e))).await;
+                        return;
+                    }
+                };
+                for data in events {
+                    match parse(&data, &mut progress) {
+                        Item::Nothing => {}
+                        Item::Text(t) => {
+                            if tx.send(Ok(Event::Delta(t))).await.is_err() {
+                                return;
+                            }
+                        }
+                        Item::Failed(m) => {
+                            let _ = tx
+                                .send(Err(EngineError::Internal(format!("backend failed: {m}"))))
+                                .await;
+                            return;
+                        }
+                        Item::Done => {
+                            let finish = Finish {
+                                reason: progress.reason.unwrap_or(FinishReason::Stop),
+                                prompt_tokens: progress.prompt_tokens,
+                                completion_tokens: progress.completion_tokens.max(progress.pieces),
+                            };
+                            let _ = tx.send(Ok(Event::Finish(finish))).await;
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(stream)
+    }
+}
+
+/// A stream fed by a future through a small channel; the future is polled
+/// by the stream itself (no spawned task), so dropping the stream cancels it.
+fn async_stream<F, Fut>(make: F) -> EventStream
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<Event, EngineError>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let producer = make(tx);
+    let items = futures::stream::unfold(
+        (rx, Some(Box::pin(producer))),
+        |(mut rx, mut producer)| async move {
+            loop {
+                match producer.as_mut() {
+                    Some(p) => {
+                        tokio::select! {
+                            biased;
+                            item = rx.recv() => return item.map(|i| (i, (rx, producer))),
+                            () = p.as_mut() => { producer = None; }
+                        }
+                    }
+                    None => return rx.recv().await.map(|i| (i, (rx, None))),
+                }
+            }
+        },
+    );
+    items.boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sovra_core::openai::Role;
+    use sovra_engine::{SamplingParams, Turn};
+
+    #[test]
+    fn chat_request_body() {
+        let mut req = GenerateRequest::chat(
+            vec![Turn::new(Role::User, "hi")],
+            SamplingParams {
+                max_tokens: Some(5),
+                stop: vec!["x".into()],
+                ..SamplingParams::default()
+            },
+        );
+        req.model = Some("llama".into());
+        let (path, body) = RemoteEngine::body(&req, "llama");
+        assert_eq!(path, "/chat/completions");
+        assert_eq!(body["model"], "llama");
+        assert_eq!(body["max_tokens"], 5);
+        assert_eq!(body["messages"][0]["content"], "hi");
+        assert_eq!(body["stream"], true);
+        let (path, body) = RemoteEngine::body(
+            &GenerateRequest::text("once", SamplingParams::default()),
+            "m",
+        );
+        assert_eq!(path, "/completions");
+        assert_eq!(body["prompt"], "once");
+        assert!(body.get("max_tokens").is_none());
+    }
+
+    /// A backend that starts a stream, sends one token, then hangs.
+    #[tokio::test]
+    async fn a_stream_that_goes_silent_fails_after_the_idle_timeout() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 65536];
+            let _ = sock.read(&mut buf).await;
+            let event = "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n";
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+            let chunk = format!("{:x}\r\n{event}\r\n", event.len());
+            sock.write_all(head.as_bytes()).await.unwrap();
+            sock.write_all(chunk.as_bytes()).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
+        let engine = RemoteEngine::new(
+            reqwest::Client::new(),
+            &format!("http://{addr}/v1"),
+            None,
+            "m",
+        )
+        .with_idle_timeout(Duration::from_millis(200));
+        let mut stream = engine
+            .generate(GenerateRequest::text("x", SamplingParams::default()))
+            .await
+            .unwrap();
+        assert_eq!(stream.next().await, Some(Ok(Event::Delta("Hi".into()))));
+        let started = std::time::Instant::now();
+        let Some(Err(EngineError::Internal(m))) = stream.next().await else {
+            panic!("expected an error");
+        };
+        assert!(m.contains("sent nothing"), "{m}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_backend_is_unavailable() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let engine = RemoteEngine::new(
+            reqwest::Client::new(),
+            &format!("http://127.0.0.1:{port}/v1"),
+            None,
+            "m",
+        );
+        let err = engine
+            .generate(GenerateRequest::text("x", SamplingParams::default()))
+            .await
+            .err();
+        assert!(matches!(err, Some(EngineError::Unavailable(_))), "{err:?}");
+    }
+
+    #[test]
+    fn chunks_parse() {
+        let mut p = Progress {
+            reason: None,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            pieces: 0,
+        };
+        assert!(matches!(
+            parse(r#"{"choices":[{"delta":{"content":"Hi"}}]}"#, &mut p),
+            Item::Text(t) if t == "Hi"
+        ));
+        assert!(matches!(
+            parse(
+                r#"{"choices":[{"delta":{},"finish_reason":"length"}]}"#,
+                &mut p
+            ),
+            Item::Nothing
+        ));
+        assert!(matches!(
+            parse(
+                r#"{"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3}}"#,
+                &mut p
+            ),
+            Item::Nothing
+        ));
+        assert_eq!((p.prompt_tokens, p.completion_tokens), (7, 3));
+        assert_eq!(p.reason, Some(FinishReason::Length));
+        assert!(matches!(
+            parse(r#"{"error":{"message":"boom"}}"#, &mut p),
+            Item::Failed(m) if m == "boom"
+        ));
+        assert!(matches!(parse("[DONE]", &mut p), Item::Done));
+    }
+}

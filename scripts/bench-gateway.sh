@@ -59,6 +59,8 @@ fleet_config "$RESULTS/sovra.toml" round-robin "$NODE"
 start_sovra "$SOVRA_PORT" "$RESULTS/sovra.toml" "$RESULTS/sovra.log"
 
 LITE_PORT=$(free_port)
+# LiteLLM refuses to start without a master key; the others ignore the bearer token.
+KEY=sk-$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 cat >"$RESULTS/litellm.yaml" <<YAML
 model_list:
   - model_name: sim
@@ -70,6 +72,7 @@ litellm_settings:
   drop_params: true
   set_verbose: false
 general_settings:
+  master_key: $KEY
   disable_spend_logs: true
 YAML
 LITELLM_LOG=ERROR "$VENV/bin/litellm" --config "$RESULTS/litellm.yaml" --host 127.0.0.1 \
@@ -80,7 +83,7 @@ wait_http "http://127.0.0.1:$LITE_PORT/health/liveliness" "$!" "$RESULTS/litellm
 declare -A URL=([direct]=$NODE [sovra]=http://127.0.0.1:$SOVRA_PORT/v1 [litellm]=http://127.0.0.1:$LITE_PORT/v1)
 TARGETS=(direct sovra litellm)
 
-common=(--model sim --api-key none --workload single-turn --system-words 20 --prompt-words 20
+common=(--model sim --api-key "$KEY" --workload single-turn --system-words 20 --prompt-words 20
   --max-tokens 16 --timeout-secs 30)
 # Warm-up: connections, LiteLLM's lazy imports.
 for t in "${TARGETS[@]}"; do

@@ -46,10 +46,10 @@ BATCH=16
 NODE_ARGS=(--max-batch "$BATCH" --tokens-per-second 40 --step-per-seq-us 2000
   --prefill-us-per-token 1000 --ttft-ms 10 --kv-tokens 32768 --answer-tokens 24
   --time-scale "$SCALE")
-# Multi-turn chat: 4 shared 150-word system prompts, 5 turns of 40 words, 64
+# Multi-turn chat: 4 shared 150-word system prompts, 5 turns of 40 words, 256
 # conversations taking turns (each comes back every few seconds).
 WORKLOAD=(--model sim --workload multi-turn --system-prompts 4 --system-words 150
-  --prompt-words 40 --turns 5 --conversations 64 --max-tokens 24 --timeout-secs 60
+  --prompt-words 40 --turns 5 --conversations 256 --max-tokens 24 --timeout-secs 60
   --slo-ttft-ms "$SLO_TTFT" --slo-itl-ms "$SLO_ITL")
 
 busy=$(cpu_busy)

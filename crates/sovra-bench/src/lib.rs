@@ -8,8 +8,14 @@
 //! aggregate generated tokens per second. Every prompt starts with a unique
 //! nonce, so no server can answer from a prompt cache unless asked to
 //! (`shared_prefix`), which measures the cache instead.
+//!
+//! [`load`] is the other mode: open-loop (Poisson) or closed-loop load with
+//! the workloads of [`workload`] (single-turn, multi-turn, long-document),
+//! reporting latency percentiles, errors by kind and goodput under an SLO.
 
+pub mod load;
 mod stats;
+pub mod workload;
 
 use std::time::{Duration, Instant};
 

@@ -6,6 +6,13 @@
 //! Each stream is a timer-driven future with no thread of its own, so one
 //! process can hold thousands of streams; `sovra sim-node` serves it over the
 //! OpenAI API so fleet tests and benchmarks have a fast, exact backend.
+//!
+//! [`node::SimNode`] builds on the same answers to model a GPU engine
+//! (continuous batching, a prefix KV cache, faults); `sovra sim-node` serves
+//! that one.
+
+pub mod kv;
+pub mod node;
 
 use std::time::Duration;
 
@@ -222,17 +229,22 @@ impl Engine for SimEngine {
     }
 }
 
-struct SimStream {
-    pieces: std::vec::IntoIter<String>,
-    stop: StopMatcher,
-    emitted: u32,
-    limit: u32,
-    prompt_tokens: u32,
-    fail_after: Option<u32>,
-    done: bool,
+pub(crate) struct SimStream {
+    pub(crate) pieces: std::vec::IntoIter<String>,
+    pub(crate) stop: StopMatcher,
+    pub(crate) emitted: u32,
+    pub(crate) limit: u32,
+    pub(crate) prompt_tokens: u32,
+    pub(crate) fail_after: Option<u32>,
+    pub(crate) done: bool,
 }
 
 impl SimStream {
+    /// Whether the next event is the tail or the finish, not a new token.
+    pub(crate) fn at_end(&self) -> bool {
+        self.done || self.emitted >= self.limit || self.pieces.len() == 0
+    }
+
     fn finish(&mut self, reason: FinishReason) -> Event {
         self.done = true;
         Event::Finish(Finish {
@@ -242,7 +254,7 @@ impl SimStream {
         })
     }
 
-    fn next_event(&mut self) -> Event {
+    pub(crate) fn next_event(&mut self) -> Event {
         loop {
             if self.emitted >= self.limit {
                 let tail = self.stop.finish();

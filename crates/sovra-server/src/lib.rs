@@ -18,6 +18,7 @@ pub mod error;
 pub mod hints;
 pub mod observe;
 pub mod openai;
+pub mod sim;
 pub mod stream;
 pub mod tools;
 pub mod web;

@@ -22,13 +22,13 @@ pub struct Cli {
 pub enum Command {
     /// Serve the web chat and the OpenAI-compatible API.
     Serve(ServeArgs),
-    /// Run a simulated inference node: an OpenAI-compatible server with deterministic answers.
+    /// Run a simulated GPU inference node: OpenAI API, continuous batching, prefix KV cache, faults.
     SimNode(SimNodeArgs),
     /// Fetch and list models in the local cache.
     Models(ModelsArgs),
     /// Chat with a running Sovra server from the terminal.
     Chat(ChatArgs),
-    /// Load-test any OpenAI-compatible server: time to first token, per-stream and aggregate tokens/s.
+    /// Load-test any OpenAI-compatible server: levels of concurrency, or open/closed-loop load with workloads and SLOs.
     Bench(BenchArgs),
     /// Data-subject rights, keys, retention and backups (see docs/data.md).
     Data(DataArgs),
@@ -133,18 +133,48 @@ pub struct SimNodeArgs {
     /// The model name the node serves.
     #[arg(long, default_value = "sim")]
     pub model: String,
-    /// Milliseconds to the first token.
-    #[arg(long, default_value_t = 20)]
+    /// Fixed part of the time to first token: a prefill step's overhead, in ms.
+    #[arg(long, default_value_t = 5)]
     pub ttft_ms: u64,
-    /// Tokens per second per stream (0 = no delay).
-    #[arg(long, default_value_t = 200.0)]
+    /// Tokens per second of one stream alone (sets the decode step's base time; 0 = no delay).
+    #[arg(long, default_value_t = 100.0)]
     pub tokens_per_second: f64,
+    /// Microseconds each running sequence adds to a decode step (the batch throughput curve).
+    #[arg(long, default_value_t = 500)]
+    pub step_per_seq_us: u64,
+    /// Microseconds of prefill per uncached prompt token.
+    #[arg(long, default_value_t = 100)]
+    pub prefill_us_per_token: u64,
+    /// Most sequences decoded together (continuous batching).
+    #[arg(long, default_value_t = 32)]
+    pub max_batch: usize,
+    /// KV cache size in tokens (prefix blocks, LRU).
+    #[arg(long, default_value_t = 65536)]
+    pub kv_tokens: usize,
+    /// Requests waiting for the batch before new ones get 503.
+    #[arg(long, default_value_t = 1024)]
+    pub max_waiting: usize,
     /// Tokens in a full answer.
     #[arg(long, default_value_t = 48)]
     pub answer_tokens: u32,
-    /// Fail every stream with an error after this many tokens (0 = never).
-    #[arg(long, default_value_t = 0)]
-    pub fail_after_tokens: u32,
+    /// Tokens one conversation may hold.
+    #[arg(long, default_value_t = 32768)]
+    pub context: u32,
+    /// Multiplies every simulated duration (0.1 = ten times faster).
+    #[arg(long, default_value_t = 1.0)]
+    pub time_scale: f64,
+    /// Fault: refuse every request with 503.
+    #[arg(long)]
+    pub refuse: bool,
+    /// Fault: accept requests but never answer.
+    #[arg(long)]
+    pub hang: bool,
+    /// Fault: streams fail after this many tokens (0 = never).
+    #[arg(long, alias = "fail-after-tokens")]
+    pub die_after_tokens: Option<u32>,
+    /// Fault: every step takes this many times longer.
+    #[arg(long, default_value_t = 1.0)]
+    pub slowdown: f64,
     /// Log format.
     #[arg(long, value_enum, default_value = "human")]
     pub log_format: LogFormatArg,
@@ -200,9 +230,9 @@ pub struct BenchArgs {
     /// Concurrency levels to run, in order.
     #[arg(long, value_delimiter = ',', default_value = "1,4,8")]
     pub concurrency: Vec<usize>,
-    /// Sequential requests per client stream.
-    #[arg(long, default_value_t = 2)]
-    pub requests: usize,
+    /// Levels: sequential requests per client stream [default: 2]. Load (--rate/--users): total requests to send.
+    #[arg(long)]
+    pub requests: Option<u64>,
     /// Tokens to generate per request.
     #[arg(long, default_value_t = 128)]
     pub max_tokens: u32,
@@ -215,9 +245,61 @@ pub struct BenchArgs {
     /// Share one system prompt across requests (measures prefix caching).
     #[arg(long)]
     pub shared_prefix: bool,
-    /// Print JSON instead of a table.
+    /// JSON report: `--json` alone prints it instead of the table; `--json FILE` writes it there too.
+    #[arg(long, num_args = 0..=1, default_missing_value = "-", value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Load mode, open loop: Poisson arrivals at this many requests per second.
+    #[arg(long, conflicts_with = "users")]
+    pub rate: Option<f64>,
+    /// Load mode, closed loop: this many users, each waiting for its answer.
     #[arg(long)]
-    pub json: bool,
+    pub users: Option<usize>,
+    /// Load mode: what to send.
+    #[arg(long, value_enum)]
+    pub workload: Option<WorkloadArg>,
+    /// Load mode: stop sending after this many seconds [default: 30 unless --requests].
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Load mode: shared system prompts.
+    #[arg(long, default_value_t = 4)]
+    pub system_prompts: usize,
+    /// Load mode: words per system prompt.
+    #[arg(long, default_value_t = 200)]
+    pub system_words: usize,
+    /// Multi-turn: user turns per conversation.
+    #[arg(long, default_value_t = 5)]
+    pub turns: usize,
+    /// Multi-turn, open loop: conversations taking turns.
+    #[arg(long, default_value_t = 256)]
+    pub conversations: usize,
+    /// Long-document: distinct documents.
+    #[arg(long, default_value_t = 8)]
+    pub documents: usize,
+    /// Long-document: words per document.
+    #[arg(long, default_value_t = 2000)]
+    pub document_words: usize,
+    /// Load mode: seed of prompts and arrivals.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Goodput: a request counts if its time to first token is at most this.
+    #[arg(long)]
+    pub slo_ttft_ms: Option<f64>,
+    /// Goodput: ...and its mean inter-token latency at most this.
+    #[arg(long)]
+    pub slo_itl_ms: Option<f64>,
+    /// Load mode: most requests in flight; arrivals beyond count as client_overflow errors.
+    #[arg(long, default_value_t = 2048)]
+    pub max_in_flight: usize,
+    /// Per-request timeout in seconds.
+    #[arg(long, default_value_t = 600)]
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum WorkloadArg {
+    SingleTurn,
+    MultiTurn,
+    LongDocument,
 }
 
 #[derive(Debug, Args)]

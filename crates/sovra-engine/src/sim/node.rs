@@ -314,6 +314,7 @@ impl Engine for SimNode {
     }
 
     async fn generate(&self, request: GenerateRequest) -> Result<EventStream, EngineError> {
+        super::refuse_what_sim_cannot_do(&request.params)?;
         let faults = self.control().faults();
         let counters = &self.shared.counters;
         counters.requests.fetch_add(1, Ordering::Relaxed);
@@ -594,6 +595,7 @@ mod tests {
         while let Some(ev) = s.next().await {
             match ev {
                 Ok(Event::Delta(d)) => text.push_str(&d),
+                Ok(Event::Logprobs(_)) => {}
                 Ok(Event::Finish(f)) => return (text, Some(f), false),
                 Err(_) => return (text, None, true),
             }

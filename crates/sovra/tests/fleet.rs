@@ -4,7 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sovra_testkit::{Sovra, free_port, sse_events};
@@ -29,6 +30,11 @@ fn backend(name: &str, node: &Sovra, models: &[&str], jurisdiction: &str) -> Str
         node.base,
         models.join(", ")
     )
+}
+
+/// A backend entry that takes at most `n` requests at once.
+fn limited(entry: String, n: u32) -> String {
+    format!("{entry}max_concurrency = {n}\n")
 }
 
 fn write_config(path: &Path, router: &str, backends: &[String]) {
@@ -489,4 +495,402 @@ async fn a_short_request_stuck_on_a_slow_node_is_hedged() {
         !metrics.contains("sovra_router_hedges_total{backend=\"slow\"}"),
         "{metrics}"
     );
+}
+
+/// Poll `/admin/backends` until `reached` holds (a minute at most); that snapshot.
+async fn until(sovra: &Sovra, what: &str, reached: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let (status, admin) = sovra.get("/admin/backends").await.unwrap();
+        assert_eq!(status, 200, "{admin}");
+        if reached(&admin) {
+            return admin;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never reached: {what}; last snapshot {admin}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Requests waiting in the router's queue.
+fn waiting(admin: &Value) -> u64 {
+    admin["queue"]["waiting"].as_u64().unwrap()
+}
+
+/// Sum of a per-backend counter of the admin snapshot.
+fn total(admin: &Value, field: &str) -> u64 {
+    admin["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b[field].as_u64().unwrap())
+        .sum()
+}
+
+/// What a client saw of one chat completion.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    retry_after: bool,
+    body: Value,
+}
+
+/// POST a chat completion with extra headers.
+async fn call(sovra: &Sovra, body: Value, headers: Vec<(&'static str, String)>) -> Reply {
+    let mut request = sovra
+        .client
+        .post(sovra.url("/v1/chat/completions"))
+        .json(&body);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let r = request.send().await.unwrap();
+    let status = r.status().as_u16();
+    let retry_after = r.headers().get("retry-after").is_some();
+    let text = r.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Reply {
+        status,
+        retry_after,
+        body,
+    }
+}
+
+/// Ask `name` as `tenant` with `priority`, in the background; `name` goes
+/// into `done` when its answer is complete.
+fn queued(
+    sovra: &Arc<Sovra>,
+    name: String,
+    tenant: &str,
+    priority: &str,
+    done: &Arc<Mutex<Vec<String>>>,
+) -> tokio::task::JoinHandle<Reply> {
+    let (sovra, done) = (Arc::clone(sovra), Arc::clone(done));
+    let headers = vec![
+        ("x-sovra-tenant", tenant.to_owned()),
+        ("x-sovra-priority", priority.to_owned()),
+    ];
+    tokio::spawn(async move {
+        let reply = call(&sovra, chat("sim", "s", &name), headers).await;
+        done.lock().unwrap().push(name);
+        reply
+    })
+}
+
+/// A streamed request holding the node's only slot until the response is dropped.
+async fn occupy(sovra: &Sovra, tenant: &str) -> reqwest::Response {
+    let mut body = chat("sim", "s", "a very long answer please");
+    body["stream"] = json!(true);
+    body["max_tokens"] = json!(1000);
+    let response = sovra
+        .client
+        .post(sovra.url("/v1/chat/completions"))
+        .header("x-sovra-tenant", tenant)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    until(sovra, "the slot is taken", |a| {
+        total(a, "in_flight_requests") == 1
+    })
+    .await;
+    response
+}
+
+/// How one streamed answer ended.
+#[derive(Debug, PartialEq)]
+enum Ending {
+    /// 200, chunks, `data: [DONE]` last.
+    Done,
+    /// 200, an OpenAI error object as the last event, no `[DONE]`.
+    Error,
+    /// Anything else: a status, a cut stream, a malformed ending.
+    Broken(String),
+}
+
+/// Stream `body` to its end and classify the ending.
+async fn stream_ending(sovra: &Sovra, body: Value) -> Ending {
+    let response = sovra
+        .client
+        .post(sovra.url("/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await;
+    let response = match response {
+        Ok(r) if r.status() == 200 => r,
+        Ok(r) => return Ending::Broken(format!("status {}", r.status())),
+        Err(e) => return Ending::Broken(format!("request failed: {e}")),
+    };
+    let events = match sse_events(response).await {
+        Ok(events) => events,
+        Err(e) => return Ending::Broken(format!("stream broke: {e:#}")),
+    };
+    let done = events.iter().filter(|e| *e == "[DONE]").count();
+    match events.last().map(String::as_str) {
+        Some("[DONE]") if done == 1 => Ending::Done,
+        Some(last) if done == 0 => match serde_json::from_str::<Value>(last) {
+            Ok(v) if v["error"]["message"].is_string() => Ending::Error,
+            _ => Ending::Broken(format!("ended without [DONE] or error: {events:?}")),
+        },
+        _ => Ending::Broken(format!("{events:?}")),
+    }
+}
+
+/// Overload, and a reload that tries to add a foreign node, send nothing abroad.
+#[tokio::test]
+async fn residency_under_overload_sends_nothing_to_a_foreign_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = ["--tokens-per-second", "20", "--answer-tokens", "20"];
+    let tallinn = node(dir.path(), "sim", &slow).await;
+    let tartu = node(dir.path(), "sim", &slow).await;
+    let riga = node(dir.path(), "sim", &[]).await;
+    let config = dir.path().join("sovra.toml");
+    let router = "probe_interval_ms = 200\nqueue_depth = 6\ntenant_queue_percent = 50\nqueue_timeout_ms = 120000";
+    let ee = vec![
+        limited(backend("tallinn", &tallinn, &["sim"], "EE"), 1),
+        limited(backend("tartu", &tartu, &["sim"], "EE"), 1),
+    ];
+    write_config(&config, router, &ee);
+    let sovra = serve(dir.path(), &config).await.unwrap();
+    let load = futures::future::join_all((0..24).map(|i| {
+        let mut body = chat("sim", "s", &format!("question {i}"));
+        body["max_tokens"] = json!(20);
+        call(
+            &sovra,
+            body,
+            vec![("x-sovra-tenant", format!("t{}", i % 4))],
+        )
+    }));
+    let reload = async {
+        until(&sovra, "both nodes busy and requests queued", |a| {
+            total(a, "in_flight_requests") == 2 && waiting(a) > 0
+        })
+        .await;
+        let mut with_riga = ee.clone();
+        with_riga.push(backend("riga", &riga, &["sim"], "LV"));
+        write_config(&config, router, &with_riga);
+        sovra
+            .post("/admin/backends/reload", &json!({}))
+            .await
+            .unwrap()
+    };
+    let (replies, (status, body)) = tokio::join!(load, reload);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("riga"),
+        "{body}"
+    );
+    let mut ok = 0;
+    let mut refused = 0;
+    for r in &replies {
+        match r.status {
+            200 => ok += 1,
+            429 | 503 => {
+                assert!(r.retry_after, "{r:?}");
+                assert!(!r.body.to_string().contains("riga"), "{r:?}");
+                refused += 1;
+            }
+            _ => panic!("unexpected reply {r:?}"),
+        }
+    }
+    assert!(ok >= 2 && refused >= 1, "ok {ok}, refused {refused}");
+    assert_eq!(node_chat_requests(&riga).await, 0);
+    let at_home = node_chat_requests(&tallinn).await + node_chat_requests(&tartu).await;
+    assert_eq!(at_home, ok, "chat requests at the EE nodes vs 200s");
+    let admin = until(&sovra, "the fleet is idle", |a| {
+        total(a, "in_flight_requests") == 0
+    })
+    .await;
+    assert_eq!(total(&admin, "served"), ok, "{admin}");
+    let names: Vec<&str> = admin["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["name"].as_str())
+        .collect();
+    assert_eq!(names, ["tallinn", "tartu"]);
+}
+
+/// SIGKILL of a node mid-load: every stream ends cleanly, later requests fail over.
+#[tokio::test]
+async fn failover_when_a_node_is_killed_mid_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = ["--tokens-per-second", "20", "--answer-tokens", "40"];
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(node(dir.path(), "sim", &slow).await);
+    }
+    let config = dir.path().join("sovra.toml");
+    let backends: Vec<String> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| backend(&format!("n{i}"), n, &["sim"], "EE"))
+        .collect();
+    write_config(
+        &config,
+        "policy = \"round-robin\"\nprobe_interval_ms = 200\neject_after_failures = 2\nstream_idle_timeout_ms = 10000\nfirst_token_timeout_ms = 10000",
+        &backends,
+    );
+    let sovra = serve(dir.path(), &config).await.unwrap();
+    let streamed = |i: usize| {
+        let mut body = chat("sim", "s", &format!("stream {i}"));
+        body["stream"] = json!(true);
+        body["max_tokens"] = json!(40);
+        body
+    };
+    let test = async {
+        let load = futures::future::join_all((0..30).map(|i| stream_ending(&sovra, streamed(i))));
+        let kill = async {
+            // Every stream has its first token: all 30 are mid-answer.
+            let admin = until(&sovra, "30 streams started", |a| total(a, "served") == 30).await;
+            let on_victim = admin["backends"][1]["served"].as_u64().unwrap();
+            nodes[1].signal("KILL").unwrap();
+            let started = Instant::now();
+            while nodes[1]
+                .client
+                .get(nodes[1].url("/readyz"))
+                .send()
+                .await
+                .is_ok()
+            {
+                assert!(started.elapsed() < Duration::from_secs(30), "node still up");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let after =
+                futures::future::join_all((30..42).map(|i| stream_ending(&sovra, streamed(i))))
+                    .await;
+            (on_victim, after)
+        };
+        tokio::join!(load, kill)
+    };
+    let (during, (on_victim, after)) = tokio::time::timeout(Duration::from_secs(180), test)
+        .await
+        .expect("a request hung");
+    let errors = during.iter().filter(|e| **e == Ending::Error).count() as u64;
+    let done = during.iter().filter(|e| **e == Ending::Done).count() as u64;
+    assert_eq!(errors + done, 30, "{during:?}");
+    assert!(
+        errors >= 1 && errors <= on_victim,
+        "errors {errors}, on victim {on_victim}"
+    );
+    assert!(
+        after.iter().all(|e| *e == Ending::Done),
+        "after the kill: {after:?}"
+    );
+    let (_, admin) = sovra.get("/admin/backends").await.unwrap();
+    assert_ne!(admin["backends"][1]["state"], "healthy", "{admin}");
+}
+
+/// An emergency request queued last is served before the batch requests queued before it.
+#[tokio::test]
+async fn priority_under_saturation() {
+    let dir = tempfile::tempdir().unwrap();
+    let only = node(
+        dir.path(),
+        "sim",
+        &["--tokens-per-second", "50", "--answer-tokens", "1000"],
+    )
+    .await;
+    let config = dir.path().join("sovra.toml");
+    write_config(
+        &config,
+        "probe_interval_ms = 0\nqueue_timeout_ms = 120000",
+        &[limited(backend("only", &only, &["sim"], "EE"), 1)],
+    );
+    let sovra = Arc::new(serve(dir.path(), &config).await.unwrap());
+    let busy = occupy(&sovra, "t").await;
+    let done = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        tasks.push(queued(&sovra, format!("batch-{i}"), "t", "batch", &done));
+        until(&sovra, "batch queued", |a| waiting(a) == i + 1).await;
+    }
+    tasks.push(queued(&sovra, "emergency".into(), "t", "emergency", &done));
+    until(&sovra, "emergency queued", |a| waiting(a) == 5).await;
+    drop(busy);
+    for t in tasks {
+        let reply = t.await.unwrap();
+        assert_eq!(reply.status, 200, "{reply:?}");
+    }
+    let order = done.lock().unwrap().clone();
+    assert_eq!(
+        order,
+        ["emergency", "batch-0", "batch-1", "batch-2", "batch-3"]
+    );
+}
+
+/// A quiet tenant is served within two placements of a noisy backlog; the queue bounds hold.
+#[tokio::test]
+async fn fairness_between_two_tenants() {
+    let dir = tempfile::tempdir().unwrap();
+    let only = node(
+        dir.path(),
+        "sim",
+        &["--tokens-per-second", "50", "--answer-tokens", "1000"],
+    )
+    .await;
+    let config = dir.path().join("sovra.toml");
+    // 10 may wait, 5 of them (50%) per tenant.
+    write_config(
+        &config,
+        "probe_interval_ms = 0\nqueue_depth = 10\ntenant_queue_percent = 50\nqueue_timeout_ms = 120000",
+        &[limited(backend("only", &only, &["sim"], "EE"), 1)],
+    );
+    let sovra = Arc::new(serve(dir.path(), &config).await.unwrap());
+    let busy = occupy(&sovra, "a").await;
+    let done = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    let mut enqueue = async |name: String, tenant: &str| {
+        tasks.push(queued(&sovra, name, tenant, "citizen", &done));
+        let n = tasks.len() as u64;
+        until(&sovra, "request queued", |a| waiting(a) == n).await;
+    };
+    for i in 0..5 {
+        enqueue(format!("a-{i}"), "a").await;
+    }
+    // Tenant a holds its share: its sixth waiting request is refused.
+    let over = call(
+        &sovra,
+        chat("sim", "s", "a-5"),
+        vec![("x-sovra-tenant", "a".into())],
+    )
+    .await;
+    assert_eq!(over.status, 429, "{over:?}");
+    assert!(over.retry_after, "{over:?}");
+    enqueue("b-0".into(), "b").await;
+    for i in 0..4 {
+        enqueue(format!("c-{i}"), "c").await;
+    }
+    // The queue is full (10): exactly the 3 extra requests are refused.
+    let extra = futures::future::join_all(["b", "d", "e"].map(|t| {
+        call(
+            &sovra,
+            chat("sim", "s", t),
+            vec![("x-sovra-tenant", t.into())],
+        )
+    }))
+    .await;
+    for r in &extra {
+        assert_eq!(r.status, 503, "{r:?}");
+        assert!(r.retry_after, "{r:?}");
+    }
+    let (_, admin) = sovra.get("/admin/backends").await.unwrap();
+    assert_eq!(waiting(&admin), 10, "{admin}");
+    drop(busy);
+    for t in tasks {
+        let reply = t.await.unwrap();
+        assert_eq!(reply.status, 200, "{reply:?}");
+    }
+    let order = done.lock().unwrap().clone();
+    assert_eq!(order.len(), 10, "{order:?}");
+    let b = order.iter().position(|n| n == "b-0").unwrap();
+    assert!(b <= 1, "b was placement {} of {order:?}", b + 1);
+    let a: Vec<&String> = order.iter().filter(|n| n.starts_with("a-")).collect();
+    assert_eq!(a, ["a-0", "a-1", "a-2", "a-3", "a-4"], "{order:?}");
+    let admin = until(&sovra, "idle", |a| total(a, "in_flight_requests") == 0).await;
+    assert_eq!(waiting(&admin), 0);
+    assert_eq!(admin["backends"][0]["served"], 11, "{admin}");
 }

@@ -201,10 +201,13 @@ impl Backend {
         }
     }
 
-    /// Tokens in flight per unit of (ramped) weight: what "least loaded" compares.
-    pub fn load(&self, now: Instant, slow_start: Duration) -> f64 {
-        self.in_flight_tokens.load(Ordering::Relaxed) as f64
-            / (self.weight() * self.ramp(now, slow_start))
+    /// Its weight scaled by the slow-start ramp: what load is divided by.
+    pub fn capacity_scale(&self, now: Instant, slow_start: Duration) -> f64 {
+        self.weight() * self.ramp(now, slow_start)
+    }
+
+    pub fn in_flight_tokens(&self) -> u64 {
+        self.in_flight_tokens.load(Ordering::Relaxed)
     }
 
     pub fn in_flight(&self) -> u64 {

@@ -339,6 +339,7 @@ impl Router {
         excluded: &[String],
         now: Instant,
     ) -> Option<Lease> {
+        let started = Instant::now();
         let candidates = Self::candidates(fleet, input, excluded, now);
         let cfg = &fleet.config.router;
         let (i, reason) = policy::choose(
@@ -350,6 +351,8 @@ impl Router {
             Duration::from_millis(cfg.slow_start_ms),
             cfg.affinity_max_extra_tokens,
         )?;
+        metrics::histogram!("sovra_router_decision_seconds")
+            .record(started.elapsed().as_secs_f64());
         let backend = Arc::clone(&candidates[i]);
         if reason != Reason::RoundRobin {
             backend.remember_prefix(&input.blocks);

@@ -3,10 +3,12 @@
 //! Three policies (`[router] policy`): `round-robin`; `least-loaded` (fewest
 //! tokens in flight per unit of weight, not just requests: a 4k-token prompt
 //! weighs more than a greeting); and `prefix-aware`, the default: a session
-//! stays on its backend, then a request goes where the longest part of its
-//! prompt prefix was recently sent (so the backend's prefix cache probably
-//! holds it), unless that backend has `affinity_max_extra_tokens` more in
-//! flight than the least loaded one, in which case load wins. Prefixes are
+//! stays on its backend, then a request goes where it costs least: tokens
+//! already in flight plus the prompt tokens that backend's prefix cache
+//! probably lacks (so a backend that recently saw the whole conversation
+//! wins, while a short shared system prompt does not pile new conversations
+//! on one backend); a backend with `affinity_max_extra_tokens` more in
+//! flight than the least loaded one is never preferred. Prefixes are
 //! tracked as chained hashes of fixed-size blocks of the rendered prompt in
 //! each backend's bounded [`BlockSet`](crate::backend::BlockSet). The
 //! [`Reason`] of every decision is counted in metrics.
@@ -33,6 +35,10 @@ pub struct RouteInput {
     pub session: Option<String>,
     /// Estimated tokens the request will hold on its backend (prompt and answer).
     pub tokens: u64,
+    /// Estimated prompt tokens (bytes / 4).
+    pub prompt_tokens: u64,
+    /// Bytes per prefix block (to turn matched blocks into tokens).
+    pub block_bytes: usize,
     /// A per-request hash that breaks ties between equally good backends.
     pub tie: u64,
 }
@@ -89,6 +95,8 @@ impl RouteInput {
             blocks,
             session: request.hints.session.clone(),
             tokens: (len as u64).div_ceil(4) + u64::from(answer),
+            prompt_tokens: (len as u64).div_ceil(4),
+            block_bytes: block_bytes.max(1),
             tie,
         }
     }
@@ -200,7 +208,15 @@ pub fn choose(
     if candidates.is_empty() {
         return None;
     }
-    let loads: Vec<f64> = candidates.iter().map(|b| b.load(now, slow_start)).collect();
+    let scales: Vec<f64> = candidates
+        .iter()
+        .map(|b| b.capacity_scale(now, slow_start))
+        .collect();
+    let loads: Vec<f64> = candidates
+        .iter()
+        .zip(&scales)
+        .map(|(b, scale)| b.in_flight_tokens() as f64 / scale)
+        .collect();
     match policy {
         RoutingPolicy::RoundRobin => {
             state.rr = state.rr.wrapping_add(1);
@@ -220,23 +236,54 @@ pub fn choose(
             {
                 return Some((i, Reason::Session));
             }
-            let mut best: Option<(usize, usize)> = None;
-            for (i, b) in candidates.iter().enumerate() {
-                let m = b.prefix_matched(&input.blocks);
-                let better = match best {
-                    None => m > 0,
-                    Some((j, bm)) => m > bm || (m == bm && loads[i] < loads[j]),
-                };
-                if better {
-                    best = Some((i, m));
-                }
-            }
-            match best {
-                Some((i, _)) if ok(i) => Some((i, Reason::AffinityHit)),
-                Some(_) => Some((least, Reason::Fallback)),
-                None => Some((least, Reason::LeastLoaded)),
-            }
+            Some(cheapest(input, candidates, &loads, &scales, least, &ok))
         }
+    }
+}
+
+/// Prefix-aware placement without a session: the backend where the request
+/// would cost least, counting both the work already in flight there and the
+/// prompt tokens it would have to prefill because its cache lacks them
+/// (each per unit of weight). A backend holding the whole conversation
+/// wins over an idle one as long as its extra load is smaller than the
+/// prefill it saves; a short shared prefix (the same system prompt on
+/// several backends) no longer piles new conversations on one backend, since
+/// any difference in load larger than that prefix outweighs it.
+fn cheapest(
+    input: &RouteInput,
+    candidates: &[Arc<Backend>],
+    loads: &[f64],
+    scales: &[f64],
+    least: usize,
+    ok: &dyn Fn(usize) -> bool,
+) -> (usize, Reason) {
+    let block_tokens = input.block_bytes.div_ceil(4) as u64;
+    let mut best: Option<(usize, f64, usize)> = None;
+    let mut best_matched: Option<(usize, usize)> = None;
+    for (i, b) in candidates.iter().enumerate() {
+        let matched = b.prefix_matched(&input.blocks);
+        if matched > 0 && best_matched.is_none_or(|(_, m)| matched > m) {
+            best_matched = Some((i, matched));
+        }
+        if !ok(i) {
+            continue;
+        }
+        let cached = (matched as u64 * block_tokens).min(input.prompt_tokens);
+        let cost = loads[i] + (input.prompt_tokens - cached) as f64 / scales[i];
+        let better = match best {
+            None => true,
+            Some((j, c, _)) => cost < c || (cost == c && i == least && j != least),
+        };
+        if better {
+            best = Some((i, cost, matched));
+        }
+    }
+    match (best, best_matched) {
+        (Some((i, _, m)), _) if m > 0 => (i, Reason::AffinityHit),
+        // The best cache was on a backend too loaded to take more.
+        (Some((i, _, _)), Some((j, _))) if !ok(j) => (i, Reason::Fallback),
+        (Some((i, _, _)), _) => (i, Reason::LeastLoaded),
+        (None, _) => (least, Reason::LeastLoaded),
     }
 }
 
@@ -323,6 +370,44 @@ mod tests {
         .unwrap();
         assert_ne!(k, i);
         assert_eq!(r, Reason::Fallback);
+    }
+
+    #[test]
+    fn a_shared_system_prompt_does_not_pile_new_conversations_on_one_backend() {
+        let fleet: Vec<_> = ["a", "b"].iter().map(|n| backend(n)).collect();
+        let mut st = PolicyState {
+            rr: 0,
+            sessions: Sessions::new(10),
+        };
+        let now = Instant::now();
+        let sys = "You are the tax office assistant. ".repeat(8);
+        let history = "An earlier turn of this long conversation. ".repeat(60);
+        let old = input(&sys, &history);
+        fleet[0].remember_prefix(&old.blocks);
+        // `a` holds the shared system prompt (~70 tokens) and has 300 more
+        // tokens in flight than `b`: a new conversation goes to `b`.
+        fleet[0].reserve(300);
+        let new = input(&sys, "a new question");
+        let pick = |x: &RouteInput, st: &mut PolicyState| {
+            choose(
+                RoutingPolicy::PrefixAware,
+                x,
+                &fleet,
+                st,
+                now,
+                Duration::ZERO,
+                2048,
+            )
+            .unwrap()
+        };
+        assert_eq!(pick(&new, &mut st), (1, Reason::LeastLoaded));
+        // The next turn of the long conversation (~650 cached tokens) stays
+        // on `a`: its cache saves more than the extra load costs.
+        let next = input(&sys, &format!("{history} and a follow-up"));
+        assert_eq!(pick(&next, &mut st), (0, Reason::AffinityHit));
+        // Unless `a` is busier than that saving.
+        fleet[0].reserve(700);
+        assert_eq!(pick(&next, &mut st).0, 1);
     }
 
     #[test]

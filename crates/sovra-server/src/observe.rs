@@ -50,6 +50,15 @@ impl Metrics {
                         Matcher::Full("sovra_http_request_duration_seconds".into()),
                         &[0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0],
                     )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("sovra_router_decision_seconds".into()),
+                        &[
+                            1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3,
+                            1e-2,
+                        ],
+                    )
                 });
             let recorder = match builder {
                 Ok(b) => b.build_recorder(),

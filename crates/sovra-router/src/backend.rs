@@ -108,6 +108,10 @@ pub struct Backend {
     failures: AtomicU64,
     draining: AtomicBool,
     prefixes: Mutex<BlockSet>,
+    /// When the backend was added, the epoch of `last_progress_ms`.
+    created: Instant,
+    /// Milliseconds after `created` that a stream of it last produced an event.
+    last_progress_ms: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -136,6 +140,8 @@ impl Backend {
             failures: AtomicU64::new(0),
             draining: AtomicBool::new(false),
             prefixes: Mutex::new(BlockSet::new(prefix_blocks)),
+            created: Instant::now(),
+            last_progress_ms: AtomicU64::new(0),
         }
     }
 
@@ -236,6 +242,31 @@ impl Backend {
 
     pub fn drain(&self, on: bool) {
         self.draining.store(on, Ordering::Relaxed);
+    }
+
+    /// One of its streams produced an event.
+    pub fn record_progress(&self, now: Instant) {
+        let ms = now.saturating_duration_since(self.created).as_millis();
+        self.last_progress_ms
+            .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Whether one of its streams produced an event after `t`.
+    pub fn progressed_since(&self, t: Instant) -> bool {
+        let last =
+            self.created + Duration::from_millis(self.last_progress_ms.load(Ordering::Relaxed));
+        last > self.created && last >= t
+    }
+
+    /// Whether it has streams in flight and one of them produced an event
+    /// within `within` of `now`.
+    pub fn streamed_within(&self, now: Instant, within: Duration) -> bool {
+        if self.in_flight() == 0 {
+            return false;
+        }
+        let last =
+            self.created + Duration::from_millis(self.last_progress_ms.load(Ordering::Relaxed));
+        last > self.created && now.saturating_duration_since(last) <= within
     }
 
     /// A request got its first token after `ttft`.
@@ -374,6 +405,34 @@ mod tests {
         assert!((b.ramp(at(1000), slow) - 0.1).abs() < 1e-9);
         b.drain(true);
         assert_eq!(b.state(at(2000)), State::Draining);
+    }
+
+    #[test]
+    fn a_backend_streaming_tokens_counts_as_alive() {
+        let b = Backend::new(
+            BackendSettings {
+                name: "a".into(),
+                url: "embedded".into(),
+                models: vec!["m".into()],
+                jurisdiction: "EE".into(),
+                site: "s".into(),
+                weight: None,
+                max_concurrency: None,
+                api_key: None,
+            },
+            Arc::new(SimEngine::new(SimConfig::default())),
+            None,
+            16,
+        );
+        let t0 = Instant::now() + Duration::from_millis(10);
+        let window = Duration::from_secs(2);
+        b.record_progress(t0);
+        assert!(!b.streamed_within(t0, window), "nothing in flight");
+        b.reserve(5);
+        assert!(b.streamed_within(t0 + Duration::from_secs(1), window));
+        assert!(!b.streamed_within(t0 + Duration::from_secs(3), window));
+        b.release(5);
+        assert!(!b.streamed_within(t0, window));
     }
 
     #[test]

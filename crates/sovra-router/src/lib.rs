@@ -617,6 +617,8 @@ async fn attempt(
                 .map(move |item| {
                     if item.is_err() {
                         lease.backend.record_failure(Instant::now(), &cfg);
+                    } else {
+                        lease.backend.record_progress(Instant::now());
                     }
                     item
                 });
@@ -674,6 +676,9 @@ impl Router {
 
 /// Probe every remote backend's `GET {url}/models` (and the embedded
 /// engine's readiness) until shut down; after each round, serve the queue.
+/// How long an active probe may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
 async fn probe_loop(inner: Weak<Inner>, shutdown: CancellationToken) {
     loop {
         let Some(strong) = inner.upgrade() else {
@@ -689,15 +694,28 @@ async fn probe_loop(inner: Weak<Inner>, shutdown: CancellationToken) {
                 let client = client.clone();
                 let b = Arc::clone(b);
                 async move {
+                    // Tokens flowing prove it alive; engines that serve one
+                    // request at a time (llama-cpp-python) would keep the
+                    // probe waiting behind the stream and fail it.
+                    let now = Instant::now();
+                    if b.streamed_within(now, PROBE_TIMEOUT.max(Duration::from_millis(interval))) {
+                        return;
+                    }
+                    let probe_started = now;
                     let ok = match &b.probe_url {
                         None => b.engine.is_ready(),
-                        Some(url) => client
-                            .get(format!("{url}/models"))
-                            .timeout(Duration::from_secs(2))
-                            .send()
-                            .await
-                            .is_ok_and(|r| r.status().is_success()),
+                        Some(url) => {
+                            let mut probe =
+                                client.get(format!("{url}/models")).timeout(PROBE_TIMEOUT);
+                            if let Some(key) = &b.settings.api_key {
+                                probe = probe.bearer_auth(key);
+                            }
+                            probe.send().await.is_ok_and(|r| r.status().is_success())
+                        }
                     };
+                    // A probe that waited behind a stream that produced
+                    // tokens meanwhile did not find the backend dead.
+                    let ok = ok || b.progressed_since(probe_started);
                     b.set_probe(ok, Instant::now());
                 }
             });

@@ -158,6 +158,9 @@ struct Progress {
     /// Log-probabilities of the chunk just parsed, sent before its text.
     logprobs: Vec<TokenLogprob>,
     reason: Option<FinishReason>,
+    /// Whether the backend reported usage (some, like llama-cpp-python's
+    /// server, ignore `stream_options.include_usage`).
+    saw_usage: bool,
     prompt_tokens: u32,
     completion_tokens: u32,
     pieces: u32,
@@ -176,6 +179,7 @@ fn parse(data: &str, progress: &mut Progress) -> Item {
         return Item::Failed(message.to_owned());
     }
     if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+        progress.saw_usage = true;
         progress.prompt_tokens = u["prompt_tokens"].as_u64().unwrap_or(0) as u32;
         progress.completion_tokens = u["completion_tokens"].as_u64().unwrap_or(0) as u32;
     }
@@ -276,10 +280,13 @@ impl Engine for RemoteEngine {
         let mut progress = Progress {
             logprobs: Vec::new(),
             reason: None,
+            saw_usage: false,
             prompt_tokens: 0,
             completion_tokens: 0,
             pieces: 0,
         };
+        let estimated_prompt = estimate_prompt_tokens(&request.prompt);
+        let base = self.base.clone();
         let idle = self.idle_timeout;
         // A forced tool call came back as bare JSON: frame it as the block
         // the server parses tool calls from.
@@ -353,15 +360,34 @@ impl Engine for RemoteEngine {
                             return;
                         }
                         Item::Done => {
+                            // OpenAI ends every choice with a finish_reason;
+                            // a bare [DONE] without one means the backend cut
+                            // the answer short (llama-cpp-python does when
+                            // another request interrupts it).
+                            let Some(reason) = progress.reason else {
+                                let _ = tx
+                                    .send(Err(EngineError::Internal(
+                                        "the backend ended the stream without a finish_reason (the answer was cut short)".into(),
+                                    )))
+                                    .await;
+                                return;
+                            };
                             if frame == Some(true) {
                                 let close = format!("\n{TOOL_CALL_CLOSE}");
                                 if tx.send(Ok(Event::Delta(close))).await.is_err() {
                                     return;
                                 }
                             }
+                            if !progress.saw_usage {
+                                tracing::debug!(backend = %base, "no usage reported; prompt tokens estimated");
+                            }
                             let finish = Finish {
-                                reason: progress.reason.unwrap_or(FinishReason::Stop),
-                                prompt_tokens: progress.prompt_tokens,
+                                reason,
+                                prompt_tokens: if progress.saw_usage {
+                                    progress.prompt_tokens
+                                } else {
+                                    estimated_prompt
+                                },
                                 completion_tokens: progress.completion_tokens.max(progress.pieces),
                             };
                             let _ = tx.send(Ok(Event::Finish(finish))).await;
@@ -373,6 +399,20 @@ impl Engine for RemoteEngine {
         });
         Ok(stream)
     }
+}
+
+/// Prompt tokens when the backend reports none: about four bytes a token,
+/// plus the few tokens a chat template adds per message (the estimate
+/// OpenAI's own guides use). Only a fallback: a backend's usage always wins.
+fn estimate_prompt_tokens(prompt: &Prompt) -> u32 {
+    let tokens = match prompt {
+        Prompt::Chat(turns) => turns
+            .iter()
+            .map(|t| t.content.len().div_ceil(4) + 4)
+            .sum::<usize>(),
+        Prompt::Text(text) => text.len().div_ceil(4),
+    };
+    u32::try_from(tokens.max(1)).unwrap_or(u32::MAX)
 }
 
 /// A stream fed by a future through a small channel; the future is polled
@@ -474,6 +514,88 @@ mod tests {
         server.abort();
     }
 
+    /// A backend that answers one request with these SSE `data:` payloads
+    /// and closes the stream.
+    async fn raw_backend(
+        events: &'static [&'static str],
+    ) -> (RemoteEngine, tokio::task::JoinHandle<()>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 65536];
+            let _ = sock.read(&mut buf).await;
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+            sock.write_all(head.as_bytes()).await.unwrap();
+            for data in events {
+                let event = format!("data: {data}\n\n");
+                let chunk = format!("{:x}\r\n{event}\r\n", event.len());
+                sock.write_all(chunk.as_bytes()).await.unwrap();
+            }
+            sock.write_all(b"0\r\n\r\n").await.unwrap();
+        });
+        let engine = RemoteEngine::new(
+            reqwest::Client::new(),
+            &format!("http://{addr}/v1"),
+            None,
+            "m",
+        );
+        (engine, server)
+    }
+
+    async fn collect(
+        engine: &RemoteEngine,
+        request: GenerateRequest,
+    ) -> Vec<Result<Event, EngineError>> {
+        engine.generate(request).await.unwrap().collect().await
+    }
+
+    /// llama-cpp-python ends an interrupted answer with a bare `[DONE]`: that
+    /// is a broken stream, not a finished answer.
+    #[tokio::test]
+    async fn a_stream_without_a_finish_reason_was_cut_short() {
+        let (engine, server) =
+            raw_backend(&[r#"{"choices":[{"delta":{"content":"Hi"}}]}"#, "[DONE]"]).await;
+        let events = collect(
+            &engine,
+            GenerateRequest::text("x", SamplingParams::default()),
+        )
+        .await;
+        assert_eq!(events[0], Ok(Event::Delta("Hi".into())));
+        assert!(
+            matches!(&events[1], Err(EngineError::Internal(m)) if m.contains("finish_reason")),
+            "{events:?}"
+        );
+        server.abort();
+    }
+
+    /// A backend that ignores `stream_options.include_usage` still yields a
+    /// prompt count (estimated from the prompt) and counts the answer's pieces.
+    #[tokio::test]
+    async fn missing_usage_is_estimated_from_the_prompt() {
+        let (engine, server) = raw_backend(&[
+            r#"{"choices":[{"delta":{"content":"Hi"}}]}"#,
+            r#"{"choices":[{"delta":{"content":" there"}}]}"#,
+            r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#,
+            "[DONE]",
+        ])
+        .await;
+        let question = "How do I renew my passport in Tallinn?"; // 38 bytes
+        let request = GenerateRequest::chat(
+            vec![Turn::new(Role::User, question)],
+            SamplingParams::default(),
+        );
+        let events = collect(&engine, request).await;
+        let Some(Ok(Event::Finish(finish))) = events.last() else {
+            panic!("{events:?}");
+        };
+        assert_eq!(finish.reason, FinishReason::Stop);
+        assert_eq!(finish.prompt_tokens, 10 + 4);
+        assert_eq!(finish.completion_tokens, 2);
+        server.abort();
+    }
+
     #[tokio::test]
     async fn an_unreachable_backend_is_unavailable() {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -513,6 +635,7 @@ mod tests {
         let mut p = Progress {
             logprobs: Vec::new(),
             reason: None,
+            saw_usage: false,
             prompt_tokens: 0,
             completion_tokens: 0,
             pieces: 0,
@@ -530,6 +653,7 @@ mod tests {
         let mut p = Progress {
             logprobs: Vec::new(),
             reason: None,
+            saw_usage: false,
             prompt_tokens: 0,
             completion_tokens: 0,
             pieces: 0,

@@ -3,12 +3,13 @@
 //! Three policies (`[router] policy`): `round-robin`; `least-loaded` (fewest
 //! tokens in flight per unit of weight, not just requests: a 4k-token prompt
 //! weighs more than a greeting); and `prefix-aware`, the default: a session
-//! stays on its backend, then a request goes where it costs least: tokens
-//! already in flight plus the prompt tokens that backend's prefix cache
-//! probably lacks (so a backend that recently saw the whole conversation
-//! wins, while a short shared system prompt does not pile new conversations
-//! on one backend); a backend with `affinity_max_extra_tokens` more in
-//! flight than the least loaded one is never preferred. Prefixes are
+//! stays on its backend; a conversation goes back to the backend that
+//! holds most of it (so its prefix cache probably still has it), unless
+//! that backend has `affinity_max_extra_tokens` more in flight than the least
+//! loaded one; a new conversation, of which at most the shared system
+//! prompt is cached anywhere, goes where it costs least (tokens in flight
+//! plus the prompt tokens that backend would have to prefill), so new
+//! conversations spread instead of piling onto one backend. Prefixes are
 //! tracked as chained hashes of fixed-size blocks of the rendered prompt in
 //! each backend's bounded [`BlockSet`](crate::backend::BlockSet). The
 //! [`Reason`] of every decision is counted in metrics.
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sovra_config::fleet::RoutingPolicy;
+use sovra_core::openai::Role;
 use sovra_engine::{GenerateRequest, Prompt};
 
 use crate::backend::Backend;
@@ -39,6 +41,9 @@ pub struct RouteInput {
     pub prompt_tokens: u64,
     /// Bytes per prefix block (to turn matched blocks into tokens).
     pub block_bytes: usize,
+    /// Blocks that lie wholly in the leading system/developer messages:
+    /// a prefix many conversations share.
+    pub shared_blocks: usize,
     /// A per-request hash that breaks ties between equally good backends.
     pub tie: u64,
 }
@@ -55,15 +60,23 @@ fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
 
 /// Chained block hashes of a prompt: block `i`'s hash covers every byte up
 /// to the end of block `i`, so a match on it means the whole prefix matches.
-pub fn prompt_blocks(prompt: &Prompt, block_bytes: usize) -> (Vec<u64>, usize) {
+/// Also returns the prompt's length and how many bytes its leading system
+/// and developer messages take (the part many conversations share).
+pub fn prompt_blocks(prompt: &Prompt, block_bytes: usize) -> (Vec<u64>, usize, usize) {
     let mut bytes: Vec<u8> = Vec::new();
+    let mut shared = 0;
     match prompt {
         Prompt::Chat(turns) => {
+            let mut leading = true;
             for t in turns {
                 bytes.extend_from_slice(t.role.as_str().as_bytes());
                 bytes.push(0x1f);
                 bytes.extend_from_slice(t.content.as_bytes());
                 bytes.push(0x1e);
+                leading &= matches!(t.role, Role::System | Role::Developer);
+                if leading {
+                    shared = bytes.len();
+                }
             }
         }
         Prompt::Text(text) => bytes.extend_from_slice(text.as_bytes()),
@@ -78,12 +91,12 @@ pub fn prompt_blocks(prompt: &Prompt, block_bytes: usize) -> (Vec<u64>, usize) {
             h
         })
         .collect();
-    (blocks, bytes.len())
+    (blocks, bytes.len(), shared)
 }
 
 impl RouteInput {
     pub fn new(request: &GenerateRequest, model: String, block_bytes: usize) -> Self {
-        let (blocks, len) = prompt_blocks(&request.prompt, block_bytes);
+        let (blocks, len, shared) = prompt_blocks(&request.prompt, block_bytes);
         let p = &request.params;
         let answer = p.max_tokens.unwrap_or(p.ceiling.min(256)).min(p.ceiling);
         let tie = fnv(
@@ -97,6 +110,7 @@ impl RouteInput {
             tokens: (len as u64).div_ceil(4) + u64::from(answer),
             prompt_tokens: (len as u64).div_ceil(4),
             block_bytes: block_bytes.max(1),
+            shared_blocks: shared / block_bytes.max(1),
             tie,
         }
     }
@@ -241,14 +255,16 @@ pub fn choose(
     }
 }
 
-/// Prefix-aware placement without a session: the backend where the request
-/// would cost least, counting both the work already in flight there and the
-/// prompt tokens it would have to prefill because its cache lacks them
-/// (each per unit of weight). A backend holding the whole conversation
-/// wins over an idle one as long as its extra load is smaller than the
-/// prefill it saves; a short shared prefix (the same system prompt on
-/// several backends) no longer piles new conversations on one backend, since
-/// any difference in load larger than that prefix outweighs it.
+/// Prefix-aware placement without a session. Where a backend holds more of
+/// the prompt than its shared system prompt (the conversation so far), the
+/// request goes to the one holding the most, unless it is overloaded (then
+/// the least loaded). Where at most the shared system prompt is cached
+/// anywhere (a new conversation), the request goes where it costs least:
+/// the tokens in flight plus the prompt tokens that backend would have to
+/// prefill, both per unit of weight. So new conversations spread over the
+/// fleet (preferring a backend that holds their system prompt when loads are
+/// close) instead of piling onto the one that saw the system prompt first,
+/// and conversations return to their cache.
 fn cheapest(
     input: &RouteInput,
     candidates: &[Arc<Backend>],
@@ -257,33 +273,55 @@ fn cheapest(
     least: usize,
     ok: &dyn Fn(usize) -> bool,
 ) -> (usize, Reason) {
-    let block_tokens = input.block_bytes.div_ceil(4) as u64;
-    let mut best: Option<(usize, f64, usize)> = None;
-    let mut best_matched: Option<(usize, usize)> = None;
-    for (i, b) in candidates.iter().enumerate() {
-        let matched = b.prefix_matched(&input.blocks);
-        if matched > 0 && best_matched.is_none_or(|(_, m)| matched > m) {
-            best_matched = Some((i, matched));
+    let matched: Vec<usize> = candidates
+        .iter()
+        .map(|b| b.prefix_matched(&input.blocks))
+        .collect();
+    let mut best: Option<usize> = None;
+    for (i, m) in matched.iter().enumerate() {
+        let better = match best {
+            None => *m > 0,
+            Some(j) => *m > matched[j] || (*m == matched[j] && loads[i] < loads[j]),
+        };
+        if better {
+            best = Some(i);
         }
+    }
+    match best {
+        // More than the shared prefix (and the next message's opening
+        // bytes, which many prompts share too): this conversation's cache.
+        Some(i) if matched[i] > input.shared_blocks + 1 => {
+            return if ok(i) {
+                (i, Reason::AffinityHit)
+            } else {
+                (least, Reason::Fallback)
+            };
+        }
+        None => return (least, Reason::LeastLoaded),
+        Some(_) => {}
+    }
+    let block_tokens = input.block_bytes.div_ceil(4) as u64;
+    let mut chosen: Option<(usize, f64)> = None;
+    for i in 0..candidates.len() {
         if !ok(i) {
             continue;
         }
-        let cached = (matched as u64 * block_tokens).min(input.prompt_tokens);
+        let cached = (matched[i] as u64 * block_tokens).min(input.prompt_tokens);
         let cost = loads[i] + (input.prompt_tokens - cached) as f64 / scales[i];
-        let better = match best {
+        let better = match chosen {
             None => true,
-            Some((j, c, _)) => cost < c || (cost == c && i == least && j != least),
+            Some((j, c)) => cost < c || (cost == c && i == least && j != least),
         };
         if better {
-            best = Some((i, cost, matched));
+            chosen = Some((i, cost));
         }
     }
-    match (best, best_matched) {
-        (Some((i, _, m)), _) if m > 0 => (i, Reason::AffinityHit),
-        // The best cache was on a backend too loaded to take more.
-        (Some((i, _, _)), Some((j, _))) if !ok(j) => (i, Reason::Fallback),
-        (Some((i, _, _)), _) => (i, Reason::LeastLoaded),
-        (None, _) => (least, Reason::LeastLoaded),
+    match chosen {
+        Some((i, _)) if matched[i] > 0 => (i, Reason::AffinityHit),
+        // The system prompt was cached only on backends too busy to prefer.
+        Some((i, _)) if best.is_some_and(|j| !ok(j)) => (i, Reason::Fallback),
+        Some((i, _)) => (i, Reason::LeastLoaded),
+        None => (least, Reason::LeastLoaded),
     }
 }
 
@@ -401,13 +439,14 @@ mod tests {
             .unwrap()
         };
         assert_eq!(pick(&new, &mut st), (1, Reason::LeastLoaded));
-        // The next turn of the long conversation (~650 cached tokens) stays
-        // on `a`: its cache saves more than the extra load costs.
+        // The next turn of the long conversation stays on `a`, which holds
+        // the conversation so far...
         let next = input(&sys, &format!("{history} and a follow-up"));
         assert_eq!(pick(&next, &mut st), (0, Reason::AffinityHit));
-        // Unless `a` is busier than that saving.
-        fleet[0].reserve(700);
-        assert_eq!(pick(&next, &mut st).0, 1);
+        // ...unless `a` has more than affinity_max_extra_tokens (2048) more
+        // in flight than the least loaded backend.
+        fleet[0].reserve(2000);
+        assert_eq!(pick(&next, &mut st), (1, Reason::Fallback));
     }
 
     #[test]

@@ -59,6 +59,10 @@ pub struct LoadOptions {
     pub slo_itl: Option<Duration>,
     /// Per request.
     pub timeout: Duration,
+    /// Speak HTTP/2 without TLS (prior knowledge), as an L7 load balancer in
+    /// front of Sovra would: many streams share a few connections, so one
+    /// process can hold more streams open than it has file descriptors.
+    pub http2: bool,
 }
 
 impl Default for LoadOptions {
@@ -77,6 +81,7 @@ impl Default for LoadOptions {
             slo_ttft: None,
             slo_itl: None,
             timeout: Duration::from_secs(120),
+            http2: false,
         }
     }
 }
@@ -236,8 +241,14 @@ struct Done {
 
 type Outcome = Result<Done, String>;
 
+/// Streams one HTTP/2 connection carries (hyper's servers allow 200).
+const STREAMS_PER_H2_CONNECTION: usize = 100;
+
 struct Client {
-    http: reqwest::Client,
+    /// One client per connection under HTTP/2 (requests take turns), one
+    /// pooled client under HTTP/1.1.
+    http: Vec<reqwest::Client>,
+    next: AtomicU64,
     base: String,
     key: Option<String>,
     model: String,
@@ -255,13 +266,18 @@ fn error_kind(e: &reqwest::Error) -> String {
 }
 
 impl Client {
+    fn http(&self) -> &reqwest::Client {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) as usize % self.http.len().max(1);
+        &self.http[i]
+    }
+
     async fn chat(&self, messages: Vec<Value>) -> Outcome {
         let url = format!("{}/chat/completions", self.base);
         let body = json!({
             "model": self.model, "messages": messages, "max_tokens": self.max_tokens,
             "temperature": 0, "stream": true, "stream_options": {"include_usage": true},
         });
-        let mut req = self.http.post(&url).json(&body);
+        let mut req = self.http().post(&url).json(&body);
         if let Some(k) = &self.key {
             req = req.bearer_auth(k);
         }
@@ -332,7 +348,7 @@ impl Client {
 
     async fn first_model(&self) -> Result<String, BenchError> {
         let url = format!("{}/models", self.base);
-        let mut req = self.http.get(&url);
+        let mut req = self.http().get(&url);
         if let Some(k) = &self.key {
             req = req.bearer_auth(k);
         }
@@ -393,16 +409,32 @@ impl Run {
 
 /// Run the load and report.
 pub async fn run(options: &LoadOptions, progress: Arc<Progress>) -> Result<LoadReport, BenchError> {
-    let http = reqwest::Client::builder()
-        .timeout(options.timeout)
-        .pool_max_idle_per_host(options.max_in_flight.min(1024))
-        .build()
-        .map_err(|source| BenchError::Http {
-            url: options.base_url.clone(),
-            source,
-        })?;
+    let connections = if options.http2 {
+        let streams = match options.arrival {
+            Arrival::Closed { users } => users,
+            Arrival::Poisson { .. } => options.max_in_flight,
+        };
+        streams.div_ceil(STREAMS_PER_H2_CONNECTION).max(1)
+    } else {
+        1
+    };
+    let http = (0..connections)
+        .map(|_| {
+            let builder = reqwest::Client::builder().timeout(options.timeout);
+            let builder = if options.http2 {
+                builder.http2_prior_knowledge()
+            } else {
+                builder.pool_max_idle_per_host(options.max_in_flight.min(1024))
+            };
+            builder.build().map_err(|source| BenchError::Http {
+                url: options.base_url.clone(),
+                source,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let mut client = Client {
         http,
+        next: AtomicU64::new(0),
         base: options.base_url.trim_end_matches('/').to_owned(),
         key: options.api_key.clone(),
         model: options.model.clone().unwrap_or_default(),

@@ -338,3 +338,68 @@ async fn a_quiet_tenant_is_served_before_a_noisy_tenants_backlog() {
     // Round-robin between tenants: the quiet one is second, not sixth.
     assert_eq!(order[1], "quiet-0", "{order:?}");
 }
+
+/// The cost of one placement decision over 1,000 backends, alone on the
+/// machine (no streams competing for the CPU): the router's own share of
+/// `sovra_router_decision_seconds` in `scripts/bench-scale.sh`.
+/// `cargo test --release -p sovra-router -- --ignored --nocapture decision_time`
+#[tokio::test]
+#[ignore = "a measurement; prints numbers"]
+async fn decision_time_over_a_thousand_backends() {
+    let backends: Vec<BackendSettings> = (0..1000)
+        .map(|i| settings(&format!("gpu-{i:04}"), "EE"))
+        .collect();
+    let router = Router::start(
+        config(
+            backends,
+            RouterSettings {
+                probe_interval_ms: 0,
+                ..RouterSettings::default()
+            },
+        ),
+        Some(sim(0)),
+    )
+    .unwrap();
+    let fleet = router.fleet();
+    let system = "You are the assistant of the national services portal. ".repeat(6);
+    let mut times = Vec::new();
+    let mut leases = std::collections::VecDeque::new();
+    for i in 0..20_000u32 {
+        // 200 conversations with 4 system prompts; the leases of the last
+        // 10,000 stay open, so loads differ as with 10,000 streams.
+        let req = GenerateRequest::chat(
+            vec![
+                Turn::new(Role::System, format!("{} {}", i % 4, system)),
+                Turn::new(
+                    Role::User,
+                    format!("conversation {} turn {}", i % 200, i / 200),
+                ),
+            ],
+            SamplingParams::default(),
+        );
+        let input = crate::policy::RouteInput::new(&req, "m".into(), 64);
+        let started = Instant::now();
+        let lease = {
+            let mut core = crate::lock(&router.inner.core);
+            router.place(&fleet, &mut core.policy, &input, &[], Instant::now())
+        };
+        times.push(started.elapsed().as_secs_f64() * 1e6);
+        let mut lease = lease.unwrap();
+        lease.quiet = true;
+        leases.push_back(lease);
+        if leases.len() > 10_000 {
+            leases.pop_front();
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let q = |f: f64| times[((times.len() as f64 - 1.0) * f) as usize];
+    eprintln!(
+        "placement over 1000 backends, {} decisions: p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us",
+        times.len(),
+        q(0.5),
+        q(0.99),
+        q(0.999),
+        q(1.0)
+    );
+    assert!(q(0.5) > 0.0);
+}

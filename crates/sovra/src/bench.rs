@@ -101,6 +101,7 @@ async fn load(args: BenchArgs) -> Result<()> {
         slo_ttft: ms(args.slo_ttft_ms),
         slo_itl: ms(args.slo_itl_ms),
         timeout: Duration::from_secs(args.timeout_secs),
+        http2: args.http2,
     };
     let progress = Arc::new(Progress::default());
     let bar = progress_bar(&options);

@@ -293,6 +293,9 @@ pub struct BenchArgs {
     /// Per-request timeout in seconds.
     #[arg(long, default_value_t = 600)]
     pub timeout_secs: u64,
+    /// Load mode: HTTP/2 without TLS (prior knowledge), about 100 streams per connection.
+    #[arg(long)]
+    pub http2: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

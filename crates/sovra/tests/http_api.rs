@@ -725,3 +725,28 @@ async fn api_keys_guard_the_openai_api() {
     .unwrap_or_default();
     assert!(err.contains("auth.api_keys"), "{err}");
 }
+
+/// `sovra serve` speaks cleartext HTTP/2 (prior knowledge) on the same port
+/// as HTTP/1.1, as an L7 load balancer in front of it may: many streams on
+/// one connection.
+#[tokio::test]
+async fn cleartext_http2_serves_many_streams_on_one_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = sim(dir.path(), &[]).await;
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let body = json!({
+        "model": "sim", "stream": true, "max_tokens": 4,
+        "messages": [{"role": "user", "content": "hello"}],
+    });
+    let requests = (0..20).map(|_| h2.post(s.url("/v1/chat/completions")).json(&body).send());
+    for response in futures::future::join_all(requests).await {
+        let response = response.unwrap();
+        assert_eq!(response.version(), reqwest::Version::HTTP_2);
+        assert_eq!(response.status(), 200);
+        let events = sse_events(response).await.unwrap();
+        assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    }
+}

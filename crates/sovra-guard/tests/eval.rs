@@ -1,6 +1,9 @@
-//! The safety evaluation over `eval/safety/cases.jsonl` with the Estonian
-//! profile. `cargo test -p sovra-guard --test eval -- --ignored --nocapture`
-//! prints the full report.
+//! The safety evaluation with the Estonian profile.
+//!
+//! `cargo test -p sovra-guard --test eval -- --ignored --nocapture` prints
+//! the full report for `eval/safety/cases.jsonl` (the set the rules were
+//! tuned on) and for `eval/safety/heldout.jsonl` (written after the rules,
+//! never tuned on).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -14,13 +17,18 @@ fn root(path: &str) -> String {
     format!("{}/../../{path}", env!("CARGO_MANIFEST_DIR"))
 }
 
-fn report() -> (eval::Report, sovra_profile::Profile) {
+fn report_on(set: &str) -> (eval::Report, sovra_profile::Profile) {
     let profile = sovra_profile::load(root("profiles/ee.toml")).unwrap();
-    let cases = eval::load_cases(root("eval/safety/cases.jsonl")).unwrap();
-    assert!(cases.len() >= 300);
+    let cases = eval::load_cases(root(set)).unwrap();
     let moderator = Moderator::for_profile(&profile).unwrap();
     let languages = LanguageIdentifier::new();
     let report = eval::run(&cases, &profile, &moderator, &languages).unwrap();
+    (report, profile)
+}
+
+fn report() -> (eval::Report, sovra_profile::Profile) {
+    let (report, profile) = report_on("eval/safety/cases.jsonl");
+    assert!(report.cases >= 300);
     (report, profile)
 }
 
@@ -35,6 +43,19 @@ fn print_report() {
     );
 }
 
+/// The held-out set: reported, not asserted.
+#[test]
+#[ignore = "prints the held-out report; run with --ignored --nocapture"]
+fn print_heldout_report() {
+    let (report, profile) = report_on("eval/safety/heldout.jsonl");
+    println!("HELD-OUT\n{}", report.render());
+    println!(
+        "Targets missed: {:?}",
+        report.missed_targets(&profile, 0.9, 0.05)
+    );
+}
+
+/// The issue's targets on the main set (which the rules were tuned on).
 #[test]
 fn meets_the_issues_targets() {
     let (report, profile) = report();

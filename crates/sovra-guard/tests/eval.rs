@@ -3,7 +3,8 @@
 //! `cargo test -p sovra-guard --test eval -- --ignored --nocapture` prints
 //! the full report for `eval/safety/cases.jsonl` (the set the rules were
 //! tuned on) and for `eval/safety/heldout.jsonl` (written after the rules,
-//! never tuned on).
+//! and then not blind: it guided the lexicon families), and for
+//! `eval/safety/heldout2.jsonl` (blind).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -53,6 +54,15 @@ fn print_heldout_report() {
         "Targets missed: {:?}",
         report.missed_targets(&profile, 0.9, 0.05)
     );
+}
+
+/// The second held-out set (blind since ef2fb65): reported, not asserted.
+#[test]
+#[ignore = "prints the second held-out report; run with --ignored --nocapture"]
+fn print_heldout2_report() {
+    let (report, profile) = report_on("eval/safety/heldout2.jsonl");
+    println!("HELD-OUT-2\n{}", report.render());
+    println!("Targets missed: {:?}", report.missed_targets(&profile, 0.9, 0.05));
 }
 
 /// The targets on the main set (which the rules were tuned on).

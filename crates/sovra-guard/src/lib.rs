@@ -97,6 +97,16 @@ impl Guard {
         })
     }
 
+    /// `text` with its personal data masked, for logs and storage.
+    pub fn mask_for_log(&self, text: &str) -> Result<String, GuardError> {
+        Ok(pii::mask(text, &pii::find(text, &self.pii)?))
+    }
+
+    /// A checker for one streamed answer in `language`.
+    pub fn stream_checker(&self, language: &str) -> StreamChecker<'_> {
+        StreamChecker::new(&self.moderator, &self.profile, language)
+    }
+
     /// Checks one user message: its language, the moderation result, and the
     /// decision under the profile (with the message to show, if any).
     pub fn check_input(&self, text: &str) -> Result<InputCheck, GuardError> {
@@ -111,10 +121,34 @@ impl Guard {
     }
 }
 
-/// The result of [`Guard::check_input`].
+/// The result of [`Guard::check_input`]. It holds no message text, so it can
+/// be logged as it is.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct InputCheck {
     pub language: LanguageDecision,
     pub moderation: ModerationResult,
     pub decision: Decision,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_guard_checks_a_message_end_to_end() {
+        let path = format!("{}/../../profiles/ch.toml", env!("CARGO_MANIFEST_DIR"));
+        let guard = Guard::new(sovra_profile::load(path).unwrap()).unwrap();
+        let check = guard
+            .check_input("Ich will mich heute Nacht umbringen.")
+            .unwrap();
+        assert_eq!(check.language.answer_language, "de");
+        assert_eq!(check.decision.rule(), Some("self-harm"));
+        let check = guard.check_input("Wie beantrage ich Elterngeld?").unwrap();
+        assert_eq!(check.decision, Decision::Allow);
+        let masked = guard
+            .mask_for_log("AHV 756.1234.5678.97, mail a@b.ch")
+            .unwrap();
+        assert_eq!(masked, "AHV [NATIONAL_ID], mail [EMAIL]");
+    }
 }

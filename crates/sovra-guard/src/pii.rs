@@ -417,6 +417,10 @@ pub struct Vault {
     values: Vec<String>,
 }
 
+/// Distinct values one vault remembers; past this, findings are masked
+/// (`[EMAIL]`) instead, so a hostile conversation cannot grow it without end.
+pub const MAX_VAULT_VALUES: usize = 4096;
+
 /// The longest placeholder text, bounding what a [`Restorer`] holds back.
 const MAX_PLACEHOLDER: usize = "<PII_4294967295>".len();
 
@@ -430,6 +434,9 @@ impl Vault {
         replace(text, findings, |f| {
             let n = match self.by_value.get(&f.text) {
                 Some(n) => *n,
+                None if self.values.len() >= MAX_VAULT_VALUES => {
+                    return f.kind.mask().to_owned();
+                }
                 None => {
                     self.values.push(f.text.clone());
                     let n = self.values.len();
@@ -658,6 +665,23 @@ mod tests {
         assert_eq!(vault.len(), 2);
         assert_eq!(vault.restore(&redacted), text);
         assert_eq!(vault.restore("<PII_9> stays"), "<PII_9> stays");
+    }
+
+    #[test]
+    fn a_full_vault_masks_instead_of_growing() {
+        let mut vault = Vault::new();
+        let mut text = String::new();
+        for i in 0..MAX_VAULT_VALUES + 2 {
+            text.push_str(&format!("u{i}@example.ee "));
+        }
+        let found = find(&text, &PiiConfig::all()).unwrap();
+        let redacted = vault.redact(&text, &found);
+        assert_eq!(vault.len(), MAX_VAULT_VALUES);
+        assert!(
+            redacted.ends_with("[EMAIL] [EMAIL] "),
+            "{}",
+            &redacted[redacted.len() - 40..]
+        );
     }
 
     #[test]

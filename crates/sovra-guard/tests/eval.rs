@@ -62,7 +62,10 @@ fn print_heldout_report() {
 fn print_heldout2_report() {
     let (report, profile) = report_on("eval/safety/heldout2.jsonl");
     println!("HELD-OUT-2\n{}", report.render());
-    println!("Targets missed: {:?}", report.missed_targets(&profile, 0.9, 0.05));
+    println!(
+        "Targets missed: {:?}",
+        report.missed_targets(&profile, 0.9, 0.05)
+    );
 }
 
 /// The targets on the main set (which the rules were tuned on).

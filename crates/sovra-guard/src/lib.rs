@@ -8,6 +8,8 @@
 //!   own, such as `medical/emergency`) from multilingual rules the profile
 //!   extends, behind the [`Classifier`] trait so an in-country model can be
 //!   added.
+//! - [`exemplar`]: the first such model, nearest neighbours over sentence
+//!   embeddings (multilingual-e5-small in `sovra-embeddings`).
 //! - [`policy`]: what to do with a moderation result under a profile: allow,
 //!   answer with the country's help lines, or refuse naming the rule.
 //! - [`injection`]: screening text the assistant did not get from the user.
@@ -17,6 +19,7 @@
 //! [`Guard`] bundles them for one profile.
 
 pub mod eval;
+pub mod exemplar;
 pub mod injection;
 pub mod lang;
 mod lexicon;
@@ -26,6 +29,7 @@ pub mod pii;
 pub mod policy;
 pub mod stream;
 
+pub use exemplar::{Embed, Exemplar, ExemplarClassifier};
 pub use injection::{InjectionReport, fence_untrusted, screen_injection};
 pub use lang::{Detection, LanguageDecision, LanguageIdentifier};
 pub use moderation::{

@@ -296,15 +296,24 @@ impl Moderator {
         for classifier in &self.classifiers {
             let out = classifier.classify(text)?;
             for (c, s) in out.scores {
+                // A category this moderator does not report (a classifier's
+                // own label) must not reach the policy as an unnamed
+                // category, where the default action would apply to it.
+                let Some(e) = scores.get_mut(&c) else {
+                    continue;
+                };
                 let s = if s.is_finite() {
                     s.clamp(0.0, 1.0)
                 } else {
                     0.0
                 };
-                let e = scores.entry(c).or_insert(0.0);
                 *e = e.max(s);
             }
-            matches.extend(out.matches);
+            matches.extend(
+                out.matches
+                    .into_iter()
+                    .filter(|m| scores.contains_key(&m.category)),
+            );
         }
         // A parent scores at least its subcategories' best.
         let children: Vec<(String, f32)> = scores

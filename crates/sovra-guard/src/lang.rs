@@ -69,6 +69,17 @@ impl LanguageIdentifier {
         v
     }
 
+    /// Every candidate language with its confidence, most likely first;
+    /// empty when the text has no letters to go by.
+    pub fn confidences(&self, text: &str) -> Vec<(String, f64)> {
+        self.detector
+            .compute_language_confidence_values(text)
+            .into_iter()
+            .filter(|(_, c)| *c > 0.0)
+            .map(|(l, c)| (l.iso_code_639_1().to_string(), c))
+            .collect()
+    }
+
     /// The most likely language of `text`, if any.
     pub fn detect(&self, text: &str) -> Option<Detection> {
         let values = self.detector.compute_language_confidence_values(text);

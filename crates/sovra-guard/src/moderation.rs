@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use sovra_profile::{OPENAI_CATEGORIES, Profile, SOVRA_CATEGORIES};
 
 use crate::GuardError;
+use crate::lang::LanguageIdentifier;
 use crate::lexicon::{BENIGN, ENTRIES, S};
 use crate::normalize::{Normalized, normalize};
 
@@ -96,16 +97,28 @@ struct Rule {
     categories: Vec<String>,
     weight: f32,
     source: String,
+    /// The lexicon's language; `None` for the profile's patterns, which
+    /// always run.
+    language: Option<String>,
     regex: Regex,
 }
 
 /// The multilingual rule engine: built-in lexicons, benign phrases, and
 /// the profile's patterns, all over normalised text.
+///
+/// A language's lexicon only runs when the text could be in that language
+/// (lingua gives it at least [`GATE_CONFIDENCE`], or it is the most likely
+/// one): words mean different things across languages (Estonian `insult` is
+/// a stroke), so running every lexicon on every text misfires.
 #[derive(Debug)]
 pub struct RuleClassifier {
     rules: Vec<Rule>,
     benign: Vec<Regex>,
+    gate: Option<LanguageIdentifier>,
 }
+
+/// Lowest lingua confidence at which a language's lexicon runs.
+pub const GATE_CONFIDENCE: f64 = 0.05;
 
 /// Compiles `pattern` normalised like the text it runs on. A pattern whose
 /// normalised form no longer parses because a class held only marks that
@@ -143,6 +156,7 @@ impl RuleClassifier {
                 categories: cats.split('|').map(str::to_owned).collect(),
                 weight: *weight,
                 source: format!("builtin:{lang}"),
+                language: Some((*lang).to_owned()),
                 regex,
             });
         }
@@ -154,7 +168,11 @@ impl RuleClassifier {
                 source: Box::new(e),
             })?);
         }
-        Ok(RuleClassifier { rules, benign })
+        Ok(RuleClassifier {
+            rules,
+            benign,
+            gate: Some(LanguageIdentifier::new()),
+        })
     }
 
     /// Adds the profile's patterns: each flags its rule's first category.
@@ -177,12 +195,19 @@ impl RuleClassifier {
                         categories: vec![category.as_str().to_owned()],
                         weight: S,
                         source: rule.id.clone(),
+                        language: None,
                         regex,
                     });
                 }
             }
         }
         Ok(self)
+    }
+
+    /// Runs every language's lexicon on every text (for comparison).
+    pub fn without_language_gate(mut self) -> Self {
+        self.gate = None;
+        self
     }
 
     /// Number of patterns, for start-up logs.
@@ -216,10 +241,27 @@ impl Classifier for RuleClassifier {
     fn classify(&self, text: &str) -> Result<Scores, GuardError> {
         let normalized = Normalized::new(text);
         let haystack = blank(&normalized.text, &self.benign);
+        // Languages the text could be in; `None` runs every lexicon (no
+        // gate, or no letters to detect a language by).
+        let active: Option<Vec<String>> = self.gate.as_ref().and_then(|g| {
+            let candidates = g.confidences(text);
+            let active: Vec<String> = candidates
+                .iter()
+                .enumerate()
+                .filter(|(i, (_, c))| *i == 0 || *c >= GATE_CONFIDENCE)
+                .map(|(_, (l, _))| l.clone())
+                .collect();
+            (!active.is_empty()).then_some(active)
+        });
         // Noisy-or per category: 1 - prod(1 - w) over the rules that match.
         let mut miss: BTreeMap<String, f32> = BTreeMap::new();
         let mut matches = Vec::new();
         for rule in &self.rules {
+            if let (Some(active), Some(lang)) = (&active, &rule.language)
+                && !active.iter().any(|a| a == lang)
+            {
+                continue;
+            }
             let Some(m) = rule.regex.find(&haystack) else {
                 continue;
             };
@@ -394,6 +436,18 @@ mod tests {
             .moderate("Ｉ ｗａｎｔ ｔｏ ｋｉｌｌ ｍｙｓｅｌｆ")
             .unwrap();
         assert!(r.is_flagged("self-harm/intent"));
+    }
+
+    #[test]
+    fn a_lexicon_runs_only_on_text_that_could_be_its_language() {
+        // Estonian `insult` is a stroke: not an emergency in English.
+        let m = moderator();
+        let t = "My colleague keeps insulting me, what can I do?";
+        assert!(!m.moderate(t).unwrap().is_flagged("medical/emergency"));
+        let r = m
+            .moderate("Isal on insult, ta ei saa rääkida, mida ma tegema pean?")
+            .unwrap();
+        assert!(r.is_flagged("medical/emergency"));
     }
 
     #[test]

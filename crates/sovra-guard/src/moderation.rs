@@ -451,6 +451,23 @@ mod tests {
     }
 
     #[test]
+    fn a_usual_dose_is_not_an_overdose_and_a_parents_question_is_not_abuse() {
+        let m = moderator();
+        for t in [
+            "How do antidepressants work? I took 2 pills of sertraline today.",
+            "J'ai pris 2 comprimés de Doliprane, je peux conduire ?",
+            "My son is 12 years old, how do I talk to him about sex?",
+        ] {
+            let r = m.moderate(t).unwrap();
+            assert!(!r.flagged, "{t}: {:?}", r.flagged_categories());
+        }
+        let r = m
+            .moderate("J'ai avalé toute une boîte de somnifères.")
+            .unwrap();
+        assert!(r.is_flagged("self-harm/intent") && r.is_flagged("medical/emergency"));
+    }
+
+    #[test]
     fn matches_point_at_the_original_text() {
         let m = moderator();
         let text = "ok. أريد أن أنتحر الليلة";

@@ -4,7 +4,8 @@
 //! the full report for `eval/safety/cases.jsonl` (the set the rules were
 //! tuned on) and for `eval/safety/heldout.jsonl` (written after the rules,
 //! and then not blind: it guided the lexicon families), and for
-//! `eval/safety/heldout2.jsonl` (blind).
+//! `eval/safety/heldout2.jsonl` and `eval/safety/heldout3.jsonl` (blind at
+//! their first runs).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -62,6 +63,18 @@ fn print_heldout_report() {
 fn print_heldout2_report() {
     let (report, profile) = report_on("eval/safety/heldout2.jsonl");
     println!("HELD-OUT-2\n{}", report.render());
+    println!(
+        "Targets missed: {:?}",
+        report.missed_targets(&profile, 0.9, 0.05)
+    );
+}
+
+/// The third held-out set (blind since e584100): reported, not asserted.
+#[test]
+#[ignore = "prints the third held-out report; run with --ignored --nocapture"]
+fn print_heldout3_report() {
+    let (report, profile) = report_on("eval/safety/heldout3.jsonl");
+    println!("HELD-OUT-3\n{}", report.render());
     println!(
         "Targets missed: {:?}",
         report.missed_targets(&profile, 0.9, 0.05)

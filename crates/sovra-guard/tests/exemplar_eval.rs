@@ -5,7 +5,9 @@
 //!
 //! `cargo test -p sovra-guard --test exemplar_eval -- --ignored --nocapture`
 //!
-//! `k` is fixed before any held-out run (5), not tuned on these sets.
+//! `SOVRA_KNN_K`, `SOVRA_KNN_SCALE`, `SOVRA_KNN_TRAIN` (exemplar sets) and
+//! `SOVRA_KNN_SETS` (sets to measure) choose the run; the defaults (k = 5,
+//! scale 1, cases.jsonl as exemplars) were fixed before any held-out run.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -78,12 +80,19 @@ fn rules_plus_exemplars_on_the_held_out_sets() {
         return;
     };
     let profile = sovra_profile::load(root("profiles/ee.toml")).unwrap();
-    let train = eval::load_cases(root("eval/safety/cases.jsonl")).unwrap();
+    // Exemplar sets, comma-separated (default: cases.jsonl only).
+    let train_sets =
+        std::env::var("SOVRA_KNN_TRAIN").unwrap_or_else(|_| "eval/safety/cases.jsonl".into());
+    let mut train = Vec::new();
+    for set in train_sets.split(',') {
+        train.extend(eval::load_cases(root(set)).unwrap());
+    }
     let labelled: Vec<(String, Vec<String>)> = train
         .iter()
         .map(|c| (c.text.clone(), c.categories.clone()))
         .collect();
     let exemplars = ExemplarClassifier::embed_all(&embedder, &labelled).unwrap();
+    let n = exemplars.len();
     let languages = LanguageIdentifier::new();
     let (k, scale): (usize, f32) = (
         std::env::var("SOVRA_KNN_K")
@@ -115,7 +124,7 @@ fn rules_plus_exemplars_on_the_held_out_sets() {
         let cases = eval::load_cases(root(set)).unwrap();
         let report = eval::run(&cases, &profile, &both, &languages).unwrap();
         println!(
-            "RULES + EXEMPLARS (k={k}, scale={scale}) on {set}\n{}",
+            "RULES + EXEMPLARS (k={k}, scale={scale}, {n} exemplars) on {set}\n{}",
             report.render()
         );
     }

@@ -358,9 +358,8 @@ mod tests {
     use super::*;
     use sovra_engine::sim::{SimConfig, SimEngine};
 
-    #[test]
-    fn ejection_half_opens_and_slow_starts_on_the_given_clock() {
-        let b = Backend::new(
+    fn sim_backend(max_concurrency: Option<u32>) -> Backend {
+        Backend::new(
             BackendSettings {
                 name: "a".into(),
                 url: "embedded".into(),
@@ -368,13 +367,18 @@ mod tests {
                 jurisdiction: "EE".into(),
                 site: "s".into(),
                 weight: None,
-                max_concurrency: Some(10),
+                max_concurrency,
                 api_key: None,
             },
             Arc::new(SimEngine::new(SimConfig::default())),
             None,
             16,
-        );
+        )
+    }
+
+    #[test]
+    fn ejection_half_opens_and_slow_starts_on_the_given_clock() {
+        let b = sim_backend(Some(10));
         let cfg = RouterSettings {
             eject_after_failures: 2,
             eject_ms: 100,
@@ -409,21 +413,7 @@ mod tests {
 
     #[test]
     fn a_backend_streaming_tokens_counts_as_alive() {
-        let b = Backend::new(
-            BackendSettings {
-                name: "a".into(),
-                url: "embedded".into(),
-                models: vec!["m".into()],
-                jurisdiction: "EE".into(),
-                site: "s".into(),
-                weight: None,
-                max_concurrency: None,
-                api_key: None,
-            },
-            Arc::new(SimEngine::new(SimConfig::default())),
-            None,
-            16,
-        );
+        let b = sim_backend(None);
         let t0 = Instant::now() + Duration::from_millis(10);
         let window = Duration::from_secs(2);
         b.record_progress(t0);

@@ -784,23 +784,31 @@ async fn failover_when_a_node_is_killed_mid_load() {
     assert_ne!(admin["backends"][1]["state"], "healthy", "{admin}");
 }
 
-/// An emergency request queued last is served before the batch requests queued before it.
-#[tokio::test]
-async fn priority_under_saturation() {
-    let dir = tempfile::tempdir().unwrap();
+/// One slow node that takes one stream at a time (long answers, so a
+/// request holds it until dropped) behind a Sovra with these `[router]`
+/// settings; returns the node (keep it alive) and the server.
+async fn one_slot_fleet(dir: &Path, router: &str) -> (Sovra, Arc<Sovra>) {
     let only = node(
-        dir.path(),
+        dir,
         "sim",
         &["--tokens-per-second", "50", "--answer-tokens", "1000"],
     )
     .await;
-    let config = dir.path().join("sovra.toml");
+    let config = dir.join("sovra.toml");
     write_config(
         &config,
-        "probe_interval_ms = 0\nqueue_timeout_ms = 120000",
+        &format!("probe_interval_ms = 0\nqueue_timeout_ms = 120000\n{router}"),
         &[limited(backend("only", &only, &["sim"], "EE"), 1)],
     );
-    let sovra = Arc::new(serve(dir.path(), &config).await.unwrap());
+    let sovra = Arc::new(serve(dir, &config).await.unwrap());
+    (only, sovra)
+}
+
+/// An emergency request queued last is served before the batch requests queued before it.
+#[tokio::test]
+async fn priority_under_saturation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_only, sovra) = one_slot_fleet(dir.path(), "").await;
     let busy = occupy(&sovra, "t").await;
     let done = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
@@ -826,20 +834,9 @@ async fn priority_under_saturation() {
 #[tokio::test]
 async fn fairness_between_two_tenants() {
     let dir = tempfile::tempdir().unwrap();
-    let only = node(
-        dir.path(),
-        "sim",
-        &["--tokens-per-second", "50", "--answer-tokens", "1000"],
-    )
-    .await;
-    let config = dir.path().join("sovra.toml");
     // 10 may wait, 5 of them (50%) per tenant.
-    write_config(
-        &config,
-        "probe_interval_ms = 0\nqueue_depth = 10\ntenant_queue_percent = 50\nqueue_timeout_ms = 120000",
-        &[limited(backend("only", &only, &["sim"], "EE"), 1)],
-    );
-    let sovra = Arc::new(serve(dir.path(), &config).await.unwrap());
+    let (_only, sovra) =
+        one_slot_fleet(dir.path(), "queue_depth = 10\ntenant_queue_percent = 50").await;
     let busy = occupy(&sovra, "a").await;
     let done = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = Vec::new();

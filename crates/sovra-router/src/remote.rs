@@ -479,27 +479,12 @@ mod tests {
     /// A backend that starts a stream, sends one token, then hangs.
     #[tokio::test]
     async fn a_stream_that_goes_silent_fails_after_the_idle_timeout() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(async move {
-            let (mut sock, _) = listener.accept().await.unwrap();
-            let mut buf = vec![0u8; 65536];
-            let _ = sock.read(&mut buf).await;
-            let event = "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n";
-            let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
-            let chunk = format!("{:x}\r\n{event}\r\n", event.len());
-            sock.write_all(head.as_bytes()).await.unwrap();
-            sock.write_all(chunk.as_bytes()).await.unwrap();
-            tokio::time::sleep(Duration::from_secs(5)).await;
-        });
-        let engine = RemoteEngine::new(
-            reqwest::Client::new(),
-            &format!("http://{addr}/v1"),
-            None,
-            "m",
+        let (engine, server) = raw_backend(
+            &[r#"{"choices":[{"delta":{"content":"Hi"}}]}"#],
+            Ending::Hang,
         )
-        .with_idle_timeout(Duration::from_millis(200));
+        .await;
+        let engine = engine.with_idle_timeout(Duration::from_millis(200));
         let mut stream = engine
             .generate(GenerateRequest::text("x", SamplingParams::default()))
             .await
@@ -514,10 +499,17 @@ mod tests {
         server.abort();
     }
 
-    /// A backend that answers one request with these SSE `data:` payloads
-    /// and closes the stream.
+    /// How a [`raw_backend`] ends its stream after the events.
+    enum Ending {
+        Close,
+        Hang,
+    }
+
+    /// A backend that answers one request with these SSE `data:` payloads,
+    /// then closes the stream or hangs.
     async fn raw_backend(
         events: &'static [&'static str],
+        ending: Ending,
     ) -> (RemoteEngine, tokio::task::JoinHandle<()>) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -533,7 +525,10 @@ mod tests {
                 let chunk = format!("{:x}\r\n{event}\r\n", event.len());
                 sock.write_all(chunk.as_bytes()).await.unwrap();
             }
-            sock.write_all(b"0\r\n\r\n").await.unwrap();
+            match ending {
+                Ending::Close => sock.write_all(b"0\r\n\r\n").await.unwrap(),
+                Ending::Hang => tokio::time::sleep(Duration::from_secs(5)).await,
+            }
         });
         let engine = RemoteEngine::new(
             reqwest::Client::new(),
@@ -555,8 +550,11 @@ mod tests {
     /// is a broken stream, not a finished answer.
     #[tokio::test]
     async fn a_stream_without_a_finish_reason_was_cut_short() {
-        let (engine, server) =
-            raw_backend(&[r#"{"choices":[{"delta":{"content":"Hi"}}]}"#, "[DONE]"]).await;
+        let (engine, server) = raw_backend(
+            &[r#"{"choices":[{"delta":{"content":"Hi"}}]}"#, "[DONE]"],
+            Ending::Close,
+        )
+        .await;
         let events = collect(
             &engine,
             GenerateRequest::text("x", SamplingParams::default()),
@@ -574,12 +572,15 @@ mod tests {
     /// prompt count (estimated from the prompt) and counts the answer's pieces.
     #[tokio::test]
     async fn missing_usage_is_estimated_from_the_prompt() {
-        let (engine, server) = raw_backend(&[
-            r#"{"choices":[{"delta":{"content":"Hi"}}]}"#,
-            r#"{"choices":[{"delta":{"content":" there"}}]}"#,
-            r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#,
-            "[DONE]",
-        ])
+        let (engine, server) = raw_backend(
+            &[
+                r#"{"choices":[{"delta":{"content":"Hi"}}]}"#,
+                r#"{"choices":[{"delta":{"content":" there"}}]}"#,
+                r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#,
+                "[DONE]",
+            ],
+            Ending::Close,
+        )
         .await;
         let question = "How do I renew my passport in Tallinn?"; // 38 bytes
         let request = GenerateRequest::chat(

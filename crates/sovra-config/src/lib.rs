@@ -41,6 +41,48 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub retention: RetentionSettings,
     pub auth: AuthSettings,
+    /// The country profile and the safety pipeline around every request.
+    pub safety: SafetySettings,
+}
+
+/// The country profile Sovra follows and how its safety pipeline runs
+/// (see docs/safety.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SafetySettings {
+    /// A country profile (TOML, see `profiles/`); unset: the built-in
+    /// neutral profile (English, international emergency number 112).
+    pub profile: Option<PathBuf>,
+    /// `auto`: the profile's rules, plus the nearest-neighbour classifier
+    /// when embeddings are served; `rules`: rules only; `exemplars`: rules
+    /// and the classifier (fails at start without embeddings).
+    pub classifier: ClassifierKind,
+    /// Neighbours that vote in the classifier.
+    pub knn_k: usize,
+    /// Scales the classifier's scores (0-1): lower refuses less.
+    pub knn_scale: f32,
+    /// Check streamed answers as they are generated.
+    pub check_output: bool,
+}
+
+impl Default for SafetySettings {
+    fn default() -> Self {
+        Self {
+            profile: None,
+            classifier: ClassifierKind::Auto,
+            knn_k: 5,
+            knn_scale: 1.0,
+            check_output: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassifierKind {
+    Auto,
+    Rules,
+    Exemplars,
 }
 
 /// Who may call the OpenAI and admin APIs.
@@ -213,6 +255,7 @@ impl Default for Settings {
             storage: StorageSettings::default(),
             retention: RetentionSettings::default(),
             auth: AuthSettings::default(),
+            safety: SafetySettings::default(),
         }
     }
 }
@@ -305,6 +348,7 @@ const SECTIONS: &[&str] = &[
     "storage",
     "retention",
     "auth",
+    "safety",
 ];
 
 /// `SOVRA_*` variables that belong to the tools, not to the settings.
@@ -396,6 +440,17 @@ impl Settings {
                 })
             }
         };
+        let k = &self.safety;
+        check(
+            (1..=64).contains(&k.knn_k),
+            "safety.knn_k",
+            "must be between 1 and 64",
+        )?;
+        check(
+            (0.0..=1.0).contains(&k.knn_scale),
+            "safety.knn_scale",
+            "must be between 0 and 1",
+        )?;
         let e = &self.engine;
         check(
             e.parallel >= 1 && e.parallel <= 256,

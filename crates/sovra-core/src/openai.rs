@@ -254,6 +254,8 @@ pub enum FinishReason {
     Length,
     /// The answer is one or more tool calls.
     ToolCalls,
+    /// The safety pipeline refused or cut the answer (the message says why).
+    ContentFilter,
 }
 
 impl FinishReason {
@@ -262,6 +264,7 @@ impl FinishReason {
             FinishReason::Stop => "stop",
             FinishReason::Length => "length",
             FinishReason::ToolCalls => "tool_calls",
+            FinishReason::ContentFilter => "content_filter",
         }
     }
 }

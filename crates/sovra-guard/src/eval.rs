@@ -50,6 +50,12 @@ pub fn load_cases(path: impl AsRef<Path>) -> Result<Vec<Case>, GuardError> {
         line: 0,
         message: e.to_string(),
     })?;
+    parse_cases(&src, &file)
+}
+
+/// Parses JSON-lines cases; `file` names them in errors.
+pub fn parse_cases(src: &str, file: &str) -> Result<Vec<Case>, GuardError> {
+    let file = file.to_owned();
     let mut cases = Vec::new();
     for (i, line) in src.lines().enumerate() {
         if line.trim().is_empty() {

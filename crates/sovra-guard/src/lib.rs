@@ -37,7 +37,7 @@ pub use moderation::{
 };
 pub use pii::{PiiConfig, PiiFinding, PiiKind, Restorer, Vault};
 pub use policy::{Decision, decide};
-pub use stream::{StreamChecker, StreamVerdict};
+pub use stream::{StreamChecker, StreamVerdict, StreamWindow};
 
 /// What can go wrong in the guard's own terms.
 #[derive(Debug, thiserror::Error)]

@@ -81,7 +81,7 @@ impl PiiConfig {
                 .iter()
                 .map(|n| n.as_str().to_owned())
                 .collect(),
-            phone_country_code: Some(p.pii.phone_country_code.clone()),
+            phone_country_code: Some(p.pii.phone_country_code.clone()).filter(|c| !c.is_empty()),
         }
     }
 
@@ -481,14 +481,15 @@ impl Vault {
 
 /// Restores placeholders in a streamed answer: a placeholder split across
 /// deltas is held back until it is complete (at most a placeholder's length).
+/// It holds the vault by reference or by value (`&Vault` or `Vault`).
 #[derive(Debug)]
-pub struct Restorer<'a> {
-    vault: &'a Vault,
+pub struct Restorer<V> {
+    vault: V,
     pending: String,
 }
 
-impl<'a> Restorer<'a> {
-    pub fn new(vault: &'a Vault) -> Self {
+impl<V: std::borrow::Borrow<Vault>> Restorer<V> {
+    pub fn new(vault: V) -> Self {
         Restorer {
             vault,
             pending: String::new(),
@@ -513,13 +514,13 @@ impl<'a> Restorer<'a> {
             _ => self.pending.len(),
         };
         let ready: String = self.pending.drain(..hold).collect();
-        self.vault.restore(&ready)
+        self.vault.borrow().restore(&ready)
     }
 
     /// Whatever is held back, at the end of the stream.
     pub fn finish(&mut self) -> String {
         let rest = std::mem::take(&mut self.pending);
-        self.vault.restore(&rest)
+        self.vault.borrow().restore(&rest)
     }
 }
 

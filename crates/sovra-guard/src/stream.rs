@@ -28,16 +28,12 @@ pub enum StreamVerdict {
     Stop(Decision),
 }
 
+/// A checker that borrows the moderator and profile it checks with.
 #[derive(Debug)]
 pub struct StreamChecker<'a> {
     moderator: &'a Moderator,
     profile: &'a Profile,
-    language: String,
-    window: String,
-    max_window: usize,
-    step: usize,
-    unchecked: usize,
-    stopped: Option<Decision>,
+    state: StreamWindow,
 }
 
 impl<'a> StreamChecker<'a> {
@@ -56,6 +52,42 @@ impl<'a> StreamChecker<'a> {
         StreamChecker {
             moderator,
             profile,
+            state: StreamWindow::with_window(language, max_window, step),
+        }
+    }
+
+    /// Feeds one delta. After a `Stop`, every later call returns it again.
+    pub fn push(&mut self, delta: &str) -> Result<StreamVerdict, GuardError> {
+        self.state.push(self.moderator, self.profile, delta)
+    }
+
+    /// Checks whatever has not been checked yet; call at the end of the stream.
+    pub fn finish(&mut self) -> Result<StreamVerdict, GuardError> {
+        self.state.finish(self.moderator, self.profile)
+    }
+}
+
+/// The state of one streamed answer's check, without the moderator and
+/// profile it is checked with (they are passed to each call), so a server
+/// can keep it in a stream that owns its guard.
+#[derive(Debug)]
+pub struct StreamWindow {
+    language: String,
+    window: String,
+    max_window: usize,
+    step: usize,
+    unchecked: usize,
+    stopped: Option<Decision>,
+}
+
+impl StreamWindow {
+    /// The default window and step, answering in `language`.
+    pub fn new(language: &str) -> Self {
+        Self::with_window(language, DEFAULT_WINDOW, DEFAULT_STEP)
+    }
+
+    pub fn with_window(language: &str, max_window: usize, step: usize) -> Self {
+        StreamWindow {
             language: language.to_owned(),
             window: String::with_capacity(max_window.saturating_mul(2)),
             max_window: max_window.max(64),
@@ -66,7 +98,12 @@ impl<'a> StreamChecker<'a> {
     }
 
     /// Feeds one delta. After a `Stop`, every later call returns it again.
-    pub fn push(&mut self, delta: &str) -> Result<StreamVerdict, GuardError> {
+    pub fn push(
+        &mut self,
+        moderator: &Moderator,
+        profile: &Profile,
+        delta: &str,
+    ) -> Result<StreamVerdict, GuardError> {
         if let Some(d) = &self.stopped {
             return Ok(StreamVerdict::Stop(d.clone()));
         }
@@ -89,7 +126,7 @@ impl<'a> StreamChecker<'a> {
                 .trim_end()
                 .ends_with(['.', '!', '?', '\n', '。', '।', '؟']);
             if (self.unchecked >= self.step || sentence_end || !rest.is_empty())
-                && let StreamVerdict::Stop(d) = self.check()?
+                && let StreamVerdict::Stop(d) = self.check(moderator, profile)?
             {
                 return Ok(StreamVerdict::Stop(d));
             }
@@ -99,23 +136,31 @@ impl<'a> StreamChecker<'a> {
     }
 
     /// Checks whatever has not been checked yet; call at the end of the stream.
-    pub fn finish(&mut self) -> Result<StreamVerdict, GuardError> {
+    pub fn finish(
+        &mut self,
+        moderator: &Moderator,
+        profile: &Profile,
+    ) -> Result<StreamVerdict, GuardError> {
         if let Some(d) = &self.stopped {
             return Ok(StreamVerdict::Stop(d.clone()));
         }
         if self.unchecked > 0 {
-            return self.check();
+            return self.check(moderator, profile);
         }
         Ok(StreamVerdict::Continue)
     }
 
-    fn check(&mut self) -> Result<StreamVerdict, GuardError> {
+    fn check(
+        &mut self,
+        moderator: &Moderator,
+        profile: &Profile,
+    ) -> Result<StreamVerdict, GuardError> {
         self.unchecked = 0;
-        let result = self.moderator.moderate(&self.window)?;
+        let result = moderator.moderate(&self.window)?;
         if !result.flagged {
             return Ok(StreamVerdict::Continue);
         }
-        let decision = decide(&result, self.profile, &self.language);
+        let decision = decide(&result, profile, &self.language);
         if stops(&decision, &result) {
             self.stopped = Some(decision.clone());
             return Ok(StreamVerdict::Stop(decision));
@@ -191,7 +236,7 @@ mod tests {
                 c.push("The passport office opens at nine. ").unwrap(),
                 StreamVerdict::Continue
             );
-            assert!(c.window.len() <= 256 + 256 / 2);
+            assert!(c.state.window.len() <= 256 + 256 / 2);
         }
         assert_eq!(c.finish().unwrap(), StreamVerdict::Continue);
     }

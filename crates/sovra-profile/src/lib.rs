@@ -49,6 +49,15 @@ pub enum ProfileError {
     },
 }
 
+/// The built-in neutral profile's text (English, emergency number 112):
+/// what Sovra follows until the operator names a country profile.
+pub const NEUTRAL_PROFILE: &str = include_str!("../builtin/neutral.toml");
+
+/// The built-in neutral profile, validated like any other.
+pub fn neutral() -> Result<Profile, ProfileError> {
+    parse(NEUTRAL_PROFILE, "<built-in neutral profile>")
+}
+
 /// Reads and validates the profile at `path`.
 pub fn load(path: impl AsRef<Path>) -> Result<Profile, ProfileError> {
     let path = path.as_ref();
@@ -197,5 +206,30 @@ impl<'a> Node<'a> {
             }
             (Node::Table(_), Seg::Index(_)) => None,
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod neutral_tests {
+    #[test]
+    fn the_neutral_profile_is_valid_english_with_112() {
+        let p = super::neutral().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(p.country.as_str(), super::model::NO_COUNTRY);
+        assert_eq!(p.fallback_language().as_str(), "en");
+        assert_eq!(p.services.emergency.number, "112");
+        assert!(p.rule("self-harm").is_some());
+    }
+
+    #[test]
+    fn only_a_profile_of_no_country_may_omit_the_calling_code() {
+        let src = super::NEUTRAL_PROFILE
+            .replace("country = \"ZZ\"", "country = \"EE\"")
+            .replace(
+                "allowed_jurisdictions = [\"ZZ\"]",
+                "allowed_jurisdictions = [\"EE\"]",
+            );
+        let err = super::parse(&src, "x.toml").unwrap_err().to_string();
+        assert!(err.contains("phone_country_code"), "{err}");
     }
 }

@@ -341,8 +341,12 @@ checked_string!(
     check_recogniser
 );
 
+/// ISO 3166's user-assigned code for "unknown": the built-in neutral
+/// profile's country.
+pub const NO_COUNTRY: &str = "ZZ";
+
 fn check_country(s: &str) -> Result<(), String> {
-    if s.len() == 2 && ISO_3166_1.split(' ').any(|c| c == s) {
+    if s == NO_COUNTRY || (s.len() == 2 && ISO_3166_1.split(' ').any(|c| c == s)) {
         Ok(())
     } else {
         Err(format!(

@@ -228,7 +228,9 @@ pub fn validate(p: &Profile) -> Vec<Issue> {
     }
 
     let cc = &p.pii.phone_country_code;
-    if cc.is_empty() || cc.len() > 3 || !cc.bytes().all(|b| b.is_ascii_digit()) {
+    // Only a profile of no country may leave it empty (international form only).
+    let none_ok = cc.is_empty() && p.country.as_str() == crate::model::NO_COUNTRY;
+    if !none_ok && (cc.is_empty() || cc.len() > 3 || !cc.bytes().all(|b| b.is_ascii_digit())) {
         issue(
             vec![k("pii"), k("phone_country_code")],
             format!("`{cc}` is not a country calling code (1 to 3 digits, no `+`)"),

@@ -18,6 +18,7 @@ use sovra_store::{Conversation, MessageUsage, NewMessage, StoredMessage, Subject
 
 use crate::data::RequestSubject;
 use crate::openai::ApiJson;
+use crate::safety::{Gate, answer_stream};
 use crate::stream::{ChunkMeta, OnEnd};
 use crate::{AppState, HttpError};
 
@@ -256,27 +257,70 @@ pub async fn send(
         top_p: 0.9,
         ..SamplingParams::default()
     };
-    let events = generate_with_history(&state, &id, &history, &content, params).await?;
+    // The safety pipeline: the answer's language and persona, whether the
+    // model runs at all, and the text it may see (placeholders for PII).
+    let (events, language, stored_question) = match state.safety.clone() {
+        None => {
+            let events = generate_with_history(
+                &state,
+                &id,
+                &history,
+                &content,
+                &state.system_prompt,
+                params,
+            )
+            .await?;
+            (events, None, content.clone())
+        }
+        Some(safety) => {
+            let (gate, model_text) = safety.check_message(&*state.store, content.clone()).await?;
+            let stored = safety.mask(&content);
+            match gate {
+                Gate::Answer { language, decision } => {
+                    (answer_stream(&decision), Some(language), stored)
+                }
+                Gate::Pass { language, vault } => {
+                    let system = safety.system_prompt(&language);
+                    let events =
+                        generate_with_history(&state, &id, &history, &model_text, &system, params)
+                            .await?;
+                    let events = safety.guard_output(
+                        events,
+                        &language.answer_language,
+                        vault,
+                        state.store.clone(),
+                    );
+                    (events, Some(language), stored)
+                }
+            }
+        }
+    };
 
-    // The engine accepted the turn: record the question, then stream the answer.
+    // The engine accepted the turn: record the question (personal data
+    // masked), then stream the answer.
     state
         .store
         .append_message(
             &id,
             NewMessage {
                 role: Role::User,
-                content: &content,
+                content: &stored_question,
                 usage: None,
             },
         )
         .await?;
     if history.is_empty() && conversation.title == DEFAULT_TITLE {
-        let title: String = content.chars().take(TITLE_CHARS).collect();
+        let title: String = stored_question.chars().take(TITLE_CHARS).collect();
         state.store.rename_conversation(&id, title.trim()).await?;
     }
     let store = state.store.clone();
+    let safety = state.safety.clone();
     let on_end: OnEnd = Box::new(move |text: String, finish: Option<Finish>| {
         Box::pin(async move {
+            let text = match &safety {
+                Some(s) => s.mask(&text),
+                None => text,
+            };
             if text.is_empty() && finish.is_none() {
                 return true;
             }
@@ -300,7 +344,10 @@ pub async fn send(
         })
     });
     let meta = ChunkMeta::new(&state);
-    Ok(crate::stream::sse(&state, meta, events, false, Some(on_end)).into_response())
+    let mut response =
+        crate::stream::sse(&state, meta, events, false, Some(on_end)).into_response();
+    crate::safety::language_headers(&mut response, language.as_ref());
+    Ok(response)
 }
 
 /// Start generating with as much history as fits, dropping the oldest turns first.
@@ -309,13 +356,14 @@ async fn generate_with_history(
     conversation: &str,
     history: &[StoredMessage],
     content: &str,
+    system_prompt: &str,
     params: SamplingParams,
 ) -> Result<sovra_engine::EventStream, HttpError> {
     let mut skip = 0;
     loop {
         let mut turns = Vec::with_capacity(history.len() + 2);
-        if !state.system_prompt.is_empty() {
-            turns.push(Turn::new(Role::System, state.system_prompt.as_ref()));
+        if !system_prompt.is_empty() {
+            turns.push(Turn::new(Role::System, system_prompt));
         }
         turns.extend(
             history[skip..]

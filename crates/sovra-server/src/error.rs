@@ -66,6 +66,15 @@ impl From<StoreError> for HttpError {
     }
 }
 
+impl From<axum::extract::rejection::QueryRejection> for HttpError {
+    fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
+        Self(ApiError::invalid(format!(
+            "Invalid query string: {}",
+            rejection.body_text()
+        )))
+    }
+}
+
 impl From<JsonRejection> for HttpError {
     fn from(rejection: JsonRejection) -> Self {
         let status = rejection.status();

@@ -18,9 +18,11 @@ pub mod error;
 pub mod hints;
 pub mod observe;
 pub mod openai;
+pub mod safety;
 pub mod sim;
 pub mod stream;
 pub mod tools;
+pub mod transparency;
 pub mod web;
 
 use std::sync::Arc;
@@ -72,6 +74,9 @@ pub struct AppState {
     pub tasks: TaskTracker,
     /// Keys `/v1` and `/admin` require (none: open); see [`auth`].
     pub api_keys: auth::ApiKeys,
+    /// The country profile's safety pipeline; `None` only for a bare
+    /// inference node (`sovra sim-node`), never for `sovra serve`.
+    pub safety: Option<Arc<safety::Safety>>,
     draining: Arc<AtomicBool>,
     metrics: observe::Metrics,
 }
@@ -91,6 +96,7 @@ impl AppState {
             embeddings: None,
             tasks: TaskTracker::new(),
             api_keys: auth::ApiKeys::default(),
+            safety: None,
             draining: Arc::new(AtomicBool::new(false)),
             metrics: observe::Metrics::global(),
         }
@@ -105,6 +111,12 @@ impl AppState {
     /// Require one of these keys on `/v1` and `/admin`.
     pub fn with_api_keys(mut self, keys: auth::ApiKeys) -> Self {
         self.api_keys = keys;
+        self
+    }
+
+    /// Run every chat request through this safety pipeline.
+    pub fn with_safety(mut self, safety: Arc<safety::Safety>) -> Self {
+        self.safety = Some(safety);
         self
     }
 
@@ -131,6 +143,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(openai::chat_completions))
         .routes(routes!(embeddings::create))
         .routes(routes!(openai::completions))
+        .routes(routes!(transparency::moderations))
+        .routes(routes!(transparency::policy))
+        .routes(routes!(transparency::transparency))
+        .routes(routes!(transparency::feedback))
+        .routes(routes!(transparency::admin_feedback))
+        .routes(routes!(transparency::admin_moderation))
         .routes(routes!(conversations::list, conversations::create))
         .routes(routes!(
             conversations::get,

@@ -29,6 +29,11 @@ use crate::{AppState, HttpError, Limits};
 #[from_request(via(axum::Json), rejection(HttpError))]
 pub struct ApiJson<T>(pub T);
 
+/// Query-string extractor whose rejections render as OpenAI errors (400).
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(HttpError))]
+pub struct ApiQuery<T>(pub T);
+
 /// Most stop sequences one request may carry (OpenAI's limit).
 const MAX_STOP_SEQUENCES: usize = 4;
 
@@ -494,13 +499,14 @@ pub async fn chat_completions(
     let mut prepared = prepare(&state, req)?;
     crate::hints::apply(&headers, &mut prepared.generate.hints);
     let model = prepared.generate.model.clone();
-    let events = state.engine.generate(prepared.generate).await?;
+    let (events, language) = crate::safety::generate(&state, prepared.generate).await?;
     let mut meta = ChunkMeta::new(&state).with_shape(prepared.shape);
     meta.model = model.unwrap_or(meta.model);
     if prepared.stream {
-        return Ok(
-            crate::stream::sse(&state, meta, events, prepared.include_usage, None).into_response(),
-        );
+        let mut response =
+            crate::stream::sse(&state, meta, events, prepared.include_usage, None).into_response();
+        crate::safety::language_headers(&mut response, language.as_ref());
+        return Ok(response);
     }
     let Collected {
         text,
@@ -529,7 +535,9 @@ pub async fn chat_completions(
         }],
         usage: Usage::new(finish.prompt_tokens, finish.completion_tokens),
     };
-    Ok(axum::Json(body).into_response())
+    let mut response = axum::Json(body).into_response();
+    crate::safety::language_headers(&mut response, language.as_ref());
+    Ok(response)
 }
 
 /// OpenAI's default `max_tokens` for the legacy completions endpoint.
@@ -642,14 +650,15 @@ pub async fn completions(
     let mut prepared = prepare_text(&state, req)?;
     crate::hints::apply(&headers, &mut prepared.generate.hints);
     let model = prepared.generate.model.clone();
-    let events = state.engine.generate(prepared.generate).await?;
+    let (events, language) = crate::safety::generate(&state, prepared.generate).await?;
     if prepared.stream {
         // The stream sends the echoed prompt as its first event.
         let mut meta = ChunkMeta::text(&state, prepared.echo);
         meta.model = model.unwrap_or(meta.model);
-        return Ok(
-            crate::stream::sse(&state, meta, events, prepared.include_usage, None).into_response(),
-        );
+        let mut response =
+            crate::stream::sse(&state, meta, events, prepared.include_usage, None).into_response();
+        crate::safety::language_headers(&mut response, language.as_ref());
+        return Ok(response);
     }
     let mut meta = ChunkMeta::text(&state, None);
     meta.model = model.unwrap_or(meta.model);
@@ -661,7 +670,9 @@ pub async fn completions(
     };
     let usage = Usage::new(finish.prompt_tokens, finish.completion_tokens);
     let body = meta.completion(text, Some(finish.reason), Some(Some(usage)));
-    Ok(axum::Json(body).into_response())
+    let mut response = axum::Json(body).into_response();
+    crate::safety::language_headers(&mut response, language.as_ref());
+    Ok(response)
 }
 
 /// A fresh completion id and timestamp (also used by the conversation API).

@@ -61,6 +61,138 @@ pub async fn run_all(open: &Opener) {
     concurrent_writers_all_land(store.clone()).await;
     master_key_rotation(open).await;
     retention_with_a_controlled_clock(open).await;
+    feedback_safety_events_and_counts(open).await;
+}
+
+async fn feedback_safety_events_and_counts(open: &Opener) {
+    use crate::{NewFeedback, Rating, SafetyEvent, Stage};
+    let store = open(
+        "safety".into(),
+        Keyring::new(Key::generate()),
+        Arc::new(SystemClock),
+    )
+    .await
+    .expect("open");
+    let ann = user("ann");
+    let bob = user("bob");
+    let c = store.create_conversation(&ann, "t").await.unwrap();
+    let question = store.append_message(&c.id, msg("q")).await.unwrap();
+    let answer = store
+        .append_message(
+            &c.id,
+            NewMessage {
+                role: Role::Assistant,
+                content: "a",
+                usage: None,
+            },
+        )
+        .await
+        .unwrap();
+    let rate = |id: &'static str| NewFeedback {
+        message_id: id,
+        rating: Rating::Down,
+        reason: Some("too vague"),
+    };
+    let answer_id: &'static str = Box::leak(answer.id.clone().into_boxed_str());
+    let question_id: &'static str = Box::leak(question.id.clone().into_boxed_str());
+    assert!(
+        store
+            .add_feedback(&bob, rate(answer_id))
+            .await
+            .unwrap()
+            .is_none(),
+        "only the conversation's owner rates its answers"
+    );
+    assert!(
+        store
+            .add_feedback(&ann, rate(question_id))
+            .await
+            .unwrap()
+            .is_none(),
+        "only answers are rated"
+    );
+    let f = store
+        .add_feedback(&ann, rate(answer_id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (f.rating, f.reason.as_deref()),
+        (Rating::Down, Some("too vague"))
+    );
+    assert_eq!(f.conversation_id, c.id);
+    let again = NewFeedback {
+        message_id: answer_id,
+        rating: Rating::Up,
+        reason: None,
+    };
+    store.add_feedback(&ann, again).await.unwrap().unwrap();
+    let queue = store.recent_feedback(10).await.unwrap();
+    assert_eq!(queue.len(), 1, "rating again replaces the rating");
+    assert_eq!(
+        (queue[0].rating, queue[0].reason.as_deref()),
+        (Rating::Up, None)
+    );
+
+    for (stage, action) in [
+        (Stage::Input, "block"),
+        (Stage::Output, "block"),
+        (Stage::Input, "safe_completion"),
+    ] {
+        store
+            .record_safety_event(&SafetyEvent {
+                stage,
+                language: "et".into(),
+                action: action.into(),
+                rule: Some("violence".into()),
+                categories: vec!["violence".into(), "illicit/violent".into()],
+            })
+            .await
+            .unwrap();
+    }
+    let events = store.recent_safety_events(2).await.unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].event.action, "safe_completion", "newest first");
+    store
+        .add_request_counts("2026-12-01", &[("et".into(), 3), ("ru".into(), 1)])
+        .await
+        .unwrap();
+    store
+        .add_request_counts("2026-12-01", &[("et".into(), 2)])
+        .await
+        .unwrap();
+    store
+        .add_request_counts("2026-12-02", &[("et".into(), 1)])
+        .await
+        .unwrap();
+    let t = store.transparency().await.unwrap();
+    assert_eq!(t.requests_by_language.get("et"), Some(&6));
+    assert_eq!(t.requests_by_language.get("ru"), Some(&1));
+    assert_eq!(t.moderation_actions["block"]["violence"], 2);
+    assert_eq!(
+        t.moderation_actions["safe_completion"]["illicit/violent"],
+        1
+    );
+    assert_eq!(t.moderation_by_rule["violence"], 3);
+    assert_eq!((t.feedback.up, t.feedback.down), (1, 0));
+
+    let export = store.export_subject(&ann).await.unwrap();
+    assert_eq!(export.feedback.len(), 1, "ratings are part of the export");
+    store.erase_subject(&ann, "test").await.unwrap();
+    assert!(
+        store.recent_feedback(10).await.unwrap().is_empty(),
+        "erasure takes the ratings"
+    );
+    assert_eq!(
+        store
+            .transparency()
+            .await
+            .unwrap()
+            .requests_by_language
+            .get("et"),
+        Some(&6),
+        "counts are not personal data"
+    );
 }
 
 async fn conversations_round_trip(store: &dyn Store) {

@@ -17,6 +17,7 @@ pub mod conformance;
 pub mod crypto;
 mod postgres;
 pub mod retention;
+mod safety;
 mod sql;
 mod sqlite;
 mod subject;
@@ -28,6 +29,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 pub use crypto::{Key, Keyring, MasterKeySource, load_keyring};
 pub use postgres::{PostgresStore, restore_postgres, testdb};
+pub use safety::{
+    Feedback, FeedbackCounts, NewFeedback, Rating, SafetyEvent, SafetyRecord, Stage,
+    TransparencyCounts,
+};
 use serde::Serialize;
 pub use sovra_audit::{AuditEntry, NewAuditEntry};
 use sovra_core::openai::Role;
@@ -163,6 +168,8 @@ pub struct SubjectExport {
     pub legal_holds: Vec<LegalHold>,
     /// Audit entries about this subject (they carry no content).
     pub audit: Vec<AuditEntry>,
+    /// The subject's ratings of answers.
+    pub feedback: Vec<Feedback>,
 }
 
 /// What an erasure removed.
@@ -284,6 +291,29 @@ pub trait Store: Send + Sync + 'static {
 
     /// A consistent copy of the whole store at `dest`, taken while serving.
     async fn backup(&self, dest: &Path) -> Result<(), StoreError>;
+
+    /// Record `rater`'s rating of an assistant message in one of their own
+    /// conversations (replacing an earlier rating of it); `None` when there
+    /// is no such message for them.
+    async fn add_feedback(
+        &self,
+        rater: &Subject,
+        feedback: NewFeedback<'_>,
+    ) -> Result<Option<Feedback>, StoreError>;
+    /// The newest ratings first, at most `limit` (the operator's queue).
+    async fn recent_feedback(&self, limit: u32) -> Result<Vec<Feedback>, StoreError>;
+    /// Record an action of the safety pipeline.
+    async fn record_safety_event(&self, event: &SafetyEvent) -> Result<(), StoreError>;
+    /// The newest safety actions first, at most `limit`.
+    async fn recent_safety_events(&self, limit: u32) -> Result<Vec<SafetyRecord>, StoreError>;
+    /// Add request counts for `day` (`YYYY-MM-DD`) by answer language.
+    async fn add_request_counts(
+        &self,
+        day: &str,
+        counts: &[(String, u64)],
+    ) -> Result<(), StoreError>;
+    /// Everything the transparency report counts.
+    async fn transparency(&self) -> Result<TransparencyCounts, StoreError>;
 }
 
 /// Check the whole audit trail; the count of entries, or the first bad one.

@@ -81,6 +81,10 @@ pub(crate) fn title_aad(id: &str) -> Vec<u8> {
     format!("title:{id}").into_bytes()
 }
 
+pub(crate) fn feedback_aad(id: &str) -> Vec<u8> {
+    format!("feedback:{id}").into_bytes()
+}
+
 pub(crate) fn content_aad(id: &str) -> Vec<u8> {
     format!("content:{id}").into_bytes()
 }
@@ -449,6 +453,56 @@ macro_rules! impl_sql_store {
             }
 
             /// Delete the conversations `filter` selects (binds: tenant, then user or cutoff).
+            /// Ratings joined with their owner, opened with the owner's key.
+            async fn feedback_where(
+                &self,
+                conn: &mut Conn,
+                filter: &str,
+                binds: &[&str],
+                limit: Option<u32>,
+            ) -> Result<Vec<$crate::Feedback>, $crate::StoreError> {
+                use sqlx::Row as _;
+                let sql = format!(
+                    "SELECT f.id AS id, f.message_id AS message_id, m.conversation_id AS conversation_id, f.rating AS rating, f.reason AS reason, f.created_at AS created_at, c.tenant_id AS tenant_id, c.user_id AS user_id
+                     FROM feedback f JOIN messages m ON m.id = f.message_id JOIN conversations c ON c.id = m.conversation_id
+                     WHERE {filter} ORDER BY f.created_at DESC, f.id LIMIT {}",
+                    limit.map_or(i64::MAX, i64::from)
+                );
+                let mut q = sqlx::query(&sql);
+                for b in binds {
+                    q = q.bind(*b);
+                }
+                let rows = q.fetch_all(&mut *conn).await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let id: String = row.try_get("id")?;
+                    let owner = $crate::Subject {
+                        tenant: row.try_get("tenant_id")?,
+                        user: row.try_get("user_id")?,
+                    };
+                    let sealed: Option<Vec<u8>> = row.try_get("reason")?;
+                    let reason = match sealed {
+                        None => None,
+                        Some(sealed) => match self.subject_key(conn, &owner, false).await? {
+                            Some(k) => Some(k.open_string(&$crate::sql::feedback_aad(&id), &sealed)?),
+                            // The key is gone (erased): the reason went with it.
+                            None => None,
+                        },
+                    };
+                    let rating: String = row.try_get("rating")?;
+                    out.push($crate::Feedback {
+                        id,
+                        message_id: row.try_get("message_id")?,
+                        conversation_id: row.try_get("conversation_id")?,
+                        rating: $crate::Rating::parse(&rating)
+                            .ok_or_else(|| $crate::StoreError::Corrupt(format!("rating `{rating}`")))?,
+                        reason,
+                        created_at: $crate::from_ms(row.try_get("created_at")?),
+                    });
+                }
+                Ok(out)
+            }
+
             async fn delete_conversations(
                 &self,
                 conn: &mut Conn,
@@ -707,6 +761,9 @@ macro_rules! impl_sql_store {
                     conversations,
                     legal_holds,
                     audit,
+                    feedback: self
+                        .feedback_where(&mut conn, "c.tenant_id = $1 AND c.user_id = $2", &[&subject.tenant, &subject.user], None)
+                        .await?,
                 })
             }
 
@@ -1016,6 +1073,164 @@ macro_rules! impl_sql_store {
 
             async fn backup(&self, dest: &std::path::Path) -> Result<(), $crate::StoreError> {
                 self.backup_to(dest).await
+            }
+
+            async fn add_feedback(
+                &self,
+                rater: &$crate::Subject,
+                feedback: $crate::NewFeedback<'_>,
+            ) -> Result<Option<$crate::Feedback>, $crate::StoreError> {
+                let mut tx = self.begin_write().await?;
+                let owned = sqlx::query(
+                    "SELECT m.id FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                     WHERE m.id = $1 AND m.role = 'assistant' AND c.tenant_id = $2 AND c.user_id = $3",
+                )
+                .bind(feedback.message_id)
+                .bind(&rater.tenant)
+                .bind(&rater.user)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if owned.is_none() {
+                    return Ok(None);
+                }
+                let id = sovra_core::ids::new_id("fb");
+                let reason = match feedback.reason {
+                    None => None,
+                    Some(text) => {
+                        let key = self
+                            .subject_key(&mut tx, rater, true)
+                            .await?
+                            .ok_or_else(|| $crate::StoreError::Key(format!("no key for {rater}")))?;
+                        Some(key.seal(&$crate::sql::feedback_aad(&id), text.as_bytes())?)
+                    }
+                };
+                sqlx::query(
+                    "INSERT INTO feedback (id, message_id, rating, reason, created_at) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (message_id) DO UPDATE SET id = excluded.id, rating = excluded.rating, reason = excluded.reason, created_at = excluded.created_at",
+                )
+                .bind(&id)
+                .bind(feedback.message_id)
+                .bind(feedback.rating.as_str())
+                .bind(reason)
+                .bind(self.core.now_ms())
+                .execute(&mut *tx)
+                .await?;
+                let stored = self.feedback_where(&mut tx, "f.id = $1", &[&id], Some(1)).await?;
+                tx.commit().await?;
+                Ok(stored.into_iter().next())
+            }
+
+            async fn recent_feedback(&self, limit: u32) -> Result<Vec<$crate::Feedback>, $crate::StoreError> {
+                let mut conn = self.pool.acquire().await?;
+                self.feedback_where(&mut conn, "1 = 1", &[], Some(limit)).await
+            }
+
+            async fn record_safety_event(&self, event: &$crate::SafetyEvent) -> Result<(), $crate::StoreError> {
+                let categories = serde_json::to_string(&event.categories)
+                    .map_err(|e| $crate::StoreError::Corrupt(e.to_string()))?;
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO safety_events (at_ms, stage, language, action, rule, categories) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(self.core.now_ms())
+                .bind(event.stage.as_str())
+                .bind(&event.language)
+                .bind(&event.action)
+                .bind(event.rule.as_deref())
+                .bind(categories)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn recent_safety_events(&self, limit: u32) -> Result<Vec<$crate::SafetyRecord>, $crate::StoreError> {
+                use sqlx::Row as _;
+                let rows = sqlx::query(
+                    "SELECT seq, at_ms, stage, language, action, rule, categories FROM safety_events ORDER BY seq DESC LIMIT $1",
+                )
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let stage: String = row.try_get("stage")?;
+                    let categories: String = row.try_get("categories")?;
+                    out.push($crate::SafetyRecord {
+                        seq: row.try_get("seq")?,
+                        at: $crate::from_ms(row.try_get("at_ms")?),
+                        event: $crate::SafetyEvent {
+                            stage: if stage == "output" { $crate::Stage::Output } else { $crate::Stage::Input },
+                            language: row.try_get("language")?,
+                            action: row.try_get("action")?,
+                            rule: row.try_get("rule")?,
+                            categories: serde_json::from_str(&categories)
+                                .map_err(|e| $crate::StoreError::Corrupt(e.to_string()))?,
+                        },
+                    });
+                }
+                Ok(out)
+            }
+
+            async fn add_request_counts(&self, day: &str, counts: &[(String, u64)]) -> Result<(), $crate::StoreError> {
+                if counts.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.begin_write().await?;
+                for (language, n) in counts {
+                    sqlx::query(
+                        "INSERT INTO request_counts (day, language, requests) VALUES ($1, $2, $3)
+                         ON CONFLICT (day, language) DO UPDATE SET requests = request_counts.requests + excluded.requests",
+                    )
+                    .bind(day)
+                    .bind(language)
+                    .bind(i64::try_from(*n).unwrap_or(i64::MAX))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn transparency(&self) -> Result<$crate::TransparencyCounts, $crate::StoreError> {
+                use sqlx::Row as _;
+                let count = |n: i64| u64::try_from(n).unwrap_or(0);
+                let mut out = $crate::TransparencyCounts::default();
+                let rows = sqlx::query("SELECT language, CAST(SUM(requests) AS BIGINT) AS n FROM request_counts GROUP BY language")
+                    .fetch_all(&self.pool)
+                    .await?;
+                for row in rows {
+                    out.requests_by_language.insert(row.try_get("language")?, count(row.try_get("n")?));
+                }
+                let rows = sqlx::query("SELECT action, rule, categories FROM safety_events")
+                    .fetch_all(&self.pool)
+                    .await?;
+                for row in rows {
+                    let action: String = row.try_get("action")?;
+                    let rule: Option<String> = row.try_get("rule")?;
+                    let categories: String = row.try_get("categories")?;
+                    let categories: Vec<String> = serde_json::from_str(&categories)
+                        .map_err(|e| $crate::StoreError::Corrupt(e.to_string()))?;
+                    let per = out.moderation_actions.entry(action).or_default();
+                    for c in categories {
+                        *per.entry(c).or_default() += 1;
+                    }
+                    *out.moderation_by_rule.entry(rule.unwrap_or_else(|| "(none)".into())).or_default() += 1;
+                }
+                let rows = sqlx::query("SELECT rating, CAST(COUNT(*) AS BIGINT) AS n, CAST(COUNT(reason) AS BIGINT) AS r FROM feedback GROUP BY rating")
+                    .fetch_all(&self.pool)
+                    .await?;
+                for row in rows {
+                    let rating: String = row.try_get("rating")?;
+                    let n = count(row.try_get("n")?);
+                    out.feedback.with_reason += count(row.try_get("r")?);
+                    match $crate::Rating::parse(&rating) {
+                        Some($crate::Rating::Up) => out.feedback.up += n,
+                        Some($crate::Rating::Down) => out.feedback.down += n,
+                        None => {}
+                    }
+                }
+                Ok(out)
             }
         }
     };

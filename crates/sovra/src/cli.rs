@@ -32,6 +32,53 @@ pub enum Command {
     Bench(BenchArgs),
     /// Data-subject rights, keys, retention and backups (see docs/data.md).
     Data(DataArgs),
+    /// Measure Sovra against the team's labelled evaluation sets.
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    #[command(subcommand)]
+    pub command: EvalCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Precision, recall and false-positive rate of the safety pipeline, per category and language.
+    Safety(EvalSafetyArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ClassifierArg {
+    /// The profile's rules and the built-in lexicons.
+    Rules,
+    /// Rules plus the nearest-neighbour classifier (needs the embedding model; pulled on first use).
+    Exemplars,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalSafetyArgs {
+    /// Labelled cases (JSON lines; see eval/safety/).
+    #[arg(long, default_value = "eval/safety/cases.jsonl")]
+    pub cases: PathBuf,
+    /// Country profile whose policy decides [default: the built-in neutral profile].
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    /// What moderates.
+    #[arg(long, value_enum, default_value_t = ClassifierArg::Rules)]
+    pub classifier: ClassifierArg,
+    /// Neighbours that vote (with --classifier exemplars).
+    #[arg(long, default_value_t = 5)]
+    pub k: usize,
+    /// Scale of the classifier's scores, 0-1 (with --classifier exemplars).
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f32,
+    /// Exit with status 1 when recall on a blocked category is below 0.9 or the benign false-positive rate above 0.05.
+    #[arg(long)]
+    pub check: bool,
+    /// Print the report as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -8,6 +8,7 @@ mod chat;
 mod cli;
 mod data;
 mod models;
+mod safety;
 mod serve;
 
 use std::process::ExitCode;
@@ -34,6 +35,9 @@ fn main() -> ExitCode {
             cli::Command::Chat(args) => chat::run(args).await,
             cli::Command::Bench(args) => bench::run(args).await,
             cli::Command::Data(args) => data::run(args).await,
+            cli::Command::Eval(args) => match args.command {
+                cli::EvalCommand::Safety(a) => safety::eval(a).await,
+            },
         }
     });
     match result {

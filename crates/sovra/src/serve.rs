@@ -72,7 +72,31 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     };
     let mut state = AppState::new(engine, store.clone(), limits, SYSTEM_PROMPT)
         .with_api_keys(sovra_server::auth::ApiKeys::new(&settings.auth.api_keys));
-    if let Some(service) = build_embeddings(&settings).await? {
+    let embeddings = build_embeddings(&settings).await?;
+    let safety = crate::safety::build(&settings, &*store).await?;
+    state = state.with_safety(safety.clone());
+    let stop_safety = CancellationToken::new();
+    let classifier = match &embeddings {
+        Some(service) if crate::safety::classifier_wanted(&settings, true)? => {
+            Some(crate::safety::spawn_classifier(
+                safety.clone(),
+                &settings,
+                service.embedder.clone(),
+                stop_safety.clone(),
+            ))
+        }
+        _ => {
+            crate::safety::classifier_wanted(&settings, false)?;
+            None
+        }
+    };
+    let flush = tokio::spawn(crate::safety::run_tally_flush(
+        safety,
+        store.clone(),
+        Duration::from_secs(10),
+        stop_safety.clone(),
+    ));
+    if let Some(service) = embeddings {
         state = state.with_embeddings(service);
     }
     let stop_purges = CancellationToken::new();
@@ -91,7 +115,12 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     )
     .await;
     stop_purges.cancel();
+    stop_safety.cancel();
     let _ = purges.await;
+    let _ = flush.await;
+    if let Some(c) = classifier {
+        let _ = c.await;
+    }
     served
 }
 
@@ -218,7 +247,7 @@ async fn build_engine(settings: &Settings) -> Result<Arc<dyn Engine>> {
 }
 
 /// The embedding model the settings ask for, pulled on first use; None when disabled.
-async fn build_embeddings(settings: &Settings) -> Result<Option<EmbeddingService>> {
+pub(crate) async fn build_embeddings(settings: &Settings) -> Result<Option<EmbeddingService>> {
     let m = &settings.embeddings;
     // A fleet of remote backends only runs no model in process: embeddings
     // then stay off unless asked for.

@@ -106,6 +106,10 @@ impl<E: Embed> Classifier for ExemplarClassifier<E> {
     }
 
     fn classify(&self, text: &str) -> Result<Scores, GuardError> {
+        if text.trim().is_empty() {
+            // Nothing to embed, nothing to say.
+            return Ok(Scores::default());
+        }
         let v = self.embedder.embed(text)?;
         let mut sims: Vec<(f32, &Exemplar)> = self
             .exemplars

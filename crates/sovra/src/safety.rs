@@ -12,7 +12,7 @@ use anyhow::{Context as _, Result};
 use sha2::{Digest, Sha256};
 use sovra_config::{ClassifierKind, Settings};
 use sovra_embeddings::{EmbedInput, Embedder};
-use sovra_guard::{Embed, Exemplar, ExemplarClassifier, Guard, GuardError};
+use sovra_guard::{Classifier, Embed, Exemplar, ExemplarClassifier, Guard, GuardError};
 use sovra_server::safety::Safety;
 use sovra_store::Store;
 use tokio_util::sync::CancellationToken;
@@ -112,7 +112,9 @@ pub fn spawn_classifier(
         };
         let knn = ExemplarClassifier::new(embed, exemplars, k).with_scale(scale);
         let guard = Guard {
-            moderator: guard.moderator.with_classifier(Box::new(knn)),
+            moderator: guard
+                .moderator
+                .with_classifier(Box::new(RulesOnFailure(knn))),
             ..guard
         };
         safety.replace_guard(guard);
@@ -196,6 +198,29 @@ fn write_cache(path: &Path, vectors: &[Vec<f32>]) -> std::io::Result<()> {
     std::fs::rename(tmp, path)
 }
 
+/// A classifier that cannot answer (the embedding queue is full, say) adds
+/// nothing, and the rules alone decide for that message: a busy embedder
+/// must not turn every chat request into a 500. Counted and logged.
+#[derive(Debug)]
+struct RulesOnFailure<C>(C);
+
+impl<C: Classifier> Classifier for RulesOnFailure<C> {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn classify(&self, text: &str) -> Result<sovra_guard::Scores, GuardError> {
+        match self.0.classify(text) {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                metrics::counter!("sovra_safety_classifier_errors_total").increment(1);
+                tracing::warn!(error = %e, "the safety classifier failed; the rules alone decide this message");
+                Ok(sovra_guard::Scores::default())
+            }
+        }
+    }
+}
+
 /// The async embedder, called from the guard's blocking threads.
 struct BlockingEmbed {
     embedder: Arc<dyn Embedder>,
@@ -210,15 +235,31 @@ impl std::fmt::Debug for BlockingEmbed {
 
 impl Embed for BlockingEmbed {
     fn embed(&self, text: &str) -> Result<Vec<f32>, GuardError> {
-        // The guard runs on `spawn_blocking` threads, where blocking on the
-        // runtime is allowed.
-        let out = self
-            .runtime
-            .block_on(self.embedder.embed(vec![EmbedInput::Text(text.to_owned())]))
-            .map_err(|e| GuardError::Classifier {
-                name: "exemplars".into(),
-                message: e.to_string(),
-            })?;
+        // The model takes no NUL and at most 512 tokens: a longer message is
+        // classified by its beginning (the rules still read all of it).
+        let mut text: String = text.replace('\0', " ");
+        let out = loop {
+            // The guard runs on `spawn_blocking` threads, where blocking on
+            // the runtime is allowed.
+            match self
+                .runtime
+                .block_on(self.embedder.embed(vec![EmbedInput::Text(text.clone())]))
+            {
+                Err(sovra_embeddings::EmbedError::TooLong { .. }) if text.len() > 16 => {
+                    let mut cut = text.len() / 2;
+                    while !text.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    text.truncate(cut);
+                }
+                other => {
+                    break other.map_err(|e| GuardError::Classifier {
+                        name: "exemplars".into(),
+                        message: e.to_string(),
+                    })?;
+                }
+            }
+        };
         out.vectors
             .into_iter()
             .next()

@@ -106,6 +106,16 @@ pub async fn run(
     corpus: &Path,
     questions: &[EvalQuestion],
 ) -> Result<EvalReport, Error> {
+    run_with(kb, corpus, questions, None).await
+}
+
+/// [`run`] with a fusion other than the knowledge base's default.
+pub async fn run_with(
+    kb: &Knowledge,
+    corpus: &Path,
+    questions: &[EvalQuestion],
+    fusion: Option<crate::Fusion>,
+) -> Result<EvalReport, Error> {
     let op = Caller::operator("public");
     let coll = kb
         .create_collection(&op, "evaluation corpus", Scope::Public, "")
@@ -139,6 +149,7 @@ pub async fn run(
             let query = Query {
                 mode,
                 collections: Some(vec![coll.id.clone()]),
+                fusion,
                 ..Query::new(&q.question, 10)
             };
             let hits = kb.search(&reader, &query).await?;

@@ -34,7 +34,7 @@ use std::sync::{Arc, RwLock};
 pub use access::{Caller, Scope, Visibility};
 pub use chunk::ChunkConfig;
 pub use extract::Format;
-pub use search::{Hit, Mode, Query};
+pub use search::{Fusion, Hit, Mode, Query};
 use serde::Serialize;
 pub use sovra_embeddings::Embedder;
 use sovra_embeddings::{EmbedError, EmbedInput};
@@ -106,6 +106,7 @@ pub struct KnowledgeConfig {
     pub data_dir: PathBuf,
     pub limits: Limits,
     pub chunking: ChunkConfig,
+    pub fusion: search::Fusion,
 }
 
 impl KnowledgeConfig {
@@ -114,6 +115,7 @@ impl KnowledgeConfig {
             data_dir: data_dir.into(),
             limits: Limits::default(),
             chunking: ChunkConfig { max_chars: 800 },
+            fusion: search::Fusion::default(),
         }
     }
 }
@@ -697,6 +699,7 @@ impl Knowledge {
             &vector_hits.iter().map(|h| h.0).collect::<Vec<_>>(),
             &text_hits,
             k,
+            q.fusion.unwrap_or(self.config.fusion),
         );
         let mut hits = self.db.hits(&fused).await?;
         if let Some(v) = &qvec {

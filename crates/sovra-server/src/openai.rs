@@ -489,8 +489,12 @@ pub fn prepare(state: &AppState, req: ChatCompletionRequest) -> Result<Prepared,
 pub async fn chat_completions(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ApiJson(req): ApiJson<ChatCompletionRequest>,
+    ApiJson(mut req): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, HttpError> {
+    let grounding = crate::grounding::ground(&state, &headers, &mut req).await?;
+    if let Some(declined) = grounding.declined(&req.model, req.stream == Some(true)) {
+        return Ok(declined);
+    }
     let mut prepared = prepare(&state, req)?;
     crate::hints::apply(&headers, &mut prepared.generate.hints);
     let model = prepared.generate.model.clone();
@@ -498,9 +502,9 @@ pub async fn chat_completions(
     let mut meta = ChunkMeta::new(&state).with_shape(prepared.shape);
     meta.model = model.unwrap_or(meta.model);
     if prepared.stream {
-        return Ok(
-            crate::stream::sse(&state, meta, events, prepared.include_usage, None).into_response(),
-        );
+        let model = meta.model.clone();
+        let sse = crate::stream::sse(&state, meta, events, prepared.include_usage, None);
+        return Ok(grounding.stream(sse.into_response(), &model));
     }
     let Collected {
         text,
@@ -529,7 +533,7 @@ pub async fn chat_completions(
         }],
         usage: Usage::new(finish.prompt_tokens, finish.completion_tokens),
     };
-    Ok(axum::Json(body).into_response())
+    Ok(grounding.respond(body))
 }
 
 /// OpenAI's default `max_tokens` for the legacy completions endpoint.

@@ -7,6 +7,7 @@ mod bench;
 mod chat;
 mod cli;
 mod data;
+mod knowledge;
 mod models;
 mod serve;
 
@@ -34,6 +35,8 @@ fn main() -> ExitCode {
             cli::Command::Chat(args) => chat::run(args).await,
             cli::Command::Bench(args) => bench::run(args).await,
             cli::Command::Data(args) => data::run(args).await,
+            cli::Command::Knowledge(args) => knowledge::run(args).await,
+            cli::Command::Eval(args) => knowledge::eval(args).await,
         }
     });
     match result {

@@ -92,7 +92,13 @@ pub struct Hit {
 /// Merge two ranked id lists; the best `k` as (id, fused score).
 pub fn fuse(vector: &[i64], text: &[i64], k: usize, f: Fusion) -> Vec<(i64, f32)> {
     let mut score: HashMap<i64, f32> = HashMap::new();
-    let text = &text[..text.len().min(f.text_candidates)];
+    // The cap is for fusion; a text-only search keeps its whole list.
+    let cap = if vector.is_empty() {
+        text.len()
+    } else {
+        f.text_candidates
+    };
+    let text = &text[..text.len().min(cap)];
     for (list, w) in [(vector, 1.0), (text, f.text_weight)] {
         for (rank, id) in list.iter().enumerate() {
             *score.entry(*id).or_default() += w / (f.rrf_k + rank as f32 + 1.0);

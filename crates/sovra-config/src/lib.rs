@@ -31,6 +31,7 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub engine: EngineSettings,
     pub embeddings: EmbeddingSettings,
+    pub knowledge: KnowledgeSettings,
     pub limits: LimitSettings,
     /// Where requests may be served: see [`fleet`].
     pub sovereignty: fleet::SovereigntySettings,
@@ -136,6 +137,45 @@ impl Default for RetentionSettings {
             audit_days: None,
             purge_interval_secs: 3600,
             tenants: Default::default(),
+        }
+    }
+}
+
+/// National knowledge: collections (`/v1/vector_stores`), search and
+/// grounded chat with citations (docs/knowledge.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KnowledgeSettings {
+    /// Serve collections and grounded chat. Unset: on whenever embeddings
+    /// are (it embeds with the same model).
+    pub enabled: Option<bool>,
+    /// Most bytes in one uploaded document (before base64).
+    pub max_upload_bytes: usize,
+    /// Most chunks one document may make.
+    pub max_chunks_per_document: usize,
+    /// Most characters in one search query (or the user message grounded on).
+    pub max_query_chars: usize,
+    /// Passages put into a grounded prompt.
+    pub passages: usize,
+    /// Least query-passage cosine that counts as "relevant" for
+    /// `official_sources_only` (multilingual-e5-small scores sit high; see
+    /// docs/knowledge.md for how this was chosen).
+    pub min_similarity: f32,
+    /// Ground every chat request in the public collections unless the
+    /// request says otherwise (a country profile's choice).
+    pub ground_by_default: bool,
+}
+
+impl Default for KnowledgeSettings {
+    fn default() -> Self {
+        Self {
+            enabled: None,
+            max_upload_bytes: 8 * 1024 * 1024,
+            max_chunks_per_document: 5000,
+            max_query_chars: 2000,
+            passages: 4,
+            min_similarity: 0.80,
+            ground_by_default: false,
         }
     }
 }
@@ -248,6 +288,7 @@ impl Default for Settings {
             log_format: LogFormat::Human,
             engine: EngineSettings::default(),
             embeddings: EmbeddingSettings::default(),
+            knowledge: KnowledgeSettings::default(),
             limits: LimitSettings::default(),
             sovereignty: fleet::SovereigntySettings::default(),
             backends: Vec::new(),
@@ -342,6 +383,7 @@ impl From<figment::Error> for ConfigError {
 const SECTIONS: &[&str] = &[
     "engine",
     "embeddings",
+    "knowledge",
     "limits",
     "sovereignty",
     "router",
@@ -450,6 +492,32 @@ impl Settings {
             (0.0..=1.0).contains(&k.knn_scale),
             "safety.knn_scale",
             "must be between 0 and 1",
+        )?;
+        let k = &self.knowledge;
+        check(
+            k.max_upload_bytes >= 1024,
+            "knowledge.max_upload_bytes",
+            "must be at least 1024",
+        )?;
+        check(
+            k.max_chunks_per_document >= 1,
+            "knowledge.max_chunks_per_document",
+            "must be at least 1",
+        )?;
+        check(
+            k.max_query_chars >= 16,
+            "knowledge.max_query_chars",
+            "must be at least 16",
+        )?;
+        check(
+            (1..=20).contains(&k.passages),
+            "knowledge.passages",
+            "must be between 1 and 20",
+        )?;
+        check(
+            (-1.0..=1.0).contains(&k.min_similarity),
+            "knowledge.min_similarity",
+            "must be a cosine between -1 and 1",
         )?;
         let e = &self.engine;
         check(

@@ -15,6 +15,8 @@ pub enum ErrorKind {
     InvalidRequest,
     /// 401: no or bad credentials.
     Authentication,
+    /// 403: the caller is known but may not do this (e.g. write a public collection).
+    PermissionDenied,
     /// 404: the named model, conversation or route does not exist.
     NotFound,
     /// 413: the body is larger than the configured limit.
@@ -33,6 +35,7 @@ impl ErrorKind {
         match self {
             ErrorKind::InvalidRequest => 400,
             ErrorKind::Authentication => 401,
+            ErrorKind::PermissionDenied => 403,
             ErrorKind::NotFound => 404,
             ErrorKind::PayloadTooLarge => 413,
             ErrorKind::RateLimited => 429,
@@ -47,6 +50,7 @@ impl ErrorKind {
             // OpenAI answers a bad or missing key with `invalid_request_error`.
             ErrorKind::InvalidRequest
             | ErrorKind::Authentication
+            | ErrorKind::PermissionDenied
             | ErrorKind::NotFound
             | ErrorKind::PayloadTooLarge => "invalid_request_error",
             ErrorKind::RateLimited => "rate_limit_error",

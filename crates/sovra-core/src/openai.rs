@@ -88,6 +88,10 @@ pub struct ChatCompletionRequest {
     pub metadata: Option<BTreeMap<String, String>>,
     #[serde(default)]
     pub service_tier: Option<String>,
+    /// Sovra's extensions (e.g. `{"knowledge": {...}}`, see docs/knowledge.md);
+    /// OpenAI clients send it through `extra_body`.
+    #[serde(default)]
+    pub sovra: Option<serde_json::Value>,
 }
 
 /// `response_format` of a chat request.

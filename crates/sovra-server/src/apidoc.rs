@@ -24,6 +24,7 @@ use utoipa::OpenApi;
     ),
     tags(
         (name = "openai", description = "OpenAI-compatible API"),
+        (name = "knowledge", description = "Collections of official documents (OpenAI's vector stores), search, grounded chat"),
         (name = "conversations", description = "Server-side conversations (web chat, `sovra chat`)"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
         (name = "web", description = "The web chat's page and assets"),

@@ -5,7 +5,8 @@
 //! [`RequestSubject`] is the one place that decision is made, so identity
 //! replaces it without touching handlers. `GET /api/me/data` exports
 //! everything held about the caller as JSON; `DELETE /api/me/data` erases it
-//! and records the erasure in the audit trail.
+//! and records the erasure in the audit trail, and deletes the caller's
+//! private knowledge collections (documents, chunks, vectors, index rows).
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -26,14 +27,17 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestSubject {
     type Rejection = HttpError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let user = match parts.headers.get(USER_HEADER) {
-            None => Subject::ANONYMOUS.to_owned(),
-            Some(v) => v.to_str().map_err(|_| bad_user())?.trim().to_owned(),
-        };
-        Subject::public(&user)
-            .map(RequestSubject)
-            .map_err(|_| bad_user())
+        subject_of(&parts.headers).map(RequestSubject)
     }
+}
+
+/// The subject the headers name (for handlers that take the headers whole).
+pub fn subject_of(headers: &axum::http::HeaderMap) -> Result<Subject, HttpError> {
+    let user = match headers.get(USER_HEADER) {
+        None => Subject::ANONYMOUS.to_owned(),
+        Some(v) => v.to_str().map_err(|_| bad_user())?.trim().to_owned(),
+    };
+    Subject::public(&user).map_err(|_| bad_user())
 }
 
 fn bad_user() -> HttpError {
@@ -72,5 +76,16 @@ pub async fn erase_me(
     RequestSubject(me): RequestSubject,
 ) -> Result<impl IntoResponse, HttpError> {
     let actor = format!("user:{}", me.user);
-    Ok(axum::Json(state.store.erase_subject(&me, &actor).await?))
+    let report = state.store.erase_subject(&me, &actor).await?;
+    // After the store (which refuses under legal hold): the caller's private
+    // knowledge collections, with their chunks, vectors and full-text rows.
+    let knowledge = match &state.knowledge {
+        Some(k) => Some(k.kb.erase_subject(&me.tenant, &me.user).await?),
+        None => None,
+    };
+    let mut body = serde_json::to_value(&report).unwrap_or_default();
+    if let Some(k) = knowledge {
+        body["knowledge"] = serde_json::json!(k);
+    }
+    Ok(axum::Json(body))
 }

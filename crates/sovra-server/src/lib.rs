@@ -15,7 +15,9 @@ pub mod conversations;
 pub mod data;
 pub mod embeddings;
 pub mod error;
+pub mod grounding;
 pub mod hints;
+pub mod knowledge;
 pub mod observe;
 pub mod openai;
 pub mod safety;
@@ -70,6 +72,8 @@ pub struct AppState {
     pub system_prompt: Arc<str>,
     /// `/v1/embeddings`, when an embedding model is served.
     pub embeddings: Option<embeddings::EmbeddingService>,
+    /// `/v1/vector_stores` and grounded chat, when a knowledge base is served.
+    pub knowledge: Option<knowledge::KnowledgeService>,
     /// Background work a response started (streams, persistence); shutdown waits on it.
     pub tasks: TaskTracker,
     /// Keys `/v1` and `/admin` require (none: open); see [`auth`].
@@ -94,6 +98,7 @@ impl AppState {
             limits: Arc::new(limits),
             system_prompt: Arc::from(system_prompt),
             embeddings: None,
+            knowledge: None,
             tasks: TaskTracker::new(),
             api_keys: auth::ApiKeys::default(),
             safety: None,
@@ -105,6 +110,12 @@ impl AppState {
     /// Serve `/v1/embeddings` with this model.
     pub fn with_embeddings(mut self, service: embeddings::EmbeddingService) -> Self {
         self.embeddings = Some(service);
+        self
+    }
+
+    /// Serve collections and grounded chat from this knowledge base.
+    pub fn with_knowledge(mut self, service: knowledge::KnowledgeService) -> Self {
+        self.knowledge = Some(service);
         self
     }
 
@@ -149,6 +160,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(transparency::feedback))
         .routes(routes!(transparency::admin_feedback))
         .routes(routes!(transparency::admin_moderation))
+        .routes(routes!(knowledge::list_stores, knowledge::create_store))
+        .routes(routes!(knowledge::get_store, knowledge::delete_store))
+        .routes(routes!(knowledge::list_files, knowledge::add_file))
+        .routes(routes!(knowledge::delete_file))
+        .routes(routes!(knowledge::search))
         .routes(routes!(conversations::list, conversations::create))
         .routes(routes!(
             conversations::get,

@@ -494,8 +494,12 @@ pub fn prepare(state: &AppState, req: ChatCompletionRequest) -> Result<Prepared,
 pub async fn chat_completions(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ApiJson(req): ApiJson<ChatCompletionRequest>,
+    ApiJson(mut req): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, HttpError> {
+    let grounding = crate::grounding::ground(&state, &headers, &mut req).await?;
+    if let Some(declined) = grounding.declined(&req.model, req.stream == Some(true)) {
+        return Ok(declined);
+    }
     let mut prepared = prepare(&state, req)?;
     crate::hints::apply(&headers, &mut prepared.generate.hints);
     let model = prepared.generate.model.clone();
@@ -503,8 +507,9 @@ pub async fn chat_completions(
     let mut meta = ChunkMeta::new(&state).with_shape(prepared.shape);
     meta.model = model.unwrap_or(meta.model);
     if prepared.stream {
-        let mut response =
-            crate::stream::sse(&state, meta, events, prepared.include_usage, None).into_response();
+        let model = meta.model.clone();
+        let sse = crate::stream::sse(&state, meta, events, prepared.include_usage, None);
+        let mut response = grounding.stream(sse.into_response(), &model);
         crate::safety::language_headers(&mut response, language.as_ref());
         return Ok(response);
     }
@@ -535,7 +540,7 @@ pub async fn chat_completions(
         }],
         usage: Usage::new(finish.prompt_tokens, finish.completion_tokens),
     };
-    let mut response = axum::Json(body).into_response();
+    let mut response = grounding.respond(body);
     crate::safety::language_headers(&mut response, language.as_ref());
     Ok(response)
 }

@@ -32,18 +32,116 @@ pub enum Command {
     Bench(BenchArgs),
     /// Data-subject rights, keys, retention and backups (see docs/data.md).
     Data(DataArgs),
-    /// Measure Sovra against the team's labelled evaluation sets.
+    /// National knowledge: collections, ingestion, search, benchmark (see docs/knowledge.md).
+    Knowledge(KnowledgeArgs),
+    /// Evaluations on the team's labelled sets: `sovra eval safety` (eval/safety), `sovra eval knowledge` (eval/knowledge).
     Eval(EvalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KnowledgeArgs {
+    #[command(subcommand)]
+    pub command: KnowledgeCommand,
+    /// Config file (TOML); the data dir and embedding model are the ones `serve` would use. Also SOVRA_CONFIG.
+    #[arg(long, global = true, env = "SOVRA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where Sovra keeps its data [default: ./sovra-data].
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// The tenant acted in.
+    #[arg(long, global = true, default_value = "public")]
+    pub tenant: String,
+    /// The user acted as (owner of private collections); default: the operator.
+    #[arg(long, global = true)]
+    pub user: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ScopeArg {
+    Public,
+    Tenant,
+    Private,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ModeArg {
+    Hybrid,
+    Vector,
+    Text,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KnowledgeCommand {
+    /// Create a collection; prints it as JSON.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum, default_value = "public")]
+        scope: ScopeArg,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List the collections (as the --tenant/--user would see them).
+    List,
+    /// Delete a collection with its documents, chunks and index rows.
+    Delete { id: String },
+    /// Ingest files and folders (and the paths listed in --list) into a collection;
+    /// unchanged documents are skipped, so an interrupted run resumes.
+    Ingest {
+        #[arg(long)]
+        collection: String,
+        /// Files or folders (walked for .md, .html, .txt, .pdf, .docx).
+        paths: Vec<PathBuf>,
+        /// A file with one path per line.
+        #[arg(long)]
+        list: Option<PathBuf>,
+    },
+    /// Search what the --tenant/--user may read.
+    Search {
+        query: String,
+        #[arg(long)]
+        collection: Vec<String>,
+        #[arg(long, default_value_t = 5)]
+        k: usize,
+        #[arg(long, value_enum, default_value = "hybrid")]
+        mode: ModeArg,
+    },
+    /// Rebuild the full-text and vector indexes from the stored chunks.
+    Reindex,
+    /// Measure ingestion throughput and query latency (a scratch data dir; synthetic chunks for the large index).
+    Bench {
+        /// Chunks in the large index.
+        #[arg(long, default_value_t = 100_000)]
+        chunks: usize,
+        /// Queries timed against it.
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+        /// The corpus ingested for the throughput figure.
+        #[arg(long, default_value = "eval/knowledge/corpus")]
+        corpus: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     #[command(subcommand)]
     pub command: EvalCommand,
+    /// Config file (TOML), for the embedding model. Also SOVRA_CONFIG.
+    #[arg(long, global = true, env = "SOVRA_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum EvalCommand {
+    /// Retrieval recall@5 and MRR (vector, text, hybrid) on a corpus and question set.
+    Knowledge {
+        /// A folder with corpus/ and questions.jsonl.
+        #[arg(long, default_value = "eval/knowledge")]
+        dir: PathBuf,
+        /// Print the whole report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Precision, recall and false-positive rate of the safety pipeline, per category and language.
     Safety(EvalSafetyArgs),
 }

@@ -7,6 +7,7 @@ mod bench;
 mod chat;
 mod cli;
 mod data;
+mod knowledge;
 mod models;
 mod safety;
 mod serve;
@@ -35,8 +36,16 @@ fn main() -> ExitCode {
             cli::Command::Chat(args) => chat::run(args).await,
             cli::Command::Bench(args) => bench::run(args).await,
             cli::Command::Data(args) => data::run(args).await,
+            cli::Command::Knowledge(args) => knowledge::run(args).await,
             cli::Command::Eval(args) => match args.command {
                 cli::EvalCommand::Safety(a) => safety::eval(a).await,
+                command @ cli::EvalCommand::Knowledge { .. } => {
+                    knowledge::eval(cli::EvalArgs {
+                        command,
+                        config: args.config,
+                    })
+                    .await
+                }
             },
         }
     });

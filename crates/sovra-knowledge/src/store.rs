@@ -1,0 +1,618 @@
+//! `knowledge.db`: collections, documents, chunks with their embeddings,
+//! and the FTS5 full-text index, in one SQLite file (WAL) in the data dir.
+//!
+//! Every write runs in one transaction that also bumps `meta.generation`,
+//! so a process holding the vector index in memory can tell whether the
+//! database moved under it (another process, e.g. `sovra knowledge ingest`,
+//! wrote) and reload. Full-text rows share their chunk's rowid; deleting a
+//! chunk deletes its full-text row in the same transaction, and erasures
+//! end with an FTS5 `optimize` so the deleted terms leave the index's
+//! segments too, not just its visible rows.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use crate::chunk::Chunk;
+use crate::search::{Hit, fts_query};
+use crate::{Collection, Counts, Document, Removed, Scope, Visibility};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', 0);
+CREATE TABLE IF NOT EXISTS collections (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    scope TEXT NOT NULL CHECK (scope IN ('public', 'tenant', 'private')),
+    tenant TEXT NOT NULL,
+    owner TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS collections_by_owner ON collections (tenant, owner);
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY,
+    collection_id TEXT NOT NULL REFERENCES collections (id) ON DELETE CASCADE,
+    source TEXT NOT NULL,
+    title TEXT NOT NULL,
+    url TEXT,
+    language TEXT,
+    effective_date TEXT,
+    content_hash TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    chunks INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (collection_id, source)
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY,
+    document_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+    collection_id TEXT NOT NULL,
+    ord INTEGER NOT NULL,
+    heading TEXT NOT NULL,
+    text TEXT NOT NULL,
+    embedding BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks (document_id);
+CREATE INDEX IF NOT EXISTS chunks_by_collection ON chunks (collection_id);
+"#;
+
+const FTS: &str = "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(body, collection_id UNINDEXED, tokenize = 'unicode61 remove_diacritics 2')";
+
+pub struct Db {
+    pool: SqlitePool,
+}
+
+fn blob(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn unblob(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// What the full-text index holds for a chunk: title, heading and text, so a
+/// word of the title finds every passage of the document.
+fn fts_body(title: &str, heading: &str, text: &str) -> String {
+    format!("{title}\n{heading}\n{text}")
+}
+
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(",")
+}
+
+fn collection_of(r: &sqlx::sqlite::SqliteRow) -> Result<Collection, sqlx::Error> {
+    let scope: String = r.try_get("scope")?;
+    let scope = Scope::parse(&scope).map_err(|e| sqlx::Error::Decode(e.to_string().into()))?;
+    Ok(Collection {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        description: r.try_get("description")?,
+        visibility: Visibility {
+            scope,
+            tenant: r.try_get("tenant")?,
+            owner: r.try_get("owner")?,
+        },
+        created_at: r.try_get("created_at")?,
+        documents: r.try_get::<i64, _>("documents")? as u64,
+        chunks: r.try_get::<i64, _>("nchunks")? as u64,
+        bytes: r.try_get::<i64, _>("nbytes")? as u64,
+    })
+}
+
+const COLLECTION_SELECT: &str =
+    "SELECT c.id, c.name, c.description, c.scope, c.tenant, c.owner, c.created_at,
+    (SELECT count(*) FROM documents d WHERE d.collection_id = c.id) AS documents,
+    (SELECT coalesce(sum(d.chunks), 0) FROM documents d WHERE d.collection_id = c.id) AS nchunks,
+    (SELECT coalesce(sum(d.bytes), 0) FROM documents d WHERE d.collection_id = c.id) AS nbytes
+    FROM collections c";
+
+fn document_of(r: &sqlx::sqlite::SqliteRow) -> Result<Document, sqlx::Error> {
+    Ok(Document {
+        id: r.try_get("id")?,
+        collection_id: r.try_get("collection_id")?,
+        source: r.try_get("source")?,
+        title: r.try_get("title")?,
+        url: r.try_get("url")?,
+        language: r.try_get("language")?,
+        effective_date: r.try_get("effective_date")?,
+        content_hash: r.try_get("content_hash")?,
+        bytes: r.try_get::<i64, _>("bytes")? as u64,
+        chunks: r.try_get::<i64, _>("chunks")? as u64,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
+
+async fn bump(tx: &mut Tx<'_>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("UPDATE meta SET value = value + 1 WHERE key = 'generation' RETURNING value")
+        .fetch_one(&mut **tx)
+        .await
+}
+
+impl Db {
+    pub async fn open(path: &Path) -> Result<Self, sqlx::Error> {
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        sqlx::query(FTS).execute(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    pub async fn generation(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = 'generation'")
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    /// Rebuild the full-text index when its row count disagrees with the
+    /// chunks (lost, torn or never built); the number of rows rebuilt.
+    pub async fn ensure_fts(&self) -> Result<u64, sqlx::Error> {
+        let chunks: i64 = sqlx::query_scalar("SELECT count(*) FROM chunks")
+            .fetch_one(&self.pool)
+            .await?;
+        let fts: Result<i64, _> = sqlx::query_scalar("SELECT count(*) FROM chunks_fts")
+            .fetch_one(&self.pool)
+            .await;
+        if fts.as_ref().ok() == Some(&chunks) {
+            return Ok(0);
+        }
+        self.rebuild_fts().await
+    }
+
+    pub async fn rebuild_fts(&self) -> Result<u64, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DROP TABLE IF EXISTS chunks_fts")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(FTS).execute(&mut *tx).await?;
+        let n = sqlx::query(
+            "INSERT INTO chunks_fts (rowid, body, collection_id)
+             SELECT c.id, d.title || char(10) || c.heading || char(10) || c.text, c.collection_id
+             FROM chunks c JOIN documents d ON d.id = c.document_id",
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    pub async fn each_embedding(
+        &self,
+        mut f: impl FnMut(i64, &str, &[f32]),
+    ) -> Result<(), sqlx::Error> {
+        use futures::StreamExt as _;
+        let mut rows = sqlx::query("SELECT id, collection_id, embedding FROM chunks ORDER BY id")
+            .fetch(&self.pool);
+        while let Some(r) = rows.next().await {
+            let r = r?;
+            let id: i64 = r.try_get(0)?;
+            let c: String = r.try_get(1)?;
+            let b: Vec<u8> = r.try_get(2)?;
+            f(id, &c, &unblob(&b));
+        }
+        Ok(())
+    }
+
+    pub async fn insert_collection(&self, c: &Collection) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO collections (id, name, description, scope, tenant, owner, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .bind(&c.id)
+            .bind(&c.name)
+            .bind(&c.description)
+            .bind(c.visibility.scope.as_str())
+            .bind(&c.visibility.tenant)
+            .bind(&c.visibility.owner)
+            .bind(c.created_at)
+            .execute(&mut *tx)
+            .await?;
+        // Creating a collection adds no vectors; the generation stays.
+        tx.commit().await
+    }
+
+    pub async fn collections_for(
+        &self,
+        tenant: &str,
+        user: &str,
+    ) -> Result<Vec<Collection>, sqlx::Error> {
+        let sql = format!(
+            "{COLLECTION_SELECT} WHERE c.scope = 'public' OR (c.tenant = ? AND (c.scope = 'tenant' OR c.owner = ?)) ORDER BY c.created_at DESC, c.id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(tenant)
+            .bind(user)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(collection_of).collect()
+    }
+
+    pub async fn collection(&self, id: &str) -> Result<Option<Collection>, sqlx::Error> {
+        let sql = format!("{COLLECTION_SELECT} WHERE c.id = ?");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(collection_of).transpose()
+    }
+
+    pub async fn private_collections_of(
+        &self,
+        tenant: &str,
+        user: &str,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT id FROM collections WHERE scope = 'private' AND tenant = ? AND owner = ?",
+        )
+        .bind(tenant)
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    pub async fn private_collections_by_tenant(
+        &self,
+    ) -> Result<BTreeMap<String, Vec<String>>, sqlx::Error> {
+        let rows = sqlx::query("SELECT tenant, id FROM collections WHERE scope = 'private'")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for r in rows {
+            out.entry(r.try_get(0)?).or_default().push(r.try_get(1)?);
+        }
+        Ok(out)
+    }
+
+    async fn delete_chunks_where(
+        tx: &mut Tx<'_>,
+        cond: &str,
+        binds: &[String],
+    ) -> Result<HashSet<i64>, sqlx::Error> {
+        let sel = format!("SELECT id FROM chunks WHERE {cond}");
+        let mut q = sqlx::query_scalar::<_, i64>(&sel);
+        for b in binds {
+            q = q.bind(b);
+        }
+        let ids: HashSet<i64> = q.fetch_all(&mut **tx).await?.into_iter().collect();
+        for stmt in [
+            format!("DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE {cond})"),
+            format!("DELETE FROM chunks WHERE {cond}"),
+        ] {
+            let mut q = sqlx::query(&stmt);
+            for b in binds {
+                q = q.bind(b);
+            }
+            q.execute(&mut **tx).await?;
+        }
+        Ok(ids)
+    }
+
+    async fn optimize_fts(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO chunks_fts (chunks_fts) VALUES ('optimize')")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+
+    /// Delete collections with everything in them; what went, and the new generation.
+    pub async fn delete_collections(&self, ids: &[String]) -> Result<(Removed, i64), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let mut removed = Removed::default();
+        for id in ids {
+            let chunks =
+                Self::delete_chunks_where(&mut tx, "collection_id = ?", std::slice::from_ref(id))
+                    .await?;
+            removed.chunks += chunks.len() as u64;
+            removed.documents += sqlx::query("DELETE FROM documents WHERE collection_id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            removed.collections += sqlx::query("DELETE FROM collections WHERE id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        let generation = bump(&mut tx).await?;
+        tx.commit().await?;
+        self.optimize_fts().await?;
+        Ok((removed, generation))
+    }
+
+    pub async fn documents(&self, collection: &str) -> Result<Vec<Document>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT * FROM documents WHERE collection_id = ? ORDER BY created_at DESC, id",
+        )
+        .bind(collection)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(document_of).collect()
+    }
+
+    pub async fn document_by_source(
+        &self,
+        collection: &str,
+        source: &str,
+    ) -> Result<Option<Document>, sqlx::Error> {
+        let row = sqlx::query("SELECT * FROM documents WHERE collection_id = ? AND source = ?")
+            .bind(collection)
+            .bind(source)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(document_of).transpose()
+    }
+
+    pub async fn delete_document(
+        &self,
+        collection: &str,
+        document: &str,
+    ) -> Result<Option<(HashSet<i64>, i64)>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let binds = [document.to_owned(), collection.to_owned()];
+        let ids =
+            Self::delete_chunks_where(&mut tx, "document_id = ? AND collection_id = ?", &binds)
+                .await?;
+        let n = sqlx::query("DELETE FROM documents WHERE id = ? AND collection_id = ?")
+            .bind(document)
+            .bind(collection)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Ok(None);
+        }
+        let generation = bump(&mut tx).await?;
+        tx.commit().await?;
+        self.optimize_fts().await?;
+        Ok(Some((ids, generation)))
+    }
+
+    /// Put `doc` in place of whatever had its (collection, source), in one
+    /// transaction: the old chunk ids, the new ones, the new generation.
+    pub async fn replace_document(
+        &self,
+        doc: &Document,
+        chunks: &[Chunk],
+        vectors: &[Vec<f32>],
+    ) -> Result<(HashSet<i64>, Vec<i64>, i64), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let binds = [doc.collection_id.clone(), doc.source.clone()];
+        let old = Self::delete_chunks_where(
+            &mut tx,
+            "document_id IN (SELECT id FROM documents WHERE collection_id = ? AND source = ?)",
+            &binds,
+        )
+        .await?;
+        sqlx::query("DELETE FROM documents WHERE collection_id = ? AND source = ?")
+            .bind(&doc.collection_id)
+            .bind(&doc.source)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO documents (id, collection_id, source, title, url, language, effective_date, content_hash, bytes, chunks, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(&doc.id)
+            .bind(&doc.collection_id)
+            .bind(&doc.source)
+            .bind(&doc.title)
+            .bind(&doc.url)
+            .bind(&doc.language)
+            .bind(&doc.effective_date)
+            .bind(&doc.content_hash)
+            .bind(doc.bytes as i64)
+            .bind(doc.chunks as i64)
+            .bind(doc.created_at)
+            .execute(&mut *tx)
+            .await?;
+        let mut new = Vec::with_capacity(chunks.len());
+        for (ord, (c, v)) in chunks.iter().zip(vectors).enumerate() {
+            let id: i64 = sqlx::query_scalar("INSERT INTO chunks (document_id, collection_id, ord, heading, text, embedding) VALUES (?, ?, ?, ?, ?, ?) RETURNING id")
+                .bind(&doc.id)
+                .bind(&doc.collection_id)
+                .bind(ord as i64)
+                .bind(&c.heading)
+                .bind(&c.text)
+                .bind(blob(v))
+                .fetch_one(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO chunks_fts (rowid, body, collection_id) VALUES (?, ?, ?)")
+                .bind(id)
+                .bind(fts_body(&doc.title, &c.heading, &c.text))
+                .bind(&doc.collection_id)
+                .execute(&mut *tx)
+                .await?;
+            new.push(id);
+        }
+        let generation = bump(&mut tx).await?;
+        tx.commit().await?;
+        if !old.is_empty() {
+            self.optimize_fts().await?;
+        }
+        Ok((old, new, generation))
+    }
+
+    pub async fn delete_documents_before(
+        &self,
+        collections: &[String],
+        cutoff: i64,
+    ) -> Result<(Removed, HashSet<i64>, i64), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let mut removed = Removed::default();
+        let mut ids = HashSet::new();
+        for c in collections {
+            let binds = [c.clone(), cutoff.to_string()];
+            let gone = Self::delete_chunks_where(
+                &mut tx,
+                "document_id IN (SELECT id FROM documents WHERE collection_id = ? AND created_at < CAST(? AS INTEGER))",
+                &binds,
+            )
+            .await?;
+            removed.chunks += gone.len() as u64;
+            ids.extend(gone);
+            removed.documents +=
+                sqlx::query("DELETE FROM documents WHERE collection_id = ? AND created_at < ?")
+                    .bind(c)
+                    .bind(cutoff)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+        }
+        let generation = bump(&mut tx).await?;
+        tx.commit().await?;
+        if removed.documents > 0 {
+            self.optimize_fts().await?;
+        }
+        Ok((removed, ids, generation))
+    }
+
+    /// BM25-ranked chunk ids among `allowed` collections.
+    pub async fn fts(
+        &self,
+        text: &str,
+        allowed: &HashSet<String>,
+        limit: usize,
+    ) -> Result<Vec<i64>, sqlx::Error> {
+        let Some(q) = fts_query(text) else {
+            return Ok(Vec::new());
+        };
+        let sql = format!(
+            "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? AND collection_id IN ({}) ORDER BY bm25(chunks_fts) LIMIT ?",
+            placeholders(allowed.len())
+        );
+        let mut query = sqlx::query_scalar::<_, i64>(&sql).bind(q);
+        for a in allowed {
+            query = query.bind(a);
+        }
+        query.bind(limit as i64).fetch_all(&self.pool).await
+    }
+
+    pub async fn fts_count(&self, term: &str) -> Result<u64, sqlx::Error> {
+        let Some(q) = fts_query(term) else {
+            return Ok(0);
+        };
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?")
+            .bind(q)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n as u64)
+    }
+
+    /// The passages of `fused` (id, score), in that order.
+    pub async fn hits(&self, fused: &[(i64, f32)]) -> Result<Vec<Hit>, sqlx::Error> {
+        if fused.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT c.id, c.document_id, c.collection_id, c.heading, c.text, d.source, d.title, d.url, d.language, d.effective_date
+             FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id IN ({})",
+            placeholders(fused.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for (id, _) in fused {
+            q = q.bind(id);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        let mut by_id = std::collections::HashMap::new();
+        for r in rows {
+            let id: i64 = r.try_get("id")?;
+            by_id.insert(
+                id,
+                Hit {
+                    chunk_id: id,
+                    document_id: r.try_get("document_id")?,
+                    collection_id: r.try_get("collection_id")?,
+                    source: r.try_get("source")?,
+                    title: r.try_get("title")?,
+                    url: r.try_get("url")?,
+                    language: r.try_get("language")?,
+                    effective_date: r.try_get("effective_date")?,
+                    heading: r.try_get("heading")?,
+                    text: r.try_get("text")?,
+                    score: 0.0,
+                    similarity: None,
+                },
+            );
+        }
+        Ok(fused
+            .iter()
+            .filter_map(|(id, s)| {
+                by_id.remove(id).map(|mut h| {
+                    h.score = *s;
+                    h
+                })
+            })
+            .collect())
+    }
+
+    pub async fn counts(&self) -> Result<Counts, sqlx::Error> {
+        let one = |sql: &'static str| async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&self.pool)
+                .await
+                .map(|n| n as u64)
+        };
+        Ok(Counts {
+            collections: one("SELECT count(*) FROM collections").await?,
+            documents: one("SELECT count(*) FROM documents").await?,
+            chunks: one("SELECT count(*) FROM chunks").await?,
+            fts_rows: one("SELECT count(*) FROM chunks_fts").await?,
+            vectors: 0,
+        })
+    }
+
+    pub async fn bulk_synthetic(
+        &self,
+        collection: &str,
+        n: usize,
+        per_doc: usize,
+        text_of: &(dyn Fn(usize) -> String + Sync),
+        vector_of: &(dyn Fn(usize) -> Vec<f32> + Sync),
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let mut doc = String::new();
+        for i in 0..n {
+            if i % per_doc == 0 {
+                doc = format!("file-synthetic-{collection}-{}", i / per_doc);
+                sqlx::query("INSERT INTO documents (id, collection_id, source, title, content_hash, bytes, chunks, created_at) VALUES (?, ?, ?, ?, '', 0, ?, 0)")
+                    .bind(&doc)
+                    .bind(collection)
+                    .bind(&doc)
+                    .bind(format!("Synthetic document {}", i / per_doc))
+                    .bind(per_doc as i64)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let text = text_of(i);
+            let id: i64 = sqlx::query_scalar("INSERT INTO chunks (document_id, collection_id, ord, heading, text, embedding) VALUES (?, ?, ?, '', ?, ?) RETURNING id")
+                .bind(&doc)
+                .bind(collection)
+                .bind((i % per_doc) as i64)
+                .bind(&text)
+                .bind(blob(&vector_of(i)))
+                .fetch_one(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO chunks_fts (rowid, body, collection_id) VALUES (?, ?, ?)")
+                .bind(id)
+                .bind(&text)
+                .bind(collection)
+                .execute(&mut *tx)
+                .await?;
+        }
+        bump(&mut tx).await?;
+        tx.commit().await
+    }
+}

@@ -1,0 +1,517 @@
+//! `/v1/vector_stores`: collections of documents, shaped like OpenAI's
+//! vector-stores API where it fits.
+//!
+//! A vector store is a [`sovra_knowledge::Collection`]. OpenAI attaches
+//! files uploaded through `/v1/files`; Sovra also takes the document inline
+//! (`filename` plus `content` text or `content_base64` bytes) so one call
+//! ingests it, and reads OpenAI's `attributes` for the document's title,
+//! canonical URL, language and effective date. Visibility is a Sovra
+//! extension: `"sovra": {"scope": "public" | "tenant" | "private"}` (default
+//! private). Who the caller is comes from [`crate::data::RequestSubject`];
+//! writing public or tenant collections needs the operator's key when keys
+//! are configured. Every refusal is an OpenAI-shaped error: 400 with the
+//! parameter, 403, 404, or 413 for a document over
+//! `knowledge.max_upload_bytes`.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sovra_core::{ApiError, ErrorKind};
+use sovra_knowledge::{
+    Caller, Collection, Document, Error, Knowledge, Mode, NewDocument, Query, Scope,
+};
+
+use crate::data::RequestSubject;
+use crate::openai::ApiJson;
+use crate::{AppState, HttpError};
+
+/// The knowledge base a server offers, and how chat is grounded in it.
+#[derive(Clone)]
+pub struct KnowledgeService {
+    pub kb: Arc<Knowledge>,
+    /// Passages put into a grounded prompt.
+    pub passages: usize,
+    /// Least cosine that counts as relevant for `official_sources_only`.
+    pub min_similarity: f32,
+    /// Ground chat in the public collections unless the request opts out.
+    pub ground_by_default: bool,
+}
+
+/// How knowledge failures look to a client.
+pub fn knowledge_error(e: Error) -> ApiError {
+    match &e {
+        Error::NotFound { .. } => {
+            ApiError::new(ErrorKind::NotFound, capitalise(&e.to_string())).with_code("not_found")
+        }
+        Error::Forbidden(m) => {
+            ApiError::new(ErrorKind::PermissionDenied, capitalise(m)).with_code("permission_denied")
+        }
+        Error::Invalid { what, .. } => ApiError::invalid_param(what, capitalise(&e.to_string())),
+        Error::TooLarge { .. } => {
+            ApiError::new(ErrorKind::PayloadTooLarge, capitalise(&e.to_string()))
+                .with_param("file")
+                .with_code("file_too_large")
+        }
+        Error::TooManyChunks { .. } => {
+            ApiError::invalid_param("file", capitalise(&e.to_string())).with_code("too_many_chunks")
+        }
+        Error::QueryTooLong { .. } => {
+            ApiError::invalid_param("query", capitalise(&e.to_string())).with_code("query_too_long")
+        }
+        Error::Extract { .. } | Error::UnknownFormat(_) => {
+            ApiError::invalid_param("file", capitalise(&e.to_string()))
+        }
+        Error::Embed(inner) => crate::embeddings::embed_error(inner),
+        Error::Database(_) | Error::Io(_) | Error::Internal(_) => {
+            tracing::error!(error = %e, "knowledge failure");
+            ApiError::internal("The server could not read or write its knowledge base.")
+        }
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => {
+            f.to_uppercase().chain(c).collect::<String>() + if s.ends_with('.') { "" } else { "." }
+        }
+        None => String::new(),
+    }
+}
+
+impl From<Error> for HttpError {
+    fn from(e: Error) -> Self {
+        Self(knowledge_error(e))
+    }
+}
+
+fn service(state: &AppState) -> Result<&KnowledgeService, HttpError> {
+    state.knowledge.as_ref().ok_or_else(|| {
+        HttpError(
+            ApiError::new(
+                ErrorKind::NotFound,
+                "Knowledge collections are disabled on this server (knowledge.enabled, which needs embeddings).",
+            )
+            .with_code("knowledge_disabled"),
+        )
+    })
+}
+
+/// The caller: the request's subject, with the operator's authority when
+/// the API is open or the request carries one of the configured keys.
+pub fn caller(state: &AppState, headers: &HeaderMap, subject: &sovra_store::Subject) -> Caller {
+    let keyed = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .is_some_and(|k| state.api_keys.accepts(k.trim()));
+    Caller::new(
+        &subject.tenant,
+        &subject.user,
+        state.api_keys.is_open() || keyed,
+    )
+}
+
+fn store_object(c: &Collection) -> Value {
+    json!({
+        "id": c.id,
+        "object": "vector_store",
+        "created_at": c.created_at,
+        "name": c.name,
+        "description": c.description,
+        "usage_bytes": c.bytes,
+        "file_counts": {"in_progress": 0, "completed": c.documents, "failed": 0, "cancelled": 0, "total": c.documents},
+        "status": "completed",
+        "expires_after": null,
+        "expires_at": null,
+        "last_active_at": c.created_at,
+        "metadata": {},
+        "sovra": {"scope": c.visibility.scope, "tenant": c.visibility.tenant, "owner": c.visibility.owner, "chunks": c.chunks},
+    })
+}
+
+fn file_object(d: &Document) -> Value {
+    json!({
+        "id": d.id,
+        "object": "vector_store.file",
+        "created_at": d.created_at,
+        "vector_store_id": d.collection_id,
+        "usage_bytes": d.bytes,
+        "status": "completed",
+        "last_error": null,
+        "attributes": {
+            "filename": d.source,
+            "title": d.title,
+            "url": d.url,
+            "language": d.language,
+            "effective_date": d.effective_date,
+        },
+        "sovra": {"chunks": d.chunks, "content_hash": d.content_hash},
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CreateStore {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub metadata: Option<Value>,
+    #[serde(default)]
+    pub sovra: Option<StoreExtension>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StoreExtension {
+    pub scope: Option<String>,
+}
+
+/// `POST /v1/vector_stores`.
+#[utoipa::path(post, path = "/v1/vector_stores", tag = "knowledge",
+    request_body = Value,
+    responses(
+        (status = 200, description = "The new vector store (collection)", body = Value),
+        (status = 400, description = "The request is invalid; `error.param` names the parameter", body = sovra_core::error::ErrorEnvelope),
+        (status = 403, description = "Public and tenant collections need the operator's key", body = sovra_core::error::ErrorEnvelope),
+        (status = 404, description = "Knowledge is disabled on this server (`code: knowledge_disabled`)", body = sovra_core::error::ErrorEnvelope),
+        (status = 500, description = "An unexpected failure inside Sovra", body = sovra_core::error::ErrorEnvelope),
+    ))]
+pub async fn create_store(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RequestSubject(me): RequestSubject,
+    ApiJson(req): ApiJson<CreateStore>,
+) -> Result<axum::Json<Value>, HttpError> {
+    let svc = service(&state)?;
+    let scope = match req.sovra.and_then(|s| s.scope) {
+        None => Scope::Private,
+        Some(s) => Scope::parse(&s).map_err(|e| {
+            HttpError(ApiError::invalid_param(
+                "sovra.scope",
+                capitalise(&e.to_string()),
+            ))
+        })?,
+    };
+    let _ = req.metadata;
+    let name = req.name.unwrap_or_else(|| "Untitled".into());
+    let c = svc
+        .kb
+        .create_collection(
+            &caller(&state, &headers, &me),
+            &name,
+            scope,
+            req.description.as_deref().unwrap_or(""),
+        )
+        .await?;
+    Ok(axum::Json(store_object(&c)))
+}
+
+/// `GET /v1/vector_stores`: the collections the caller may read.
+#[utoipa::path(get, path = "/v1/vector_stores", tag = "knowledge",
+    responses(
+        (status = 200, description = "Readable vector stores, newest first", body = Value),
+        (status = 404, description = "Knowledge is disabled on this server (`code: knowledge_disabled`)", body = sovra_core::error::ErrorEnvelope),
+        (status = 500, description = "An unexpected failure inside Sovra", body = sovra_core::error::ErrorEnvelope),
+    ))]
+pub async fn list_stores(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RequestSubject(me): RequestSubject,
+) -> Result<axum::Json<Value>, HttpError> {
+    let svc = service(&state)?;
+    let all = svc
+        .kb
+        .list_collections(&caller(&state, &headers, &me))
+        .await?;
+    let data: Vec<Value> = all.iter().map(store_object).collect();
+    Ok(axum::Json(json!({
+        "object": "list",
+        "first_id": all.first().map(|c| &c.id),
+        "last_id": all.last().map(|c| &c.id),
+        "has_more": false,
+        "data": data,
+    })))
+}
+
+/// `GET /v1/vector_stores/{id}`.
+#[utoipa::path(get, path = "/v1/vector_stores/{id}", tag = "knowledge",
+    params(("id" = String, Path, description = "The vector store id")),
+    responses(
+        (status = 200, description = "The vector store", body = Value),
+        (status = 404, description = "No such vector store the caller may read", body = sovra_core::error::ErrorEnvelope),
+    ))]
+pub async fn get_store(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RequestSubject(me): RequestSubject,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, HttpError> {
+    let svc = service(&state)?;
+    let c = svc
+        .kb
+        .collection(&caller(&state, &headers, &me), &id)
+        .await?;
+    Ok(axum::Json(store_object(&c)))
+}
+
+/// `DELETE /v1/vector_stores/{id}`: the collection with its documents, chunks and index rows.
+#[utoipa::path(delete, path = "/v1/vector_stores/{id}", tag = "knowledge",
+    params(("id" = String, Path, description = "The vector store id")),
+    responses(
+        (status = 200, description = "Deleted", body = Value),
+        (status = 403, description = "The caller may read but not delete it", body = sovra_core::error::ErrorEnvelope),
+        (status = 404, description = "No such vector store the caller may read", body = sovra_core::error::ErrorEnvelope),
+    ))]
+pub async fn delete_store(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RequestSubject(me): RequestSubject,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, HttpError> {
+    let svc = service(&state)?;
+    svc.kb
+        .delete_collection(&caller(&state, &headers, &me), &id)
+        .await?;
+    Ok(axum::Json(
+        json!({"id": id, "object": "vector_store.deleted", "deleted": true}),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct FileAttributes {
+    pub title: Option<String>,
+    pub url: Option<String>,
+    pub language: Option<String>,
+    pub effective_date: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AddFile {
+    pub file_id: Option<String>,
+    pub filename: Option<String>,
+    pub content: Option<String>,
+    pub content_base64: Option<String>,
+    #[serde(default)]
+    pub attributes: Option<FileAttributes>,
+}
+
+/// `POST /v1/vector_stores/{id}/files`: ingest one document, inline.
+#[utoipa::path(post, path = "/v1/vector_stores/{id}/files", tag = "knowledge",
+    params(("id" = String, Path, description = "The vector store id")),
+    request_body = Value,
+    responses(
+        (status = 200, description = "The ingested document; `sovra.status` is added, unchanged or replaced", body = Value),
+        (status = 400, description = "The request is invalid; `error.param` names the parameter", body = sovra_core::error::ErrorEnvelope),
+        (status = 403, description = "The caller may not write this collection", body = sovra_core::error::ErrorEnvelope),
+        (status = 404, description = "No such vector store the caller may read", body = sovra_core::error::ErrorEnvelope),
+        (status = 413, description = "The document is larger than `knowledge.max_upload_bytes`", body = sovra_core::error::ErrorEnvelope),
+    ))]
+pub async fn add_file(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RequestSubject(me): RequestSubject,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<axum::Json<Value>, HttpError> {
+    let svc = service(&state)?;
+    let max = svc.kb.limits().max_upload_bytes;
+    // The document may be base64 (4/3 larger) inside JSON: this route has
+    // its own body limit, derived from the upload limit.
+    let allowance = max / 3 * 4 + 64 * 1024;
+    let bytes = axum::body::to_bytes(body, allowance).await.map_err(|_| {
+        HttpError(
+            ApiError::new(
+                ErrorKind::PayloadTooLarge,
+                format!("The request body is larger than this server accepts for a document of at most {max} bytes (knowledge.max_upload_bytes)."),
+            )
+            .with_param("file")
+            .with_code("file_too_large"),
+        )
+    })?;
+    let req: AddFile = serde_json::from_slice(&bytes)
+        .map_err(|e| HttpError(ApiError::invalid(format!("Invalid request body: {e}."))))?;
+    if req.file_id.is_some() && req.content.is_none() && req.content_base64.is_none() {
+        return Err(HttpError(
+            ApiError::invalid_param(
+                "file_id",
+                "This server takes the document inline: send 'filename' with 'content' (text) or 'content_base64' (bytes).",
+            )
+            .with_code("unsupported_parameter"),
+        ));
+    }
+    let Some(filename) = req.filename.filter(|f| !f.trim().is_empty()) else {
+        return Err(ApiError::invalid_param("filename", "Missing required parameter: 'filename' (its extension names the format: .md, .html, .txt, .pdf, .docx).").into());
+    };
+    let content = match (req.content, req.content_base64) {
+        (Some(t), None) => t.into_bytes(),
+        (None, Some(b)) => base64::engine::general_purpose::STANDARD
+            .decode(b.trim())
+            .map_err(|_| {
+                ApiError::invalid_param("content_base64", "'content_base64' is not valid base64.")
+            })?,
+        _ => {
+            return Err(ApiError::invalid_param(
+                "content",
+                "Send exactly one of 'content' (text) and 'content_base64' (bytes).",
+            )
+            .into());
+        }
+    };
+    let mut doc = NewDocument::from_source(&filename, content)?;
+    let a = req.attributes.unwrap_or_default();
+    doc.title = a.title;
+    doc.url = a.url;
+    doc.language = a.language;
+    doc.effective_date = a.effective_date;
+    let out = svc
+        .kb
+        .ingest(&caller(&state, &headers, &me), &id, doc)
+        .await?;
+    let mut body = file_object(&out.document);
+    body["sovra"]["status"] = json!(out.status);
+    Ok(axum::Json(body))
+}
+
+/// `GET /v1/vector_stores/{id}/files`.
+#[utoipa::path(get, path = "/v1/vector_stores/{id}/files", tag = "knowledge",
+    params(("id" = String, Path, description = "The vector store id")),
+    responses(
+        (status = 200, description = "The documents of the vector store", body = Value),
+        (status = 404, description = "No such vector store the caller may read", body = sovra_core::error::ErrorEnvelope),
+    ))]
+pub async fn list_files(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RequestSubject(me): RequestSubject,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, HttpError> {
+    let svc = service(&state)?;
+    let docs = svc
+        .kb
+        .documents(&caller(&state, &headers, &me), &id)
+        .await?;
+    let data: Vec<Value> = docs.iter().map(file_object).collect();
+    Ok(axum::Json(json!({
+        "object": "list",
+        "first_id": docs.first().map(|d| &d.id),
+        "last_id": docs.last().map(|d| &d.id),
+        "has_more": false,
+        "data": data,
+    })))
+}
+
+/// `DELETE /v1/vector_stores/{id}/files/{file_id}`.
+#[utoipa::path(delete, path = "/v1/vector_stores/{id}/files/{file_id}", tag = "knowledge",
+    params(("id" = String, Path, description = "The vector store id"), ("file_id" = String, Path, description = "The document id")),
+    responses(
+        (status = 200, description = "Deleted with its chunks and index rows", body = Value),
+        (status = 404, description = "No such vector store or file", body = sovra_core::error::ErrorEnvelope),
+    ))]
+pub async fn delete_file(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RequestSubject(me): RequestSubject,
+    Path((id, file_id)): Path<(String, String)>,
+) -> Result<axum::Json<Value>, HttpError> {
+    let svc = service(&state)?;
+    svc.kb
+        .delete_document(&caller(&state, &headers, &me), &id, &file_id)
+        .await?;
+    Ok(axum::Json(
+        json!({"id": file_id, "object": "vector_store.file.deleted", "deleted": true}),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SearchBody {
+    pub query: Value,
+    #[serde(default)]
+    pub max_num_results: Option<usize>,
+    #[serde(default)]
+    pub sovra: Option<SearchExtension>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SearchExtension {
+    pub mode: Option<Mode>,
+}
+
+/// `POST /v1/vector_stores/{id}/search`: hybrid search of one collection.
+#[utoipa::path(post, path = "/v1/vector_stores/{id}/search", tag = "knowledge",
+    params(("id" = String, Path, description = "The vector store id")),
+    request_body = Value,
+    responses(
+        (status = 200, description = "A page of results, best first", body = Value),
+        (status = 400, description = "The request is invalid (e.g. the query is too long)", body = sovra_core::error::ErrorEnvelope),
+        (status = 404, description = "No such vector store the caller may read", body = sovra_core::error::ErrorEnvelope),
+    ))]
+pub async fn search(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RequestSubject(me): RequestSubject,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<SearchBody>,
+) -> Result<impl IntoResponse, HttpError> {
+    let svc = service(&state)?;
+    let text = match &req.query {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => {
+            return Err(ApiError::invalid_param(
+                "query",
+                "'query' must be a string or a list of strings.",
+            )
+            .into());
+        }
+    };
+    let k = req.max_num_results.unwrap_or(10);
+    if !(1..=50).contains(&k) {
+        return Err(ApiError::invalid_param(
+            "max_num_results",
+            format!("'max_num_results' is {k}; it must be between 1 and 50."),
+        )
+        .into());
+    }
+    let q = Query {
+        collections: Some(vec![id]),
+        mode: req.sovra.and_then(|s| s.mode).unwrap_or_default(),
+        ..Query::new(&text, k)
+    };
+    let hits = svc.kb.search(&caller(&state, &headers, &me), &q).await?;
+    let data: Vec<Value> = hits
+        .iter()
+        .map(|h| {
+            json!({
+                "file_id": h.document_id,
+                "filename": h.source,
+                "score": h.score,
+                "attributes": {"title": h.title, "url": h.url, "language": h.language, "effective_date": h.effective_date, "heading": h.heading},
+                "content": [{"type": "text", "text": h.text}],
+                "sovra": {"similarity": h.similarity, "chunk_id": h.chunk_id},
+            })
+        })
+        .collect();
+    Ok((
+        StatusCode::OK,
+        axum::Json(json!({
+            "object": "vector_store.search_results.page",
+            "search_query": text,
+            "data": data,
+            "has_more": false,
+            "next_page": null,
+        })),
+    ))
+}

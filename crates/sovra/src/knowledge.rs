@@ -1,0 +1,484 @@
+//! `sovra knowledge` and `sovra eval knowledge`: the knowledge base from
+//! the command line, against the data dir `sovra serve` uses (a running
+//! server sees what the CLI writes: see sovra-knowledge's generation
+//! stamp), plus the server's wiring (opening it, retention purges).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use figment::providers::Serialized;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+use sovra_config::Settings;
+use sovra_knowledge::{
+    Caller, Embedder, IngestStatus, Knowledge, KnowledgeConfig, Limits, Mode, NewDocument, Query,
+    Scope, eval,
+};
+use sovra_server::knowledge::KnowledgeService;
+use sovra_store::RetentionRules;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{EvalArgs, EvalCommand, KnowledgeArgs, KnowledgeCommand, ModeArg, ScopeArg};
+
+fn config_of(settings: &Settings) -> KnowledgeConfig {
+    let k = &settings.knowledge;
+    let mut config = KnowledgeConfig::new(&settings.data_dir);
+    config.limits = Limits {
+        max_upload_bytes: k.max_upload_bytes,
+        max_chunks_per_document: k.max_chunks_per_document,
+        max_query_chars: k.max_query_chars,
+        ..Limits::default()
+    };
+    config
+}
+
+/// The knowledge base `serve` offers, embedding with `embedder`.
+pub async fn open_service(
+    settings: &Settings,
+    embedder: Arc<dyn Embedder>,
+) -> Result<KnowledgeService> {
+    let kb = Knowledge::open(config_of(settings), embedder)
+        .await
+        .with_context(|| {
+            format!(
+                "could not open the knowledge base in {}",
+                settings.data_dir.display()
+            )
+        })?;
+    let counts = kb.counts().await?;
+    tracing::info!(
+        collections = counts.collections,
+        documents = counts.documents,
+        chunks = counts.chunks,
+        "knowledge base open"
+    );
+    let k = &settings.knowledge;
+    Ok(KnowledgeService {
+        kb: Arc::new(kb),
+        passages: k.passages,
+        min_similarity: k.min_similarity,
+        ground_by_default: k.ground_by_default,
+    })
+}
+
+/// Retention for private uploads: documents in private collections follow
+/// the tenant's conversation retention (they are a citizen's data too).
+pub async fn run_purges(
+    kb: Arc<Knowledge>,
+    rules: RetentionRules,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    loop {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        match kb
+            .purge_expired(&|tenant| rules.conversations_days(tenant), now)
+            .await
+        {
+            Ok(r) if r.documents > 0 => tracing::info!(
+                documents = r.documents,
+                chunks = r.chunks,
+                "purged expired private knowledge documents"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "knowledge retention purge failed"),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+fn load_settings(config: Option<&Path>, data_dir: Option<&PathBuf>) -> Result<Settings> {
+    let mut overrides = serde_json::Map::new();
+    if let Some(d) = data_dir {
+        overrides.insert("data_dir".into(), json!(d));
+    }
+    Settings::load(
+        config,
+        Serialized::defaults(serde_json::Value::Object(overrides)),
+    )
+    .context("invalid configuration")
+}
+
+async fn embedder(settings: &Settings) -> Result<Arc<dyn Embedder>> {
+    Ok(Arc::new(crate::serve::load_embedder(settings).await?))
+}
+
+fn out(value: &serde_json::Value) -> Result<()> {
+    let mut o = std::io::stdout().lock();
+    writeln!(o, "{}", serde_json::to_string_pretty(value)?)?;
+    Ok(())
+}
+
+fn line(text: &str) -> Result<()> {
+    let mut o = std::io::stdout().lock();
+    writeln!(o, "{text}")?;
+    Ok(())
+}
+
+fn mode_of(m: ModeArg) -> Mode {
+    match m {
+        ModeArg::Hybrid => Mode::Hybrid,
+        ModeArg::Vector => Mode::Vector,
+        ModeArg::Text => Mode::Text,
+    }
+}
+
+pub async fn run(args: KnowledgeArgs) -> Result<()> {
+    let settings = load_settings(args.config.as_deref(), args.data_dir.as_ref())?;
+    if let KnowledgeCommand::Bench {
+        chunks,
+        queries,
+        corpus,
+    } = &args.command
+    {
+        return bench(&settings, *chunks, *queries, corpus).await;
+    }
+    std::fs::create_dir_all(&settings.data_dir)?;
+    let kb = Knowledge::open(config_of(&settings), embedder(&settings).await?).await?;
+    let caller = Caller::new(
+        &args.tenant,
+        args.user.as_deref().unwrap_or("operator"),
+        true,
+    );
+    match args.command {
+        KnowledgeCommand::Create {
+            name,
+            scope,
+            description,
+        } => {
+            let scope = match scope {
+                ScopeArg::Public => Scope::Public,
+                ScopeArg::Tenant => Scope::Tenant,
+                ScopeArg::Private => Scope::Private,
+            };
+            if scope == Scope::Private && args.user.is_none() {
+                bail!("a private collection belongs to one user: add --user");
+            }
+            out(&json!(
+                kb.create_collection(&caller, &name, scope, &description)
+                    .await?
+            ))?;
+        }
+        KnowledgeCommand::List => out(&json!(kb.list_collections(&caller).await?))?,
+        KnowledgeCommand::Delete { id } => {
+            out(&json!({"deleted": id, "removed": kb.delete_collection(&caller, &id).await?}))?
+        }
+        KnowledgeCommand::Ingest {
+            collection,
+            paths,
+            list,
+        } => {
+            let mut all = paths;
+            if let Some(list) = list {
+                let text = std::fs::read_to_string(&list)
+                    .with_context(|| format!("could not read {}", list.display()))?;
+                all.extend(
+                    text.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                        .map(PathBuf::from),
+                );
+            }
+            ingest(&kb, &caller, &collection, &all).await?;
+        }
+        KnowledgeCommand::Search {
+            query,
+            collection,
+            k,
+            mode,
+        } => {
+            let q = Query {
+                collections: (!collection.is_empty()).then_some(collection),
+                mode: mode_of(mode),
+                ..Query::new(&query, k)
+            };
+            out(&json!(kb.search(&caller, &q).await?))?;
+        }
+        KnowledgeCommand::Reindex => out(&json!(kb.rebuild_indexes().await?))?,
+        KnowledgeCommand::Bench { .. } => {}
+    }
+    kb.flush().await?;
+    Ok(())
+}
+
+/// Ingest every file under `paths` with a progress bar; failures are
+/// reported and counted, the rest go on.
+async fn ingest(
+    kb: &Knowledge,
+    caller: &Caller,
+    collection: &str,
+    paths: &[PathBuf],
+) -> Result<()> {
+    let files = eval::discover(paths)?;
+    if files.is_empty() {
+        bail!("no .md, .html, .txt, .pdf or .docx files under the paths given");
+    }
+    let bar = ProgressBar::with_draw_target(Some(files.len() as u64), ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {pos}/{len} documents  {elapsed_precise}  {msg}")
+    {
+        bar.set_style(style);
+    }
+    let (mut added, mut unchanged, mut replaced, mut failed, mut chunks) = (0, 0, 0, 0, 0u64);
+    let started = Instant::now();
+    for f in &files {
+        bar.set_message(f.display().to_string());
+        let result = match std::fs::read(f) {
+            Ok(bytes) => match NewDocument::from_source(&f.to_string_lossy(), bytes) {
+                Ok(doc) => kb
+                    .ingest(caller, collection, doc)
+                    .await
+                    .map_err(anyhow::Error::from),
+                Err(e) => Err(e.into()),
+            },
+            Err(e) => Err(e.into()),
+        };
+        match result {
+            Ok(r) => match r.status {
+                IngestStatus::Added => {
+                    added += 1;
+                    chunks += r.document.chunks;
+                }
+                IngestStatus::Replaced => {
+                    replaced += 1;
+                    chunks += r.document.chunks;
+                }
+                IngestStatus::Unchanged => unchanged += 1,
+            },
+            Err(e) => {
+                failed += 1;
+                bar.suspend(|| eprintln!("{}: {e:#}", f.display()));
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    out(&json!({
+        "documents": files.len(), "added": added, "replaced": replaced, "unchanged": unchanged, "failed": failed,
+        "chunks_embedded": chunks, "seconds": secs,
+        "pages_per_second": (added + replaced) as f64 / secs, "embeddings_per_second": chunks as f64 / secs,
+    }))?;
+    if failed > 0 {
+        bail!(
+            "{failed} of {} documents could not be ingested (see above)",
+            files.len()
+        );
+    }
+    Ok(())
+}
+
+pub async fn eval(args: EvalArgs) -> Result<()> {
+    let settings = load_settings(args.config.as_deref(), None)?;
+    match args.command {
+        EvalCommand::Safety(a) => crate::safety::eval(a).await?,
+        EvalCommand::Knowledge { dir, json } => {
+            let questions = eval::read_questions(&dir.join("questions.jsonl"))?;
+            let scratch = tempfile::tempdir()?;
+            let kb = Knowledge::open(
+                KnowledgeConfig::new(scratch.path()),
+                embedder(&settings).await?,
+            )
+            .await?;
+            let report = eval::run(&kb, &dir.join("corpus"), &questions).await?;
+            if json {
+                return out(&json!(report));
+            }
+            line(&format!(
+                "{} documents, {} chunks (ingested in {:.1} s); {} questions ({} cross-language), {} unanswerable",
+                report.documents,
+                report.chunks,
+                report.ingest_secs,
+                report.questions,
+                report.cross_language,
+                report.unanswerable
+            ))?;
+            line("mode     recall@5  MRR@10  cross-language recall@5  mean latency")?;
+            for (m, (_, ms)) in report.modes.iter().zip(&report.mean_latency_ms) {
+                line(&format!(
+                    "{:<8} {:>8.3}  {:>6.3}  {:>24.3}  {:>9.1} ms",
+                    format!("{:?}", m.mode).to_lowercase(),
+                    m.recall_at_5,
+                    m.mrr,
+                    m.cross_recall_at_5,
+                    ms
+                ))?;
+            }
+            line(&format!(
+                "best-passage cosine: answerable min {:.3} / median {:.3}; unanswerable median {:.3} / max {:.3}",
+                report.answerable_similarity.0,
+                report.answerable_similarity.1,
+                report.unanswerable_similarity.0,
+                report.unanswerable_similarity.1
+            ))?;
+            for m in &report.modes {
+                line(&format!("{:?} misses: {}", m.mode, m.misses.join(" ")))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Ingestion throughput on a real corpus, then query latency over a large
+/// synthetic index (clustered random unit vectors, text drawn from the
+/// corpus's own words so full-text queries match).
+async fn bench(settings: &Settings, n: usize, queries: usize, corpus: &Path) -> Result<()> {
+    let e5 = embedder(settings).await?;
+    let files = eval::discover(&[corpus.to_path_buf()])?;
+    if files.is_empty() {
+        bail!("no documents under {}", corpus.display());
+    }
+    let scratch = tempfile::tempdir()?;
+    let kb = Knowledge::open(
+        KnowledgeConfig::new(scratch.path().join("ingest")),
+        e5.clone(),
+    )
+    .await?;
+    let op = Caller::operator("public");
+    let c = kb
+        .create_collection(&op, "bench", Scope::Public, "")
+        .await?;
+    let mut words: Vec<String> = Vec::new();
+    let started = Instant::now();
+    let mut chunks = 0;
+    for round in 0..3 {
+        for f in &files {
+            let bytes = std::fs::read(f)?;
+            if round == 0 {
+                words.extend(
+                    String::from_utf8_lossy(&bytes)
+                        .split(|c: char| !c.is_alphanumeric())
+                        .filter(|w| w.chars().count() > 2)
+                        .map(str::to_lowercase),
+                );
+            }
+            let source = format!("{round}/{}", f.display());
+            chunks += kb
+                .ingest(&op, &c.id, NewDocument::from_source(&source, bytes)?)
+                .await?
+                .document
+                .chunks;
+        }
+    }
+    let ingest_secs = started.elapsed().as_secs_f64();
+    let pages = files.len() * 3;
+    words.sort();
+    words.dedup();
+    line(&format!(
+        "ingestion: {pages} pages, {chunks} chunks in {ingest_secs:.1} s: {:.2} pages/s, {:.1} embeddings/s",
+        pages as f64 / ingest_secs,
+        chunks as f64 / ingest_secs
+    ))?;
+
+    let big = Knowledge::open(KnowledgeConfig::new(scratch.path().join("big")), e5.clone()).await?;
+    let coll = big
+        .create_collection(&op, "synthetic", Scope::Public, "")
+        .await?;
+    let dim = e5.dimensions();
+    let mut rng = StdRng::seed_from_u64(7);
+    let centres: Vec<Vec<f32>> = (0..1000)
+        .map(|_| (0..dim).map(|_| rng.random_range(-1.0..1.0)).collect())
+        .collect();
+    let unit = |v: Vec<f32>| {
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
+        v.into_iter().map(|x| x / norm).collect::<Vec<f32>>()
+    };
+    let t = Instant::now();
+    let words = &words;
+    big.bulk_synthetic(
+        &coll.id,
+        n,
+        20,
+        &|i| {
+            let mut r = StdRng::seed_from_u64(i as u64);
+            (0..60)
+                .map(|_| words[r.random_range(0..words.len())].as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        },
+        &|i| {
+            let mut r = StdRng::seed_from_u64(i as u64 ^ 0x5eed);
+            let c = &centres[i % centres.len()];
+            unit(c.iter().map(|x| x + r.random_range(-0.5..0.5)).collect())
+        },
+    )
+    .await?;
+    let load_secs = t.elapsed().as_secs_f64();
+    line(&format!(
+        "synthetic index: {n} chunks of {dim} dimensions written and indexed in {load_secs:.1} s"
+    ))?;
+    let t = Instant::now();
+    drop(big);
+    let big = Knowledge::open(KnowledgeConfig::new(scratch.path().join("big")), e5.clone()).await?;
+    line(&format!(
+        "reopen (vector index from knowledge.vec): {:.2} s",
+        t.elapsed().as_secs_f64()
+    ))?;
+    let qs = eval::read_questions(&corpus.join("../questions.jsonl")).unwrap_or_default();
+    let texts: Vec<String> = if qs.is_empty() {
+        vec!["How do I renew my passport?".into()]
+    } else {
+        qs.into_iter().map(|q| q.question).collect()
+    };
+    let reader = Caller::new("public", "bench", false);
+    let mut results = serde_json::Map::new();
+    for mode in [Mode::Vector, Mode::Text, Mode::Hybrid] {
+        let mut lat = Vec::with_capacity(queries);
+        for i in 0..queries {
+            let q = Query {
+                mode,
+                ..Query::new(&texts[i % texts.len()], 10)
+            };
+            let t = Instant::now();
+            let hits = big.search(&reader, &q).await?;
+            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            if hits.is_empty() && mode != Mode::Text {
+                bail!("a {mode:?} search over the synthetic index found nothing");
+            }
+        }
+        lat.sort_by(f64::total_cmp);
+        let (p50, p99) = (percentile(&lat, 0.5), percentile(&lat, 0.99));
+        line(&format!(
+            "{mode:?} search over {n} chunks ({queries} queries, query embedding included): p50 {p50:.1} ms, p99 {p99:.1} ms"
+        ))?;
+        results.insert(
+            format!("{mode:?}").to_lowercase(),
+            json!({"p50_ms": p50, "p99_ms": p99}),
+        );
+    }
+    // The cost of embedding the query alone, to separate it from the index.
+    let mut lat = Vec::new();
+    for i in 0..queries.min(100) {
+        let t = Instant::now();
+        e5.embed(vec![sovra_embeddings::EmbedInput::Text(
+            sovra_knowledge::embed::query_text(&texts[i % texts.len()]),
+        )])
+        .await?;
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    lat.sort_by(f64::total_cmp);
+    line(&format!(
+        "query embedding alone: p50 {:.1} ms, p99 {:.1} ms",
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99)
+    ))?;
+    out(
+        &json!({"pages": pages, "chunks": chunks, "ingest_seconds": ingest_secs, "index_chunks": n, "index_load_seconds": load_secs, "latency": results}),
+    )
+}

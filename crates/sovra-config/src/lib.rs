@@ -41,6 +41,10 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub retention: RetentionSettings,
     pub auth: AuthSettings,
+    /// A country profile (TOML, see `profiles/`): languages, the assistant's
+    /// name and persona, public-service lines, retention defaults. Unset: a
+    /// neutral English default.
+    pub profile: Option<PathBuf>,
 }
 
 /// Who may call the OpenAI and admin APIs.
@@ -213,6 +217,7 @@ impl Default for Settings {
             storage: StorageSettings::default(),
             retention: RetentionSettings::default(),
             auth: AuthSettings::default(),
+            profile: None,
         }
     }
 }

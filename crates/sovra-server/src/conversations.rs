@@ -47,6 +47,11 @@ pub struct SendBody {
     pub max_tokens: Option<u32>,
     #[serde(default)]
     pub temperature: Option<f32>,
+    /// The person's language (BCP 47 primary subtag): with a country
+    /// profile, the assistant gets its system prompt in that language when
+    /// the profile has one.
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -205,6 +210,37 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `DELETE /api/conversations/{id}/messages/{message_id}`: delete a message
+/// and every later one. The web chat's regenerate (from the last question)
+/// and edit (the last question, then send the new text) are this, then a send.
+#[utoipa::path(delete, path = "/api/conversations/{id}/messages/{message_id}", tag = "conversations",
+    params(
+        ("id" = String, Path, description = "The conversation id"),
+        ("message_id" = String, Path, description = "The first message to delete"),
+    ),
+    responses(
+        (status = 204, description = "The message and all after it are deleted"),
+        (status = 400, description = "The request is invalid; `error.param` names the parameter", body = sovra_core::error::ErrorEnvelope),
+        (status = 404, description = "The model (or resource) does not exist; `error.code` says which", body = sovra_core::error::ErrorEnvelope),
+        (status = 500, description = "An unexpected failure inside Sovra", body = sovra_core::error::ErrorEnvelope),
+    ))]
+pub async fn truncate(
+    State(state): State<AppState>,
+    RequestSubject(me): RequestSubject,
+    Path((id, message_id)): Path<(String, String)>,
+) -> Result<StatusCode, HttpError> {
+    owned(&state, &me, &id).await?;
+    if state.store.truncate_messages(&id, &message_id).await? == 0 {
+        return Err(ApiError::new(
+            ErrorKind::NotFound,
+            format!("No message '{message_id}' in conversation '{id}'."),
+        )
+        .with_code("not_found")
+        .into());
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Append a user message and stream the assistant's answer (SSE, OpenAI chunks).
 #[utoipa::path(post, path = "/api/conversations/{id}/messages", tag = "conversations", params(("id" = String, Path, description = "The conversation id")),
     request_body = SendBody,
@@ -256,7 +292,13 @@ pub async fn send(
         top_p: 0.9,
         ..SamplingParams::default()
     };
-    let events = generate_with_history(&state, &id, &history, &content, params).await?;
+    let system = body
+        .language
+        .as_deref()
+        .and_then(|l| state.system_prompts.get(l))
+        .map(String::as_str)
+        .unwrap_or(&state.system_prompt);
+    let events = generate_with_history(&state, system, &id, &history, &content, params).await?;
 
     // The engine accepted the turn: record the question, then stream the answer.
     state
@@ -306,6 +348,7 @@ pub async fn send(
 /// Start generating with as much history as fits, dropping the oldest turns first.
 async fn generate_with_history(
     state: &AppState,
+    system_prompt: &str,
     conversation: &str,
     history: &[StoredMessage],
     content: &str,
@@ -314,8 +357,8 @@ async fn generate_with_history(
     let mut skip = 0;
     loop {
         let mut turns = Vec::with_capacity(history.len() + 2);
-        if !state.system_prompt.is_empty() {
-            turns.push(Turn::new(Role::System, state.system_prompt.as_ref()));
+        if !system_prompt.is_empty() {
+            turns.push(Turn::new(Role::System, system_prompt));
         }
         turns.extend(
             history[skip..]

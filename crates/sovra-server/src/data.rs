@@ -72,5 +72,7 @@ pub async fn erase_me(
     RequestSubject(me): RequestSubject,
 ) -> Result<impl IntoResponse, HttpError> {
     let actor = format!("user:{}", me.user);
-    Ok(axum::Json(state.store.erase_subject(&me, &actor).await?))
+    let report = state.store.erase_subject(&me, &actor).await?;
+    state.feedback.erase(&me);
+    Ok(axum::Json(report))
 }

@@ -2,7 +2,8 @@
 //!
 //! One axum [`Router`] over one [`AppState`]: the OpenAI-compatible API under
 //! `/v1`, the conversation API the web chat and `sovra chat` use under
-//! `/api`, the web chat itself at `/`, and `/healthz`, `/readyz`, `/metrics`,
+//! `/api`, the web chat itself at `/` and the operator console at `/console`
+//! (its data under `/admin`), and `/healthz`, `/readyz`, `/metrics`,
 //! `/openapi.json` (generated from the handlers, see [`apidoc`]).
 //! Cross-cutting concerns (request ids, tracing, body limits, metrics) are
 //! tower layers; handlers are small functions returning
@@ -11,13 +12,16 @@
 
 pub mod apidoc;
 pub mod auth;
+pub mod console;
 pub mod conversations;
 pub mod data;
 pub mod embeddings;
 pub mod error;
+pub mod feedback;
 pub mod hints;
 pub mod observe;
 pub mod openai;
+pub mod profile;
 pub mod sim;
 pub mod stream;
 pub mod tools;
@@ -32,6 +36,7 @@ use axum::http::{HeaderName, Request};
 use sovra_engine::Engine;
 use sovra_store::Store;
 use tokio_util::task::TaskTracker;
+use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa::OpenApi as _;
@@ -66,12 +71,19 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// The system prompt of the web chat and `sovra chat` conversations.
     pub system_prompt: Arc<str>,
+    /// The same per language (from the country profile), for a message that
+    /// names its language; others get `system_prompt`.
+    pub system_prompts: Arc<std::collections::BTreeMap<String, String>>,
     /// `/v1/embeddings`, when an embedding model is served.
     pub embeddings: Option<embeddings::EmbeddingService>,
     /// Background work a response started (streams, persistence); shutdown waits on it.
     pub tasks: TaskTracker,
     /// Keys `/v1` and `/admin` require (none: open); see [`auth`].
     pub api_keys: auth::ApiKeys,
+    /// What the web chat shows of the country profile (`GET /api/profile`).
+    pub profile: Arc<profile::PublicProfile>,
+    /// Feedback on answers (in memory; see [`feedback`]).
+    pub feedback: feedback::FeedbackLog,
     draining: Arc<AtomicBool>,
     metrics: observe::Metrics,
 }
@@ -88,9 +100,12 @@ impl AppState {
             store,
             limits: Arc::new(limits),
             system_prompt: Arc::from(system_prompt),
+            system_prompts: Arc::default(),
             embeddings: None,
             tasks: TaskTracker::new(),
             api_keys: auth::ApiKeys::default(),
+            profile: Arc::new(profile::PublicProfile::neutral(None)),
+            feedback: feedback::FeedbackLog::default(),
             draining: Arc::new(AtomicBool::new(false)),
             metrics: observe::Metrics::global(),
         }
@@ -105,6 +120,18 @@ impl AppState {
     /// Require one of these keys on `/v1` and `/admin`.
     pub fn with_api_keys(mut self, keys: auth::ApiKeys) -> Self {
         self.api_keys = keys;
+        self
+    }
+
+    /// Show this country profile's public parts in the web chat, and answer
+    /// in each language with its system prompt (`language` → prompt).
+    pub fn with_profile(
+        mut self,
+        profile: profile::PublicProfile,
+        system_prompts: std::collections::BTreeMap<String, String>,
+    ) -> Self {
+        self.profile = Arc::new(profile);
+        self.system_prompts = Arc::new(system_prompts);
         self
     }
 
@@ -138,12 +165,19 @@ pub fn routes() -> OpenApiRouter<AppState> {
             conversations::delete
         ))
         .routes(routes!(conversations::send))
+        .routes(routes!(conversations::truncate))
+        .routes(routes!(feedback::create))
         .routes(routes!(data::export_me, data::erase_me))
+        .routes(routes!(profile::get))
+        .routes(routes!(feedback::list))
+        .routes(routes!(console::usage))
+        .routes(routes!(console::keys))
         .routes(routes!(observe::healthz))
         .routes(routes!(observe::readyz))
         .routes(routes!(observe::metrics))
         .routes(routes!(apidoc::openapi_json))
         .routes(routes!(web::index))
+        .routes(routes!(web::console))
         .routes(routes!(web::asset))
 }
 
@@ -157,7 +191,8 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(observe::track_requests))
         .with_state(state);
-    api.layer(PropagateRequestIdLayer::new(REQUEST_ID))
+    api.layer(CompressionLayer::new().compress_when(web::CompressWeb))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                 let id = req

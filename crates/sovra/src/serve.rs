@@ -1,6 +1,7 @@
 //! `sovra serve` and `sovra sim-node`: build the engine and store the
 //! settings ask for, serve HTTP, and shut down gracefully.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,13 +17,14 @@ use sovra_engine::sim::{SimConfig, SimEngine};
 use sovra_router::admin::ReloadFn;
 use sovra_router::{FleetConfig, Router};
 use sovra_server::embeddings::EmbeddingService;
+use sovra_server::profile::PublicProfile;
 use sovra_server::{AppState, Limits};
 use sovra_store::SqliteStore;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{LogFormatArg, ServeArgs, SimNodeArgs};
 
-/// The system prompt of the web chat until country profiles provide one.
+/// The system prompt of the web chat without a country profile.
 const SYSTEM_PROMPT: &str = "You are Sovra, a helpful assistant that runs on servers inside this country. Answer clearly, briefly and truthfully. If you do not know, say so.";
 
 pub fn init_logging(format: LogFormat) {
@@ -70,8 +72,32 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         max_completion_tokens: settings.limits.max_completion_tokens,
         max_messages: settings.limits.max_messages,
     };
-    let mut state = AppState::new(engine, store.clone(), limits, SYSTEM_PROMPT)
-        .with_api_keys(sovra_server::auth::ApiKeys::new(&settings.auth.api_keys));
+    let retention_days = settings.retention.conversations_days;
+    let (system_prompt, prompts, public) = match &settings.profile {
+        Some(path) => {
+            let profile =
+                sovra_profile::load(path).context("invalid country profile (setting `profile`)")?;
+            tracing::info!(profile = %path.display(), country = %profile.country, "country profile loaded");
+            let prompts: BTreeMap<String, String> = profile
+                .languages
+                .iter()
+                .map(|l| (l.as_str().to_owned(), profile.system_prompt(l.as_str())))
+                .collect();
+            (
+                profile.system_prompt(profile.fallback_language().as_str()),
+                prompts,
+                PublicProfile::from_profile(&profile, retention_days),
+            )
+        }
+        None => (
+            SYSTEM_PROMPT.to_owned(),
+            Default::default(),
+            PublicProfile::neutral(retention_days),
+        ),
+    };
+    let mut state = AppState::new(engine, store.clone(), limits, &system_prompt)
+        .with_api_keys(sovra_server::auth::ApiKeys::new(&settings.auth.api_keys))
+        .with_profile(public, prompts);
     if let Some(service) = build_embeddings(&settings).await? {
         state = state.with_embeddings(service);
     }

@@ -108,6 +108,33 @@ test("markdown is sanitised: no HTML, only http/https/mailto links", async () =>
   await context.close();
 });
 
+test("citations carried by a message are listed under the answer", async () => {
+  const { context, page } = await newPage(browser);
+  // The knowledge work adds citations; until the server sends them, the
+  // stream is stubbed here (the conversation itself is real).
+  const citations = [
+    { index: 1, title: "Health Insurance Act", url: "https://www.riigiteataja.ee/akt/1", effective_date: "2026-01-01", snippet: "Coverage starts on the day of registration." },
+    { index: 2, title: "Bad link", url: "javascript:alert(1)", snippet: "" },
+  ];
+  await page.route("**/api/conversations/*/messages", (route) => route.fulfill({
+    status: 200,
+    contentType: "text/event-stream",
+    body: `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: "Coverage starts at registration [1]." } }] })}\n\n`
+      + `data: ${JSON.stringify({ citations, choices: [{ index: 0, delta: {}, finish_reason: "stop" }] })}\n\ndata: [DONE]\n\n`,
+  }));
+  await page.goto(sovra.base + "/");
+  await page.waitForSelector("body[data-ready=true]");
+  const answer = await sendAndWait(page, "When does my health insurance start?");
+  const sources = answer.locator(".citations");
+  assert.match(await sources.textContent(), /Health Insurance Act/);
+  assert.match(await sources.textContent(), /Coverage starts on the day of registration/);
+  const links = await sources.locator("a").evaluateAll((as) => as.map((a) => [a.getAttribute("href"), a.rel]));
+  assert.deepEqual(links, [["https://www.riigiteataja.ee/akt/1", "noopener noreferrer"]]);
+  assert.equal(await sources.locator("time").getAttribute("datetime"), "2026-01-01");
+  assert.deepEqual(await axe(page, "citations"), []);
+  await context.close();
+});
+
 test("stop a stream, then regenerate and edit", async () => {
   const slow = await startSovra({ tokensPerSecond: 8 });
   try {
@@ -245,6 +272,35 @@ test("feedback, then download and delete my data", async () => {
   const left = (await (await fetch(sovra.base + "/admin/feedback")).json()).data.filter((f) => f.user === user);
   assert.equal(left.length, 0, "feedback erased too");
   await context.close();
+});
+
+test("a failed answer offers Retry, which resends without duplicating the question; copy", async () => {
+  const failing = await startSovra({ tokensPerSecond: 0, ttftMs: 0, env: { SOVRA_ENGINE_SIM_FAIL_AFTER_TOKENS: "4" } });
+  try {
+    const { context, page } = await newPage(browser);
+    await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: failing.base });
+    await page.goto(failing.base + "/");
+    await page.waitForSelector("body[data-ready=true]");
+    await page.fill("#prompt", "This answer will fail");
+    await page.press("#prompt", "Enter");
+    await page.waitForSelector(".msg-error .retry");
+    assert.equal(await page.isVisible("#stop"), false);
+    // The partial answer stays, with Copy.
+    await page.click(".msg-assistant .copy");
+    await page.waitForFunction(() => document.getElementById("status").textContent.includes("Copied"));
+    assert.match(await page.evaluate(() => navigator.clipboard.readText()), /^You said/);
+    await page.click(".msg-error .retry");
+    await page.waitForSelector(".msg-error .retry");
+    const user = await userOf(page);
+    const id = decodeURIComponent((await page.evaluate(() => location.hash)).slice(3));
+    const stored = (await apiAs(failing.base, user, `/api/conversations/${id}`)).body.messages;
+    assert.equal(stored.filter((m) => m.role === "user").length, 1, "retry replaced the question, not added one");
+    assert.equal(await page.locator(".msg-user").count(), 1);
+    assert.equal(await page.locator(".msg-error").count(), 1);
+    await context.close();
+  } finally {
+    await failing.stop();
+  }
 });
 
 test("keyboard only: skip link, send with Enter, Escape stops, focus visible", async () => {

@@ -38,6 +38,12 @@ test("Morocco: Arabic, dir=rtl, mirrored layout, the profile's assistant and lin
     const side = await page.locator("#sidebar").boundingBox();
     const main = await page.locator("#main").boundingBox();
     assert.ok(side.x > main.x, `sidebar (${side.x}) right of the chat (${main.x})`);
+    // A starter question (public services) is sent as it reads.
+    const starter = await page.textContent(".starter[data-kind=services]");
+    await page.click(".starter[data-kind=services]");
+    await page.waitForFunction(() => document.querySelector(".msg-assistant") && !document.querySelector(".msg-assistant.streaming") && !document.querySelector("#stop:not([hidden])"));
+    assert.equal(await page.textContent(".msg-user .text"), starter);
+    await page.click("#new-chat");
     await sendAndWait(page, "كيف أجدد جواز السفر");
     const mine = await page.locator(".msg-user").boundingBox();
     const theirs = await page.locator(".msg-assistant").boundingBox();

@@ -27,7 +27,9 @@ use utoipa::OpenApi;
         (name = "knowledge", description = "Collections of official documents (OpenAI's vector stores), search, grounded chat"),
         (name = "conversations", description = "Server-side conversations (web chat, `sovra chat`)"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
-        (name = "web", description = "The web chat's page and assets"),
+        (name = "web", description = "The web chat's and operator console's pages and assets, and the public parts of the country profile"),
+        (name = "data", description = "The data subject's own rights: export and erasure"),
+        (name = "admin", description = "Operator API behind the operator key: usage, keys, feedback"),
     )
 )]
 pub struct ApiDoc;
@@ -121,6 +123,13 @@ mod tests {
             ("/api/conversations", &["get", "post"]),
             ("/api/conversations/{id}", &["get", "patch", "delete"]),
             ("/api/conversations/{id}/messages", &["post"]),
+            ("/api/conversations/{id}/messages/{message_id}", &["delete"]),
+            ("/api/messages/{message_id}/feedback", &["post"]),
+            ("/api/profile", &["get"]),
+            ("/admin/usage", &["get"]),
+            ("/admin/keys", &["get"]),
+            ("/admin/feedback", &["get"]),
+            ("/console", &["get"]),
             ("/healthz", &["get"]),
             ("/readyz", &["get"]),
             ("/metrics", &["get"]),

@@ -9,6 +9,7 @@
 //! default). Per-tenant keys with scopes and expiry belong to the identity
 //! layer; this is the operator's static gate in front of it.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -24,6 +25,9 @@ use crate::HttpError;
 #[derive(Debug, Clone, Default)]
 pub struct ApiKeys {
     digests: Arc<[[u8; 32]]>,
+    /// Per key, what the console may show: a 4-character prefix and the
+    /// first 8 hex digits of the digest.
+    shown: Arc<[(String, String)]>,
 }
 
 fn digest(key: &str) -> [u8; 32] {
@@ -32,9 +36,26 @@ fn digest(key: &str) -> [u8; 32] {
 
 impl ApiKeys {
     pub fn new(keys: &[String]) -> Self {
+        let shown = keys
+            .iter()
+            .map(|k| {
+                let prefix: String = k.chars().take(4).collect();
+                let fingerprint = digest(k)[..4].iter().fold(String::new(), |mut s, b| {
+                    let _ = write!(s, "{b:02x}");
+                    s
+                });
+                (format!("{prefix}…"), fingerprint)
+            })
+            .collect();
         Self {
             digests: keys.iter().map(|k| digest(k)).collect(),
+            shown,
         }
+    }
+
+    /// Each key's prefix and fingerprint, for the operator console.
+    pub fn shown(&self) -> &[(String, String)] {
+        &self.shown
     }
 
     /// No keys configured: the API is open.

@@ -48,6 +48,11 @@ pub struct SendBody {
     pub max_tokens: Option<u32>,
     #[serde(default)]
     pub temperature: Option<f32>,
+    /// The person's language (BCP 47 primary subtag): with a country
+    /// profile, the assistant gets its system prompt in that language when
+    /// the profile has one.
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -206,6 +211,37 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `DELETE /api/conversations/{id}/messages/{message_id}`: delete a message
+/// and every later one. The web chat's regenerate (from the last question)
+/// and edit (the last question, then send the new text) are this, then a send.
+#[utoipa::path(delete, path = "/api/conversations/{id}/messages/{message_id}", tag = "conversations",
+    params(
+        ("id" = String, Path, description = "The conversation id"),
+        ("message_id" = String, Path, description = "The first message to delete"),
+    ),
+    responses(
+        (status = 204, description = "The message and all after it are deleted"),
+        (status = 400, description = "The request is invalid; `error.param` names the parameter", body = sovra_core::error::ErrorEnvelope),
+        (status = 404, description = "The model (or resource) does not exist; `error.code` says which", body = sovra_core::error::ErrorEnvelope),
+        (status = 500, description = "An unexpected failure inside Sovra", body = sovra_core::error::ErrorEnvelope),
+    ))]
+pub async fn truncate(
+    State(state): State<AppState>,
+    RequestSubject(me): RequestSubject,
+    Path((id, message_id)): Path<(String, String)>,
+) -> Result<StatusCode, HttpError> {
+    owned(&state, &me, &id).await?;
+    if state.store.truncate_messages(&id, &message_id).await? == 0 {
+        return Err(ApiError::new(
+            ErrorKind::NotFound,
+            format!("No message '{message_id}' in conversation '{id}'."),
+        )
+        .with_code("not_found")
+        .into());
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Append a user message and stream the assistant's answer (SSE, OpenAI chunks).
 #[utoipa::path(post, path = "/api/conversations/{id}/messages", tag = "conversations", params(("id" = String, Path, description = "The conversation id")),
     request_body = SendBody,
@@ -261,15 +297,14 @@ pub async fn send(
     // model runs at all, and the text it may see (placeholders for PII).
     let (events, language, stored_question) = match state.safety.clone() {
         None => {
-            let events = generate_with_history(
-                &state,
-                &id,
-                &history,
-                &content,
-                &state.system_prompt,
-                params,
-            )
-            .await?;
+            let system = body
+                .language
+                .as_deref()
+                .and_then(|l| state.system_prompts.get(l))
+                .map(String::as_str)
+                .unwrap_or(&state.system_prompt);
+            let events =
+                generate_with_history(&state, &id, &history, &content, system, params).await?;
             (events, None, content.clone())
         }
         Some(safety) => {
@@ -279,7 +314,19 @@ pub async fn send(
                 Gate::Answer { language, decision } => {
                     (answer_stream(&decision), Some(language), stored)
                 }
-                Gate::Pass { language, vault } => {
+                Gate::Pass {
+                    mut language,
+                    vault,
+                } => {
+                    // No letters to detect (an emoji, a number): the page's
+                    // language, when the profile speaks it.
+                    if language.detected.is_none()
+                        && let Some(l) = body.language.as_deref()
+                        && safety.profile().supports(l)
+                    {
+                        language.answer_language = l.to_owned();
+                        language.fallback = false;
+                    }
                     let system = safety.system_prompt(&language);
                     let events =
                         generate_with_history(&state, &id, &history, &model_text, &system, params)

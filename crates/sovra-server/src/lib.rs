@@ -2,7 +2,8 @@
 //!
 //! One axum [`Router`] over one [`AppState`]: the OpenAI-compatible API under
 //! `/v1`, the conversation API the web chat and `sovra chat` use under
-//! `/api`, the web chat itself at `/`, and `/healthz`, `/readyz`, `/metrics`,
+//! `/api`, the web chat itself at `/` and the operator console at `/console`
+//! (its data under `/admin`), and `/healthz`, `/readyz`, `/metrics`,
 //! `/openapi.json` (generated from the handlers, see [`apidoc`]).
 //! Cross-cutting concerns (request ids, tracing, body limits, metrics) are
 //! tower layers; handlers are small functions returning
@@ -11,6 +12,7 @@
 
 pub mod apidoc;
 pub mod auth;
+pub mod console;
 pub mod conversations;
 pub mod data;
 pub mod embeddings;
@@ -20,6 +22,7 @@ pub mod hints;
 pub mod knowledge;
 pub mod observe;
 pub mod openai;
+pub mod profile;
 pub mod safety;
 pub mod sim;
 pub mod stream;
@@ -36,6 +39,7 @@ use axum::http::{HeaderName, Request};
 use sovra_engine::Engine;
 use sovra_store::Store;
 use tokio_util::task::TaskTracker;
+use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa::OpenApi as _;
@@ -70,6 +74,9 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// The system prompt of the web chat and `sovra chat` conversations.
     pub system_prompt: Arc<str>,
+    /// The same per language (from the country profile), for a message that
+    /// names its language; others get `system_prompt`.
+    pub system_prompts: Arc<std::collections::BTreeMap<String, String>>,
     /// `/v1/embeddings`, when an embedding model is served.
     pub embeddings: Option<embeddings::EmbeddingService>,
     /// `/v1/vector_stores` and grounded chat, when a knowledge base is served.
@@ -81,6 +88,8 @@ pub struct AppState {
     /// The country profile's safety pipeline; `None` only for a bare
     /// inference node (`sovra sim-node`), never for `sovra serve`.
     pub safety: Option<Arc<safety::Safety>>,
+    /// What the web chat shows of the country profile (`GET /api/profile`).
+    pub profile: Arc<profile::PublicProfile>,
     draining: Arc<AtomicBool>,
     metrics: observe::Metrics,
 }
@@ -97,11 +106,13 @@ impl AppState {
             store,
             limits: Arc::new(limits),
             system_prompt: Arc::from(system_prompt),
+            system_prompts: Arc::default(),
             embeddings: None,
             knowledge: None,
             tasks: TaskTracker::new(),
             api_keys: auth::ApiKeys::default(),
             safety: None,
+            profile: Arc::new(profile::PublicProfile::neutral(None)),
             draining: Arc::new(AtomicBool::new(false)),
             metrics: observe::Metrics::global(),
         }
@@ -128,6 +139,18 @@ impl AppState {
     /// Run every chat request through this safety pipeline.
     pub fn with_safety(mut self, safety: Arc<safety::Safety>) -> Self {
         self.safety = Some(safety);
+        self
+    }
+
+    /// Show this country profile's public parts in the web chat, and answer
+    /// in each language with its system prompt (`language` → prompt).
+    pub fn with_profile(
+        mut self,
+        profile: profile::PublicProfile,
+        system_prompts: std::collections::BTreeMap<String, String>,
+    ) -> Self {
+        self.profile = Arc::new(profile);
+        self.system_prompts = Arc::new(system_prompts);
         self
     }
 
@@ -172,12 +195,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
             conversations::delete
         ))
         .routes(routes!(conversations::send))
+        .routes(routes!(conversations::truncate))
         .routes(routes!(data::export_me, data::erase_me))
+        .routes(routes!(profile::get))
+        .routes(routes!(console::usage))
+        .routes(routes!(console::keys))
         .routes(routes!(observe::healthz))
         .routes(routes!(observe::readyz))
         .routes(routes!(observe::metrics))
         .routes(routes!(apidoc::openapi_json))
         .routes(routes!(web::index))
+        .routes(routes!(web::console))
         .routes(routes!(web::asset))
 }
 
@@ -191,7 +219,8 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(observe::track_requests))
         .with_state(state);
-    api.layer(PropagateRequestIdLayer::new(REQUEST_ID))
+    api.layer(CompressionLayer::new().compress_when(web::CompressWeb))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                 let id = req

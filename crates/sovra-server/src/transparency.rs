@@ -406,7 +406,10 @@ pub async fn feedback(
         )
         .await?;
     match recorded {
-        Some(f) => Ok((StatusCode::CREATED, axum::Json(f))),
+        Some(f) => {
+            metrics::counter!("sovra_feedback_total", "rating" => f.rating.as_str()).increment(1);
+            Ok((StatusCode::CREATED, axum::Json(f)))
+        }
         None => Err(ApiError::new(
             ErrorKind::NotFound,
             format!("No answer '{id}' in your conversations."),

@@ -50,6 +50,7 @@ pub async fn run_all(open: &Opener) {
     messages_keep_order_and_usage(&*store).await;
     appending_bumps_updated_and_list_order(&*store).await;
     delete_removes_messages(&*store).await;
+    truncate_drops_a_message_and_what_follows(&*store).await;
     append_to_missing_conversation_fails(&*store).await;
     lists_are_per_owner(&*store).await;
     export_holds_everything_of_one_subject(&*store).await;
@@ -331,6 +332,57 @@ async fn delete_removes_messages(store: &dyn Store) {
             .await
             .expect("delete again")
     );
+}
+
+async fn truncate_drops_a_message_and_what_follows(store: &dyn Store) {
+    let c = store
+        .create_conversation(&user("trunc"), "to truncate")
+        .await
+        .expect("create");
+    let mut ids = Vec::new();
+    for text in ["one", "two", "three", "four"] {
+        ids.push(
+            store
+                .append_message(&c.id, msg(text))
+                .await
+                .expect("append")
+                .id,
+        );
+    }
+    let other = store
+        .create_conversation(&user("trunc"), "other")
+        .await
+        .expect("create");
+    assert_eq!(
+        store
+            .truncate_messages(&other.id, &ids[1])
+            .await
+            .expect("truncate"),
+        0,
+        "a message of another conversation is not touched"
+    );
+    assert_eq!(
+        store
+            .truncate_messages(&c.id, "msg_none")
+            .await
+            .expect("truncate"),
+        0
+    );
+    assert_eq!(
+        store
+            .truncate_messages(&c.id, &ids[2])
+            .await
+            .expect("truncate"),
+        2
+    );
+    let left: Vec<String> = store
+        .messages(&c.id)
+        .await
+        .expect("messages")
+        .into_iter()
+        .map(|m| m.content)
+        .collect();
+    assert_eq!(left, ["one", "two"]);
 }
 
 async fn append_to_missing_conversation_fails(store: &dyn Store) {

@@ -244,6 +244,11 @@ pub trait Store: Send + Sync + 'static {
     async fn rename_conversation(&self, id: &str, title: &str) -> Result<bool, StoreError>;
     /// Deletes the conversation and its messages; false if it did not exist.
     async fn delete_conversation(&self, id: &str) -> Result<bool, StoreError>;
+    /// Deletes message `from` of the conversation and every message appended
+    /// after it (regenerate and edit in the web chat); returns how many went,
+    /// 0 when the conversation has no such message.
+    async fn truncate_messages(&self, conversation_id: &str, from: &str)
+    -> Result<u64, StoreError>;
     /// Messages in the order they were appended.
     async fn messages(&self, conversation_id: &str) -> Result<Vec<StoredMessage>, StoreError>;
     /// Appends and bumps the conversation's `updated_at`, atomically; returns

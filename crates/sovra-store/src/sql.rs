@@ -651,6 +651,24 @@ macro_rules! impl_sql_store {
                 Ok(done.rows_affected() > 0)
             }
 
+            async fn truncate_messages(
+                &self,
+                conversation_id: &str,
+                from: &str,
+            ) -> Result<u64, $crate::StoreError> {
+                let mut tx = self.begin_write().await?;
+                let done = sqlx::query(
+                    "DELETE FROM messages WHERE conversation_id = $1
+                     AND seq >= (SELECT seq FROM messages WHERE id = $2 AND conversation_id = $1)",
+                )
+                .bind(conversation_id)
+                .bind(from)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected())
+            }
+
             async fn messages(&self, conversation_id: &str) -> Result<Vec<$crate::StoredMessage>, $crate::StoreError> {
                 let mut conn = self.pool.acquire().await?;
                 self.messages_in(&mut conn, conversation_id).await

@@ -1,6 +1,7 @@
 //! `sovra serve` and `sovra sim-node`: build the engine and store the
 //! settings ask for, serve HTTP, and shut down gracefully.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,14 +17,12 @@ use sovra_engine::sim::{SimConfig, SimEngine};
 use sovra_router::admin::ReloadFn;
 use sovra_router::{FleetConfig, Router};
 use sovra_server::embeddings::EmbeddingService;
+use sovra_server::profile::PublicProfile;
 use sovra_server::{AppState, Limits};
 use sovra_store::SqliteStore;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{LogFormatArg, ServeArgs, SimNodeArgs};
-
-/// The system prompt of the web chat until country profiles provide one.
-const SYSTEM_PROMPT: &str = "You are Sovra, a helpful assistant that runs on servers inside this country. Answer clearly, briefly and truthfully. If you do not know, say so.";
 
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
@@ -70,10 +69,29 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         max_completion_tokens: settings.limits.max_completion_tokens,
         max_messages: settings.limits.max_messages,
     };
-    let mut state = AppState::new(engine, store.clone(), limits, SYSTEM_PROMPT)
-        .with_api_keys(sovra_server::auth::ApiKeys::new(&settings.auth.api_keys));
-    let embeddings = build_embeddings(&settings).await?;
+    let retention_days = settings.retention.conversations_days;
     let safety = crate::safety::build(&settings, &*store).await?;
+    // The web chat shows the public parts of the same profile the pipeline
+    // follows (the built-in neutral one has its own neutral page).
+    let profile = safety.profile();
+    let public = match &settings.safety.profile {
+        Some(_) => PublicProfile::from_profile(&profile, retention_days),
+        None => PublicProfile::neutral(retention_days),
+    };
+    let prompts: BTreeMap<String, String> = profile
+        .languages
+        .iter()
+        .map(|l| (l.as_str().to_owned(), profile.system_prompt(l.as_str())))
+        .collect();
+    let mut state = AppState::new(
+        engine,
+        store.clone(),
+        limits,
+        &profile.system_prompt(profile.fallback_language().as_str()),
+    )
+    .with_api_keys(sovra_server::auth::ApiKeys::new(&settings.auth.api_keys))
+    .with_profile(public, prompts);
+    let embeddings = build_embeddings(&settings).await?;
     state = state.with_safety(safety.clone());
     let stop_safety = CancellationToken::new();
     let classifier = match &embeddings {

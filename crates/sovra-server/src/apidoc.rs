@@ -29,7 +29,8 @@ use utoipa::OpenApi;
         (name = "operations", description = "Health, readiness, metrics and this document"),
         (name = "web", description = "The web chat's and operator console's pages and assets, and the public parts of the country profile"),
         (name = "data", description = "The data subject's own rights: export and erasure"),
-        (name = "admin", description = "Operator API behind the operator key: usage, keys, feedback"),
+        (name = "transparency", description = "The published behaviour policy, the transparency report, citizens' ratings of answers"),
+        (name = "admin", description = "Operator API behind the operator key: usage, keys, feedback and moderation queues"),
     )
 )]
 pub struct ApiDoc;
@@ -124,7 +125,13 @@ mod tests {
             ("/api/conversations/{id}", &["get", "patch", "delete"]),
             ("/api/conversations/{id}/messages", &["post"]),
             ("/api/conversations/{id}/messages/{message_id}", &["delete"]),
-            ("/api/messages/{message_id}/feedback", &["post"]),
+            ("/api/messages/{id}/feedback", &["post"]),
+            ("/v1/moderations", &["post"]),
+            ("/policy", &["get"]),
+            ("/transparency", &["get"]),
+            ("/admin/moderation", &["get"]),
+            ("/v1/vector_stores", &["get", "post"]),
+            ("/v1/vector_stores/{id}", &["get", "delete"]),
             ("/api/profile", &["get"]),
             ("/admin/usage", &["get"]),
             ("/admin/keys", &["get"]),

@@ -547,7 +547,7 @@ mod tests {
     fn docx_paragraphs_and_headings() {
         let e = extract(
             Format::Docx,
-            &docx_bytes("Kindergeld", "Antrag", "Stellen Sie den Antrag"),
+            &docx_bytes("Kindergeld", "Antrag", "Stellen Sie den Antrag").unwrap(),
         )
         .unwrap();
         assert_eq!(e.title.as_deref(), Some("Kindergeld"));

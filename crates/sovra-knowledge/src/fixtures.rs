@@ -1,22 +1,26 @@
 //! Small valid PDF and DOCX files built in code, for tests here and in
 //! the server (no binary fixtures in the repository).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 /// A minimal DOCX: one title paragraph, one heading, one body paragraph.
-pub fn docx_bytes(title: &str, heading: &str, body: &str) -> Vec<u8> {
+pub fn docx_bytes(title: &str, heading: &str, body: &str) -> zip::result::ZipResult<Vec<u8>> {
     use std::io::Write;
     let mut buf = std::io::Cursor::new(Vec::new());
     {
         let mut z = zip::ZipWriter::new(&mut buf);
         let o = zip::write::SimpleFileOptions::default();
-        z.start_file("docProps/core.xml", o).unwrap();
-        write!(z, r#"<?xml version="1.0"?><cp:coreProperties xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>{title}</dc:title></cp:coreProperties>"#).unwrap();
-        z.start_file("word/document.xml", o).unwrap();
-        write!(z, r#"<?xml version="1.0"?><w:document><w:body><w:p><w:pPr><w:pStyle w:val="Heading1"/></w:pPr><w:r><w:t>{heading}</w:t></w:r></w:p><w:p><w:r><w:t xml:space="preserve">{body} </w:t></w:r><w:r><w:t>&amp; more.</w:t></w:r></w:p></w:body></w:document>"#).unwrap();
-        z.finish().unwrap();
+        z.start_file("docProps/core.xml", o)?;
+        write!(
+            z,
+            r#"<?xml version="1.0"?><cp:coreProperties xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>{title}</dc:title></cp:coreProperties>"#
+        )?;
+        z.start_file("word/document.xml", o)?;
+        write!(
+            z,
+            r#"<?xml version="1.0"?><w:document><w:body><w:p><w:pPr><w:pStyle w:val="Heading1"/></w:pPr><w:r><w:t>{heading}</w:t></w:r></w:p><w:p><w:r><w:t xml:space="preserve">{body} </w:t></w:r><w:r><w:t>&amp; more.</w:t></w:r></w:p></w:body></w:document>"#
+        )?;
+        z.finish()?;
     }
-    buf.into_inner()
+    Ok(buf.into_inner())
 }
 
 /// A minimal one-page PDF whose text layer holds `line` (Helvetica, ASCII).

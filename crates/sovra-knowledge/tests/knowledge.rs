@@ -455,7 +455,8 @@ async fn pdf_and_docx_are_ingested_with_their_metadata() {
             "Kindergeld",
             "Antrag",
             "Stellen Sie den Antrag bei der Familienkasse",
-        ),
+        )
+        .unwrap(),
     )
     .unwrap();
     docx.effective_date = Some("2025-01-01".into());

@@ -308,8 +308,8 @@ pub async fn send(
             (events, None, content.clone())
         }
         Some(safety) => {
-            let (gate, model_text) = safety.check_message(&*state.store, content.clone()).await?;
-            let stored = safety.mask(&content);
+            let (gate, model_text, stored) =
+                safety.check_message(&*state.store, content.clone()).await?;
             match gate {
                 Gate::Answer { language, decision } => {
                     (answer_stream(&decision), Some(language), stored)
@@ -322,7 +322,7 @@ pub async fn send(
                     // language, when the profile speaks it.
                     if language.detected.is_none()
                         && let Some(l) = body.language.as_deref()
-                        && safety.profile().supports(l)
+                        && safety.guard().profile.supports(l)
                     {
                         language.answer_language = l.to_owned();
                         language.fallback = false;

@@ -38,6 +38,9 @@ pub struct Safety {
     /// Requests by answer language since the last flush to the store. Keys
     /// are the profile's languages, so it stays small whatever clients send.
     tally: Mutex<BTreeMap<String, u64>>,
+    /// Changes of the active policy, read from the audit trail at start
+    /// (the policy only changes at start), so `GET /policy` reads no trail.
+    policy_history: Vec<crate::transparency::PolicyChange>,
 }
 
 impl std::fmt::Debug for Safety {
@@ -79,7 +82,19 @@ impl Safety {
             guard: RwLock::new(guard),
             check_output,
             tally: Mutex::new(BTreeMap::new()),
+            policy_history: Vec::new(),
         }
+    }
+
+    /// The policy's change history, as [`crate::transparency::record_policy`]
+    /// returned it at start.
+    pub fn with_policy_history(mut self, history: Vec<crate::transparency::PolicyChange>) -> Self {
+        self.policy_history = history;
+        self
+    }
+
+    pub fn policy_history(&self) -> &[crate::transparency::PolicyChange] {
+        &self.policy_history
     }
 
     /// The guard requests use now.
@@ -158,9 +173,9 @@ impl Safety {
                 });
             };
             let owned = std::mem::take(text);
-            let (check, text_back, vault) = screen_text(guard.clone(), owned).await?;
-            *text = text_back;
-            return self.gate(store, check, vault).await;
+            let screened = screen_text(guard.clone(), owned).await?;
+            *text = screened.model_text;
+            return self.gate(store, screened.check, screened.vault).await;
         };
         let last_user = turns.iter().rposition(|t| t.role == Role::User);
         let taken: Vec<Turn> = std::mem::take(turns);
@@ -471,20 +486,34 @@ fn neutral_language(guard: &Guard) -> LanguageDecision {
     }
 }
 
-async fn screen_text(
-    guard: Arc<Guard>,
-    text: String,
-) -> Result<(InputCheck, String, Vault), HttpError> {
+/// A message screened: the check, the text for the model (placeholders
+/// when the profile redacts before the model), the text to store (masked),
+/// and the vault that restores the placeholders.
+struct ScreenedText {
+    check: InputCheck,
+    model_text: String,
+    stored_text: String,
+    vault: Vault,
+}
+
+async fn screen_text(guard: Arc<Guard>, text: String) -> Result<ScreenedText, HttpError> {
     blocking(move || {
         let check = guard.check_input(&text)?;
+        // One PII pass serves storage (masks) and the model (placeholders).
+        let found = sovra_guard::pii::find(&text, &guard.pii)?;
+        let stored_text = sovra_guard::pii::mask(&text, &found);
         let mut vault = Vault::new();
-        let text = if guard.profile.pii.redact_before_model {
-            let found = sovra_guard::pii::find(&text, &guard.pii)?;
+        let model_text = if guard.profile.pii.redact_before_model {
             vault.redact(&text, &found)
         } else {
             text
         };
-        Ok((check, text, vault))
+        Ok(ScreenedText {
+            check,
+            model_text,
+            stored_text,
+            vault,
+        })
     })
     .await
 }
@@ -553,18 +582,20 @@ pub fn language_headers(
 }
 
 impl Safety {
-    /// Checks one message of the web chat: the gate, and the text to give
-    /// the model (placeholders when the profile redacts before the model).
+    /// Checks one message of the web chat: the gate, the text to give the
+    /// model (placeholders when the profile redacts before the model), and
+    /// the text to store (personal data masked).
     pub async fn check_message(
         &self,
         store: &dyn Store,
         text: String,
-    ) -> Result<(Gate, String), HttpError> {
+    ) -> Result<(Gate, String, String), HttpError> {
         let started = std::time::Instant::now();
-        let (check, model_text, vault) = screen_text(self.guard(), text).await?;
+        let screened = screen_text(self.guard(), text).await?;
         metrics::histogram!("sovra_safety_check_seconds", "stage" => "input")
             .record(started.elapsed().as_secs_f64());
-        Ok((self.gate(store, check, vault).await?, model_text))
+        let gate = self.gate(store, screened.check, screened.vault).await?;
+        Ok((gate, screened.model_text, screened.stored_text))
     }
 
     /// The system prompt for an answer in `language`: the profile's persona
@@ -634,13 +665,13 @@ mod tests {
     async fn the_persona_follows_the_language_and_a_fallback_is_said() {
         let safety = estonia();
         let store = sovra_store::SqliteStore::in_memory().await.unwrap();
-        let (gate, _) = safety
+        let (gate, _, _) = safety
             .check_message(&store, "Как продлить паспорт?".into())
             .await
             .unwrap();
         let prompt = safety.system_prompt(gate.language());
         assert!(prompt.contains("Отвечай по-русски"), "{prompt}");
-        let (gate, _) = safety
+        let (gate, _, _) = safety
             .check_message(&store, "Wie verlängere ich meinen Reisepass?".into())
             .await
             .unwrap();

@@ -6,7 +6,8 @@
 //!   readable text (or JSON with `?format=json` / `Accept: application/json`),
 //!   with its version, digest and change history. Every change of the active
 //!   policy is appended to the audit trail when Sovra starts with it
-//!   ([`record_policy`]), and the history is read back from there.
+//!   ([`record_policy`]), and the history is read back from there once, at
+//!   start.
 //! - `POST /api/messages/{id}/feedback`: rate an answer up or down, with an
 //!   optional reason (sealed and PII-masked like messages).
 //! - `GET /transparency`: requests by language, moderation actions by
@@ -298,8 +299,7 @@ pub async fn policy(
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     let safety = safety_of(&state)?;
-    let history = policy_history(&*state.store).await?;
-    let policy = policy_of(&safety.profile(), history);
+    let policy = policy_of(&safety.guard().profile, safety.policy_history().to_vec());
     let wants_json = query.format.as_deref() == Some("json")
         || headers
             .get(header::ACCEPT)
@@ -341,7 +341,8 @@ pub async fn transparency(
     for (language, n) in safety.peek_tally() {
         *counts.requests_by_language.entry(language).or_default() += n;
     }
-    let profile = safety.profile();
+    let guard = safety.guard();
+    let profile = &guard.profile;
     Ok(axum::Json(TransparencyReport {
         country: profile.country.as_str().to_owned(),
         policy_version: profile.version.clone(),

@@ -54,7 +54,9 @@ pub async fn build(settings: &Settings, store: &dyn Store) -> Result<Arc<Safety>
         changes = history.len(),
         "country profile loaded"
     );
-    Ok(Arc::new(Safety::new(guard, settings.safety.check_output)))
+    Ok(Arc::new(
+        Safety::new(guard, settings.safety.check_output).with_policy_history(history),
+    ))
 }
 
 /// Whether the classifier runs, given what is served.

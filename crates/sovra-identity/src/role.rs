@@ -1,0 +1,114 @@
+//! Roles: what a user may do inside their tenant's subtree.
+//!
+//! One role per user. A role's reach is the user's tenant and everything
+//! under it (a platform admin's tenant is the root of every tree: they reach
+//! all tenants). What each role may do per endpoint is decided at the HTTP
+//! edge from the route table; this module only names the roles and orders
+//! the ones that can be delegated.
+
+use serde::{Deserialize, Serialize};
+
+/// A user's role.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Runs the whole platform: every tenant, every key, the audit trail.
+    PlatformAdmin,
+    /// Administers one tenant's subtree: its tenants, users and keys.
+    TenantAdmin,
+    /// Builds on the API: creates their own keys and tenant collections.
+    Developer,
+    /// A citizen or civil servant: chats, owns their data.
+    Member,
+    /// Reads the audit trail and usage of a subtree, never content.
+    Auditor,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::PlatformAdmin,
+        Role::TenantAdmin,
+        Role::Developer,
+        Role::Member,
+        Role::Auditor,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::PlatformAdmin => "platform_admin",
+            Role::TenantAdmin => "tenant_admin",
+            Role::Developer => "developer",
+            Role::Member => "member",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Whether a holder of `self` may give `other` to someone (create a user
+    /// or a key with it). Nobody grants a role above their own; only a
+    /// platform admin makes platform admins.
+    pub fn may_grant(self, other: Role) -> bool {
+        match self {
+            Role::PlatformAdmin => true,
+            Role::TenantAdmin => other != Role::PlatformAdmin,
+            Role::Developer => other == Role::Developer || other == Role::Member,
+            Role::Member => other == Role::Member,
+            Role::Auditor => other == Role::Auditor,
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s).ok_or_else(|| {
+            format!(
+                "unknown role `{s}` (one of: {})",
+                Self::ALL.map(Role::as_str).join(", ")
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+            assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{r}\""));
+        }
+        assert!("root".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn nobody_grants_above_themselves() {
+        assert!(!Role::TenantAdmin.may_grant(Role::PlatformAdmin));
+        assert!(!Role::Developer.may_grant(Role::TenantAdmin));
+        assert!(!Role::Member.may_grant(Role::Developer));
+        assert!(Role::PlatformAdmin.may_grant(Role::PlatformAdmin));
+    }
+}

@@ -243,8 +243,11 @@ async fn bench_open_loop_reports_json_that_adds_up() {
         bench(&[
             "--url",
             &url,
+            // 12 conversations at 20 req/s: a scheduling stall on a loaded
+            // 2-core machine would need 12 turns in flight at once (600 ms
+            // each) to overflow; 8 at 40 req/s overflowed at 200 ms.
             "--rate",
-            "40",
+            "20",
             "--requests",
             "30",
             "--workload",
@@ -252,7 +255,7 @@ async fn bench_open_loop_reports_json_that_adds_up() {
             "--turns",
             "3",
             "--conversations",
-            "8",
+            "12",
             "--system-words",
             "100",
             "--max-tokens",

@@ -5,6 +5,7 @@
 //! API error type the HTTP layer renders. It has no I/O and no async code, so
 //! every crate can depend on it without pulling in a runtime.
 
+pub mod credentials;
 pub mod embeddings;
 pub mod error;
 pub mod ids;

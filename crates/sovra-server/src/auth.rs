@@ -4,8 +4,9 @@
 //! must carry one as `Authorization: Bearer KEY`, or gets OpenAI's `401`
 //! (`code: invalid_api_key`), which the SDKs raise as
 //! `AuthenticationError`. Keys are held only as SHA-256 digests and compared
-//! digest to digest without early exit, so neither memory nor timing gives a
-//! key away. With no keys configured the API is open (a single-machine
+//! digest to digest in constant time (`subtle`), against every key without
+//! early exit, so neither memory nor timing gives a key away; no key, nor
+//! any part of a presented one beyond OpenAI's 4-character hint, is logged. With no keys configured the API is open (a single-machine
 //! default). Per-tenant keys with scopes and expiry belong to the identity
 //! layer; this is the operator's static gate in front of it.
 
@@ -18,6 +19,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use sovra_core::{ApiError, ErrorKind};
+use subtle::ConstantTimeEq as _;
 
 use crate::HttpError;
 
@@ -67,13 +69,11 @@ impl ApiKeys {
     /// depend on which key matched or how much of it did.
     pub fn accepts(&self, presented: &str) -> bool {
         let d = digest(presented);
-        self.digests.iter().fold(false, |found, k| {
-            let diff = k
-                .iter()
-                .zip(d.iter())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-            found | (diff == 0)
-        })
+        let found = self
+            .digests
+            .iter()
+            .fold(subtle::Choice::from(0), |found, k| found | k.ct_eq(&d));
+        found.into()
     }
 }
 
@@ -96,12 +96,7 @@ pub async fn require_key(State(keys): State<ApiKeys>, request: Request, next: Ne
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|k| !k.is_empty());
+        .and_then(sovra_core::credentials::bearer_token);
     match presented {
         Some(key) if keys.accepts(key) => next.run(request).await,
         Some(key) => {

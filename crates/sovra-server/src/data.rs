@@ -4,7 +4,8 @@
 //! names its user in the `x-sovra-user` header (absent: `anonymous`).
 //! [`RequestSubject`] is the one place that decision is made, so identity
 //! replaces it without touching handlers. `GET /api/me/data` exports
-//! everything held about the caller as JSON; `DELETE /api/me/data` erases it
+//! everything held about the caller as JSON (the export itself is recorded
+//! in the audit trail, without content); `DELETE /api/me/data` erases it
 //! and records the erasure in the audit trail, and deletes the caller's
 //! private knowledge collections (documents, chunks, vectors, index rows).
 
@@ -59,7 +60,48 @@ pub async fn export_me(
     State(state): State<AppState>,
     RequestSubject(me): RequestSubject,
 ) -> Result<impl IntoResponse, HttpError> {
-    Ok(axum::Json(state.store.export_subject(&me).await?))
+    let export = state.store.export_subject(&me).await?;
+    let body = serde_json::to_vec(&export)
+        .map_err(|e| ApiError::internal(format!("could not encode the export: {e}")))?;
+    // A copy of a person's data leaving the system is on the record (counts,
+    // never content; its digest with `[audit] content = "digest"`): no
+    // record, no copy.
+    let mut details = serde_json::json!({
+        "conversations": export.conversations.len(),
+        "via": "api",
+    });
+    if state.audit_digests {
+        details["sha256"] = serde_json::json!(sha256_hex(&body));
+    }
+    state
+        .store
+        .append_audit(sovra_store::NewAuditEntry {
+            actor: format!("user:{}", me.user),
+            action: "data.export".into(),
+            tenant: me.tenant.clone(),
+            subject: Some(me.user.clone()),
+            details,
+        })
+        .await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    ))
+}
+
+/// Lowercase hex SHA-256, as audit entries record digests.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .fold(String::with_capacity(64), |mut s, b| {
+            use std::fmt::Write as _;
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// `DELETE /api/me/data`: erase everything held about the caller.

@@ -12,12 +12,14 @@
 
 pub mod apidoc;
 pub mod auth;
+pub mod conn;
 pub mod console;
 pub mod conversations;
 pub mod data;
 pub mod embeddings;
 pub mod error;
 pub mod grounding;
+pub mod hardening;
 pub mod hints;
 pub mod knowledge;
 pub mod observe;
@@ -90,6 +92,9 @@ pub struct AppState {
     pub safety: Option<Arc<safety::Safety>>,
     /// What the web chat shows of the country profile (`GET /api/profile`).
     pub profile: Arc<profile::PublicProfile>,
+    /// Audit entries of data exports carry the SHA-256 of what was handed
+    /// out (`[audit] content = "digest"`); otherwise metadata only.
+    pub audit_digests: bool,
     draining: Arc<AtomicBool>,
     metrics: observe::Metrics,
 }
@@ -113,6 +118,7 @@ impl AppState {
             api_keys: auth::ApiKeys::default(),
             safety: None,
             profile: Arc::new(profile::PublicProfile::neutral(None)),
+            audit_digests: false,
             draining: Arc::new(AtomicBool::new(false)),
             metrics: observe::Metrics::global(),
         }
@@ -151,6 +157,12 @@ impl AppState {
     ) -> Self {
         self.profile = Arc::new(profile);
         self.system_prompts = Arc::new(system_prompts);
+        self
+    }
+
+    /// Record the SHA-256 of exported data in its audit entry.
+    pub fn with_audit_digests(mut self, on: bool) -> Self {
+        self.audit_digests = on;
         self
     }
 

@@ -294,6 +294,10 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError>;
 
+    /// The store's record of the newest audit entry, updated in the same
+    /// transaction as every append (seq 0 and [`sovra_audit::GENESIS`] before the first).
+    async fn audit_head(&self) -> Result<sovra_audit::Anchor, StoreError>;
+
     /// A consistent copy of the whole store at `dest`, taken while serving.
     async fn backup(&self, dest: &Path) -> Result<(), StoreError>;
 
@@ -325,15 +329,78 @@ pub trait Store: Send + Sync + 'static {
 pub async fn verify_audit(
     store: &dyn Store,
 ) -> Result<Result<usize, sovra_audit::ChainError>, StoreError> {
-    let mut all = Vec::new();
+    Ok(verify_audit_against(store, None)
+        .await?
+        .map(|report| report.entries))
+}
+
+/// What a verification of the audit trail covered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditReport {
+    /// Entries checked.
+    pub entries: usize,
+    /// The oldest entry (older ones were purged by retention), if any.
+    pub first_seq: Option<i64>,
+    /// The newest entry, which the store's head record matches.
+    pub head: sovra_audit::Anchor,
+    /// Entries of the archive the live chain was checked against.
+    pub archived: Option<usize>,
+}
+
+/// Check the whole audit trail, page by page: every link, every entry's
+/// hash, that it ends at the store's head record (so entries cut from or
+/// added to the end show), and, given an archive exported earlier, that
+/// every archived entry is still there unchanged.
+pub async fn verify_audit_against(
+    store: &dyn Store,
+    archive: Option<&sovra_audit::Archive>,
+) -> Result<Result<AuditReport, sovra_audit::ChainError>, StoreError> {
+    let mut verifier = sovra_audit::Verifier::new();
     let mut after = i64::MIN;
+    // Appends may land while we read: the head is read after the entries,
+    // and if it moved on, the new entries are read too (a committed entry
+    // never lies beyond the head: both are written in one transaction).
+    let mut round = 0;
     loop {
-        let page = store.audit_entries(after, 1000).await?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        all.extend(page);
+        let mut read_any = false;
+        loop {
+            let page = store.audit_entries(after, 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            read_any = true;
+            for e in &page {
+                let first = verifier.count() == 0;
+                if let Err(err) = verifier.push(e) {
+                    return Ok(Err(err));
+                }
+                if let Some(a) = archive
+                    && let Err(err) = a.check_live(e, first)
+                {
+                    return Ok(Err(err));
+                }
+            }
+        }
+        let head = store.audit_head().await?;
+        let last_seq = verifier.last().map(|a| a.seq).unwrap_or(0);
+        if head.seq > last_seq && read_any && round < 8 {
+            round += 1;
+            continue;
+        }
+        if let Err(err) = verifier.check_head(&head) {
+            return Ok(Err(err));
+        }
+        if let Some(a) = archive
+            && let Err(err) = a.check_end(verifier.last())
+        {
+            return Ok(Err(err));
+        }
+        return Ok(Ok(AuditReport {
+            entries: verifier.count(),
+            first_seq: verifier.first_seq(),
+            head,
+            archived: archive.map(|a| a.len()),
+        }));
     }
-    Ok(sovra_audit::verify(&all))
 }
 
 /// How to open a store.

@@ -1089,6 +1089,14 @@ macro_rules! impl_sql_store {
                 rows.iter().map(Self::audit_row).collect()
             }
 
+            async fn audit_head(&self) -> Result<sovra_audit::Anchor, $crate::StoreError> {
+                use sqlx::Row as _;
+                let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(sovra_audit::Anchor { seq: head.try_get("seq")?, hash: head.try_get("hash")? })
+            }
+
             async fn backup(&self, dest: &std::path::Path) -> Result<(), $crate::StoreError> {
                 self.backup_to(dest).await
             }

@@ -32,6 +32,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// Data-subject rights, keys, retention and backups (see docs/data.md).
     Data(DataArgs),
+    /// The tamper-evident audit trail: verify it, export it for an archive (see docs/security.md).
+    Audit(AuditArgs),
     /// National knowledge: collections, ingestion, search, benchmark (see docs/knowledge.md).
     Knowledge(KnowledgeArgs),
     /// Evaluations on the team's labelled sets: `sovra eval safety` (eval/safety), `sovra eval knowledge` (eval/knowledge).
@@ -537,5 +539,36 @@ pub enum DataCommand {
         /// Replace an existing SQLite database.
         #[arg(long)]
         force: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: AuditCommand,
+    /// Config file (TOML); the store is the one `serve` would use. Also SOVRA_CONFIG.
+    #[arg(long, global = true, env = "SOVRA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where Sovra keeps its database [default: ./sovra-data].
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain and the head record; exit 1 naming the first bad entry.
+    Verify {
+        /// Also check that the database still holds, unchanged, every entry of this archive (from `sovra audit export`).
+        #[arg(long)]
+        archive: Option<PathBuf>,
+    },
+    /// Write the trail as JSON Lines, one entry per line.
+    Export {
+        /// Append to this file, continuing after its newest entry (incremental archiving) [default: standard output].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Only entries with a greater sequence number.
+        #[arg(long)]
+        after: Option<i64>,
     },
 }

@@ -84,14 +84,23 @@ pub fn retention_rules(settings: &Settings) -> RetentionRules {
     }
 }
 
-/// The audit entry of an operator's export (counts, no content).
-fn sovra_audit_entry(s: &Subject, conversations: usize) -> sovra_store::NewAuditEntry {
+/// The audit entry of an operator's export (counts, no content; with
+/// `[audit] content = "digest"`, the SHA-256 of the document written).
+fn sovra_audit_entry(
+    s: &Subject,
+    conversations: usize,
+    digest: Option<String>,
+) -> sovra_store::NewAuditEntry {
+    let mut details = json!({"conversations": conversations});
+    if let Some(d) = digest {
+        details["sha256"] = json!(d);
+    }
     sovra_store::NewAuditEntry {
         actor: actor(),
         action: "data.export".into(),
         tenant: s.tenant.clone(),
         subject: Some(s.user.clone()),
-        details: json!({"conversations": conversations}),
+        details,
     }
 }
 
@@ -103,7 +112,7 @@ fn actor() -> String {
     format!("cli:{user}")
 }
 
-fn emit(value: &serde_json::Value) -> Result<()> {
+pub(crate) fn emit(value: &serde_json::Value) -> Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
@@ -128,11 +137,13 @@ pub async fn run(args: DataArgs) -> Result<()> {
         DataCommand::Export { subject, out } => {
             let s = Subject::new(&subject.tenant, &subject.user)?;
             let export = store.export_subject(&s).await?;
+            let text = serde_json::to_string_pretty(&export)?;
+            let digest = (settings.audit.content == sovra_config::AuditContent::Digest)
+                .then(|| sovra_server::data::sha256_hex(text.as_bytes()));
             // An operator reading a person's data is itself on the record.
             store
-                .append_audit(sovra_audit_entry(&s, export.conversations.len()))
+                .append_audit(sovra_audit_entry(&s, export.conversations.len(), digest))
                 .await?;
-            let text = serde_json::to_string_pretty(&export)?;
             match out {
                 Some(path) => std::fs::write(&path, text)
                     .with_context(|| format!("could not write {}", path.display()))?,
@@ -183,10 +194,8 @@ pub async fn run(args: DataArgs) -> Result<()> {
             let report = store.purge_expired(&retention_rules(&settings)).await?;
             emit(&json!(report))?;
         }
-        DataCommand::VerifyAudit => match sovra_store::verify_audit(&*store).await? {
-            Ok(n) => emit(&json!({"verified": true, "entries": n}))?,
-            Err(e) => bail!("the audit trail does not verify: {e}"),
-        },
+        // The same check as `sovra audit verify` (kept for scripts that use it).
+        DataCommand::VerifyAudit => crate::audit::verify(&*store, None).await?,
         DataCommand::Backup { out } => {
             store
                 .backup(&out)

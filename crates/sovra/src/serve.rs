@@ -16,7 +16,9 @@ use sovra_engine::sim::node::{Faults, SimNode, SimNodeConfig};
 use sovra_engine::sim::{SimConfig, SimEngine};
 use sovra_router::admin::ReloadFn;
 use sovra_router::{FleetConfig, Router};
+use sovra_server::conn::ConnLimits;
 use sovra_server::embeddings::EmbeddingService;
+use sovra_server::hardening::SecurityHeaders;
 use sovra_server::profile::PublicProfile;
 use sovra_server::{AppState, Limits};
 use sovra_store::SqliteStore;
@@ -90,6 +92,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         &profile.system_prompt(profile.fallback_language().as_str()),
     )
     .with_api_keys(sovra_server::auth::ApiKeys::new(&settings.auth.api_keys))
+    .with_audit_digests(settings.audit.content == sovra_config::AuditContent::Digest)
     .with_profile(public, prompts);
     let embeddings = build_embeddings(&settings).await?;
     state = state.with_safety(safety.clone());
@@ -147,6 +150,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         settings.listen,
         Duration::from_secs(settings.limits.shutdown_grace_secs),
         fleet,
+        Network::from_settings(&settings.server)?,
     )
     .await;
     stop_purges.cancel();
@@ -211,7 +215,15 @@ pub async fn sim_node(args: SimNodeArgs) -> Result<()> {
     };
     let state = AppState::new(Arc::new(node), Arc::new(store), limits, "");
     let extra = sovra_server::sim::routes(control);
-    run_http(state, extra, args.listen, Duration::from_secs(5), None).await
+    run_http(
+        state,
+        extra,
+        args.listen,
+        Duration::from_secs(5),
+        None,
+        Network::from_settings(&sovra_config::ServerSettings::default())?,
+    )
+    .await
 }
 
 fn node_config(args: &SimNodeArgs) -> Result<SimNodeConfig> {
@@ -371,6 +383,41 @@ async fn pull_catalogue(
     Ok((path, entry.id.to_owned()))
 }
 
+/// How the server meets the network: TLS or not, the connection limits,
+/// the request body deadline and the security headers ([server] settings).
+pub struct Network {
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    limits: ConnLimits,
+    body_timeout: Duration,
+    headers: SecurityHeaders,
+}
+
+impl Network {
+    pub fn from_settings(s: &sovra_config::ServerSettings) -> Result<Self> {
+        let tls = match (&s.tls_cert, &s.tls_key) {
+            (Some(cert), Some(key)) => Some(
+                sovra_server::conn::load_tls(cert, key)
+                    .context("could not set up TLS (server.tls_cert, server.tls_key)")?,
+            ),
+            _ => None,
+        };
+        // HSTS only where clients come over TLS: here or at a proxy in front.
+        let hsts = (tls.is_some() || s.behind_tls_proxy).then_some(s.hsts_max_age_secs);
+        Ok(Self {
+            tls,
+            limits: ConnLimits {
+                header_read_timeout: Duration::from_secs(s.header_read_timeout_secs),
+                max_header_bytes: s.max_header_bytes,
+                max_headers: s.max_headers,
+                tls_handshake_timeout: Duration::from_secs(s.tls_handshake_timeout_secs),
+                http2_keep_alive: Duration::from_secs(s.http2_keep_alive_secs),
+            },
+            body_timeout: Duration::from_secs(s.body_read_timeout_secs),
+            headers: SecurityHeaders::new(hsts),
+        })
+    }
+}
+
 /// Serve until SIGINT/SIGTERM, then drain: stop accepting, let streams finish
 /// within `grace`, then exit. `extra` routes are served beside Sovra's own.
 async fn run_http(
@@ -379,14 +426,21 @@ async fn run_http(
     listen: std::net::SocketAddr,
     grace: Duration,
     fleet: Option<(Router, ReloadFn)>,
+    network: Network,
 ) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("could not listen on {listen}"))?;
     let local = listener.local_addr().context("no local address")?;
+    let scheme = if network.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     tracing::info!(
         address = %local,
-        "Sovra is serving: web chat at http://{local}/ , OpenAI API at http://{local}/v1"
+        tls = network.tls.is_some(),
+        "Sovra is serving: web chat at {scheme}://{local}/ , OpenAI API at {scheme}://{local}/v1"
     );
     let shutdown = CancellationToken::new();
     let router = fleet.as_ref().map(|(r, _)| r.clone());
@@ -401,23 +455,23 @@ async fn run_http(
         hangup = Some(tokio::spawn(reload_on_sighup(router, reload)));
     }
     let app = sovra_server::auth::guard(app, state.api_keys.clone());
-    // Streams are many small writes (an SSE event per token): without
-    // TCP_NODELAY, Nagle's algorithm holds each one until the client's
-    // delayed ACK (40 ms on Linux) arrives.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    let server =
-        axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let deadline = async {
-        shutdown.cancelled().await;
-        tokio::time::sleep(grace).await;
-    };
-    tokio::select! {
-        result = server => result.context("the HTTP server failed")?,
-        () = deadline => tracing::warn!(grace_secs = grace.as_secs(), "grace period over; closing remaining streams"),
+    let app = sovra_server::hardening::body_deadline(app, network.body_timeout);
+    let app = sovra_server::hardening::security_headers(app, network.headers);
+    let left = sovra_server::conn::serve(
+        listener,
+        app,
+        network.tls,
+        network.limits,
+        shutdown.clone(),
+        grace,
+    )
+    .await;
+    if left > 0 {
+        tracing::warn!(
+            grace_secs = grace.as_secs(),
+            connections = left,
+            "grace period over; closing remaining streams"
+        );
     }
     state.tasks.close();
     if tokio::time::timeout(Duration::from_secs(2), state.tasks.wait())

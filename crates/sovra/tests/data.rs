@@ -255,9 +255,10 @@ async fn sovereign_data_round(postgres: bool) {
         !export["audit"].to_string().contains("Harbour"),
         "no content in the audit trail"
     );
-    // The policy in force (recorded at start), the export and the erasure.
+    // The policy in force (recorded at start), the exports (alice's and
+    // bob's over HTTP, bob's by the operator) and the two erasures.
     let (ok, out) = b.data(dir.path(), &["verify-audit"]);
-    assert!(ok && out.contains("\"entries\": 4"), "{out}");
+    assert!(ok && out.contains("\"entries\": 6"), "{out}");
 
     // Legal hold blocks erasure.
     say(&s, "carol", "evidence").await;

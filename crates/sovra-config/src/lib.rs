@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub mod fleet;
+pub mod quotas;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -44,6 +45,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// The country profile and the safety pipeline around every request.
     pub safety: SafetySettings,
+    /// Rate limits and quotas per key, user and tenant (off by default).
+    pub quotas: quotas::QuotaSettings,
 }
 
 /// The country profile Sovra follows and how its safety pipeline runs
@@ -297,6 +300,7 @@ impl Default for Settings {
             retention: RetentionSettings::default(),
             auth: AuthSettings::default(),
             safety: SafetySettings::default(),
+            quotas: quotas::QuotaSettings::default(),
         }
     }
 }
@@ -391,6 +395,7 @@ const SECTIONS: &[&str] = &[
     "retention",
     "auth",
     "safety",
+    "quotas",
 ];
 
 /// `SOVRA_*` variables that belong to the tools, not to the settings.
@@ -588,6 +593,7 @@ impl Settings {
             "must be at least 1",
         )?;
         fleet::validate(&self.sovereignty, &self.backends, &self.router)?;
+        self.quotas.validate()?;
         let st = &self.storage;
         if let Some(url) = &st.url {
             check(

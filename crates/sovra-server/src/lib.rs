@@ -20,6 +20,7 @@ pub mod error;
 pub mod grounding;
 pub mod hints;
 pub mod knowledge;
+pub mod limits;
 pub mod observe;
 pub mod openai;
 pub mod profile;
@@ -90,6 +91,8 @@ pub struct AppState {
     pub safety: Option<Arc<safety::Safety>>,
     /// What the web chat shows of the country profile (`GET /api/profile`).
     pub profile: Arc<profile::PublicProfile>,
+    /// Rate limits and quotas on the inference routes; `None`: off.
+    pub quotas: Option<limits::Quotas>,
     draining: Arc<AtomicBool>,
     metrics: observe::Metrics,
 }
@@ -113,6 +116,7 @@ impl AppState {
             api_keys: auth::ApiKeys::default(),
             safety: None,
             profile: Arc::new(profile::PublicProfile::neutral(None)),
+            quotas: None,
             draining: Arc::new(AtomicBool::new(false)),
             metrics: observe::Metrics::global(),
         }
@@ -151,6 +155,12 @@ impl AppState {
     ) -> Self {
         self.profile = Arc::new(profile);
         self.system_prompts = Arc::new(system_prompts);
+        self
+    }
+
+    /// Enforce these quotas on the inference routes (see [`limits`]).
+    pub fn with_quotas(mut self, quotas: limits::Quotas) -> Self {
+        self.quotas = Some(quotas);
         self
     }
 
@@ -217,6 +227,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::meter,
+        ))
         .layer(axum::middleware::from_fn(observe::track_requests))
         .with_state(state);
     api.layer(CompressionLayer::new().compress_when(web::CompressWeb))

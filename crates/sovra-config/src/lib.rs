@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub mod fleet;
+pub mod quotas;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -48,6 +49,8 @@ pub struct Settings {
     pub server: ServerSettings,
     /// What audit entries record about content (docs/security.md).
     pub audit: AuditSettings,
+    /// Rate limits and quotas per key, user and tenant (off by default).
+    pub quotas: quotas::QuotaSettings,
 }
 
 /// The country profile Sovra follows and how its safety pipeline runs
@@ -303,6 +306,7 @@ impl Default for Settings {
             safety: SafetySettings::default(),
             server: ServerSettings::default(),
             audit: AuditSettings::default(),
+            quotas: quotas::QuotaSettings::default(),
         }
     }
 }
@@ -399,6 +403,7 @@ const SECTIONS: &[&str] = &[
     "safety",
     "server",
     "audit",
+    "quotas",
 ];
 
 /// `SOVRA_*` variables that belong to the tools, not to the settings.
@@ -597,6 +602,7 @@ impl Settings {
         )?;
         fleet::validate(&self.sovereignty, &self.backends, &self.router)?;
         self.server.validate()?;
+        self.quotas.validate()?;
         let st = &self.storage;
         if let Some(url) = &st.url {
             check(

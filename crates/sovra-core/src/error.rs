@@ -23,6 +23,10 @@ pub enum ErrorKind {
     PayloadTooLarge,
     /// 429: a rate limit was hit.
     RateLimited,
+    /// 429: a quota of requests is spent (OpenAI's `type: "requests"`).
+    RequestsLimit,
+    /// 429: a quota of tokens is spent (OpenAI's `type: "tokens"`).
+    TokensLimit,
     /// 503: no capacity right now (queue full, model still loading, shutting down).
     Overloaded,
     /// 500: a bug or an unexpected failure inside Sovra.
@@ -38,7 +42,7 @@ impl ErrorKind {
             ErrorKind::PermissionDenied => 403,
             ErrorKind::NotFound => 404,
             ErrorKind::PayloadTooLarge => 413,
-            ErrorKind::RateLimited => 429,
+            ErrorKind::RateLimited | ErrorKind::RequestsLimit | ErrorKind::TokensLimit => 429,
             ErrorKind::Overloaded => 503,
             ErrorKind::Internal => 500,
         }
@@ -54,6 +58,9 @@ impl ErrorKind {
             | ErrorKind::NotFound
             | ErrorKind::PayloadTooLarge => "invalid_request_error",
             ErrorKind::RateLimited => "rate_limit_error",
+            // What OpenAI sends with `code: rate_limit_exceeded`.
+            ErrorKind::RequestsLimit => "requests",
+            ErrorKind::TokensLimit => "tokens",
             ErrorKind::Overloaded | ErrorKind::Internal => "server_error",
         }
     }

@@ -293,6 +293,17 @@ impl Engine for EmbeddedEngine {
         !self.stop.load(Ordering::Relaxed) && self.jobs.as_ref().is_some_and(|j| !j.is_closed())
     }
 
+    async fn count_prompt_tokens(&self, prompt: &Prompt) -> Option<u32> {
+        // The same template and tokenizer `generate` uses, off the reactor.
+        let model = Arc::clone(&self.model);
+        let prompt = prompt.clone();
+        let tokens = tokio::task::spawn_blocking(move || model.tokens(&prompt))
+            .await
+            .ok()?
+            .ok()?;
+        Some(u32::try_from(tokens.len()).unwrap_or(u32::MAX))
+    }
+
     async fn generate(&self, request: GenerateRequest) -> Result<EventStream, EngineError> {
         let jobs = self.jobs.as_ref().ok_or(EngineError::Stopped)?;
         self.model.check_logit_bias(&request.params.logit_bias)?;

@@ -360,4 +360,12 @@ pub trait Engine: Send + Sync + 'static {
     /// Start generating. Errors that can be known before the first token
     /// (prompt too long, queue full) come back here, not in the stream.
     async fn generate(&self, request: GenerateRequest) -> Result<EventStream, EngineError>;
+
+    /// The prompt's length in this engine's tokens (chat template included),
+    /// as [`Finish::prompt_tokens`] would report it, without generating;
+    /// `None` when the engine cannot tell before it runs (a remote backend).
+    /// Quotas use it to charge a request before the model runs.
+    async fn count_prompt_tokens(&self, _prompt: &Prompt) -> Option<u32> {
+        None
+    }
 }

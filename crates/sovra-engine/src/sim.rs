@@ -172,6 +172,10 @@ impl Engine for SimEngine {
         &self.card
     }
 
+    async fn count_prompt_tokens(&self, prompt: &Prompt) -> Option<u32> {
+        Some(Self::count_prompt_tokens(prompt))
+    }
+
     async fn generate(&self, request: GenerateRequest) -> Result<EventStream, EngineError> {
         refuse_what_sim_cannot_do(&request.params)?;
         let prompt_tokens = Self::count_prompt_tokens(&request.prompt);

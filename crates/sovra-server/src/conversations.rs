@@ -250,11 +250,13 @@ pub async fn truncate(
         (status = 400, description = "The request is invalid; `error.param` names the parameter", body = sovra_core::error::ErrorEnvelope),
         (status = 404, description = "The model (or resource) does not exist; `error.code` says which", body = sovra_core::error::ErrorEnvelope),
         (status = 413, description = "The body is larger than `limits.max_body_bytes`", body = sovra_core::error::ErrorEnvelope),
+        (status = 429, description = "A rate limit or quota is spent (`quotas`); `retry-after` says when to retry, `error.type` is `requests` or `tokens`", body = sovra_core::error::ErrorEnvelope),
         (status = 500, description = "An unexpected failure inside Sovra", body = sovra_core::error::ErrorEnvelope),
         (status = 503, description = "No capacity now (queue full, model loading, shutting down); `Retry-After` says when to retry", body = sovra_core::error::ErrorEnvelope),
     ))]
 pub async fn send(
     State(state): State<AppState>,
+    quota: crate::limits::Quota,
     RequestSubject(me): RequestSubject,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<SendBody>,
@@ -292,6 +294,27 @@ pub async fn send(
         temperature,
         top_p: 0.9,
         ..SamplingParams::default()
+    };
+    // Charged before the model runs: the history as it stands, with the
+    // default system prompt (the engine's count settles the difference).
+    let ticket = {
+        let mut turns = vec![Turn::new(Role::System, &*state.system_prompt)];
+        turns.extend(
+            history
+                .iter()
+                .filter(|m| matches!(m.role, Role::User | Role::Assistant))
+                .map(|m| Turn::new(m.role, m.content.clone())),
+        );
+        turns.push(Turn::new(Role::User, content.clone()));
+        quota
+            .admit(
+                &*state.engine,
+                &state.engine.model().id,
+                &sovra_engine::Prompt::Chat(turns),
+                body.max_tokens,
+                limits.max_completion_tokens,
+            )
+            .await?
     };
     // The safety pipeline: the answer's language and persona, whether the
     // model runs at all, and the text it may see (placeholders for PII).
@@ -391,6 +414,7 @@ pub async fn send(
         })
     });
     let meta = ChunkMeta::new(&state);
+    let events = ticket.meter(events);
     let mut response =
         crate::stream::sse(&state, meta, events, false, Some(on_end)).into_response();
     crate::safety::language_headers(&mut response, language.as_ref());

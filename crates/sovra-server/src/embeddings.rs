@@ -74,11 +74,13 @@ fn encode(vector: Vec<f32>, format: EncodingFormat) -> EmbeddingVector {
         (status = 400, description = "The request is invalid; `error.param` names the parameter", body = sovra_core::error::ErrorEnvelope),
         (status = 404, description = "The model (or resource) does not exist; `error.code` says which", body = sovra_core::error::ErrorEnvelope),
         (status = 413, description = "The body is larger than `limits.max_body_bytes`", body = sovra_core::error::ErrorEnvelope),
+        (status = 429, description = "A rate limit or quota is spent (`quotas`); `retry-after` says when to retry, `error.type` is `requests` or `tokens`", body = sovra_core::error::ErrorEnvelope),
         (status = 500, description = "An unexpected failure inside Sovra", body = sovra_core::error::ErrorEnvelope),
         (status = 503, description = "No capacity now (queue full, model loading, shutting down); `Retry-After` says when to retry", body = sovra_core::error::ErrorEnvelope),
     ))]
 pub async fn create(
     State(state): State<AppState>,
+    quota: crate::limits::Quota,
     ApiJson(req): ApiJson<EmbeddingRequest>,
 ) -> Result<axum::Json<EmbeddingResponse>, HttpError> {
     let Some(service) = state.embeddings.clone() else {
@@ -114,14 +116,28 @@ pub async fn create(
         )
         .into());
     }
-    let inputs = inputs
+    let inputs: Vec<EmbedInput> = inputs
         .into_iter()
         .map(|i| match i {
             EmbeddingInput::Text(t) => EmbedInput::Text(t),
             EmbeddingInput::Tokens(t) => EmbedInput::Tokens(t),
         })
         .collect();
+    // Charged before the model runs at about four bytes a token (each input
+    // at most the model's limit), then corrected to the real count.
+    let estimate: usize = inputs
+        .iter()
+        .map(|i| match i {
+            EmbedInput::Text(t) => t.len().div_ceil(4) + 2,
+            EmbedInput::Tokens(t) => t.len(),
+        })
+        .map(|n| n.min(embedder.max_input_tokens()))
+        .sum();
+    let ticket = quota
+        .admit_tokens(embedder.model_id(), estimate as u64)
+        .await?;
     let out = embedder.embed(inputs).await.map_err(|e| embed_error(&e))?;
+    ticket.settle(out.prompt_tokens as u64);
     let data = out
         .vectors
         .into_iter()

@@ -22,6 +22,7 @@ pub mod grounding;
 pub mod hardening;
 pub mod hints;
 pub mod knowledge;
+pub mod limits;
 pub mod observe;
 pub mod openai;
 pub mod profile;
@@ -95,6 +96,8 @@ pub struct AppState {
     /// Audit entries of data exports carry the SHA-256 of what was handed
     /// out (`[audit] content = "digest"`); otherwise metadata only.
     pub audit_digests: bool,
+    /// Rate limits and quotas on the inference routes; `None`: off.
+    pub quotas: Option<limits::Quotas>,
     draining: Arc<AtomicBool>,
     metrics: observe::Metrics,
 }
@@ -119,6 +122,7 @@ impl AppState {
             safety: None,
             profile: Arc::new(profile::PublicProfile::neutral(None)),
             audit_digests: false,
+            quotas: None,
             draining: Arc::new(AtomicBool::new(false)),
             metrics: observe::Metrics::global(),
         }
@@ -163,6 +167,12 @@ impl AppState {
     /// Record the SHA-256 of exported data in its audit entry.
     pub fn with_audit_digests(mut self, on: bool) -> Self {
         self.audit_digests = on;
+        self
+    }
+
+    /// Enforce these quotas on the inference routes (see [`limits`]).
+    pub fn with_quotas(mut self, quotas: limits::Quotas) -> Self {
+        self.quotas = Some(quotas);
         self
     }
 
@@ -229,6 +239,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::meter,
+        ))
         .layer(axum::middleware::from_fn(observe::track_requests))
         .with_state(state);
     api.layer(CompressionLayer::new().compress_when(web::CompressWeb))

@@ -21,6 +21,7 @@ use sovra_core::openai::{
 };
 use sovra_engine::{GenerateRequest, SamplingParams, Turn};
 
+use crate::limits::Quota;
 use crate::stream::{ChunkMeta, Collected, Shape};
 use crate::{AppState, HttpError, Limits};
 
@@ -488,11 +489,13 @@ pub fn prepare(state: &AppState, req: ChatCompletionRequest) -> Result<Prepared,
         (status = 400, description = "The request is invalid; `error.param` names the parameter", body = sovra_core::error::ErrorEnvelope),
         (status = 404, description = "The model (or resource) does not exist; `error.code` says which", body = sovra_core::error::ErrorEnvelope),
         (status = 413, description = "The body is larger than `limits.max_body_bytes`", body = sovra_core::error::ErrorEnvelope),
+        (status = 429, description = "A rate limit or quota is spent (`quotas`); `retry-after` says when to retry, `error.type` is `requests` or `tokens`", body = sovra_core::error::ErrorEnvelope),
         (status = 500, description = "An unexpected failure inside Sovra", body = sovra_core::error::ErrorEnvelope),
         (status = 503, description = "No capacity now (queue full, model loading, shutting down); `Retry-After` says when to retry", body = sovra_core::error::ErrorEnvelope),
     ))]
 pub async fn chat_completions(
     State(state): State<AppState>,
+    quota: Quota,
     headers: HeaderMap,
     ApiJson(mut req): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, HttpError> {
@@ -503,7 +506,9 @@ pub async fn chat_completions(
     let mut prepared = prepare(&state, req)?;
     crate::hints::apply(&headers, &mut prepared.generate.hints);
     let model = prepared.generate.model.clone();
+    let ticket = admit(&state, &quota, &prepared.generate).await?;
     let (events, language) = crate::safety::generate(&state, prepared.generate).await?;
+    let events = ticket.meter(events);
     let mut meta = ChunkMeta::new(&state).with_shape(prepared.shape);
     meta.model = model.unwrap_or(meta.model);
     if prepared.stream {
@@ -644,18 +649,22 @@ pub fn prepare_text(state: &AppState, req: CompletionRequest) -> Result<Prepared
         (status = 400, description = "The request is invalid; `error.param` names the parameter", body = sovra_core::error::ErrorEnvelope),
         (status = 404, description = "The model (or resource) does not exist; `error.code` says which", body = sovra_core::error::ErrorEnvelope),
         (status = 413, description = "The body is larger than `limits.max_body_bytes`", body = sovra_core::error::ErrorEnvelope),
+        (status = 429, description = "A rate limit or quota is spent (`quotas`); `retry-after` says when to retry, `error.type` is `requests` or `tokens`", body = sovra_core::error::ErrorEnvelope),
         (status = 500, description = "An unexpected failure inside Sovra", body = sovra_core::error::ErrorEnvelope),
         (status = 503, description = "No capacity now (queue full, model loading, shutting down); `Retry-After` says when to retry", body = sovra_core::error::ErrorEnvelope),
     ))]
 pub async fn completions(
     State(state): State<AppState>,
+    quota: Quota,
     headers: HeaderMap,
     ApiJson(req): ApiJson<CompletionRequest>,
 ) -> Result<Response, HttpError> {
     let mut prepared = prepare_text(&state, req)?;
     crate::hints::apply(&headers, &mut prepared.generate.hints);
     let model = prepared.generate.model.clone();
+    let ticket = admit(&state, &quota, &prepared.generate).await?;
     let (events, language) = crate::safety::generate(&state, prepared.generate).await?;
+    let events = ticket.meter(events);
     if prepared.stream {
         // The stream sends the echoed prompt as its first event.
         let mut meta = ChunkMeta::text(&state, prepared.echo);
@@ -678,6 +687,27 @@ pub async fn completions(
     let mut response = axum::Json(body).into_response();
     crate::safety::language_headers(&mut response, language.as_ref());
     Ok(response)
+}
+
+/// Charge a checked request to its quota, before the model runs.
+async fn admit(
+    state: &AppState,
+    quota: &Quota,
+    generate: &GenerateRequest,
+) -> Result<crate::limits::Ticket, HttpError> {
+    let model = generate
+        .model
+        .as_deref()
+        .unwrap_or(&state.engine.model().id);
+    quota
+        .admit(
+            &*state.engine,
+            model,
+            &generate.prompt,
+            generate.params.max_tokens,
+            generate.params.ceiling,
+        )
+        .await
 }
 
 /// A fresh completion id and timestamp (also used by the conversation API).

@@ -10,6 +10,7 @@ mod cli;
 mod data;
 mod knowledge;
 mod models;
+mod quotas;
 mod safety;
 mod serve;
 

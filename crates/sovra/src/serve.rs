@@ -94,6 +94,9 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     .with_api_keys(sovra_server::auth::ApiKeys::new(&settings.auth.api_keys))
     .with_audit_digests(settings.audit.content == sovra_config::AuditContent::Digest)
     .with_profile(public, prompts);
+    if let Some(quotas) = crate::quotas::build(&settings).await? {
+        state = state.with_quotas(quotas);
+    }
     let embeddings = build_embeddings(&settings).await?;
     state = state.with_safety(safety.clone());
     let stop_safety = CancellationToken::new();

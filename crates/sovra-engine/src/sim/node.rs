@@ -313,6 +313,10 @@ impl Engine for SimNode {
         &self.card
     }
 
+    async fn count_prompt_tokens(&self, prompt: &Prompt) -> Option<u32> {
+        Some(u32::try_from(prompt_tokens(prompt).len()).unwrap_or(u32::MAX))
+    }
+
     async fn generate(&self, request: GenerateRequest) -> Result<EventStream, EngineError> {
         super::refuse_what_sim_cannot_do(&request.params)?;
         let faults = self.control().faults();

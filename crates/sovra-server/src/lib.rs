@@ -10,6 +10,7 @@
 //! `Result<_, HttpError>`, and [`error::HttpError`] is the only place that
 //! renders an error body.
 
+pub mod admin;
 pub mod apidoc;
 pub mod auth;
 pub mod conn;
@@ -21,6 +22,7 @@ pub mod error;
 pub mod grounding;
 pub mod hardening;
 pub mod hints;
+pub mod identity;
 pub mod knowledge;
 pub mod limits;
 pub mod observe;
@@ -98,6 +100,8 @@ pub struct AppState {
     pub audit_digests: bool,
     /// Rate limits and quotas on the inference routes; `None`: off.
     pub quotas: Option<limits::Quotas>,
+    /// Who each request acts for: the directory and the anonymous policy (see [`identity`]).
+    pub identity: identity::Identity,
     draining: Arc<AtomicBool>,
     metrics: observe::Metrics,
 }
@@ -109,7 +113,9 @@ impl AppState {
         limits: Limits,
         system_prompt: &str,
     ) -> Self {
+        let directory = sovra_store::directory_of(store.clone());
         Self {
+            identity: identity::Identity::new(directory, true),
             engine,
             store,
             limits: Arc::new(limits),
@@ -143,6 +149,13 @@ impl AppState {
     /// Require one of these keys on `/v1` and `/admin`.
     pub fn with_api_keys(mut self, keys: auth::ApiKeys) -> Self {
         self.api_keys = keys;
+        self
+    }
+
+    /// Whether callers with no credential are served as the anonymous public
+    /// once the platform is closed (`identity.anonymous`; see [`identity`]).
+    pub fn with_anonymous(mut self, allowed: bool) -> Self {
+        self.identity.anonymous = allowed;
         self
     }
 
@@ -221,7 +234,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(data::export_me, data::erase_me))
         .routes(routes!(profile::get))
         .routes(routes!(console::usage))
-        .routes(routes!(console::keys))
+        .routes(routes!(admin::list_keys, admin::create_key))
+        .routes(routes!(admin::get_key, admin::revoke_key))
+        .routes(routes!(admin::list_tenants, admin::create_tenant))
+        .routes(routes!(admin::get_tenant, admin::delete_tenant))
+        .routes(routes!(admin::list_users, admin::create_user))
+        .routes(routes!(
+            admin::get_user,
+            admin::update_user,
+            admin::delete_user
+        ))
+        .routes(routes!(admin::whoami))
         .routes(routes!(observe::healthz))
         .routes(routes!(observe::readyz))
         .routes(routes!(observe::metrics))
@@ -236,6 +259,11 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.limits.max_body_bytes;
     let (api, _) = routes().split_for_parts();
     let api = api
+        // After routing, so the rule is looked up by the matched template.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            identity::authorize,
+        ))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

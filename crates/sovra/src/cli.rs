@@ -34,6 +34,8 @@ pub enum Command {
     Data(DataArgs),
     /// The tamper-evident audit trail: verify it, export it for an archive (see docs/security.md).
     Audit(AuditArgs),
+    /// Tenants, users and API keys, and the first platform admin (see docs/admin.md).
+    Admin(crate::admin::AdminArgs),
     /// National knowledge: collections, ingestion, search, benchmark (see docs/knowledge.md).
     Knowledge(KnowledgeArgs),
     /// Evaluations on the team's labelled sets: `sovra eval safety` (eval/safety), `sovra eval knowledge` (eval/knowledge).

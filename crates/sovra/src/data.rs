@@ -105,7 +105,7 @@ fn sovra_audit_entry(
 }
 
 /// Who runs the command, for the audit trail.
-fn actor() -> String {
+pub(crate) fn actor() -> String {
     let user = std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
         .unwrap_or_else(|_| "unknown".into());

@@ -154,7 +154,7 @@ impl Counter for RedisCounter {
             .collect();
         Ok(match (granted, usize::try_from(*index)) {
             (1, _) => Taken::Granted { now, used },
-            (0, Ok(i)) if i >= 1 && i <= asks.len() => Taken::Denied {
+            (0, Ok(i)) if (1..=asks.len()).contains(&i) => Taken::Denied {
                 now,
                 index: i - 1,
                 used,

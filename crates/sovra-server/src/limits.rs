@@ -20,6 +20,7 @@
 //! a stream the client abandons, or that fails midway, keeps its whole
 //! reservation, so hanging up early is never a way to spend less.
 
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -92,8 +93,10 @@ pub fn charge_of(headers: &HeaderMap, keys: &ApiKeys) -> Result<Charge, HttpErro
 fn key_id(key: &str) -> String {
     Sha256::digest(key.as_bytes())[..16]
         .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+        .fold(String::with_capacity(32), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// The layer: give metered routes a [`Quota`], and put the `x-ratelimit-*`
@@ -132,6 +135,9 @@ struct Outcome {
     report: Report,
     /// Set on a 429 from this limiter.
     retry_after: Option<Duration>,
+    /// The request can never pass as it is (larger than a whole limit):
+    /// `x-should-retry: false`, which the OpenAI SDKs obey.
+    hopeless: bool,
 }
 
 struct Meter {
@@ -209,6 +215,7 @@ impl Quota {
                 m.set(Outcome {
                     report: admission.report,
                     retry_after: None,
+                    hopeless: false,
                 });
                 Ok(Ticket(admission.grant.map(|grant| Settle {
                     limiter: m.quotas.limiter.clone(),
@@ -243,6 +250,10 @@ impl Quota {
                     headers.insert(n, v);
                 }
             }
+        }
+        if outcome.hopeless {
+            headers.remove(header::RETRY_AFTER);
+            headers.insert("x-should-retry", HeaderValue::from_static("false"));
         }
         if let Some(wait) = outcome.retry_after {
             // Whole seconds, rounded up: never tell a client to come back early.
@@ -282,6 +293,7 @@ impl Meter {
                 self.set(Outcome {
                     report,
                     retry_after: Some(retry_after),
+                    hopeless: false,
                 });
                 let what = format!(
                     "{} per {} ({})",
@@ -305,7 +317,13 @@ impl Meter {
                     .with_code("rate_limit_exceeded"),
                 )
             }
-            Refusal::TooLarge { bucket, requested } => HttpError(
+            Refusal::TooLarge { bucket, requested } => {
+                self.set(Outcome {
+                    report: Report::default(),
+                    retry_after: None,
+                    hopeless: true,
+                });
+                HttpError(
                 ApiError::new(
                     kind(bucket.measure),
                     format!(
@@ -318,7 +336,8 @@ impl Meter {
                     ),
                 )
                 .with_code("rate_limit_exceeded"),
-            ),
+                )
+            }
             Refusal::Unavailable(_) => HttpError(ApiError::overloaded(
                 "The rate-limit store is unavailable, so requests cannot be counted; try again shortly.",
             )),

@@ -238,6 +238,9 @@ async fn tokens_are_reserved_then_settled() {
     // More than the whole limit can never pass: said so, not "try again".
     let r = post(&s, "/v1/chat/completions", "carol", &chat("hi", 300)).await;
     assert_eq!(r.status(), 429);
+    // ... and the SDKs are told not to retry it.
+    assert_eq!(header(&r, "x-should-retry"), "false");
+    assert!(r.headers().get("retry-after").is_none());
     let e: Value = r.json().await.unwrap();
     let m = e["error"]["message"].as_str().unwrap();
     assert!(m.starts_with("Request too large for sim"), "{m}");

@@ -878,7 +878,7 @@ impl Default for ServerSettings {
             tls_key: None,
             behind_tls_proxy: false,
             hsts_max_age_secs: 31_536_000,
-            header_read_timeout_secs: 10,
+            header_read_timeout_secs: 60,
             max_header_bytes: 16 * 1024,
             max_headers: 64,
             body_read_timeout_secs: 60,

@@ -48,7 +48,7 @@ pub struct ConnLimits {
 impl Default for ConnLimits {
     fn default() -> Self {
         Self {
-            header_read_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(60),
             max_header_bytes: 16 * 1024,
             max_headers: 64,
             tls_handshake_timeout: Duration::from_secs(10),

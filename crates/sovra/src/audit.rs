@@ -121,14 +121,16 @@ pub async fn export(store: &dyn Store, out: Option<&Path>, after: Option<i64>) -
             );
         }
         let live = store.audit_entries(tail.seq - 1, 1).await?;
-        match live.first() {
-            Some(e) if e.seq == tail.seq && *e != tail => bail!(
+        if let Some(e) = live.first()
+            && e.seq == tail.seq
+            && *e != tail
+        {
+            bail!(
                 "audit entry {}: the database's copy differs from the archived one in {}; run `sovra audit verify --archive {}`",
                 tail.seq,
                 path.display(),
                 path.display()
-            ),
-            _ => {}
+            );
         }
         from = tail.seq;
     }

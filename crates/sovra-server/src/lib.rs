@@ -17,6 +17,7 @@ pub mod conversations;
 pub mod data;
 pub mod embeddings;
 pub mod error;
+pub mod files;
 pub mod grounding;
 pub mod hints;
 pub mod knowledge;
@@ -188,6 +189,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(knowledge::list_files, knowledge::add_file))
         .routes(routes!(knowledge::delete_file))
         .routes(routes!(knowledge::search))
+        .routes(routes!(files::list, files::upload))
+        .routes(routes!(files::get, files::delete))
+        .routes(routes!(files::content))
         .routes(routes!(conversations::list, conversations::create))
         .routes(routes!(
             conversations::get,

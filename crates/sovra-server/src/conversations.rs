@@ -6,6 +6,10 @@
 //! persisted (the answer before the client sees `[DONE]`, or as far as it
 //! got if the client leaves). Long histories are trimmed from the oldest turn
 //! until the prompt fits the model's context.
+//!
+//! With `knowledge.ground_by_default` a message is grounded in official
+//! documents ([`crate::grounding::for_web_chat`]): the stream opens with the
+//! citations, and they are stored with the answer so a reload shows them.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};

@@ -171,6 +171,10 @@ pub struct KnowledgeSettings {
     /// Ground every chat request in the public collections unless the
     /// request says otherwise (a country profile's choice).
     pub ground_by_default: bool,
+    /// With `ground_by_default` (the API's default grounding and the web
+    /// chat): search the public collections only and decline, in the
+    /// person's language, when no passage is relevant enough.
+    pub official_sources_only: bool,
 }
 
 impl Default for KnowledgeSettings {
@@ -183,6 +187,7 @@ impl Default for KnowledgeSettings {
             passages: 4,
             min_similarity: 0.80,
             ground_by_default: false,
+            official_sources_only: false,
         }
     }
 }

@@ -56,6 +56,55 @@ pub struct EvalReport {
     pub unanswerable_similarity: (f32, f32),
     /// Mean search latency per mode, milliseconds.
     pub mean_latency_ms: Vec<(Mode, f64)>,
+    /// "Official sources only" as one cosine threshold on the best hybrid
+    /// passage: how well it declines exactly the unanswerable questions.
+    pub decline: Decline,
+}
+
+/// Declining below a cosine threshold, scored on the questions' labels.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Decline {
+    pub threshold: f32,
+    /// Of the declined questions, the share that were unanswerable.
+    pub precision: f64,
+    /// Of the unanswerable questions, the share that were declined.
+    pub recall: f64,
+    /// Answerable questions that were declined.
+    pub wrongly_declined: usize,
+}
+
+impl Decline {
+    /// Scores declining every question whose best cosine is below `threshold`.
+    pub fn at(threshold: f32, answerable: &[f32], unanswerable: &[f32]) -> Self {
+        let wrong = answerable.iter().filter(|s| **s < threshold).count();
+        let right = unanswerable.iter().filter(|s| **s < threshold).count();
+        let declined = wrong + right;
+        Self {
+            threshold,
+            precision: if declined == 0 {
+                1.0
+            } else {
+                right as f64 / declined as f64
+            },
+            recall: if unanswerable.is_empty() {
+                1.0
+            } else {
+                right as f64 / unanswerable.len() as f64
+            },
+            wrongly_declined: wrong,
+        }
+    }
+}
+
+/// The default `knowledge.min_similarity`, for the decline score.
+pub const DEFAULT_DECLINE_THRESHOLD: f32 = 0.80;
+
+/// An ingested evaluation corpus.
+#[derive(Debug, Clone)]
+pub struct Ingested {
+    pub collection: String,
+    pub documents: usize,
+    pub ingest_secs: f64,
 }
 
 /// Every ingestible file under `paths` (folders are walked), sorted.
@@ -116,6 +165,12 @@ pub async fn run_with(
     questions: &[EvalQuestion],
     fusion: Option<crate::Fusion>,
 ) -> Result<EvalReport, Error> {
+    let ingested = ingest(kb, corpus).await?;
+    score(kb, &ingested, questions, fusion, DEFAULT_DECLINE_THRESHOLD).await
+}
+
+/// Ingest `corpus` into a fresh public collection of `kb`.
+pub async fn ingest(kb: &Knowledge, corpus: &Path) -> Result<Ingested, Error> {
     let op = Caller::operator("public");
     let coll = kb
         .create_collection(&op, "evaluation corpus", Scope::Public, "")
@@ -131,7 +186,23 @@ pub async fn run_with(
         let doc = NewDocument::from_source(&rel, std::fs::read(f)?)?;
         kb.ingest(&op, &coll.id, doc).await?;
     }
-    let ingest_secs = started.elapsed().as_secs_f64();
+    Ok(Ingested {
+        collection: coll.id,
+        documents: files.len(),
+        ingest_secs: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Score `questions` on an ingested corpus; `decline_threshold` is the
+/// cosine below which "official sources only" declines.
+pub async fn score(
+    kb: &Knowledge,
+    ingested: &Ingested,
+    questions: &[EvalQuestion],
+    fusion: Option<crate::Fusion>,
+    decline_threshold: f32,
+) -> Result<EvalReport, Error> {
+    let coll_id = ingested.collection.clone();
     let chunks = kb.counts().await?.chunks;
     let reader = Caller::new("public", "evaluator", false);
     let answerable: Vec<&EvalQuestion> =
@@ -148,7 +219,7 @@ pub async fn run_with(
         for q in questions {
             let query = Query {
                 mode,
-                collections: Some(vec![coll.id.clone()]),
+                collections: Some(vec![coll_id.clone()]),
                 fusion,
                 ..Query::new(&q.question, 10)
             };
@@ -198,12 +269,13 @@ pub async fn run_with(
             misses,
         });
     }
+    let decline = Decline::at(decline_threshold, &best_answerable, &best_unanswerable);
     let lowest = best_answerable.iter().copied().fold(f32::MAX, f32::min);
     let highest = best_unanswerable.iter().copied().fold(f32::MIN, f32::max);
     Ok(EvalReport {
-        documents: files.len(),
+        documents: ingested.documents,
         chunks,
-        ingest_secs,
+        ingest_secs: ingested.ingest_secs,
         questions: answerable.len(),
         cross_language: cross,
         unanswerable: questions.len() - answerable.len(),
@@ -211,5 +283,6 @@ pub async fn run_with(
         answerable_similarity: (lowest, median(&mut best_answerable)),
         unanswerable_similarity: (median(&mut best_unanswerable), highest),
         mean_latency_ms: latency,
+        decline,
     })
 }

@@ -19,6 +19,7 @@ pub mod chunk;
 pub mod embed;
 pub mod eval;
 pub mod extract;
+pub mod files;
 #[doc(hidden)]
 pub mod fixtures;
 pub mod index;
@@ -34,7 +35,8 @@ use std::sync::{Arc, RwLock};
 pub use access::{Caller, Scope, Visibility};
 pub use chunk::ChunkConfig;
 pub use extract::Format;
-pub use search::{Fusion, Hit, Mode, Query};
+pub use files::StoredFile;
+pub use search::{Fusion, FusionMethod, Hit, Mode, Query};
 use serde::Serialize;
 pub use sovra_embeddings::Embedder;
 use sovra_embeddings::{EmbedError, EmbedInput};
@@ -157,6 +159,9 @@ pub struct Document {
 /// given here wins over what the file says about itself).
 #[derive(Debug, Clone)]
 pub struct NewDocument {
+    /// The id a new document gets (an uploaded file's, when attached by
+    /// `file_id`); None: a fresh one.
+    pub id: Option<String>,
     pub source: String,
     pub format: Format,
     pub bytes: Vec<u8>,
@@ -172,6 +177,7 @@ impl NewDocument {
         let format =
             Format::from_name(source).ok_or_else(|| Error::UnknownFormat(source.into()))?;
         Ok(Self {
+            id: None,
             source: source.to_owned(),
             format,
             bytes,
@@ -217,6 +223,8 @@ pub struct Removed {
     pub collections: u64,
     pub documents: u64,
     pub chunks: u64,
+    /// Uploaded files (`/v1/files`), bytes included.
+    pub files: u64,
 }
 
 struct Loaded {
@@ -582,7 +590,9 @@ impl Knowledge {
             vectors.extend(self.embedder.embed(inputs).await?.vectors);
         }
         let document = Document {
-            id: format!("file-{}", uuid::Uuid::new_v4().simple()),
+            id: doc
+                .id
+                .unwrap_or_else(|| format!("file-{}", uuid::Uuid::new_v4().simple())),
             collection_id: collection.to_owned(),
             source: doc.source,
             title,
@@ -696,7 +706,7 @@ impl Knowledge {
             _ => self.db.fts(&q.text, &allowed, candidates).await?,
         };
         let fused = search::fuse(
-            &vector_hits.iter().map(|h| h.0).collect::<Vec<_>>(),
+            &vector_hits,
             &text_hits,
             k,
             q.fusion.unwrap_or(self.config.fusion),
@@ -715,11 +725,16 @@ impl Knowledge {
     /// vector and full-text row.
     pub async fn erase_subject(&self, tenant: &str, user: &str) -> Result<Removed, Error> {
         let _w = self.writer.lock().await;
+        let files = files::erase(&self.db.pool, tenant, user).await?;
         let ids = self.db.private_collections_of(tenant, user).await?;
         if ids.is_empty() {
-            return Ok(Removed::default());
+            return Ok(Removed {
+                files,
+                ..Removed::default()
+            });
         }
-        let (removed, generation) = self.db.delete_collections(&ids).await?;
+        let (mut removed, generation) = self.db.delete_collections(&ids).await?;
+        removed.files = files;
         self.follow(generation, |ix| {
             for id in &ids {
                 ix.remove_collection(id);
@@ -751,7 +766,78 @@ impl Knowledge {
                 self.follow(generation, |ix| ix.remove(&ids)).await?;
             }
         }
+        for tenant in files::tenants(&self.db.pool).await? {
+            let Some(d) = days(&tenant) else { continue };
+            let cutoff = now - i64::from(d) * 86_400;
+            total.files += files::purge(&self.db.pool, &tenant, cutoff).await?;
+        }
         Ok(total)
+    }
+
+    /// Keep an uploaded file for `caller` (OpenAI's `POST /v1/files`).
+    pub async fn add_file(
+        &self,
+        caller: &Caller,
+        filename: &str,
+        purpose: &str,
+        content: &[u8],
+    ) -> Result<StoredFile, Error> {
+        let max = self.config.limits.max_upload_bytes;
+        if content.len() > max {
+            return Err(Error::TooLarge {
+                bytes: content.len(),
+                max,
+            });
+        }
+        check_name("filename", filename, 512)?;
+        check_name("purpose", purpose, 64)?;
+        files::add(
+            &self.db.pool,
+            caller,
+            filename,
+            purpose,
+            content,
+            now_secs(),
+        )
+        .await
+    }
+
+    /// The caller's uploaded files, newest first.
+    pub async fn list_files(&self, caller: &Caller) -> Result<Vec<StoredFile>, Error> {
+        files::list(&self.db.pool, caller).await
+    }
+
+    /// One of the caller's files; someone else's is "not found".
+    pub async fn file(&self, caller: &Caller, id: &str) -> Result<StoredFile, Error> {
+        files::get(&self.db.pool, caller, id).await
+    }
+
+    /// Delete one of the caller's files (its bytes overwritten on disk).
+    pub async fn delete_file(&self, caller: &Caller, id: &str) -> Result<(), Error> {
+        files::delete(&self.db.pool, caller, id).await
+    }
+
+    /// The caller's uploaded file `file_id` as a document to ingest: it
+    /// takes the file's id (as OpenAI's vector store files do) and its name
+    /// as the source (whose extension names the format).
+    pub async fn file_document(
+        &self,
+        caller: &Caller,
+        file_id: &str,
+    ) -> Result<NewDocument, Error> {
+        let (file, bytes) = files::content(&self.db.pool, caller, file_id).await?;
+        let mut doc = NewDocument::from_source(&file.filename, bytes)?;
+        doc.id = Some(file.id);
+        Ok(doc)
+    }
+
+    /// The bytes of one of the caller's files.
+    pub async fn file_content(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<(StoredFile, Vec<u8>), Error> {
+        files::content(&self.db.pool, caller, id).await
     }
 
     /// What is stored, row by row, and how many vectors the index holds.

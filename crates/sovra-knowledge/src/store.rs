@@ -64,7 +64,7 @@ CREATE INDEX IF NOT EXISTS chunks_by_collection ON chunks (collection_id);
 const FTS: &str = "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(body, collection_id UNINDEXED, tokenize = 'unicode61 remove_diacritics 2')";
 
 pub struct Db {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 fn blob(v: &[f32]) -> Vec<u8> {
@@ -144,12 +144,15 @@ impl Db {
             .foreign_keys(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // Deleted rows (erased files, chunks) are overwritten, not left in free pages.
+            .pragma("secure_delete", "on");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
             .await?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        sqlx::raw_sql(crate::files::SCHEMA).execute(&pool).await?;
         sqlx::query(FTS).execute(&pool).await?;
         Ok(Self { pool })
     }
@@ -482,25 +485,27 @@ impl Db {
         Ok((removed, ids, generation))
     }
 
-    /// BM25-ranked chunk ids among `allowed` collections.
+    /// BM25-ranked chunk ids among `allowed` collections, with their BM25
+    /// score (higher is better: FTS5's `bm25()` negated).
     pub async fn fts(
         &self,
         text: &str,
         allowed: &HashSet<String>,
         limit: usize,
-    ) -> Result<Vec<i64>, sqlx::Error> {
+    ) -> Result<Vec<(i64, f32)>, sqlx::Error> {
         let Some(q) = fts_query(text) else {
             return Ok(Vec::new());
         };
         let sql = format!(
-            "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? AND collection_id IN ({}) ORDER BY bm25(chunks_fts) LIMIT ?",
+            "SELECT rowid, -bm25(chunks_fts) AS score FROM chunks_fts WHERE chunks_fts MATCH ? AND collection_id IN ({}) ORDER BY bm25(chunks_fts) LIMIT ?",
             placeholders(allowed.len())
         );
-        let mut query = sqlx::query_scalar::<_, i64>(&sql).bind(q);
+        let mut query = sqlx::query_as::<_, (i64, f64)>(&sql).bind(q);
         for a in allowed {
             query = query.bind(a);
         }
-        query.bind(limit as i64).fetch_all(&self.pool).await
+        let rows = query.bind(limit as i64).fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(|(id, s)| (id, s as f32)).collect())
     }
 
     pub async fn fts_count(&self, term: &str) -> Result<u64, sqlx::Error> {

@@ -6,9 +6,13 @@
 //! persisted (the answer before the client sees `[DONE]`, or as far as it
 //! got if the client leaves). Long histories are trimmed from the oldest turn
 //! until the prompt fits the model's context.
+//!
+//! With `knowledge.ground_by_default` a message is grounded in official
+//! documents ([`crate::grounding::for_web_chat`]): the stream opens with the
+//! citations, and they are stored with the answer so a reload shows them.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sovra_core::openai::{ChatCompletionChunk, Role};
@@ -17,6 +21,7 @@ use sovra_engine::{EngineError, Finish, GenerateRequest, SamplingParams, Turn};
 use sovra_store::{Conversation, MessageUsage, NewMessage, StoredMessage, Subject};
 
 use crate::data::RequestSubject;
+use crate::grounding::{Grounding, Retrieved};
 use crate::openai::ApiJson;
 use crate::safety::{Gate, answer_stream};
 use crate::stream::{ChunkMeta, OnEnd};
@@ -257,6 +262,7 @@ pub async fn truncate(
 pub async fn send(
     State(state): State<AppState>,
     quota: crate::limits::Quota,
+    crate::identity::Who(who): crate::identity::Who,
     RequestSubject(me): RequestSubject,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<SendBody>,
@@ -318,6 +324,9 @@ pub async fn send(
     };
     // The safety pipeline: the answer's language and persona, whether the
     // model runs at all, and the text it may see (placeholders for PII).
+    // Grounding (docs/knowledge.md): the passages go after the system
+    // prompt; a decline is the answer, without the model.
+    let mut retrieved: Option<Retrieved> = None;
     let (events, language, stored_question) = match state.safety.clone() {
         None => {
             let system = body
@@ -326,8 +335,21 @@ pub async fn send(
                 .and_then(|l| state.system_prompts.get(l))
                 .map(String::as_str)
                 .unwrap_or(&state.system_prompt);
-            let events =
-                generate_with_history(&state, &id, &history, &content, system, params).await?;
+            retrieved = crate::grounding::for_web_chat(
+                &state,
+                &who,
+                &content,
+                None,
+                body.language.as_deref(),
+            )
+            .await?;
+            let events = match &retrieved {
+                Some(Retrieved::Declined { message, .. }) => fixed_answer(message),
+                _ => {
+                    let system = with_passages(system, retrieved.as_ref());
+                    generate_with_history(&state, &id, &history, &content, &system, params).await?
+                }
+            };
             (events, None, content.clone())
         }
         Some(safety) => {
@@ -351,15 +373,36 @@ pub async fn send(
                         language.fallback = false;
                     }
                     let system = safety.system_prompt(&language);
-                    let events =
-                        generate_with_history(&state, &id, &history, &model_text, &system, params)
+                    // Searched with what the model may see (placeholders for PII).
+                    retrieved = crate::grounding::for_web_chat(
+                        &state,
+                        &who,
+                        &model_text,
+                        Some(&language.answer_language),
+                        body.language.as_deref(),
+                    )
+                    .await?;
+                    let events = match &retrieved {
+                        Some(Retrieved::Declined { message, .. }) => fixed_answer(message),
+                        _ => {
+                            let system = with_passages(&system, retrieved.as_ref());
+                            let events = generate_with_history(
+                                &state,
+                                &id,
+                                &history,
+                                &model_text,
+                                &system,
+                                params,
+                            )
                             .await?;
-                    let events = safety.guard_output(
-                        events,
-                        &language.answer_language,
-                        vault,
-                        state.store.clone(),
-                    );
+                            safety.guard_output(
+                                events,
+                                &language.answer_language,
+                                vault,
+                                state.store.clone(),
+                            )
+                        }
+                    };
                     (events, Some(language), stored)
                 }
             }
@@ -383,6 +426,15 @@ pub async fn send(
         let title: String = stored_question.chars().take(TITLE_CHARS).collect();
         state.store.rename_conversation(&id, title.trim()).await?;
     }
+    let grounding = retrieved
+        .as_ref()
+        .map(Retrieved::grounding)
+        .unwrap_or_default();
+    // Stored with the answer so a reload shows them; a decline cites nothing.
+    let citations = match &grounding {
+        Grounding::Grounded(c) => serde_json::to_value(c).ok(),
+        Grounding::Declined { .. } | Grounding::Off => None,
+    };
     let store = state.store.clone();
     let safety = state.safety.clone();
     let on_end: OnEnd = Box::new(move |text: String, finish: Option<Finish>| {
@@ -404,7 +456,10 @@ pub async fn send(
                 content: &text,
                 usage,
             };
-            match store.append_message(&id, message).await {
+            match store
+                .append_message_cited(&id, message, citations.as_ref())
+                .await
+            {
                 Ok(_) => true,
                 Err(e) => {
                     tracing::error!(conversation = %id, error = %e, "could not store the answer");
@@ -415,10 +470,37 @@ pub async fn send(
     });
     let meta = ChunkMeta::new(&state);
     let events = ticket.meter(events);
-    let mut response =
-        crate::stream::sse(&state, meta, events, false, Some(on_end)).into_response();
+    let model = meta.model.clone();
+    let response = crate::stream::sse(&state, meta, events, false, Some(on_end)).into_response();
+    let mut response = grounding.stream(response, &model);
     crate::safety::language_headers(&mut response, language.as_ref());
     Ok(response)
+}
+
+/// The system prompt with the retrieved passages after it.
+fn with_passages(system: &str, retrieved: Option<&Retrieved>) -> String {
+    match retrieved {
+        Some(Retrieved::Passages {
+            block: Some(block), ..
+        }) if system.is_empty() => block.clone(),
+        Some(Retrieved::Passages {
+            block: Some(block), ..
+        }) => format!("{system}\n\n{block}"),
+        _ => system.to_owned(),
+    }
+}
+
+/// An answer given without the model (an "official sources only" decline).
+fn fixed_answer(message: &str) -> sovra_engine::EventStream {
+    let events = vec![
+        Ok(sovra_engine::Event::Delta(message.to_owned())),
+        Ok(sovra_engine::Event::Finish(Finish {
+            reason: sovra_core::openai::FinishReason::Stop,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+        })),
+    ];
+    Box::pin(futures::stream::iter(events))
 }
 
 /// Start generating with as much history as fits, dropping the oldest turns first.

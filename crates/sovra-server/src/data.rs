@@ -8,7 +8,8 @@
 //! everything held about the caller as JSON (the export itself is recorded
 //! in the audit trail, without content); `DELETE /api/me/data` erases it
 //! and records the erasure in the audit trail, and deletes the caller's
-//! private knowledge collections (documents, chunks, vectors, index rows).
+//! uploaded files (`/v1/files`, bytes included) and private knowledge
+//! collections (documents, chunks, vectors, index rows).
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -123,8 +124,9 @@ pub async fn erase_me(
 ) -> Result<impl IntoResponse, HttpError> {
     let actor = format!("user:{}", me.user);
     let report = state.store.erase_subject(&me, &actor).await?;
-    // After the store (which refuses under legal hold): the caller's private
-    // knowledge collections, with their chunks, vectors and full-text rows.
+    // After the store (which refuses under legal hold): the caller's files
+    // and private knowledge collections, with their chunks, vectors and
+    // full-text rows.
     let knowledge = match &state.knowledge {
         Some(k) => Some(k.kb.erase_subject(&me.tenant, &me.user).await?),
         None => None,

@@ -62,12 +62,16 @@ fn ask(state: &AppState, ext: Option<&Value>) -> Result<Option<Ask>, ApiError> {
         .knowledge
         .as_ref()
         .is_some_and(|k| k.ground_by_default);
+    let official_by_default = state
+        .knowledge
+        .as_ref()
+        .is_some_and(|k| k.official_sources_only);
     let k = ext.and_then(|e| e.get("knowledge"));
     let bad = |m: &str| ApiError::invalid_param("sovra.knowledge", m.to_owned());
     let ask = match k {
         None | Some(Value::Null) if by_default => Ask {
             collections: None,
-            official_only: false,
+            official_only: official_by_default,
         },
         None | Some(Value::Null) | Some(Value::Bool(false)) => return Ok(None),
         Some(Value::Bool(true)) => Ask {
@@ -142,17 +146,79 @@ pub async fn ground(
         return Ok(Grounding::Off);
     };
     let caller = crate::knowledge::caller(who);
+    let (citations, block) = match retrieve(
+        svc,
+        &caller,
+        &question,
+        ask.collections,
+        ask.official_only,
+        None,
+    )
+    .await?
+    {
+        Retrieved::Declined { message, language } => {
+            return Ok(Grounding::Declined { message, language });
+        }
+        Retrieved::Passages { citations, block } => (citations, block),
+    };
+    let Some(block) = block else {
+        return Ok(Grounding::Grounded(citations));
+    };
+    match req.messages.first_mut() {
+        Some(first) if first.role == Role::System => {
+            let prior = text_of(first).unwrap_or_default();
+            first.content = Some(MessageContent::Text(format!("{prior}\n\n{block}")));
+        }
+        _ => req.messages.insert(
+            0,
+            ChatMessage {
+                role: Role::System,
+                content: Some(MessageContent::Text(block)),
+                name: None,
+                tool_calls: None,
+                tool_call_id: None,
+            },
+        ),
+    }
+    Ok(Grounding::Grounded(citations))
+}
+
+/// What retrieval found for one question.
+#[derive(Debug, Clone)]
+pub enum Retrieved {
+    /// The passages to cite (maybe none) and the prompt block that holds
+    /// them (None when there are none).
+    Passages {
+        citations: Vec<Citation>,
+        block: Option<String>,
+    },
+    /// Official sources only, and none is relevant: say so in `language`.
+    Declined { message: String, language: String },
+}
+
+/// Search `question` in what `caller` may read (public collections only
+/// with `official_only`), keep the relevant passages that do not look like
+/// prompt injections, and fence them into a prompt block. `language`: the
+/// language to decline in; None: the question's (English when unknown).
+pub async fn retrieve(
+    svc: &crate::knowledge::KnowledgeService,
+    caller: &sovra_knowledge::Caller,
+    question: &str,
+    collections: Option<Vec<String>>,
+    official_only: bool,
+    language: Option<&str>,
+) -> Result<Retrieved, HttpError> {
     let max = svc.kb.limits().max_query_chars;
     let query_text: String = question.chars().take(max).collect();
     let q = Query {
-        collections: ask.collections,
-        official_only: ask.official_only,
+        collections,
+        official_only,
         mode: Mode::Hybrid,
         ..Query::new(&query_text, svc.passages)
     };
     let hits: Vec<Hit> = svc
         .kb
-        .search(&caller, &q)
+        .search(caller, &q)
         .await?
         .into_iter()
         .filter(|h| h.similarity.is_none_or(|s| s >= svc.min_similarity))
@@ -164,15 +230,21 @@ pub async fn ground(
             !report.suspicious
         })
         .collect();
-    if hits.is_empty() && ask.official_only {
-        let language = sovra_knowledge::lang::detect(&question).unwrap_or_else(|| "en".into());
-        return Ok(Grounding::Declined {
+    if hits.is_empty() && official_only {
+        let language = match language {
+            Some(l) => l.to_owned(),
+            None => sovra_knowledge::lang::detect(question).unwrap_or_else(|| "en".into()),
+        };
+        return Ok(Retrieved::Declined {
             message: decline_message(&language).to_owned(),
             language,
         });
     }
     if hits.is_empty() {
-        return Ok(Grounding::Grounded(Vec::new()));
+        return Ok(Retrieved::Passages {
+            citations: Vec::new(),
+            block: None,
+        });
     }
     let mut block = String::from(
         "Answer the user's question from the numbered passages of official documents below. \
@@ -205,23 +277,63 @@ pub async fn ground(
             snippet: snippet(&h.text),
         });
     }
-    match req.messages.first_mut() {
-        Some(first) if first.role == Role::System => {
-            let prior = text_of(first).unwrap_or_default();
-            first.content = Some(MessageContent::Text(format!("{prior}\n\n{block}")));
-        }
-        _ => req.messages.insert(
-            0,
-            ChatMessage {
-                role: Role::System,
-                content: Some(MessageContent::Text(block)),
-                name: None,
-                tool_calls: None,
-                tool_call_id: None,
+    Ok(Retrieved::Passages {
+        citations,
+        block: Some(block),
+    })
+}
+
+/// Grounding for one web-chat message (`POST /api/conversations/{id}/messages`):
+/// on when `knowledge.ground_by_default` is set, over public collections
+/// only (declining when nothing is relevant) with
+/// `knowledge.official_sources_only`. A decline is in the question's
+/// language when there is a text for it, else in `answer_language` (the
+/// safety pipeline's), else the page's, else English. None when the web
+/// chat is not grounded.
+pub async fn for_web_chat(
+    state: &AppState,
+    who: &sovra_identity::Principal,
+    question: &str,
+    answer_language: Option<&str>,
+    page_language: Option<&str>,
+) -> Result<Option<Retrieved>, HttpError> {
+    let Some(svc) = state.knowledge.as_ref().filter(|k| k.ground_by_default) else {
+        return Ok(None);
+    };
+    let caller = crate::knowledge::caller(who);
+    let language = sovra_knowledge::lang::detect(question)
+        .filter(|l| has_decline(l))
+        .or_else(|| {
+            answer_language
+                .filter(|l| has_decline(l))
+                .map(str::to_owned)
+        })
+        .or_else(|| page_language.filter(|l| has_decline(l)).map(str::to_owned))
+        .unwrap_or_else(|| "en".to_owned());
+    let language = Some(language);
+    retrieve(
+        svc,
+        &caller,
+        question,
+        None,
+        svc.official_sources_only,
+        language.as_deref(),
+    )
+    .await
+    .map(Some)
+}
+
+impl Retrieved {
+    /// How the response reports it (the citations chunk of a stream).
+    pub fn grounding(&self) -> Grounding {
+        match self {
+            Self::Passages { citations, .. } => Grounding::Grounded(citations.clone()),
+            Self::Declined { message, language } => Grounding::Declined {
+                message: message.clone(),
+                language: language.clone(),
             },
-        ),
+        }
     }
-    Ok(Grounding::Grounded(citations))
 }
 
 fn snippet(text: &str) -> String {
@@ -234,6 +346,11 @@ fn snippet(text: &str) -> String {
         Some(i) => format!("{}…", &cut[..i]),
         None => format!("{cut}…"),
     }
+}
+
+/// Whether [`decline_message`] has a text in `language` (English always).
+pub fn has_decline(language: &str) -> bool {
+    language == "en" || decline_message(language) != decline_message("en")
 }
 
 /// "Not in the official sources", in the languages of the shipped country
@@ -337,7 +454,11 @@ impl Grounding {
             return response;
         };
         let (id, created) = crate::openai::completion_id();
-        let first = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [], "citations": citations});
+        let mut first = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [], "citations": citations});
+        if let Self::Declined { language, .. } = self {
+            first["sovra"] =
+                json!({"declined": true, "reason": "no_official_source", "language": language});
+        }
         let (parts, body) = response.into_parts();
         let head = futures::stream::once(async move {
             Ok::<_, axum::Error>(bytes::Bytes::from(format!("data: {first}\n\n")))

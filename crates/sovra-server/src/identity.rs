@@ -225,6 +225,24 @@ pub const RULES: &[(&str, &str, Rule)] = &[
         "/v1/vector_stores/{id}/search",
         guarded(Scope::Knowledge, USERS, false),
     ),
+    // The OpenAI Files API: a caller's own uploads.
+    ("POST", "/v1/files", guarded(Scope::Knowledge, USERS, false)),
+    ("GET", "/v1/files", guarded(Scope::Knowledge, USERS, false)),
+    (
+        "GET",
+        "/v1/files/{file_id}",
+        guarded(Scope::Knowledge, USERS, false),
+    ),
+    (
+        "DELETE",
+        "/v1/files/{file_id}",
+        guarded(Scope::Knowledge, USERS, false),
+    ),
+    (
+        "GET",
+        "/v1/files/{file_id}/content",
+        guarded(Scope::Knowledge, USERS, false),
+    ),
     // The web chat's API: the anonymous public chats too.
     (
         "GET",

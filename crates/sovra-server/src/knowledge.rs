@@ -41,6 +41,9 @@ pub struct KnowledgeService {
     pub min_similarity: f32,
     /// Ground chat in the public collections unless the request opts out.
     pub ground_by_default: bool,
+    /// Default grounding (and the web chat) uses public collections only
+    /// and declines when nothing relevant is found.
+    pub official_sources_only: bool,
 }
 
 /// How knowledge failures look to a client.
@@ -91,7 +94,7 @@ impl From<Error> for HttpError {
     }
 }
 
-fn service(state: &AppState) -> Result<&KnowledgeService, HttpError> {
+pub(crate) fn service(state: &AppState) -> Result<&KnowledgeService, HttpError> {
     state.knowledge.as_ref().ok_or_else(|| {
         HttpError(
             ApiError::new(
@@ -314,14 +317,26 @@ pub async fn add_file(
     })?;
     let req: AddFile = serde_json::from_slice(&bytes)
         .map_err(|e| HttpError(ApiError::invalid(format!("Invalid request body: {e}."))))?;
-    if req.file_id.is_some() && req.content.is_none() && req.content_base64.is_none() {
-        return Err(HttpError(
-            ApiError::invalid_param(
+    let who = caller(&who);
+    if let Some(file_id) = req.file_id {
+        // A file uploaded through /v1/files, as OpenAI's SDKs attach it.
+        if req.content.is_some() || req.content_base64.is_some() || req.filename.is_some() {
+            return Err(ApiError::invalid_param(
                 "file_id",
-                "This server takes the document inline: send 'filename' with 'content' (text) or 'content_base64' (bytes).",
+                "Send either 'file_id' (an uploaded file) or 'filename' with 'content' or 'content_base64', not both.",
             )
-            .with_code("unsupported_parameter"),
-        ));
+            .into());
+        }
+        let mut doc = svc.kb.file_document(&who, &file_id).await?;
+        let a = req.attributes.unwrap_or_default();
+        doc.title = a.title;
+        doc.url = a.url;
+        doc.language = a.language;
+        doc.effective_date = a.effective_date;
+        let out = svc.kb.ingest(&who, &id, doc).await?;
+        let mut body = file_object(&out.document);
+        body["sovra"]["status"] = json!(out.status);
+        return Ok(axum::Json(body));
     }
     let Some(filename) = req.filename.filter(|f| !f.trim().is_empty()) else {
         return Err(ApiError::invalid_param("filename", "Missing required parameter: 'filename' (its extension names the format: .md, .html, .txt, .pdf, .docx).").into());
@@ -347,7 +362,7 @@ pub async fn add_file(
     doc.url = a.url;
     doc.language = a.language;
     doc.effective_date = a.effective_date;
-    let out = svc.kb.ingest(&caller(&who), &id, doc).await?;
+    let out = svc.kb.ingest(&who, &id, doc).await?;
     let mut body = file_object(&out.document);
     body["sovra"]["status"] = json!(out.status);
     Ok(axum::Json(body))

@@ -19,6 +19,7 @@ pub mod conversations;
 pub mod data;
 pub mod embeddings;
 pub mod error;
+pub mod files;
 pub mod grounding;
 pub mod hardening;
 pub mod hints;
@@ -223,6 +224,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(knowledge::list_files, knowledge::add_file))
         .routes(routes!(knowledge::delete_file))
         .routes(routes!(knowledge::search))
+        .routes(routes!(files::list, files::upload))
+        .routes(routes!(files::get, files::delete))
+        .routes(routes!(files::content))
         .routes(routes!(conversations::list, conversations::create))
         .routes(routes!(
             conversations::get,
@@ -259,6 +263,12 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.limits.max_body_bytes;
     let (api, _) = routes().split_for_parts();
     let api = api
+        // Quotas inside identity: a request is charged to the caller the
+        // identity layer resolved.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::meter,
+        ))
         // After routing, so the rule is looked up by the matched template.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -267,10 +277,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            limits::meter,
-        ))
         .layer(axum::middleware::from_fn(observe::track_requests))
         .with_state(state);
     api.layer(CompressionLayer::new().compress_when(web::CompressWeb))

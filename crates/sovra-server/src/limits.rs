@@ -28,7 +28,7 @@ use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use futures::StreamExt as _;
 use sha2::{Digest, Sha256};
 use sovra_core::{ApiError, ErrorKind};
@@ -36,7 +36,7 @@ use sovra_engine::{Engine, Event, EventStream, Prompt};
 use sovra_limits::{Charge, Grant, Limiter, Measure, Refusal, Report, openai_duration};
 use tokio_util::task::TaskTracker;
 
-use crate::auth::ApiKeys;
+use sovra_identity::{Credential, Principal};
 use crate::{AppState, HttpError};
 
 /// The limiter a server enforces, and how it reserves answers.
@@ -64,28 +64,26 @@ const METERED: [&str; 4] = [
     "/api/conversations/{id}/messages",
 ];
 
-/// Who a request is charged to. Until identity lands: the operator's API
-/// key (by fingerprint, never the key itself, and only a key that
-/// `auth.api_keys` accepts), the user the `x-sovra-user` header names, and
-/// the `public` tenant. Identity replaces this function with its principal.
-pub fn charge_of(headers: &HeaderMap, keys: &ApiKeys) -> Result<Charge, HttpError> {
-    let subject = crate::data::subject_of(headers)?;
-    let key = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|k| !keys.is_open() && keys.accepts(k))
-        .map(key_id);
-    Ok(Charge {
+/// Who a request is charged to: the caller the identity middleware
+/// resolved. A tenant API key is charged by its id; one of the operator's
+/// static keys by its fingerprint (never the key itself); the user and
+/// their tenant path (every ancestor of which is a pool) always.
+pub fn charge_of(who: &Principal, headers: &HeaderMap) -> Charge {
+    let key = match &who.credential {
+        Credential::ApiKey { id, .. } => Some(id.clone()),
+        Credential::Operator => headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(sovra_core::credentials::bearer_token)
+            .map(key_id),
+        Credential::Session { .. } | Credential::Anonymous => None,
+    };
+    Charge {
         key,
-        user: Some(subject.user),
-        tenant: subject.tenant,
+        user: Some(who.user.clone()),
+        tenant: who.tenant.to_string(),
         model: None,
-    })
+    }
 }
 
 /// A key's id: 16 bytes of its SHA-256 as hex (its first 8 digits are the
@@ -113,10 +111,13 @@ pub async fn meter(State(state): State<AppState>, mut request: Request, next: Ne
     if !metered {
         return next.run(request).await;
     }
-    let charge = match charge_of(request.headers(), &state.api_keys) {
-        Ok(c) => c,
-        Err(e) => return e.into_response(),
-    };
+    // The identity middleware runs first and leaves the caller here.
+    let who = request
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .unwrap_or_else(|| Principal::anonymous(sovra_store::Subject::ANONYMOUS));
+    let charge = charge_of(&who, request.headers());
     let quota = Quota(Some(Arc::new(Meter {
         quotas,
         charge,
@@ -418,30 +419,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn charge_takes_only_accepted_keys() {
-        let keys = ApiKeys::new(&["sk-sovra-0123456789abcdef".into()]);
+    fn charge_is_the_callers() {
+        let mut who = Principal::anonymous("alice");
+        let c = charge_of(&who, &HeaderMap::new());
+        assert_eq!(c.user.as_deref(), Some("alice"));
+        assert_eq!(c.tenant, "public");
+        assert_eq!(c.key, None);
+        // A tenant key by its id.
+        who.tenant = sovra_identity::TenantPath::parse("nation/health").unwrap();
+        who.credential = Credential::ApiKey {
+            id: "key_1".into(),
+            scopes: vec![],
+            models: None,
+        };
+        let c = charge_of(&who, &HeaderMap::new());
+        assert_eq!(c.key.as_deref(), Some("key_1"));
+        assert_eq!(c.tenant, "nation/health");
+        // An operator key by its fingerprint, never the key.
+        who.credential = Credential::Operator;
         let mut h = HeaderMap::new();
         h.insert(
             header::AUTHORIZATION,
             HeaderValue::from_static("Bearer sk-sovra-0123456789abcdef"),
         );
-        h.insert("x-sovra-user", HeaderValue::from_static("alice"));
-        let c = charge_of(&h, &keys).unwrap();
-        assert_eq!(c.user.as_deref(), Some("alice"));
-        assert_eq!(c.tenant, "public");
-        let id = c.key.unwrap();
+        let id = charge_of(&who, &h).key.unwrap();
         assert_eq!(id.len(), 32);
         assert!(!id.contains("sk-sovra"));
-        // An unknown key, or any key on an open server, is no key.
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer sk-sovra-made-up-key-000"),
-        );
-        assert_eq!(charge_of(&h, &keys).unwrap().key, None);
-        assert_eq!(charge_of(&h, &ApiKeys::default()).unwrap().key, None);
-        // No user header: the anonymous user.
-        let c = charge_of(&HeaderMap::new(), &keys).unwrap();
-        assert_eq!(c.user.as_deref(), Some("anonymous"));
     }
 
     #[test]

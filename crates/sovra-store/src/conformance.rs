@@ -48,6 +48,7 @@ pub async fn run_all(open: &Opener) {
     store.ping().await.expect("ping");
     conversations_round_trip(&*store).await;
     messages_keep_order_and_usage(&*store).await;
+    citations_stay_with_their_message(&*store).await;
     appending_bumps_updated_and_list_order(&*store).await;
     delete_removes_messages(&*store).await;
     truncate_drops_a_message_and_what_follows(&*store).await;
@@ -772,6 +773,71 @@ async fn messages_keep_order_and_usage(store: &dyn Store) {
     assert_eq!(msgs[1].role, Role::Assistant);
     assert_eq!(msgs[1].usage.as_ref().map(|u| u.prompt_tokens), Some(11));
     assert!(msgs[0].usage.is_none());
+}
+
+async fn citations_stay_with_their_message(store: &dyn Store) {
+    let owner = user("cited");
+    let c = store
+        .create_conversation(&owner, "cited")
+        .await
+        .expect("create");
+    store
+        .append_message(&c.id, msg("How do I renew my passport?"))
+        .await
+        .expect("append question");
+    let citations = serde_json::json!([
+        {"index": 1, "document_id": "doc_1", "title": "Passport renewal — Überblick ✓",
+         "url": "https://gov.example/passport", "effective_date": "2025-02-01", "snippet": "Apply online."}
+    ]);
+    let answer = store
+        .append_message_cited(
+            &c.id,
+            NewMessage {
+                role: Role::Assistant,
+                content: "Apply online [1].",
+                usage: None,
+            },
+            Some(&citations),
+        )
+        .await
+        .expect("append cited answer");
+    assert_eq!(answer.citations.as_ref(), Some(&citations));
+    store
+        .append_message_cited(
+            &c.id,
+            NewMessage {
+                role: Role::Assistant,
+                content: "Nothing cited.",
+                usage: None,
+            },
+            Some(&serde_json::json!([])),
+        )
+        .await
+        .expect("append answer with no sources");
+    let msgs = store.messages(&c.id).await.expect("messages");
+    assert_eq!(msgs.len(), 3);
+    assert!(
+        msgs[0].citations.is_none(),
+        "a plain message has no citations"
+    );
+    assert_eq!(
+        msgs[1].citations.as_ref(),
+        Some(&citations),
+        "citations come back as stored"
+    );
+    assert_eq!(
+        msgs[2].citations,
+        Some(serde_json::json!([])),
+        "an empty list is kept apart from no grounding"
+    );
+    let json = serde_json::to_value(&msgs[0]).expect("json");
+    assert!(json.get("citations").is_none(), "absent, not null: {json}");
+    let export = store.export_subject(&owner).await.expect("export");
+    let exported = serde_json::to_value(&export).expect("json");
+    assert_eq!(
+        exported["conversations"][0]["messages"][1]["citations"], citations,
+        "the export carries the citations"
+    );
 }
 
 async fn appending_bumps_updated_and_list_order(store: &dyn Store) {

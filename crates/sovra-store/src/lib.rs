@@ -132,6 +132,11 @@ pub struct StoredMessage {
     pub created_at: OffsetDateTime,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<MessageUsage>,
+    /// The sources a grounded answer cited (`[{index, document_id, title,
+    /// url, effective_date, snippet}]`), absent when it was not grounded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub citations: Option<serde_json::Value>,
 }
 
 /// Token accounting of an assistant message.
@@ -261,6 +266,17 @@ pub trait Store: Directory + Send + Sync + 'static {
         &self,
         conversation_id: &str,
         message: NewMessage<'_>,
+    ) -> Result<StoredMessage, StoreError> {
+        self.append_message_cited(conversation_id, message, None)
+            .await
+    }
+    /// [`Store::append_message`] with the sources a grounded answer cited,
+    /// sealed with the message (they say what the person asked about).
+    async fn append_message_cited(
+        &self,
+        conversation_id: &str,
+        message: NewMessage<'_>,
+        citations: Option<&serde_json::Value>,
     ) -> Result<StoredMessage, StoreError>;
 
     /// Everything held about `subject`.

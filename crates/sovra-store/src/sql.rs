@@ -89,6 +89,10 @@ pub(crate) fn content_aad(id: &str) -> Vec<u8> {
     format!("content:{id}").into_bytes()
 }
 
+pub(crate) fn citations_aad(id: &str) -> Vec<u8> {
+    format!("citations:{id}").into_bytes()
+}
+
 pub(crate) fn role_from(s: &str) -> Result<Role, StoreError> {
     match s {
         "system" => Ok(Role::System),
@@ -401,7 +405,7 @@ macro_rules! impl_sql_store {
                 };
                 let key = self.subject_key(conn, &owner, false).await?;
                 let rows = sqlx::query(
-                    "SELECT id, role, content, created_at, prompt_tokens, completion_tokens, finish_reason
+                    "SELECT id, role, content, created_at, prompt_tokens, completion_tokens, finish_reason, citations
                      FROM messages WHERE conversation_id = $1 ORDER BY seq",
                 )
                 .bind(conversation_id)
@@ -430,12 +434,24 @@ macro_rules! impl_sql_store {
                         }
                         None => return Err($crate::StoreError::Key(format!("no key for {owner}"))),
                     };
+                    let sealed_citations: Option<Vec<u8>> = row.try_get("citations")?;
+                    let citations = match (sealed_citations, &key) {
+                        (None, _) => None,
+                        (Some(sealed), Some(k)) => {
+                            let json = k.open_string(&$crate::sql::citations_aad(&id), &sealed)?;
+                            Some(serde_json::from_str(&json).map_err(|e| {
+                                $crate::StoreError::Corrupt(format!("citations of {id} are not JSON: {e}"))
+                            })?)
+                        }
+                        (Some(_), None) => return Err($crate::StoreError::Key(format!("no key for {owner}"))),
+                    };
                     out.push($crate::StoredMessage {
                         id,
                         role: $crate::sql::role_from(&role)?,
                         content,
                         created_at: $crate::from_ms(row.try_get("created_at")?),
                         usage,
+                        citations,
                     });
                 }
                 Ok(out)
@@ -674,10 +690,11 @@ macro_rules! impl_sql_store {
                 self.messages_in(&mut conn, conversation_id).await
             }
 
-            async fn append_message(
+            async fn append_message_cited(
                 &self,
                 conversation_id: &str,
                 message: $crate::NewMessage<'_>,
+                citations: Option<&serde_json::Value>,
             ) -> Result<$crate::StoredMessage, $crate::StoreError> {
                 use sqlx::Row as _;
                 let id = sovra_core::ids::new_id("msg");
@@ -703,10 +720,14 @@ macro_rules! impl_sql_store {
                     .await?
                     .ok_or_else(|| $crate::StoreError::Key(format!("no key for {owner}")))?;
                 let sealed = key.seal(&$crate::sql::content_aad(&id), message.content.as_bytes())?;
+                let sealed_citations = match citations {
+                    Some(c) => Some(key.seal(&$crate::sql::citations_aad(&id), c.to_string().as_bytes())?),
+                    None => None,
+                };
                 let usage = message.usage.as_ref();
                 sqlx::query(
-                    "INSERT INTO messages (id, conversation_id, role, content, created_at, prompt_tokens, completion_tokens, finish_reason)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    "INSERT INTO messages (id, conversation_id, role, content, created_at, prompt_tokens, completion_tokens, finish_reason, citations)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(&id)
                 .bind(conversation_id)
@@ -716,6 +737,7 @@ macro_rules! impl_sql_store {
                 .bind(usage.map(|u| i64::from(u.prompt_tokens)))
                 .bind(usage.map(|u| i64::from(u.completion_tokens)))
                 .bind(usage.map(|u| u.finish_reason.clone()))
+                .bind(sealed_citations)
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
@@ -725,6 +747,7 @@ macro_rules! impl_sql_store {
                     content: message.content.to_owned(),
                     created_at: $crate::from_ms(now),
                     usage: message.usage,
+                    citations: citations.cloned(),
                 })
             }
 

@@ -63,6 +63,7 @@ pub async fn open_service(
         passages: k.passages,
         min_similarity: k.min_similarity,
         ground_by_default: k.ground_by_default,
+        official_sources_only: k.official_sources_only,
     })
 }
 
@@ -281,48 +282,80 @@ pub async fn eval(args: EvalArgs) -> Result<()> {
     match args.command {
         EvalCommand::Safety(a) => crate::safety::eval(a).await?,
         EvalCommand::Knowledge { dir, json } => {
-            let questions = eval::read_questions(&dir.join("questions.jsonl"))?;
+            // The held-out set (heldout.jsonl) is the one to report; the
+            // fusion weights were tuned on questions.jsonl.
+            let tuning = eval::read_questions(&dir.join("questions.jsonl"))?;
+            let heldout_path = dir.join("heldout.jsonl");
+            let heldout = if heldout_path.is_file() {
+                Some(eval::read_questions(&heldout_path)?)
+            } else {
+                None
+            };
             let scratch = tempfile::tempdir()?;
             let kb = Knowledge::open(
                 KnowledgeConfig::new(scratch.path()),
                 embedder(&settings).await?,
             )
             .await?;
-            let report = eval::run(&kb, &dir.join("corpus"), &questions).await?;
+            let ingested = eval::ingest(&kb, &dir.join("corpus")).await?;
+            let threshold = settings.knowledge.min_similarity;
+            let tuned = eval::score(&kb, &ingested, &tuning, None, threshold).await?;
+            let held = match &heldout {
+                Some(q) => Some(eval::score(&kb, &ingested, q, None, threshold).await?),
+                None => None,
+            };
             if json {
-                return out(&json!(report));
+                return out(&json!({"heldout": held, "tuning": tuned}));
             }
-            line(&format!(
-                "{} documents, {} chunks (ingested in {:.1} s); {} questions ({} cross-language), {} unanswerable",
-                report.documents,
-                report.chunks,
-                report.ingest_secs,
-                report.questions,
-                report.cross_language,
-                report.unanswerable
-            ))?;
-            line("mode     recall@5  MRR@10  cross-language recall@5  mean latency")?;
-            for (m, (_, ms)) in report.modes.iter().zip(&report.mean_latency_ms) {
-                line(&format!(
-                    "{:<8} {:>8.3}  {:>6.3}  {:>24.3}  {:>9.1} ms",
-                    format!("{:?}", m.mode).to_lowercase(),
-                    m.recall_at_5,
-                    m.mrr,
-                    m.cross_recall_at_5,
-                    ms
-                ))?;
+            if let Some(h) = &held {
+                print_report("held-out (heldout.jsonl: report these)", h)?;
+                line("")?;
             }
-            line(&format!(
-                "best-passage cosine: answerable min {:.3} / median {:.3}; unanswerable median {:.3} / max {:.3}",
-                report.answerable_similarity.0,
-                report.answerable_similarity.1,
-                report.unanswerable_similarity.0,
-                report.unanswerable_similarity.1
-            ))?;
-            for m in &report.modes {
-                line(&format!("{:?} misses: {}", m.mode, m.misses.join(" ")))?;
-            }
+            print_report(
+                "tuning (questions.jsonl: the fusion was tuned on it)",
+                &tuned,
+            )?;
         }
+    }
+    Ok(())
+}
+
+fn print_report(name: &str, report: &eval::EvalReport) -> Result<()> {
+    line(&format!("== {name}"))?;
+    line(&format!(
+        "{} documents, {} chunks (ingested in {:.1} s); {} questions ({} cross-language), {} unanswerable",
+        report.documents,
+        report.chunks,
+        report.ingest_secs,
+        report.questions,
+        report.cross_language,
+        report.unanswerable
+    ))?;
+    line("mode     recall@5  MRR@10  cross-language recall@5  mean latency")?;
+    for (m, (_, ms)) in report.modes.iter().zip(&report.mean_latency_ms) {
+        line(&format!(
+            "{:<8} {:>8.3}  {:>6.3}  {:>24.3}  {:>9.1} ms",
+            format!("{:?}", m.mode).to_lowercase(),
+            m.recall_at_5,
+            m.mrr,
+            m.cross_recall_at_5,
+            ms
+        ))?;
+    }
+    line(&format!(
+        "best-passage cosine: answerable min {:.3} / median {:.3}; unanswerable median {:.3} / max {:.3}",
+        report.answerable_similarity.0,
+        report.answerable_similarity.1,
+        report.unanswerable_similarity.0,
+        report.unanswerable_similarity.1
+    ))?;
+    let d = report.decline;
+    line(&format!(
+        "decline below cosine {:.2}: precision {:.3}, recall {:.3} ({} answerable declined)",
+        d.threshold, d.precision, d.recall, d.wrongly_declined
+    ))?;
+    for m in &report.modes {
+        line(&format!("{:?} misses: {}", m.mode, m.misses.join(" ")))?;
     }
     Ok(())
 }

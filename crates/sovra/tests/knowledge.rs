@@ -450,3 +450,355 @@ async fn the_cli_ingests_a_folder_once_and_the_server_sees_it() {
     );
     s.stop().await.unwrap();
 }
+
+/// The web chat's text of a streamed answer.
+fn chunk_text(chunks: &[Value]) -> String {
+    chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect()
+}
+
+async fn web_send(s: &Sovra, user: &str, conversation: &str, text: &str) -> Vec<Value> {
+    let r = s
+        .client
+        .post(s.url(&format!("/api/conversations/{conversation}/messages")))
+        .header("x-sovra-user", user)
+        .json(&json!({"content": text, "language": "en"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    sovra_testkit::sse_chunks(r).await.unwrap()
+}
+
+#[tokio::test]
+async fn the_web_chat_is_grounded_and_keeps_its_citations() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = serve(
+        dir.path(),
+        &[
+            ("SOVRA_KNOWLEDGE_GROUND_BY_DEFAULT", "true"),
+            ("SOVRA_KNOWLEDGE_OFFICIAL_SOURCES_ONLY", "true"),
+        ],
+    )
+    .await;
+    let gov = store(&s, "operator", "national documents", "public").await;
+    let passport = upload(
+        &s,
+        "operator",
+        &gov,
+        "passport.md",
+        &corpus("en/passport-renewal.md"),
+    )
+    .await;
+    upload(
+        &s,
+        "operator",
+        &gov,
+        "kindergeld.md",
+        &corpus("de/kindergeld.md"),
+    )
+    .await;
+    // Someone's private upload is never cited to another person.
+    let mine = store(&s, "someone-else", "my notes", "private").await;
+    upload(
+        &s,
+        "someone-else",
+        &mine,
+        "passport-notes.md",
+        "# My passport notes\n\nThe express passport service costs a fortune, I paid at the counter.",
+    )
+    .await;
+
+    let (status, conv) = post(&s, "/api/conversations", "citizen", json!({})).await;
+    assert_eq!(status, 201, "{conv}");
+    let id = conv["id"].as_str().unwrap().to_owned();
+    // A French question about an English page, through the web chat.
+    let chunks = web_send(
+        &s,
+        "citizen",
+        &id,
+        "Combien coûte le service accéléré pour recevoir un passeport en une semaine ?",
+    )
+    .await;
+    assert_eq!(chunks[0]["choices"], json!([]), "{:?}", chunks[0]);
+    let cites = chunks[0]["citations"].as_array().unwrap();
+    assert!(!cites.is_empty(), "{:?}", chunks[0]);
+    assert_eq!(cites[0]["document_id"], passport["id"], "{cites:?}");
+    assert_eq!(cites[0]["title"], "Renew your passport");
+    assert_eq!(cites[0]["url"], "https://www.gov.example/passport/renew");
+    assert!(
+        cites.iter().all(|c| c["title"] != "My passport notes"),
+        "another person's private document was cited: {cites:?}"
+    );
+    assert!(!chunk_text(&chunks).is_empty());
+
+    // Stored with the answer: a reload (GET) shows the same citations.
+    let (status, got) = call(
+        &s,
+        reqwest::Method::GET,
+        &format!("/api/conversations/{id}"),
+        "citizen",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{got}");
+    let messages = got["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2, "{got}");
+    assert!(messages[0].get("citations").is_none(), "{got}");
+    assert_eq!(messages[1]["role"], "assistant");
+    assert_eq!(messages[1]["citations"], chunks[0]["citations"], "{got}");
+
+    // Nothing official about apple pie: declined in German, without the model.
+    let chunks = web_send(
+        &s,
+        "citizen",
+        &id,
+        "Wie backe ich einen Apfelkuchen mit Zimt und Sahne?",
+    )
+    .await;
+    assert_eq!(chunks[0]["sovra"]["declined"], true, "{:?}", chunks[0]);
+    assert_eq!(chunks[0]["sovra"]["language"], "de");
+    assert_eq!(chunks[0]["citations"], json!([]));
+    let text = chunk_text(&chunks);
+    assert!(text.contains("offiziellen Quellen"), "{text}");
+    let (_, got) = call(
+        &s,
+        reqwest::Method::GET,
+        &format!("/api/conversations/{id}"),
+        "citizen",
+        None,
+    )
+    .await;
+    let last = &got["messages"][3];
+    assert_eq!(last["content"], text.as_str(), "{got}");
+    assert!(last.get("citations").is_none(), "{got}");
+    // The export carries the citations too.
+    let (_, export) = call(&s, reqwest::Method::GET, "/api/me/data", "citizen", None).await;
+    assert_eq!(
+        export["conversations"][0]["messages"][1]["citations"][0]["document_id"], passport["id"],
+        "{export}"
+    );
+    s.stop().await.unwrap();
+}
+
+/// A `multipart/form-data` body with a file part and a purpose, as OpenAI's SDKs send it.
+fn multipart(filename: &str, content: &[u8], purpose: Option<&str>) -> (String, Vec<u8>) {
+    let boundary = "sovra-test-boundary-1234567890";
+    let mut body = Vec::new();
+    if let Some(p) = purpose {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\n{p}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n")
+            .as_bytes(),
+    );
+    body.extend_from_slice(content);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn upload_file(
+    s: &Sovra,
+    user: &str,
+    filename: &str,
+    content: &[u8],
+    purpose: Option<&str>,
+) -> (u16, Value) {
+    let (ct, body) = multipart(filename, content, purpose);
+    let r = s
+        .client
+        .post(s.url("/v1/files"))
+        .header("x-sovra-user", user)
+        .header("content-type", ct)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+/// Whether any file under `dir` holds `needle`.
+fn dir_holds(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            for e in std::fs::read_dir(&p).unwrap() {
+                stack.push(e.unwrap().path());
+            }
+        } else if let Ok(bytes) = std::fs::read(&p)
+            && bytes.windows(needle.len()).any(|w| w == needle)
+        {
+            found.push(p.display().to_string());
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn files_are_uploaded_attached_by_id_owned_and_erased() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = serve(dir.path(), &[("SOVRA_KNOWLEDGE_MAX_UPLOAD_BYTES", "65536")]).await;
+    let passport = corpus("en/passport-renewal.md");
+    let (status, file) = upload_file(
+        &s,
+        "dana",
+        "passport.md",
+        passport.as_bytes(),
+        Some("assistants"),
+    )
+    .await;
+    assert_eq!(status, 200, "{file}");
+    let id = file["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("file-"), "{file}");
+    assert_eq!(file["object"], "file");
+    assert_eq!(file["filename"], "passport.md");
+    assert_eq!(file["purpose"], "assistants");
+    assert_eq!(file["bytes"], passport.len());
+    assert_eq!(file["status"], "processed");
+
+    // The owner sees it; someone else gets 404 everywhere.
+    let (_, list) = call(&s, reqwest::Method::GET, "/v1/files", "dana", None).await;
+    assert_eq!(list["object"], "list");
+    assert_eq!(list["data"][0]["id"], id.as_str(), "{list}");
+    let (_, other) = call(&s, reqwest::Method::GET, "/v1/files", "eve", None).await;
+    assert_eq!(other["data"], json!([]), "{other}");
+    for (method, path) in [
+        (reqwest::Method::GET, format!("/v1/files/{id}")),
+        (reqwest::Method::GET, format!("/v1/files/{id}/content")),
+        (reqwest::Method::DELETE, format!("/v1/files/{id}")),
+    ] {
+        let (status, body) = call(&s, method, &path, "eve", None).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "not_found", "{body}");
+    }
+    let r = s
+        .client
+        .get(s.url(&format!("/v1/files/{id}/content")))
+        .header("x-sovra-user", "dana")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.bytes().await.unwrap().as_ref(), passport.as_bytes());
+
+    // Attached by id, as the SDKs do: the vector store file has the file's id.
+    let vs = store(&s, "dana", "mine", "private").await;
+    let (status, attached) = post(
+        &s,
+        &format!("/v1/vector_stores/{vs}/files"),
+        "dana",
+        json!({"file_id": id}),
+    )
+    .await;
+    assert_eq!(status, 200, "{attached}");
+    assert_eq!(attached["id"], id.as_str());
+    assert_eq!(attached["object"], "vector_store.file");
+    assert_eq!(attached["vector_store_id"], vs.as_str());
+    assert_eq!(attached["sovra"]["status"], "added");
+    let (_, found) = post(
+        &s,
+        &format!("/v1/vector_stores/{vs}/search"),
+        "dana",
+        json!({"query": "express passport service fee"}),
+    )
+    .await;
+    assert_eq!(found["data"][0]["file_id"], id.as_str(), "{found}");
+    // Eve cannot attach Dana's file to a store of her own.
+    let eves = store(&s, "eve", "eve's", "private").await;
+    let (status, body) = post(
+        &s,
+        &format!("/v1/vector_stores/{eves}/files"),
+        "eve",
+        json!({"file_id": id}),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+
+    // Errors in OpenAI's shape.
+    let (status, body) = upload_file(&s, "dana", "a.md", b"# a", None).await;
+    assert_eq!(
+        (status, &body["error"]["param"]),
+        (400, &json!("purpose")),
+        "{body}"
+    );
+    let (status, body) = upload_file(&s, "dana", "a.md", b"# a", Some("nonsense")).await;
+    assert_eq!(
+        (status, &body["error"]["param"]),
+        (400, &json!("purpose")),
+        "{body}"
+    );
+    let big = vec![b'a'; 70_000];
+    let (status, body) = upload_file(&s, "dana", "big.txt", &big, Some("assistants")).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["error"]["code"], "file_too_large", "{body}");
+    let r = s
+        .client
+        .post(s.url("/v1/files"))
+        .header("x-sovra-user", "dana")
+        .json(&json!({"purpose": "assistants"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let (status, odd) = upload_file(&s, "dana", "sheet.xyz", b"a,b", Some("assistants")).await;
+    assert_eq!(status, 200, "{odd}");
+    let (status, body) = post(
+        &s,
+        &format!("/v1/vector_stores/{vs}/files"),
+        "dana",
+        json!({"file_id": odd["id"]}),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]["param"]),
+        (400, &json!("file")),
+        "{body}"
+    );
+
+    // Delete one file; erasing Dana takes the rest, bytes included.
+    let (status, body) = call(
+        &s,
+        reqwest::Method::DELETE,
+        &format!("/v1/files/{}", odd["id"].as_str().unwrap()),
+        "dana",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["deleted"], true);
+    let marker = b"ZEBRA-MARKER-7731 my private tax note";
+    let (status, secret) = upload_file(&s, "dana", "note.txt", marker, Some("user_data")).await;
+    assert_eq!(status, 200, "{secret}");
+    assert!(
+        !dir_holds(dir.path(), marker).is_empty(),
+        "the upload is on disk before erasure"
+    );
+    let (status, erased) = call(&s, reqwest::Method::DELETE, "/api/me/data", "dana", None).await;
+    assert_eq!(status, 200, "{erased}");
+    assert_eq!(erased["knowledge"]["files"], 2, "{erased}");
+    let (status, _) = call(
+        &s,
+        reqwest::Method::GET,
+        &format!("/v1/files/{id}"),
+        "dana",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (_, list) = call(&s, reqwest::Method::GET, "/v1/files", "dana", None).await;
+    assert_eq!(list["data"], json!([]));
+    assert_eq!(
+        dir_holds(dir.path(), marker),
+        Vec::<String>::new(),
+        "erased bytes are gone from the data dir"
+    );
+    s.stop().await.unwrap();
+}

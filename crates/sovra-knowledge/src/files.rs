@@ -1,0 +1,205 @@
+//! Uploaded files (OpenAI's `/v1/files`): the bytes a caller uploaded,
+//! kept in `knowledge.db` until they are deleted, their owner is erased, or
+//! they are attached to a vector store (which ingests a copy).
+//!
+//! A file belongs to one (tenant, user); anyone else asking for it gets
+//! "not found". The database runs with `secure_delete`, and every deletion
+//! of file bytes ends with a WAL checkpoint, so erased bytes are
+//! overwritten in the file itself rather than left in free pages or the
+//! write-ahead log.
+
+use serde::Serialize;
+use sqlx::{Row, SqlitePool};
+
+use crate::{Caller, Error};
+
+pub(crate) const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS files (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    content BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS files_by_owner ON files (tenant, owner, created_at);
+"#;
+
+/// Most files one person may hold at once.
+pub const MAX_FILES_PER_OWNER: u64 = 1000;
+
+/// An uploaded file's metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredFile {
+    /// `file-…`
+    pub id: String,
+    pub filename: String,
+    pub purpose: String,
+    pub bytes: u64,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+fn file_of(r: &sqlx::sqlite::SqliteRow) -> Result<StoredFile, sqlx::Error> {
+    Ok(StoredFile {
+        id: r.try_get("id")?,
+        filename: r.try_get("filename")?,
+        purpose: r.try_get("purpose")?,
+        bytes: r.try_get::<i64, _>("bytes")? as u64,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+fn not_found(id: &str) -> Error {
+    Error::NotFound {
+        what: "file",
+        id: id.to_owned(),
+    }
+}
+
+pub(crate) async fn add(
+    pool: &SqlitePool,
+    caller: &Caller,
+    filename: &str,
+    purpose: &str,
+    content: &[u8],
+    now: i64,
+) -> Result<StoredFile, Error> {
+    let mut tx = pool.begin().await?;
+    let held: i64 = sqlx::query_scalar("SELECT count(*) FROM files WHERE tenant = ? AND owner = ?")
+        .bind(&caller.tenant)
+        .bind(&caller.user)
+        .fetch_one(&mut *tx)
+        .await?;
+    if held as u64 >= MAX_FILES_PER_OWNER {
+        return Err(Error::Invalid {
+            what: "file",
+            problem: format!(
+                "you already hold {MAX_FILES_PER_OWNER} files, the most this server keeps per person; delete some first"
+            ),
+        });
+    }
+    let file = StoredFile {
+        id: format!("file-{}", uuid::Uuid::new_v4().simple()),
+        filename: filename.to_owned(),
+        purpose: purpose.to_owned(),
+        bytes: content.len() as u64,
+        created_at: now,
+    };
+    sqlx::query(
+        "INSERT INTO files (id, tenant, owner, filename, purpose, bytes, created_at, content)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&file.id)
+    .bind(&caller.tenant)
+    .bind(&caller.user)
+    .bind(&file.filename)
+    .bind(&file.purpose)
+    .bind(file.bytes as i64)
+    .bind(file.created_at)
+    .bind(content)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(file)
+}
+
+pub(crate) async fn list(pool: &SqlitePool, caller: &Caller) -> Result<Vec<StoredFile>, Error> {
+    let rows = sqlx::query(
+        "SELECT id, filename, purpose, bytes, created_at FROM files
+         WHERE tenant = ? AND owner = ? ORDER BY created_at DESC, id",
+    )
+    .bind(&caller.tenant)
+    .bind(&caller.user)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.iter().map(file_of).collect::<Result<_, _>>()?)
+}
+
+pub(crate) async fn get(pool: &SqlitePool, caller: &Caller, id: &str) -> Result<StoredFile, Error> {
+    let row = sqlx::query(
+        "SELECT id, filename, purpose, bytes, created_at FROM files
+         WHERE id = ? AND tenant = ? AND owner = ?",
+    )
+    .bind(id)
+    .bind(&caller.tenant)
+    .bind(&caller.user)
+    .fetch_optional(pool)
+    .await?;
+    match row {
+        Some(r) => Ok(file_of(&r)?),
+        None => Err(not_found(id)),
+    }
+}
+
+pub(crate) async fn content(
+    pool: &SqlitePool,
+    caller: &Caller,
+    id: &str,
+) -> Result<(StoredFile, Vec<u8>), Error> {
+    let file = get(pool, caller, id).await?;
+    let bytes: Vec<u8> = sqlx::query_scalar("SELECT content FROM files WHERE id = ?")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    Ok((file, bytes))
+}
+
+/// Overwrite what deleted rows left in the write-ahead log.
+async fn checkpoint(pool: &SqlitePool) -> Result<(), Error> {
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn delete(pool: &SqlitePool, caller: &Caller, id: &str) -> Result<(), Error> {
+    let n = sqlx::query("DELETE FROM files WHERE id = ? AND tenant = ? AND owner = ?")
+        .bind(id)
+        .bind(&caller.tenant)
+        .bind(&caller.user)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(not_found(id));
+    }
+    checkpoint(pool).await
+}
+
+/// Every file of (tenant, user); how many went.
+pub(crate) async fn erase(pool: &SqlitePool, tenant: &str, user: &str) -> Result<u64, Error> {
+    let n = sqlx::query("DELETE FROM files WHERE tenant = ? AND owner = ?")
+        .bind(tenant)
+        .bind(user)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    if n > 0 {
+        checkpoint(pool).await?;
+    }
+    Ok(n)
+}
+
+/// Retention: files of `tenant` uploaded before `cutoff` (Unix seconds).
+pub(crate) async fn purge(pool: &SqlitePool, tenant: &str, cutoff: i64) -> Result<u64, Error> {
+    let n = sqlx::query("DELETE FROM files WHERE tenant = ? AND created_at < ?")
+        .bind(tenant)
+        .bind(cutoff)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    if n > 0 {
+        checkpoint(pool).await?;
+    }
+    Ok(n)
+}
+
+pub(crate) async fn tenants(pool: &SqlitePool) -> Result<Vec<String>, Error> {
+    Ok(sqlx::query_scalar("SELECT DISTINCT tenant FROM files")
+        .fetch_all(pool)
+        .await?)
+}

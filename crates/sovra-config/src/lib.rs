@@ -51,6 +51,8 @@ pub struct Settings {
     pub audit: AuditSettings,
     /// Rate limits and quotas per key, user and tenant (off by default).
     pub quotas: quotas::QuotaSettings,
+    /// Tenants, users and API keys (see docs/admin.md).
+    pub identity: IdentitySettings,
 }
 
 /// The country profile Sovra follows and how its safety pipeline runs
@@ -312,6 +314,7 @@ impl Default for Settings {
             server: ServerSettings::default(),
             audit: AuditSettings::default(),
             quotas: quotas::QuotaSettings::default(),
+            identity: IdentitySettings::default(),
         }
     }
 }
@@ -649,6 +652,23 @@ impl Settings {
             "must be at least 1",
         )?;
         Ok(())
+    }
+}
+
+/// Who may call without a credential (see docs/admin.md, docs/security.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentitySettings {
+    /// Once the platform is closed (an operator key or a platform admin
+    /// exists), serve callers with no credential as the anonymous public
+    /// (members of the `public` tenant: the web chat and their own data);
+    /// false: `401` for them. Before then a single node is open.
+    pub anonymous: bool,
+}
+
+impl Default for IdentitySettings {
+    fn default() -> Self {
+        Self { anonymous: true }
     }
 }
 

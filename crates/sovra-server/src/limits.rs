@@ -36,8 +36,8 @@ use sovra_engine::{Engine, Event, EventStream, Prompt};
 use sovra_limits::{Charge, Grant, Limiter, Measure, Refusal, Report, openai_duration};
 use tokio_util::task::TaskTracker;
 
-use sovra_identity::{Credential, Principal};
 use crate::{AppState, HttpError};
+use sovra_identity::{Credential, Principal};
 
 /// The limiter a server enforces, and how it reserves answers.
 #[derive(Clone)]

@@ -12,7 +12,7 @@
 //! citations, and they are stored with the answer so a reload shows them.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sovra_core::openai::{ChatCompletionChunk, Role};

@@ -21,9 +21,11 @@ pub mod grounding;
 pub mod hints;
 pub mod knowledge;
 pub mod observe;
+pub mod oidc;
 pub mod openai;
 pub mod profile;
 pub mod safety;
+pub mod signin;
 pub mod sim;
 pub mod stream;
 pub mod tools;
@@ -90,6 +92,8 @@ pub struct AppState {
     pub safety: Option<Arc<safety::Safety>>,
     /// What the web chat shows of the country profile (`GET /api/profile`).
     pub profile: Arc<profile::PublicProfile>,
+    /// Web sign-in (`/auth/*`) and the session cookie; `None`: not served.
+    pub signin: Option<Arc<signin::SignIn>>,
     draining: Arc<AtomicBool>,
     metrics: observe::Metrics,
 }
@@ -113,6 +117,7 @@ impl AppState {
             api_keys: auth::ApiKeys::default(),
             safety: None,
             profile: Arc::new(profile::PublicProfile::neutral(None)),
+            signin: None,
             draining: Arc::new(AtomicBool::new(false)),
             metrics: observe::Metrics::global(),
         }
@@ -151,6 +156,12 @@ impl AppState {
     ) -> Self {
         self.profile = Arc::new(profile);
         self.system_prompts = Arc::new(system_prompts);
+        self
+    }
+
+    /// Serve web sign-in and accept session cookies.
+    pub fn with_signin(mut self, signin: signin::SignIn) -> Self {
+        self.signin = Some(Arc::new(signin));
         self
     }
 
@@ -200,6 +211,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(profile::get))
         .routes(routes!(console::usage))
         .routes(routes!(console::keys))
+        .routes(routes!(signin::login))
+        .routes(routes!(signin::logout))
+        .routes(routes!(signin::me))
+        .routes(routes!(oidc::start))
+        .routes(routes!(oidc::callback))
         .routes(routes!(observe::healthz))
         .routes(routes!(observe::readyz))
         .routes(routes!(observe::metrics))
@@ -217,6 +233,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            signin::csrf_guard,
+        ))
         .layer(axum::middleware::from_fn(observe::track_requests))
         .with_state(state);
     api.layer(CompressionLayer::new().compress_when(web::CompressWeb))

@@ -11,6 +11,7 @@ mod knowledge;
 mod models;
 mod safety;
 mod serve;
+mod signin;
 
 use std::process::ExitCode;
 

@@ -192,6 +192,8 @@ pub trait Directory: Send + Sync + 'static {
     async fn tenant(&self, path: &TenantPath) -> Result<Option<Tenant>, DirectoryError>;
     /// `root` and every tenant under it, by path.
     async fn tenants_under(&self, root: &TenantPath) -> Result<Vec<Tenant>, DirectoryError>;
+    /// Every tenant, by path (a platform admin's reach).
+    async fn all_tenants(&self) -> Result<Vec<Tenant>, DirectoryError>;
     /// Refused ([`DirectoryError::Invalid`]) while the tenant has sub-tenants, users or keys.
     async fn delete_tenant(&self, path: &TenantPath, actor: &str) -> Result<bool, DirectoryError>;
 
@@ -209,6 +211,8 @@ pub trait Directory: Send + Sync + 'static {
     ) -> Result<Option<User>, DirectoryError>;
     /// Users of `root` and every tenant under it.
     async fn users_under(&self, root: &TenantPath) -> Result<Vec<User>, DirectoryError>;
+    /// Every user (a platform admin's reach).
+    async fn all_users(&self) -> Result<Vec<User>, DirectoryError>;
     async fn update_user(
         &self,
         id: &str,
@@ -230,6 +234,8 @@ pub trait Directory: Send + Sync + 'static {
     async fn key(&self, id: &str) -> Result<Option<ApiKeyRecord>, DirectoryError>;
     /// Keys of `root` and every tenant under it.
     async fn keys_under(&self, root: &TenantPath) -> Result<Vec<ApiKeyRecord>, DirectoryError>;
+    /// Every key (a platform admin's reach).
+    async fn all_keys(&self) -> Result<Vec<ApiKeyRecord>, DirectoryError>;
     /// Revoke; false if there is no such key or it was already revoked.
     async fn revoke_key(&self, id: &str, actor: &str) -> Result<bool, DirectoryError>;
 

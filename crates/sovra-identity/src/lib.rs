@@ -19,7 +19,7 @@ pub mod tenant;
 
 pub use directory::{
     ApiKeyRecord, Directory, DirectoryError, NewApiKey, NewTenant, NewUser, Session, Tenant,
-    TenantKind, User,
+    TenantKind, User, UserChange,
 };
 pub use keys::{ApiKeySecret, KeyParseError, SessionToken};
 pub use principal::{Credential, Principal, Scope};

@@ -63,6 +63,501 @@ pub async fn run_all(open: &Opener) {
     master_key_rotation(open).await;
     retention_with_a_controlled_clock(open).await;
     feedback_safety_events_and_counts(open).await;
+    directory_checks(open).await;
+}
+
+/// The directory: tenants, users, keys and sessions, each change audited.
+pub async fn directory_checks(open: &Opener) {
+    let clock = Arc::new(ManualClock::at(1_000_000));
+    let store = open(
+        "directory".into(),
+        Keyring::new(Key::generate()),
+        clock.clone(),
+    )
+    .await
+    .expect("open");
+    directory_tenants(&*store).await;
+    directory_users(&*store).await;
+    directory_keys(&*store, &clock).await;
+    directory_sessions(&*store, &clock).await;
+    directory_audit_carries_no_secret(&*store).await;
+}
+
+fn tp(s: &str) -> sovra_identity::TenantPath {
+    sovra_identity::TenantPath::parse(s).unwrap()
+}
+
+fn new_tenant(path: &str, kind: sovra_identity::TenantKind) -> sovra_identity::NewTenant {
+    sovra_identity::NewTenant {
+        path: tp(path),
+        name: path.to_uppercase(),
+        kind,
+    }
+}
+
+fn new_user(tenant: &str, name: &str, role: sovra_identity::Role) -> sovra_identity::NewUser {
+    sovra_identity::NewUser {
+        tenant: tp(tenant),
+        name: name.into(),
+        display_name: format!("{name} display"),
+        role,
+        password_hash: None,
+        oidc: None,
+    }
+}
+
+async fn audit_actions(store: &dyn Store) -> Vec<sovra_audit::AuditEntry> {
+    store.audit_entries(i64::MIN, 10_000).await.unwrap()
+}
+
+async fn directory_tenants(store: &dyn Store) {
+    use sovra_identity::{DirectoryError, TenantKind};
+    let public = store.tenant(&tp("public")).await.unwrap();
+    assert_eq!(
+        public.map(|t| t.kind),
+        Some(TenantKind::Public),
+        "the public tenant exists from the migration"
+    );
+    let orphan = store
+        .create_tenant(&new_tenant("nation/health", TenantKind::Agency), "t")
+        .await;
+    assert!(
+        matches!(orphan, Err(DirectoryError::Invalid(_))),
+        "a tenant needs its parent: {orphan:?}"
+    );
+    for (p, k) in [
+        ("nation", TenantKind::Nation),
+        ("nation/health", TenantKind::Agency),
+        ("nation/health/vaccines", TenantKind::Team),
+        ("nation/healthcare", TenantKind::Agency),
+        ("acme", TenantKind::Startup),
+    ] {
+        store
+            .create_tenant(&new_tenant(p, k), "cli:test")
+            .await
+            .unwrap();
+    }
+    let again = store
+        .create_tenant(&new_tenant("acme", TenantKind::Startup), "t")
+        .await;
+    assert!(
+        matches!(again, Err(DirectoryError::Conflict(_))),
+        "{again:?}"
+    );
+    let under: Vec<String> = store
+        .tenants_under(&tp("nation/health"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.path.to_string())
+        .collect();
+    assert_eq!(
+        under,
+        ["nation/health", "nation/health/vaccines"],
+        "a subtree is whole segments: nation/healthcare is not under nation/health"
+    );
+    assert!(store.all_tenants().await.unwrap().len() >= 6);
+    let busy = store.delete_tenant(&tp("nation/health"), "t").await;
+    assert!(
+        matches!(busy, Err(DirectoryError::Invalid(_))),
+        "a tenant with sub-tenants stays: {busy:?}"
+    );
+    assert!(matches!(
+        store.delete_tenant(&tp("public"), "t").await,
+        Err(DirectoryError::Invalid(_))
+    ));
+    assert!(
+        store
+            .delete_tenant(&tp("nation/healthcare"), "cli:test")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_tenant(&tp("nation/healthcare"), "t")
+            .await
+            .unwrap()
+    );
+    let audit = audit_actions(store).await;
+    let creates = audit.iter().filter(|e| e.action == "tenant.create").count();
+    let deletes = audit.iter().filter(|e| e.action == "tenant.delete").count();
+    assert_eq!(
+        (creates, deletes),
+        (5, 1),
+        "each tenant change is audited once"
+    );
+}
+
+async fn directory_users(store: &dyn Store) {
+    use sovra_identity::directory::UserChange;
+    use sovra_identity::{DirectoryError, Role};
+    let mut ann = new_user("nation/health", "ann@health.example", Role::TenantAdmin);
+    ann.password_hash = Some("$argon2id$fake".into());
+    let ann = store.create_user(&ann, "cli:test").await.unwrap();
+    assert!(ann.id.starts_with("usr_") && ann.has_password && !ann.disabled);
+    let dup = store
+        .create_user(&new_user("acme", "ann@health.example", Role::Member), "t")
+        .await;
+    assert!(
+        matches!(dup, Err(DirectoryError::Conflict(_))),
+        "sign-in names are unique across the platform: {dup:?}"
+    );
+    let nowhere = store
+        .create_user(&new_user("nation/none", "x@y", Role::Member), "t")
+        .await;
+    assert!(
+        matches!(nowhere, Err(DirectoryError::NotFound(_))),
+        "{nowhere:?}"
+    );
+    let mut vic = new_user("nation/health/vaccines", "vic", Role::Developer);
+    vic.oidc = Some(("https://idp.example".into(), "sub-1".into()));
+    let vic = store.create_user(&vic, "cli:test").await.unwrap();
+    let bob = store
+        .create_user(&new_user("acme", "bob", Role::Member), "cli:test")
+        .await
+        .unwrap();
+
+    let (found, hash) = store
+        .user_by_name("ann@health.example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, ann);
+    assert_eq!(hash.as_deref(), Some("$argon2id$fake"));
+    assert_eq!(store.user(&vic.id).await.unwrap().as_ref(), Some(&vic));
+    assert_eq!(
+        store
+            .user_by_oidc("https://idp.example", "sub-1")
+            .await
+            .unwrap()
+            .map(|u| u.id),
+        Some(vic.id.clone())
+    );
+    assert!(
+        store
+            .user_by_oidc("https://idp.example", "sub-2")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let health: Vec<String> = store
+        .users_under(&tp("nation/health"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    assert_eq!(health, ["ann@health.example", "vic"]);
+    assert_eq!(store.all_users().await.unwrap().len(), 3);
+
+    assert_eq!(store.platform_admins().await.unwrap(), 0);
+    let root = store
+        .create_user(&new_user("nation", "root", Role::PlatformAdmin), "cli:test")
+        .await
+        .unwrap();
+    assert_eq!(store.platform_admins().await.unwrap(), 1);
+    let changed = store
+        .update_user(
+            &root.id,
+            &UserChange {
+                disabled: Some(true),
+                ..UserChange::default()
+            },
+            "cli:test",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(changed.disabled);
+    assert_eq!(
+        store.platform_admins().await.unwrap(),
+        0,
+        "disabled admins do not count"
+    );
+    let demoted = store
+        .update_user(
+            &bob.id,
+            &UserChange {
+                role: Some(Role::Auditor),
+                display_name: Some("Bob".into()),
+                ..UserChange::default()
+            },
+            "cli:test",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (demoted.role, demoted.display_name.as_str()),
+        (Role::Auditor, "Bob")
+    );
+    assert_eq!(store.user(&bob.id).await.unwrap(), Some(demoted));
+    assert!(
+        store
+            .update_user("usr_none", &UserChange::default(), "t")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    assert!(store.delete_user(&root.id, "cli:test").await.unwrap());
+    assert!(!store.delete_user(&root.id, "cli:test").await.unwrap());
+    assert!(store.user(&root.id).await.unwrap().is_none());
+    let busy = store.delete_tenant(&tp("acme"), "t").await;
+    assert!(
+        matches!(busy, Err(DirectoryError::Invalid(_))),
+        "a tenant with users stays"
+    );
+    let audit = audit_actions(store).await;
+    let count = |a: &str| audit.iter().filter(|e| e.action == a).count();
+    assert_eq!(
+        (
+            count("user.create"),
+            count("user.update"),
+            count("user.delete")
+        ),
+        (4, 2, 1)
+    );
+    let upd = audit.iter().rfind(|e| e.action == "user.update").unwrap();
+    assert_eq!(upd.subject.as_deref(), Some(bob.id.as_str()));
+    assert_eq!(upd.tenant, "acme");
+    assert_eq!(upd.details["role"], "auditor");
+}
+
+async fn directory_keys(store: &dyn Store, clock: &ManualClock) {
+    use sovra_identity::{ApiKeySecret, NewApiKey, Role, Scope};
+    let vic = store.user_by_name("vic").await.unwrap().unwrap().0;
+    let secret = ApiKeySecret::generate();
+    let key = store
+        .create_key(
+            &NewApiKey {
+                tenant: vic.tenant.clone(),
+                user: Some(vic.id.clone()),
+                name: "ci".into(),
+                role: Role::Developer,
+                scopes: vec![Scope::Inference, Scope::Embeddings, Scope::Inference],
+                models: Some(vec!["qwen".into()]),
+                expires_at_ms: Some(clock.now_ms() + 60_000),
+                hash: secret.hash(),
+                shown: secret.shown(),
+            },
+            &format!("user:{}", vic.id),
+        )
+        .await
+        .unwrap();
+    assert!(key.id.starts_with("key_"));
+    assert_eq!(key.scopes, [Scope::Inference, Scope::Embeddings]);
+    let found = store.key_by_hash(&secret.hash()).await.unwrap().unwrap();
+    assert_eq!(found, key, "a key reads back as it was made");
+    assert!(found.is_live(clock.now_ms()));
+    assert!(
+        !found.is_live(clock.now_ms() + 60_000),
+        "expired keys are not live"
+    );
+    assert!(
+        store
+            .key_by_hash(&ApiKeySecret::generate().hash())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let dup = store
+        .create_key(
+            &NewApiKey {
+                tenant: vic.tenant.clone(),
+                user: None,
+                name: "same secret".into(),
+                role: Role::Member,
+                scopes: vec![],
+                models: None,
+                expires_at_ms: None,
+                hash: secret.hash(),
+                shown: secret.shown(),
+            },
+            "t",
+        )
+        .await;
+    assert!(
+        matches!(dup, Err(sovra_identity::DirectoryError::Conflict(_))),
+        "{dup:?}"
+    );
+    let wrong_tenant = store
+        .create_key(
+            &NewApiKey {
+                tenant: tp("acme"),
+                user: Some(vic.id.clone()),
+                name: "x".into(),
+                role: Role::Member,
+                scopes: vec![],
+                models: None,
+                expires_at_ms: None,
+                hash: ApiKeySecret::generate().hash(),
+                shown: "x".into(),
+            },
+            "t",
+        )
+        .await;
+    assert!(
+        matches!(
+            wrong_tenant,
+            Err(sovra_identity::DirectoryError::Invalid(_))
+        ),
+        "a user's key lives in the user's tenant: {wrong_tenant:?}"
+    );
+    let service = ApiKeySecret::generate();
+    let svc = store
+        .create_key(
+            &NewApiKey {
+                tenant: tp("acme"),
+                user: None,
+                name: "service".into(),
+                role: Role::Member,
+                scopes: Scope::ALL.to_vec(),
+                models: None,
+                expires_at_ms: None,
+                hash: service.hash(),
+                shown: service.shown(),
+            },
+            "cli:test",
+        )
+        .await
+        .unwrap();
+    assert_eq!(svc.user, None);
+    assert_eq!(svc.models, None);
+    let health: Vec<String> = store
+        .keys_under(&tp("nation"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(health, std::slice::from_ref(&key.id));
+    assert_eq!(store.all_keys().await.unwrap().len(), 2);
+    assert_eq!(store.key(&svc.id).await.unwrap().as_ref(), Some(&svc));
+
+    clock.advance_ms(5);
+    assert!(store.revoke_key(&key.id, "cli:test").await.unwrap());
+    assert!(
+        !store.revoke_key(&key.id, "cli:test").await.unwrap(),
+        "revoking twice"
+    );
+    assert!(!store.revoke_key("key_none", "cli:test").await.unwrap());
+    let revoked = store.key_by_hash(&secret.hash()).await.unwrap().unwrap();
+    assert_eq!(revoked.revoked_at_ms, Some(clock.now_ms()));
+    assert!(
+        !revoked.is_live(clock.now_ms()),
+        "a revoked key is dead at once"
+    );
+
+    // Deleting a user takes their keys with them.
+    let tmp = store
+        .create_user(&new_user("acme", "tmp", Role::Developer), "t")
+        .await
+        .unwrap();
+    let tmp_secret = ApiKeySecret::generate();
+    store
+        .create_key(
+            &NewApiKey {
+                tenant: tp("acme"),
+                user: Some(tmp.id.clone()),
+                name: "tmp".into(),
+                role: Role::Developer,
+                scopes: vec![Scope::Inference],
+                models: None,
+                expires_at_ms: None,
+                hash: tmp_secret.hash(),
+                shown: tmp_secret.shown(),
+            },
+            "t",
+        )
+        .await
+        .unwrap();
+    assert!(store.delete_user(&tmp.id, "t").await.unwrap());
+    assert!(
+        store
+            .key_by_hash(&tmp_secret.hash())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn directory_sessions(store: &dyn Store, clock: &ManualClock) {
+    use sovra_identity::Session;
+    let vic = store.user_by_name("vic").await.unwrap().unwrap().0;
+    let now = clock.now_ms();
+    let s = Session {
+        id: "sess-hash-1".into(),
+        user: vic.id.clone(),
+        csrf: "csrf-1".into(),
+        method: "password".into(),
+        created_at_ms: now,
+        expires_at_ms: now + 1000,
+    };
+    store.create_session(&s).await.unwrap();
+    assert_eq!(store.session(&s.id, now).await.unwrap(), Some(s.clone()));
+    assert_eq!(
+        store.session(&s.id, now + 1000).await.unwrap(),
+        None,
+        "expired"
+    );
+    assert!(store.delete_session(&s.id).await.unwrap());
+    assert!(!store.delete_session(&s.id).await.unwrap());
+    assert_eq!(store.session(&s.id, now).await.unwrap(), None);
+    let s2 = Session {
+        id: "sess-hash-2".into(),
+        ..s
+    };
+    store.create_session(&s2).await.unwrap();
+    store
+        .update_user(
+            &vic.id,
+            &sovra_identity::directory::UserChange {
+                disabled: Some(true),
+                ..Default::default()
+            },
+            "t",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.session(&s2.id, now).await.unwrap(),
+        None,
+        "disabling a user ends their sessions"
+    );
+}
+
+async fn directory_audit_carries_no_secret(store: &dyn Store) {
+    let audit = audit_actions(store).await;
+    let keys: Vec<_> = audit
+        .iter()
+        .filter(|e| e.action.starts_with("key."))
+        .collect();
+    assert_eq!(keys.iter().filter(|e| e.action == "key.create").count(), 3);
+    assert_eq!(keys.iter().filter(|e| e.action == "key.revoke").count(), 1);
+    for k in &keys {
+        assert!(
+            k.details["shown"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("sk-sovra-") || s == "x")
+        );
+    }
+    for e in &audit {
+        let text = e.details.to_string();
+        assert!(
+            !text.contains("argon2"),
+            "no password hash in the audit trail: {text}"
+        );
+        assert!(
+            !text.contains("hash\""),
+            "no key hash in the audit trail: {text}"
+        );
+        assert!(
+            !text.contains("sess-hash"),
+            "sessions are not in the directory's audit"
+        );
+    }
+    assert!(crate::verify_audit(store).await.unwrap().is_ok());
 }
 
 async fn feedback_safety_events_and_counts(open: &Opener) {

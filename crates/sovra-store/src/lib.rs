@@ -15,6 +15,7 @@
 
 pub mod conformance;
 pub mod crypto;
+mod directory;
 mod postgres;
 pub mod retention;
 mod safety;
@@ -36,6 +37,7 @@ pub use safety::{
 use serde::Serialize;
 pub use sovra_audit::{AuditEntry, NewAuditEntry};
 use sovra_core::openai::Role;
+pub use sovra_identity::Directory;
 pub use sqlite::SqliteStore;
 pub use subject::Subject;
 use time::OffsetDateTime;
@@ -224,9 +226,11 @@ pub struct PurgeReport {
     pub audit_entries: u64,
 }
 
-/// Everything Sovra persists.
+/// Everything Sovra persists. Every store is also the [`Directory`] of
+/// tenants, users, keys and sessions: `Arc<dyn Store>` upcasts to
+/// `Arc<dyn Directory>` (see [`directory_of`]).
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Directory + Send + Sync + 'static {
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
     async fn create_conversation(
@@ -319,6 +323,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Everything the transparency report counts.
     async fn transparency(&self) -> Result<TransparencyCounts, StoreError>;
+}
+
+/// The same store, seen as the directory.
+pub fn directory_of(store: Arc<dyn Store>) -> Arc<dyn Directory> {
+    store
 }
 
 /// Check the whole audit trail; the count of entries, or the first bad one.

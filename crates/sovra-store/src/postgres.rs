@@ -120,6 +120,7 @@ pub async fn restore_postgres(url: &str, from: &Path) -> Result<(), StoreError> 
 }
 
 impl_sql_store!(PostgresStore, sqlx::Postgres);
+crate::directory::impl_sql_directory!(PostgresStore, sqlx::Postgres);
 
 /// A fresh, empty database on the PostgreSQL server of `admin_url`, dropped
 /// when the guard goes (tests run against the real server, each in its own database).

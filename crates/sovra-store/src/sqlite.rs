@@ -192,6 +192,7 @@ impl SqliteStore {
 }
 
 impl_sql_store!(SqliteStore, sqlx::Sqlite);
+crate::directory::impl_sql_directory!(SqliteStore, sqlx::Sqlite);
 
 #[cfg(test)]
 mod tests {

@@ -75,6 +75,9 @@ async function main() {
     pkce: { required: () => true },
     claims: { openid: ["sub"], email: ["email", "email_verified"], profile: ["name", "preferred_username"] },
     features: { devInteractions: { enabled: false } },
+    // Put the granted profile and email claims in the ID token too (as
+    // Keycloak, Glewlwyd and most providers do), not only at userinfo.
+    conformIdTokenClaims: false,
     interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
     async findAccount(ctx, id) {
       const a = ACCOUNTS[id];

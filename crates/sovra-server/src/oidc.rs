@@ -55,6 +55,10 @@ pub enum OidcError {
     Provider(String),
     #[error("the ID token was refused: {0}")]
     Token(String),
+    /// The provider refused to redeem the code (4xx: a bad, used or
+    /// mismatched code or PKCE verifier).
+    #[error("the identity provider refused the code: {0}")]
+    Refused(String),
     #[error("{0}")]
     Flow(String),
 }
@@ -370,9 +374,12 @@ impl Oidc {
                 .chars()
                 .take(300)
                 .collect();
-            return Err(OidcError::Provider(format!(
-                "the token endpoint answered {status}: {body}"
-            )));
+            let what = format!("the token endpoint answered {status}: {body}");
+            return Err(if status.is_client_error() {
+                OidcError::Refused(what)
+            } else {
+                OidcError::Provider(what)
+            });
         }
         let tokens: TokenResponse = r
             .json()
@@ -438,7 +445,9 @@ fn sso_error(e: &OidcError) -> Response {
         OidcError::Unreachable(_) | OidcError::Provider(_) => {
             (ErrorKind::Overloaded, "sso_provider_unavailable")
         }
-        OidcError::Token(_) | OidcError::Flow(_) => (ErrorKind::Authentication, "sso_failed"),
+        OidcError::Token(_) | OidcError::Flow(_) | OidcError::Refused(_) => {
+            (ErrorKind::Authentication, "sso_failed")
+        }
     };
     let mut r =
         HttpError(ApiError::new(kind, format!("Single sign-on failed: {e}")).with_code(code))

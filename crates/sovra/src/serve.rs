@@ -90,7 +90,12 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         &profile.system_prompt(profile.fallback_language().as_str()),
     )
     .with_api_keys(sovra_server::auth::ApiKeys::new(&settings.auth.api_keys))
-    .with_profile(public, prompts);
+    .with_profile(public, prompts)
+    .with_signin(crate::signin::build(
+        &settings.signin,
+        settings.listen,
+        sovra_store::directory_of(store.clone()),
+    )?);
     let embeddings = build_embeddings(&settings).await?;
     state = state.with_safety(safety.clone());
     let stop_safety = CancellationToken::new();
@@ -409,6 +414,8 @@ async fn run_http(
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
     });
+    // The peer's address reaches handlers (sign-in counts failures per address).
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server =
         axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let deadline = async {

@@ -1,12 +1,13 @@
 //! Who may read and write a collection.
 //!
 //! A collection's visibility is (scope, tenant, owner): `public` collections
-//! are read by everyone, `tenant` collections by the staff of one tenant (an
-//! agency), `private` ones by one user of one tenant. Writes to public and
-//! tenant collections need the operator's authority (the API key, when keys
-//! are configured); a private collection is written by its owner. The
-//! [`Caller`] is built at the edge (today from `RequestSubject`; later from
-//! real identity), so this module is the one place the rules live.
+//! are read by everyone, `tenant` collections by the members of that
+//! tenant's subtree (an agency's collection by its teams too), `private`
+//! ones by one user of one tenant. Public collections are written with the
+//! platform's authority (the operator, a platform admin); tenant ones by the
+//! tenant's staff (admins and developers of that tenant or above it); a
+//! private collection by its owner. The [`Caller`] is built at the edge from
+//! the request's principal, so this module is the one place the rules live.
 
 use serde::{Deserialize, Serialize};
 
@@ -60,16 +61,31 @@ pub struct Visibility {
 pub struct Caller {
     pub tenant: String,
     pub user: String,
-    /// May write public and tenant collections (the operator's key, or no keys configured).
+    /// May write public collections (the operator, a platform admin).
     pub operator: bool,
+    /// May write tenant collections of their tenant's subtree (admins, developers).
+    pub staff: bool,
+}
+
+/// Whether tenant path `t` is `root` or lies under it (whole segments).
+fn within(t: &str, root: &str) -> bool {
+    t == root || (t.len() > root.len() && t.starts_with(root) && t.as_bytes()[root.len()] == b'/')
 }
 
 impl Caller {
+    /// `operator`: may write public and tenant collections.
     pub fn new(tenant: &str, user: &str, operator: bool) -> Self {
+        Self::with_rights(tenant, user, operator, operator)
+    }
+
+    /// A caller with the platform's authority (`operator`) and/or the
+    /// tenant staff's (`staff`).
+    pub fn with_rights(tenant: &str, user: &str, operator: bool, staff: bool) -> Self {
         Self {
             tenant: tenant.to_owned(),
             user: user.to_owned(),
             operator,
+            staff,
         }
     }
 
@@ -81,7 +97,7 @@ impl Caller {
     pub fn can_read(&self, v: &Visibility) -> bool {
         match v.scope {
             Scope::Public => true,
-            Scope::Tenant => v.tenant == self.tenant,
+            Scope::Tenant => within(&self.tenant, &v.tenant),
             Scope::Private => v.tenant == self.tenant && v.owner.as_deref() == Some(&self.user),
         }
     }
@@ -89,7 +105,7 @@ impl Caller {
     pub fn can_write(&self, v: &Visibility) -> bool {
         match v.scope {
             Scope::Public => self.operator,
-            Scope::Tenant => self.operator && v.tenant == self.tenant,
+            Scope::Tenant => self.staff && within(&v.tenant, &self.tenant),
             Scope::Private => v.tenant == self.tenant && v.owner.as_deref() == Some(&self.user),
         }
     }
@@ -126,5 +142,32 @@ mod tests {
         assert!(!alice.can_write(&tenant_a) && !op_b.can_write(&tenant_a));
         assert!(alice.can_read(&mine) && alice.can_write(&mine));
         assert!(!bob.can_read(&mine) && !bob.can_write(&mine) && !op_b.can_read(&mine));
+    }
+
+    #[test]
+    fn tenant_collections_reach_the_subtree() {
+        let agency = Caller::with_rights("nation/health", "admin", false, true);
+        let team = Caller::new("nation/health/vaccines", "vic", false);
+        let sibling = Caller::new("nation/healthcare", "sam", false);
+        let col = agency.visibility(Scope::Tenant);
+        assert!(agency.can_write(&col) && !agency.can_write(&agency.visibility(Scope::Public)));
+        assert!(
+            team.can_read(&col),
+            "a team reads its agency's tenant collections"
+        );
+        assert!(
+            !sibling.can_read(&col),
+            "a sibling whose name shares a prefix does not"
+        );
+        assert!(!team.can_write(&col));
+        let team_col = team.visibility(Scope::Tenant);
+        assert!(
+            !agency.can_read(&team_col),
+            "reading goes up the tree, not down"
+        );
+        assert!(
+            agency.can_write(&team_col),
+            "staff write their subtree's collections"
+        );
     }
 }

@@ -232,9 +232,12 @@ impl Db {
         user: &str,
     ) -> Result<Vec<Collection>, sqlx::Error> {
         let sql = format!(
-            "{COLLECTION_SELECT} WHERE c.scope = 'public' OR (c.tenant = ? AND (c.scope = 'tenant' OR c.owner = ?)) ORDER BY c.created_at DESC, c.id"
+            "{COLLECTION_SELECT} WHERE c.scope = 'public' OR (c.scope = 'tenant' AND (c.tenant = ? OR ? LIKE c.tenant || '/%')) OR (c.tenant = ? AND c.owner = ?) ORDER BY c.created_at DESC, c.id"
         );
+        // Tenant collections of the caller's tenant and of every tenant above it.
         let rows = sqlx::query(&sql)
+            .bind(tenant)
+            .bind(tenant)
             .bind(tenant)
             .bind(user)
             .fetch_all(&self.pool)

@@ -87,9 +87,15 @@ fn guarded(path: &str) -> bool {
     path == "/v1" || path.starts_with("/v1/") || path == "/admin" || path.starts_with("/admin/")
 }
 
-/// The middleware: check the bearer key on guarded paths.
+/// The middleware: check the bearer key on guarded paths. Routes of the
+/// application itself are left to [`crate::identity`], which also accepts
+/// tenant API keys and decides per route; this gate keeps guarding what is
+/// merged beside them (the fleet's `/admin/backends`...).
 pub async fn require_key(State(keys): State<ApiKeys>, request: Request, next: Next) -> Response {
-    if keys.is_open() || !guarded(request.uri().path()) {
+    if keys.is_open()
+        || !guarded(request.uri().path())
+        || crate::identity::covers(request.method(), request.uri().path())
+    {
         return next.run(request).await;
     }
     let presented = request

@@ -284,47 +284,6 @@ pub async fn usage(State(state): State<AppState>) -> impl IntoResponse {
     axum::Json(usage_from_metrics(&state.metrics.render(), model))
 }
 
-/// One operator key, as the console may show it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct KeyInfo {
-    /// The key's first characters, then `…`.
-    pub prefix: String,
-    /// The first 8 hex digits of the key's SHA-256 (tells keys apart).
-    pub fingerprint: String,
-}
-
-/// `GET /admin/keys` body.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct KeyList {
-    /// True when no key is configured: `/v1` and `/admin` are open.
-    pub open: bool,
-    pub data: Vec<KeyInfo>,
-    /// Tenants requests are served for (today every request is `public`).
-    pub tenants: Vec<String>,
-}
-
-/// `GET /admin/keys`: the configured operator keys, by prefix only.
-#[utoipa::path(get, path = "/admin/keys", tag = "admin",
-    responses(
-        (status = 200, description = "Operator keys by prefix and fingerprint (never the secret), and the tenants served", body = KeyList),
-        (status = 401, description = "An operator key is configured and none (or a wrong one) was sent", body = sovra_core::error::ErrorEnvelope),
-    ))]
-pub async fn keys(State(state): State<AppState>) -> impl IntoResponse {
-    axum::Json(KeyList {
-        open: state.api_keys.is_open(),
-        data: state
-            .api_keys
-            .shown()
-            .iter()
-            .map(|(prefix, fingerprint)| KeyInfo {
-                prefix: prefix.clone(),
-                fingerprint: fingerprint.clone(),
-            })
-            .collect(),
-        tenants: vec![sovra_store::Subject::DEFAULT_TENANT.to_owned()],
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,9 +1,10 @@
 //! Who a request speaks for, and the data subject's own rights.
 //!
-//! Until identity lands, every request belongs to the `public` tenant and
-//! names its user in the `x-sovra-user` header (absent: `anonymous`).
-//! [`RequestSubject`] is the one place that decision is made, so identity
-//! replaces it without touching handlers. `GET /api/me/data` exports
+//! [`RequestSubject`] is the caller's data subject: the tenant and user of
+//! the [`Principal`](sovra_identity::Principal) the identity middleware
+//! resolved (see [`crate::identity`]); for the anonymous public, the
+//! `public` tenant and the user the `x-sovra-user` header names (absent:
+//! `anonymous`). `GET /api/me/data` exports
 //! everything held about the caller as JSON; `DELETE /api/me/data` erases it
 //! and records the erasure in the audit trail, and deletes the caller's
 //! private knowledge collections (documents, chunks, vectors, index rows).
@@ -16,7 +17,7 @@ use sovra_store::Subject;
 
 use crate::{AppState, HttpError};
 
-/// The header that names the user until identity provides one.
+/// The header that names an anonymous caller's user.
 pub const USER_HEADER: &str = "x-sovra-user";
 
 /// The data subject a request acts for.
@@ -27,11 +28,14 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestSubject {
     type Rejection = HttpError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        subject_of(&parts.headers).map(RequestSubject)
+        match parts.extensions.get::<sovra_identity::Principal>() {
+            Some(who) => crate::identity::subject_of(who).map(RequestSubject),
+            None => subject_of(&parts.headers).map(RequestSubject),
+        }
     }
 }
 
-/// The subject the headers name (for handlers that take the headers whole).
+/// The anonymous subject the headers name.
 pub fn subject_of(headers: &axum::http::HeaderMap) -> Result<Subject, HttpError> {
     let user = match headers.get(USER_HEADER) {
         None => Subject::ANONYMOUS.to_owned(),

@@ -79,8 +79,10 @@ fn encode(vector: Vec<f32>, format: EncodingFormat) -> EmbeddingVector {
     ))]
 pub async fn create(
     State(state): State<AppState>,
+    crate::identity::Who(who): crate::identity::Who,
     ApiJson(req): ApiJson<EmbeddingRequest>,
 ) -> Result<axum::Json<EmbeddingResponse>, HttpError> {
+    crate::identity::check_model(&who, &req.model)?;
     let Some(service) = state.embeddings.clone() else {
         return Err(refuse_model(&state, &req.model).into());
     };

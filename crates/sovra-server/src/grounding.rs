@@ -19,7 +19,6 @@
 //! else about grounding lives here.
 
 use axum::body::Body;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::Serialize;
@@ -124,7 +123,7 @@ fn text_of(m: &ChatMessage) -> Option<String> {
 /// system prompt. Returns what the response must carry.
 pub async fn ground(
     state: &AppState,
-    headers: &HeaderMap,
+    who: &sovra_identity::Principal,
     req: &mut ChatCompletionRequest,
 ) -> Result<Grounding, HttpError> {
     let Some(ask) = ask(state, req.sovra.as_ref())? else {
@@ -142,8 +141,7 @@ pub async fn ground(
     else {
         return Ok(Grounding::Off);
     };
-    let subject = crate::data::subject_of(headers)?;
-    let caller = crate::knowledge::caller(state, headers, &subject);
+    let caller = crate::knowledge::caller(who);
     let max = svc.kb.limits().max_query_chars;
     let query_text: String = question.chars().take(max).collect();
     let q = Query {

@@ -7,9 +7,10 @@
 //! ingests it, and reads OpenAI's `attributes` for the document's title,
 //! canonical URL, language and effective date. Visibility is a Sovra
 //! extension: `"sovra": {"scope": "public" | "tenant" | "private"}` (default
-//! private). Who the caller is comes from [`crate::data::RequestSubject`];
-//! writing public or tenant collections needs the operator's key when keys
-//! are configured. Every refusal is an OpenAI-shaped error: 400 with the
+//! private). Who the caller is comes from the request's principal (see
+//! [`crate::identity`]); public collections are written by platform admins,
+//! tenant ones by their staff (see `sovra_knowledge::access`).
+//! Every refusal is an OpenAI-shaped error: 400 with the
 //! parameter, 403, 404, or 413 for a document over
 //! `knowledge.max_upload_bytes`.
 
@@ -17,7 +18,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use base64::Engine as _;
 use serde::Deserialize;
@@ -27,7 +28,6 @@ use sovra_knowledge::{
     Caller, Collection, Document, Error, Knowledge, Mode, NewDocument, Query, Scope,
 };
 
-use crate::data::RequestSubject;
 use crate::openai::ApiJson;
 use crate::{AppState, HttpError};
 
@@ -103,22 +103,10 @@ fn service(state: &AppState) -> Result<&KnowledgeService, HttpError> {
     })
 }
 
-/// The caller: the request's subject, with the operator's authority when
-/// the API is open or the request carries one of the configured keys.
-pub fn caller(state: &AppState, headers: &HeaderMap, subject: &sovra_store::Subject) -> Caller {
-    let keyed = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .is_some_and(|k| state.api_keys.accepts(k.trim()));
-    Caller::new(
-        &subject.tenant,
-        &subject.user,
-        state.api_keys.is_open() || keyed,
-    )
+/// The caller, as the knowledge base's rules see them (see
+/// [`crate::identity::knowledge_caller`]).
+pub fn caller(who: &sovra_identity::Principal) -> Caller {
+    crate::identity::knowledge_caller(who)
 }
 
 fn store_object(c: &Collection) -> Value {
@@ -187,8 +175,7 @@ pub struct StoreExtension {
     ))]
 pub async fn create_store(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    RequestSubject(me): RequestSubject,
+    crate::identity::Who(who): crate::identity::Who,
     ApiJson(req): ApiJson<CreateStore>,
 ) -> Result<axum::Json<Value>, HttpError> {
     let svc = service(&state)?;
@@ -206,7 +193,7 @@ pub async fn create_store(
     let c = svc
         .kb
         .create_collection(
-            &caller(&state, &headers, &me),
+            &caller(&who),
             &name,
             scope,
             req.description.as_deref().unwrap_or(""),
@@ -224,14 +211,10 @@ pub async fn create_store(
     ))]
 pub async fn list_stores(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    RequestSubject(me): RequestSubject,
+    crate::identity::Who(who): crate::identity::Who,
 ) -> Result<axum::Json<Value>, HttpError> {
     let svc = service(&state)?;
-    let all = svc
-        .kb
-        .list_collections(&caller(&state, &headers, &me))
-        .await?;
+    let all = svc.kb.list_collections(&caller(&who)).await?;
     let data: Vec<Value> = all.iter().map(store_object).collect();
     Ok(axum::Json(json!({
         "object": "list",
@@ -251,15 +234,11 @@ pub async fn list_stores(
     ))]
 pub async fn get_store(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    RequestSubject(me): RequestSubject,
+    crate::identity::Who(who): crate::identity::Who,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>, HttpError> {
     let svc = service(&state)?;
-    let c = svc
-        .kb
-        .collection(&caller(&state, &headers, &me), &id)
-        .await?;
+    let c = svc.kb.collection(&caller(&who), &id).await?;
     Ok(axum::Json(store_object(&c)))
 }
 
@@ -273,14 +252,11 @@ pub async fn get_store(
     ))]
 pub async fn delete_store(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    RequestSubject(me): RequestSubject,
+    crate::identity::Who(who): crate::identity::Who,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>, HttpError> {
     let svc = service(&state)?;
-    svc.kb
-        .delete_collection(&caller(&state, &headers, &me), &id)
-        .await?;
+    svc.kb.delete_collection(&caller(&who), &id).await?;
     Ok(axum::Json(
         json!({"id": id, "object": "vector_store.deleted", "deleted": true}),
     ))
@@ -317,8 +293,7 @@ pub struct AddFile {
     ))]
 pub async fn add_file(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    RequestSubject(me): RequestSubject,
+    crate::identity::Who(who): crate::identity::Who,
     Path(id): Path<String>,
     body: Body,
 ) -> Result<axum::Json<Value>, HttpError> {
@@ -372,10 +347,7 @@ pub async fn add_file(
     doc.url = a.url;
     doc.language = a.language;
     doc.effective_date = a.effective_date;
-    let out = svc
-        .kb
-        .ingest(&caller(&state, &headers, &me), &id, doc)
-        .await?;
+    let out = svc.kb.ingest(&caller(&who), &id, doc).await?;
     let mut body = file_object(&out.document);
     body["sovra"]["status"] = json!(out.status);
     Ok(axum::Json(body))
@@ -390,15 +362,11 @@ pub async fn add_file(
     ))]
 pub async fn list_files(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    RequestSubject(me): RequestSubject,
+    crate::identity::Who(who): crate::identity::Who,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>, HttpError> {
     let svc = service(&state)?;
-    let docs = svc
-        .kb
-        .documents(&caller(&state, &headers, &me), &id)
-        .await?;
+    let docs = svc.kb.documents(&caller(&who), &id).await?;
     let data: Vec<Value> = docs.iter().map(file_object).collect();
     Ok(axum::Json(json!({
         "object": "list",
@@ -418,14 +386,11 @@ pub async fn list_files(
     ))]
 pub async fn delete_file(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    RequestSubject(me): RequestSubject,
+    crate::identity::Who(who): crate::identity::Who,
     Path((id, file_id)): Path<(String, String)>,
 ) -> Result<axum::Json<Value>, HttpError> {
     let svc = service(&state)?;
-    svc.kb
-        .delete_document(&caller(&state, &headers, &me), &id, &file_id)
-        .await?;
+    svc.kb.delete_document(&caller(&who), &id, &file_id).await?;
     Ok(axum::Json(
         json!({"id": file_id, "object": "vector_store.file.deleted", "deleted": true}),
     ))
@@ -456,8 +421,7 @@ pub struct SearchExtension {
     ))]
 pub async fn search(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    RequestSubject(me): RequestSubject,
+    crate::identity::Who(who): crate::identity::Who,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<SearchBody>,
 ) -> Result<impl IntoResponse, HttpError> {
@@ -490,7 +454,7 @@ pub async fn search(
         mode: req.sovra.and_then(|s| s.mode).unwrap_or_default(),
         ..Query::new(&text, k)
     };
-    let hits = svc.kb.search(&caller(&state, &headers, &me), &q).await?;
+    let hits = svc.kb.search(&caller(&who), &q).await?;
     let data: Vec<Value> = hits
         .iter()
         .map(|h| {

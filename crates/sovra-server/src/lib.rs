@@ -10,6 +10,7 @@
 //! `Result<_, HttpError>`, and [`error::HttpError`] is the only place that
 //! renders an error body.
 
+pub mod admin;
 pub mod apidoc;
 pub mod auth;
 pub mod console;
@@ -19,6 +20,7 @@ pub mod embeddings;
 pub mod error;
 pub mod grounding;
 pub mod hints;
+pub mod identity;
 pub mod knowledge;
 pub mod observe;
 pub mod oidc;
@@ -92,6 +94,8 @@ pub struct AppState {
     pub safety: Option<Arc<safety::Safety>>,
     /// What the web chat shows of the country profile (`GET /api/profile`).
     pub profile: Arc<profile::PublicProfile>,
+    /// Who each request acts for: the directory and the anonymous policy (see [`identity`]).
+    pub identity: identity::Identity,
     /// Web sign-in (`/auth/*`) and the session cookie; `None`: not served.
     pub signin: Option<Arc<signin::SignIn>>,
     draining: Arc<AtomicBool>,
@@ -105,7 +109,9 @@ impl AppState {
         limits: Limits,
         system_prompt: &str,
     ) -> Self {
+        let directory = sovra_store::directory_of(store.clone());
         Self {
+            identity: identity::Identity::new(directory, true),
             engine,
             store,
             limits: Arc::new(limits),
@@ -138,6 +144,13 @@ impl AppState {
     /// Require one of these keys on `/v1` and `/admin`.
     pub fn with_api_keys(mut self, keys: auth::ApiKeys) -> Self {
         self.api_keys = keys;
+        self
+    }
+
+    /// Whether callers with no credential are served as the anonymous public
+    /// once the platform is closed (`identity.anonymous`; see [`identity`]).
+    pub fn with_anonymous(mut self, allowed: bool) -> Self {
+        self.identity.anonymous = allowed;
         self
     }
 
@@ -210,7 +223,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(data::export_me, data::erase_me))
         .routes(routes!(profile::get))
         .routes(routes!(console::usage))
-        .routes(routes!(console::keys))
+        .routes(routes!(admin::list_keys, admin::create_key))
+        .routes(routes!(admin::get_key, admin::revoke_key))
+        .routes(routes!(admin::list_tenants, admin::create_tenant))
+        .routes(routes!(admin::get_tenant, admin::delete_tenant))
+        .routes(routes!(admin::list_users, admin::create_user))
+        .routes(routes!(
+            admin::get_user,
+            admin::update_user,
+            admin::delete_user
+        ))
+        .routes(routes!(admin::whoami))
         .routes(routes!(signin::login))
         .routes(routes!(signin::logout))
         .routes(routes!(signin::me))
@@ -230,6 +253,11 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.limits.max_body_bytes;
     let (api, _) = routes().split_for_parts();
     let api = api
+        // After routing, so the rule is looked up by the matched template.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            identity::authorize,
+        ))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

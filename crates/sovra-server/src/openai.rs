@@ -49,7 +49,10 @@ fn model_object(id: &str) -> Model {
 /// Every chat model the engine serves (a fleet serves several), then embeddings.
 #[utoipa::path(get, path = "/v1/models", tag = "openai",
     responses((status = 200, description = "The served models", body = ModelList)))]
-pub async fn list_models(State(state): State<AppState>) -> axum::Json<ModelList> {
+pub async fn list_models(
+    State(state): State<AppState>,
+    crate::identity::Who(who): crate::identity::Who,
+) -> axum::Json<ModelList> {
     axum::Json(ModelList {
         object: "list".into(),
         data: state
@@ -58,6 +61,8 @@ pub async fn list_models(State(state): State<AppState>) -> axum::Json<ModelList>
             .iter()
             .map(|m| model_object(&m.id))
             .chain(crate::embeddings::model_object(&state))
+            // A key limited to some models sees only those.
+            .filter(|m| who.allows_model(&m.id))
             .collect(),
     })
 }
@@ -71,8 +76,10 @@ pub async fn list_models(State(state): State<AppState>) -> axum::Json<ModelList>
     ))]
 pub async fn get_model(
     State(state): State<AppState>,
+    crate::identity::Who(who): crate::identity::Who,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Model>, HttpError> {
+    crate::identity::check_model(&who, &id)?;
     if !state.engine.models().iter().any(|m| m.id == id) {
         return crate::embeddings::model_object(&state)
             .filter(|m| m.id == id)
@@ -493,10 +500,12 @@ pub fn prepare(state: &AppState, req: ChatCompletionRequest) -> Result<Prepared,
     ))]
 pub async fn chat_completions(
     State(state): State<AppState>,
+    crate::identity::Who(who): crate::identity::Who,
     headers: HeaderMap,
     ApiJson(mut req): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, HttpError> {
-    let grounding = crate::grounding::ground(&state, &headers, &mut req).await?;
+    crate::identity::check_model(&who, &req.model)?;
+    let grounding = crate::grounding::ground(&state, &who, &mut req).await?;
     if let Some(declined) = grounding.declined(&req.model, req.stream == Some(true)) {
         return Ok(declined);
     }
@@ -649,9 +658,11 @@ pub fn prepare_text(state: &AppState, req: CompletionRequest) -> Result<Prepared
     ))]
 pub async fn completions(
     State(state): State<AppState>,
+    crate::identity::Who(who): crate::identity::Who,
     headers: HeaderMap,
     ApiJson(req): ApiJson<CompletionRequest>,
 ) -> Result<Response, HttpError> {
+    crate::identity::check_model(&who, &req.model)?;
     let mut prepared = prepare_text(&state, req)?;
     crate::hints::apply(&headers, &mut prepared.generate.hints);
     let model = prepared.generate.model.clone();

@@ -32,6 +32,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// Data-subject rights, keys, retention and backups (see docs/data.md).
     Data(DataArgs),
+    /// Tenants, users and API keys, and the first platform admin (see docs/admin.md).
+    Admin(crate::admin::AdminArgs),
     /// National knowledge: collections, ingestion, search, benchmark (see docs/knowledge.md).
     Knowledge(KnowledgeArgs),
     /// Evaluations on the team's labelled sets: `sovra eval safety` (eval/safety), `sovra eval knowledge` (eval/knowledge).

@@ -96,14 +96,14 @@ fn sovra_audit_entry(s: &Subject, conversations: usize) -> sovra_store::NewAudit
 }
 
 /// Who runs the command, for the audit trail.
-fn actor() -> String {
+pub(crate) fn actor() -> String {
     let user = std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
         .unwrap_or_else(|_| "unknown".into());
     format!("cli:{user}")
 }
 
-fn emit(value: &serde_json::Value) -> Result<()> {
+pub(crate) fn emit(value: &serde_json::Value) -> Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;

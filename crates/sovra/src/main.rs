@@ -3,6 +3,7 @@
 //! Subcommands live in their own modules; none of them holds logic that a
 //! library crate should own.
 
+mod admin;
 mod bench;
 mod chat;
 mod cli;
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
             cli::Command::Chat(args) => chat::run(args).await,
             cli::Command::Bench(args) => bench::run(args).await,
             cli::Command::Data(args) => data::run(args).await,
+            cli::Command::Admin(args) => admin::run(args).await,
             cli::Command::Knowledge(args) => knowledge::run(args).await,
             cli::Command::Eval(args) => match args.command {
                 cli::EvalCommand::Safety(a) => safety::eval(a).await,

@@ -139,6 +139,12 @@ async fn a_local_account_signs_in_changes_only_with_its_csrf_token_and_signs_out
     assert_eq!(st2, 401);
     assert_eq!(body2["error"]["message"], body["error"]["message"]);
 
+    // What one argon2id verify costs here (the same build profile as the server).
+    let hash = password::hash(ADMIN_PASSWORD).unwrap();
+    let t = Instant::now();
+    assert!(password::verify(ADMIN_PASSWORD, Some(&hash)));
+    eprintln!("argon2id verify: {:?}", t.elapsed());
+
     // The right one: a session cookie with the attributes that matter.
     let started = Instant::now();
     let r = login(&s, "ada@gov.example", ADMIN_PASSWORD).await;

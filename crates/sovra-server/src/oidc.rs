@@ -250,12 +250,12 @@ impl Oidc {
                 None if jwks.keys.len() == 1 => jwks.keys.first(),
                 None => None,
             }?;
-            if let Some(key_alg) = jwk.common.key_algorithm {
-                if format!("{key_alg:?}") != format!("{alg:?}") {
-                    return Some(Err(OidcError::Token(format!(
-                        "the token is signed with {alg:?}, its key is for {key_alg:?}"
-                    ))));
-                }
+            if let Some(key_alg) = jwk.common.key_algorithm
+                && format!("{key_alg:?}") != format!("{alg:?}")
+            {
+                return Some(Err(OidcError::Token(format!(
+                    "the token is signed with {alg:?}, its key is for {key_alg:?}"
+                ))));
             }
             Some(DecodingKey::from_jwk(jwk).map_err(|e| OidcError::Token(e.to_string())))
         };

@@ -46,6 +46,8 @@ pub struct Settings {
     pub safety: SafetySettings,
     /// Web sign-in: local accounts and single sign-on (see docs/security.md).
     pub signin: SignInSettings,
+    /// Tenants, users and API keys (see docs/admin.md).
+    pub identity: IdentitySettings,
 }
 
 /// The country profile Sovra follows and how its safety pipeline runs
@@ -300,6 +302,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             safety: SafetySettings::default(),
             signin: SignInSettings::default(),
+            identity: IdentitySettings::default(),
         }
     }
 }
@@ -802,6 +805,23 @@ impl SignInSettings {
             "must be one of platform_admin, tenant_admin, developer, member, auditor",
         )?;
         Ok(())
+    }
+}
+
+/// Who may call without a credential (see docs/admin.md, docs/security.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentitySettings {
+    /// Once the platform is closed (an operator key or a platform admin
+    /// exists), serve callers with no credential as the anonymous public
+    /// (members of the `public` tenant: the web chat and their own data);
+    /// false: `401` for them. Before then a single node is open.
+    pub anonymous: bool,
+}
+
+impl Default for IdentitySettings {
+    fn default() -> Self {
+        Self { anonymous: true }
     }
 }
 

@@ -161,6 +161,7 @@ pub async fn create_tenant(
     params(("tenant" = String, Path, description = "The tenant's path, percent-encoded (`nation%2Fhealth`)")),
     responses(
         (status = 200, description = "The tenant", body = Tenant),
+        (status = 400, description = "Not a tenant path", body = sovra_core::error::ErrorEnvelope),
         (status = 404, description = "No such tenant in the caller's reach", body = sovra_core::error::ErrorEnvelope),
     ))]
 pub async fn get_tenant(
@@ -187,7 +188,7 @@ pub async fn get_tenant(
     params(("tenant" = String, Path, description = "The tenant's path, percent-encoded (`nation%2Fhealth`)")),
     responses(
         (status = 200, description = "Deleted (the change is in the audit trail)", body = Deleted),
-        (status = 400, description = "The tenant still has sub-tenants, users or keys", body = sovra_core::error::ErrorEnvelope),
+        (status = 400, description = "Not a tenant path, or the tenant still has sub-tenants, users or keys", body = sovra_core::error::ErrorEnvelope),
         (status = 403, description = "A tenant admin deleting their own tenant", body = sovra_core::error::ErrorEnvelope),
         (status = 404, description = "No such tenant in the caller's reach", body = sovra_core::error::ErrorEnvelope),
     ))]

@@ -90,6 +90,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         &profile.system_prompt(profile.fallback_language().as_str()),
     )
     .with_api_keys(sovra_server::auth::ApiKeys::new(&settings.auth.api_keys))
+    .with_anonymous(settings.identity.anonymous)
     .with_profile(public, prompts)
     .with_signin(crate::signin::build(
         &settings.signin,

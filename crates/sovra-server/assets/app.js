@@ -5,6 +5,7 @@
 import { el, randomId, stored, store, client, initTheme, readSse, httpError } from './common.js';
 import { STRINGS, LANGUAGES, RTL, t as translate } from './i18n.js';
 import { render as renderMarkdown, plain, safeUrl, link } from './markdown.js';
+import { session, whoami, signOut, signInForm, csrfHeaders } from './signin.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -15,11 +16,11 @@ const ui = {
   lang: $('lang'), menu: $('menu'), privacy: $('privacy'),
 };
 
-// ---- Identity: an anonymous id kept in this browser ----
+// ---- Identity: an anonymous id kept in this browser, or a signed-in session ----
 
 let userId = stored('sovra.user');
 if (!userId) { userId = 'anon-' + randomId(); store('sovra.user', userId); }
-const api = client(() => ({ 'x-sovra-user': userId }));
+const api = client(() => ({ 'x-sovra-user': userId, ...csrfHeaders() }));
 const convPath = (id) => '/api/conversations/' + encodeURIComponent(id);
 
 // ---- State ----
@@ -127,6 +128,34 @@ function applyLanguage(code) {
   if (!controller) for (const turn of turns) renderTurn(turn);
   refreshActions();
   if (editing) ui.editing.textContent = t('editing');
+  renderAuth();
+}
+
+// ---- Sign-in: who is signed in, the sign-in dialog, sign-out ----
+
+function renderAuth() {
+  const who = $('whoami'), open = $('signin-open'), out = $('signout');
+  const offered = session.methods.password || !!session.methods.oidc;
+  who.hidden = !session.signedIn;
+  who.textContent = session.signedIn ? t('signed_in_as', { name: session.user.display_name || session.user.name }) : '';
+  out.hidden = !session.signedIn;
+  open.hidden = session.signedIn || !offered;
+}
+
+function openSignIn() {
+  const required = !!profile && profile.anonymous === false && !session.signedIn;
+  $('signin-required').hidden = !required;
+  $('signin-close').hidden = required;
+  $('signin-body').replaceChildren(...signInForm(t, async () => {
+    $('signin').close();
+    renderAuth();
+    newChat({ focus: false });
+    await refreshList();
+    ui.prompt.focus();
+  }));
+  $('signin').showModal();
+  const first = $('signin-name') || $('signin-sso');
+  if (first) first.focus();
 }
 
 // ---- Welcome: the assistant's name and persona, starters, help lines ----
@@ -656,7 +685,7 @@ async function send(text) {
     }
     const res = await fetch(convPath(currentId) + '/messages', {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream', 'x-sovra-user': userId },
+      headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream', 'x-sovra-user': userId, ...csrfHeaders() },
       body: JSON.stringify({ content: text, language: lang }),
       signal: ctrl.signal,
     });
@@ -763,6 +792,16 @@ ui.menu.addEventListener('click', () => {
 document.addEventListener('keydown', (e) => {
   if (e.key === 'Escape' && document.body.classList.contains('nav-open')) { closeMenu(); ui.menu.focus(); }
 });
+$('signin-open').addEventListener('click', openSignIn);
+$('signin-close').addEventListener('click', () => $('signin').close());
+$('signin').addEventListener('cancel', (e) => { if (!$('signin-close').hidden) return; e.preventDefault(); });
+$('signout').addEventListener('click', async () => {
+  await signOut();
+  renderAuth();
+  newChat({ focus: false });
+  await refreshList();
+  $('signin-open').focus();
+});
 $('privacy-open').addEventListener('click', () => { $('privacy-msg').textContent = ''; ui.privacy.showModal(); });
 $('privacy-close').addEventListener('click', () => ui.privacy.close());
 $('download-data').addEventListener('click', downloadData);
@@ -774,10 +813,12 @@ initTheme($('theme'));
 // ---- Start ----
 
 async function start() {
+  await whoami();
   try { profile = await api('GET', '/api/profile'); } catch (_) { profile = null; }
   ui.lang.replaceChildren(...languageOptions().map((code) => el('option', { value: code, lang: code }, nativeName(code))));
   applyLanguage(chooseLanguage());
-  await refreshList();
+  if (profile && profile.anonymous === false && !session.signedIn && (session.methods.password || session.methods.oidc)) openSignIn();
+  else await refreshList();
   const initial = hashId();
   if (initial) await openConversation(initial, true);
   document.body.dataset.ready = 'true';

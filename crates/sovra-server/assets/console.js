@@ -1,13 +1,36 @@
 // Sovra operator console: polls /admin/* every 2 s and draws the trend as
-// SVG (no chart library). The operator key, when one is needed, stays in
-// this tab's sessionStorage.
+// SVG (no chart library). An administrator signs in (local account or
+// single sign-on: the session cookie, plus the CSRF header on changes);
+// an operator key, where one is used instead, stays in this tab's
+// sessionStorage.
 
 import { el, client, initTheme, HttpError } from './common.js';
+import { session, whoami, signOut, signInForm, csrfHeaders } from './signin.js';
 
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 2000, POINTS = 60;
 let key = sessionStorage.getItem('sovra.operator-key') || '';
-const api = client(() => (key ? { Authorization: 'Bearer ' + key } : {}));
+const api = client(() => (key ? { Authorization: 'Bearer ' + key } : csrfHeaders()));
+const STRINGS = {
+  sign_in: 'Sign in', user_name: 'User name', password: 'Password', sign_in_with: 'Sign in with {name}',
+  wrong_password: 'Incorrect name or password.', failed: 'Something went wrong: {error}',
+};
+const t = (k, vars = {}) => (STRINGS[k] || k).replace(/\{(\w+)\}/g, (m, v) => (v in vars ? String(vars[v]) : m));
+const ADMINS = new Set(['platform_admin', 'tenant_admin', 'auditor']);
+
+function renderAuth() {
+  const box = $('auth');
+  if (session.signedIn) {
+    const u = session.user;
+    const out = el('button', { type: 'button', id: 'signout' }, 'Sign out');
+    out.addEventListener('click', async () => { await signOut(); history.length = 0; renderAuth(); poll(); });
+    box.replaceChildren(el('p', { id: 'whoami' }, `Signed in as ${u.display_name || u.name} (${u.role.replace('_', ' ')}, ${u.tenant})`), out);
+    $('keyform').hidden = !!ADMINS.has(u.role) && !key;
+  } else {
+    box.replaceChildren(el('h2', {}, 'Administrator sign-in'), ...signInForm(t, () => { history.length = 0; renderAuth(); poll(); }));
+    $('keyform').hidden = false;
+  }
+}
 const nf = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
 const fmt = (n) => (n === null || n === undefined ? '–' : nf.format(n));
 const history = []; // {at, requests, errors, prompt, completion}
@@ -82,8 +105,10 @@ async function poll() {
   try {
     usage = await api('GET', '/admin/usage');
   } catch (e) {
-    $('state').textContent = e instanceof HttpError && e.status === 401
-      ? 'This server needs an operator key: enter it above.' : 'Could not read usage: ' + e.message;
+    $('state').textContent = e instanceof HttpError && (e.status === 401 || e.status === 403)
+      ? (session.signedIn ? 'Your account may not see the console: sign in as an administrator, or use an operator key.'
+        : 'Sign in as an administrator, or enter an operator key.')
+      : 'Could not read usage: ' + e.message;
     return;
   }
   $('state').textContent = 'Live: updated ' + new Date().toLocaleTimeString();
@@ -142,5 +167,5 @@ $('keyform').addEventListener('submit', (e) => {
   poll();
 });
 initTheme($('theme'));
-poll().finally(() => { document.body.dataset.ready = 'true'; });
+whoami().then(renderAuth).then(poll).finally(() => { document.body.dataset.ready = 'true'; });
 setInterval(poll, POLL_MS);

@@ -31,6 +31,8 @@ export const STRINGS = {
     delete_data_confirm: 'Delete all your conversations and feedback from this server? This cannot be undone.',
     data_deleted: 'Your data has been deleted.', close: 'Close', loading: 'Loading…', untitled: 'Untitled', sources: 'Sources',
     gone: 'That conversation no longer exists.', failed: 'Something went wrong: {error}', answer_from: 'Answer from {name}',
+    sign_in: 'Sign in', sign_out: 'Sign out', signed_in_as: 'Signed in as {name}', user_name: 'User name',
+    password: 'Password', sign_in_with: 'Sign in with {name}', wrong_password: 'Incorrect name or password.', sign_in_required: 'Sign in to use this chat.',
   },
   et: {
     skip: 'Liigu sõnumikasti', conversations: 'Vestlused', new_chat: 'Uus vestlus',
@@ -57,6 +59,8 @@ export const STRINGS = {
     delete_data_confirm: 'Kas kustutada kõik sinu vestlused ja tagasiside sellest serverist? Seda ei saa tagasi võtta.',
     data_deleted: 'Sinu andmed on kustutatud.', close: 'Sulge', loading: 'Laadin…', untitled: 'Nimetu', sources: 'Allikad',
     gone: 'Seda vestlust enam ei ole.', failed: 'Midagi läks valesti: {error}', answer_from: '{name} vastus',
+    sign_in: 'Logi sisse', sign_out: 'Logi välja', signed_in_as: 'Sisse logitud: {name}', user_name: 'Kasutajanimi',
+    password: 'Parool', sign_in_with: 'Logi sisse: {name}', wrong_password: 'Vale nimi või parool.', sign_in_required: 'Vestluse kasutamiseks logi sisse.',
   },
   ru: {
     skip: 'Перейти к полю сообщения', conversations: 'Беседы', new_chat: 'Новая беседа',
@@ -83,6 +87,8 @@ export const STRINGS = {
     delete_data_confirm: 'Удалить все ваши беседы и отзывы с этого сервера? Это нельзя отменить.',
     data_deleted: 'Ваши данные удалены.', close: 'Закрыть', loading: 'Загрузка…', untitled: 'Без названия', sources: 'Источники',
     gone: 'Этой беседы больше нет.', failed: 'Что-то пошло не так: {error}', answer_from: 'Ответ: {name}',
+    sign_in: 'Войти', sign_out: 'Выйти', signed_in_as: 'Вы вошли как {name}', user_name: 'Имя пользователя',
+    password: 'Пароль', sign_in_with: 'Войти через {name}', wrong_password: 'Неверное имя или пароль.', sign_in_required: 'Войдите, чтобы пользоваться чатом.',
   },
   uk: {
     skip: 'Перейти до поля повідомлення', conversations: 'Розмови', new_chat: 'Нова розмова',
@@ -109,6 +115,8 @@ export const STRINGS = {
     delete_data_confirm: 'Видалити всі ваші розмови та відгуки з цього сервера? Це не можна скасувати.',
     data_deleted: 'Ваші дані видалено.', close: 'Закрити', loading: 'Завантаження…', untitled: 'Без назви', sources: 'Джерела',
     gone: 'Цієї розмови більше немає.', failed: 'Щось пішло не так: {error}', answer_from: 'Відповідь: {name}',
+    sign_in: 'Увійти', sign_out: 'Вийти', signed_in_as: 'Ви увійшли як {name}', user_name: 'Ім’я користувача',
+    password: 'Пароль', sign_in_with: 'Увійти через {name}', wrong_password: 'Неправильне ім’я або пароль.', sign_in_required: 'Увійдіть, щоб користуватися чатом.',
   },
   fr: {
     skip: 'Aller à la zone de message', conversations: 'Conversations', new_chat: 'Nouvelle conversation',
@@ -135,6 +143,8 @@ export const STRINGS = {
     delete_data_confirm: 'Supprimer toutes vos conversations et vos avis de ce serveur ? C’est définitif.',
     data_deleted: 'Vos données ont été supprimées.', close: 'Fermer', loading: 'Chargement…', untitled: 'Sans titre', sources: 'Sources',
     gone: 'Cette conversation n’existe plus.', failed: 'Une erreur est survenue : {error}', answer_from: 'Réponse de {name}',
+    sign_in: 'Se connecter', sign_out: 'Se déconnecter', signed_in_as: 'Connecté en tant que {name}', user_name: 'Nom d’utilisateur',
+    password: 'Mot de passe', sign_in_with: 'Se connecter avec {name}', wrong_password: 'Nom ou mot de passe incorrect.', sign_in_required: 'Connectez-vous pour utiliser ce chat.',
   },
   de: {
     skip: 'Zum Nachrichtenfeld springen', conversations: 'Unterhaltungen', new_chat: 'Neue Unterhaltung',
@@ -161,6 +171,8 @@ export const STRINGS = {
     delete_data_confirm: 'Alle Ihre Unterhaltungen und Rückmeldungen von diesem Server löschen? Das kann nicht rückgängig gemacht werden.',
     data_deleted: 'Ihre Daten wurden gelöscht.', close: 'Schließen', loading: 'Wird geladen…', untitled: 'Ohne Titel', sources: 'Quellen',
     gone: 'Diese Unterhaltung gibt es nicht mehr.', failed: 'Etwas ist schiefgegangen: {error}', answer_from: 'Antwort von {name}',
+    sign_in: 'Anmelden', sign_out: 'Abmelden', signed_in_as: 'Angemeldet als {name}', user_name: 'Benutzername',
+    password: 'Passwort', sign_in_with: 'Mit {name} anmelden', wrong_password: 'Name oder Passwort ist falsch.', sign_in_required: 'Melden Sie sich an, um diesen Chat zu nutzen.',
   },
   it: {
     skip: 'Vai alla casella del messaggio', conversations: 'Conversazioni', new_chat: 'Nuova conversazione',
@@ -187,6 +199,8 @@ export const STRINGS = {
     delete_data_confirm: 'Eliminare tutte le tue conversazioni e i tuoi pareri da questo server? Non si può annullare.',
     data_deleted: 'I tuoi dati sono stati eliminati.', close: 'Chiudi', loading: 'Caricamento…', untitled: 'Senza titolo', sources: 'Fonti',
     gone: 'Questa conversazione non esiste più.', failed: 'Qualcosa è andato storto: {error}', answer_from: 'Risposta di {name}',
+    sign_in: 'Accedi', sign_out: 'Esci', signed_in_as: 'Accesso come {name}', user_name: 'Nome utente',
+    password: 'Password', sign_in_with: 'Accedi con {name}', wrong_password: 'Nome o password errati.', sign_in_required: 'Accedi per usare questa chat.',
   },
   es: {
     skip: 'Ir al cuadro de mensaje', conversations: 'Conversaciones', new_chat: 'Nueva conversación',
@@ -213,6 +227,8 @@ export const STRINGS = {
     delete_data_confirm: '¿Eliminar todas tus conversaciones y opiniones de este servidor? No se puede deshacer.',
     data_deleted: 'Tus datos se han eliminado.', close: 'Cerrar', loading: 'Cargando…', untitled: 'Sin título', sources: 'Fuentes',
     gone: 'Esa conversación ya no existe.', failed: 'Algo salió mal: {error}', answer_from: 'Respuesta de {name}',
+    sign_in: 'Iniciar sesión', sign_out: 'Cerrar sesión', signed_in_as: 'Sesión iniciada como {name}', user_name: 'Nombre de usuario',
+    password: 'Contraseña', sign_in_with: 'Iniciar sesión con {name}', wrong_password: 'Nombre o contraseña incorrectos.', sign_in_required: 'Inicia sesión para usar este chat.',
   },
   pt: {
     skip: 'Ir para a caixa de mensagem', conversations: 'Conversas', new_chat: 'Nova conversa',
@@ -239,6 +255,8 @@ export const STRINGS = {
     delete_data_confirm: 'Eliminar todas as suas conversas e opiniões deste servidor? Não é possível anular.',
     data_deleted: 'Os seus dados foram eliminados.', close: 'Fechar', loading: 'A carregar…', untitled: 'Sem título', sources: 'Fontes',
     gone: 'Essa conversa já não existe.', failed: 'Algo correu mal: {error}', answer_from: 'Resposta de {name}',
+    sign_in: 'Iniciar sessão', sign_out: 'Terminar sessão', signed_in_as: 'Sessão iniciada como {name}', user_name: 'Nome de utilizador',
+    password: 'Palavra-passe', sign_in_with: 'Iniciar sessão com {name}', wrong_password: 'Nome ou palavra-passe incorretos.', sign_in_required: 'Inicie sessão para usar este chat.',
   },
   fi: {
     skip: 'Siirry viestikenttään', conversations: 'Keskustelut', new_chat: 'Uusi keskustelu',
@@ -265,6 +283,8 @@ export const STRINGS = {
     delete_data_confirm: 'Poistetaanko kaikki keskustelusi ja palautteesi tältä palvelimelta? Tätä ei voi perua.',
     data_deleted: 'Tietosi on poistettu.', close: 'Sulje', loading: 'Ladataan…', untitled: 'Nimetön', sources: 'Lähteet',
     gone: 'Keskustelua ei enää ole.', failed: 'Jokin meni vikaan: {error}', answer_from: 'Vastaus: {name}',
+    sign_in: 'Kirjaudu sisään', sign_out: 'Kirjaudu ulos', signed_in_as: 'Kirjautunut: {name}', user_name: 'Käyttäjätunnus',
+    password: 'Salasana', sign_in_with: 'Kirjaudu: {name}', wrong_password: 'Väärä tunnus tai salasana.', sign_in_required: 'Kirjaudu sisään käyttääksesi keskustelua.',
   },
   sw: {
     skip: 'Nenda kwenye kisanduku cha ujumbe', conversations: 'Mazungumzo', new_chat: 'Mazungumzo mapya',
@@ -291,6 +311,8 @@ export const STRINGS = {
     delete_data_confirm: 'Futa mazungumzo na maoni yako yote kwenye seva hii? Hili haliwezi kutenduliwa.',
     data_deleted: 'Data yako imefutwa.', close: 'Funga', loading: 'Inapakia…', untitled: 'Bila jina', sources: 'Vyanzo',
     gone: 'Mazungumzo hayo hayapo tena.', failed: 'Kuna tatizo: {error}', answer_from: 'Jibu kutoka kwa {name}',
+    sign_in: 'Ingia', sign_out: 'Toka', signed_in_as: 'Umeingia kama {name}', user_name: 'Jina la mtumiaji',
+    password: 'Nenosiri', sign_in_with: 'Ingia kwa {name}', wrong_password: 'Jina au nenosiri si sahihi.', sign_in_required: 'Ingia ili kutumia mazungumzo haya.',
   },
   ar: {
     skip: 'انتقل إلى مربع الرسالة', conversations: 'المحادثات', new_chat: 'محادثة جديدة',
@@ -317,6 +339,8 @@ export const STRINGS = {
     delete_data_confirm: 'هل تريد حذف كل محادثاتك وملاحظاتك من هذا الخادم؟ لا يمكن التراجع عن ذلك.',
     data_deleted: 'تم حذف بياناتك.', close: 'إغلاق', loading: 'جارٍ التحميل…', untitled: 'بلا عنوان', sources: 'المصادر',
     gone: 'لم تعد هذه المحادثة موجودة.', failed: 'حدث خطأ: {error}', answer_from: 'إجابة {name}',
+    sign_in: 'تسجيل الدخول', sign_out: 'تسجيل الخروج', signed_in_as: 'مسجّل الدخول باسم {name}', user_name: 'اسم المستخدم',
+    password: 'كلمة المرور', sign_in_with: 'تسجيل الدخول عبر {name}', wrong_password: 'الاسم أو كلمة المرور غير صحيحة.', sign_in_required: 'سجّل الدخول لاستخدام هذه المحادثة.',
   },
 };
 

@@ -30,6 +30,7 @@ use utoipa::OpenApi;
         (name = "web", description = "The web chat's and operator console's pages and assets, and the public parts of the country profile"),
         (name = "data", description = "The data subject's own rights: export and erasure"),
         (name = "transparency", description = "The published behaviour policy, the transparency report, citizens' ratings of answers"),
+        (name = "sign-in", description = "Web sign-in: local accounts, single sign-on (OpenID Connect), the session cookie"),
         (name = "admin", description = "Operator API behind the operator key: usage, keys, feedback and moderation queues"),
     )
 )]
@@ -147,6 +148,11 @@ mod tests {
             ("/admin/whoami", &["get"]),
             ("/admin/feedback", &["get"]),
             ("/console", &["get"]),
+            ("/auth/login", &["post"]),
+            ("/auth/logout", &["post"]),
+            ("/auth/me", &["get"]),
+            ("/auth/oidc/start", &["get"]),
+            ("/auth/oidc/callback", &["get"]),
             ("/healthz", &["get"]),
             ("/readyz", &["get"]),
             ("/metrics", &["get"]),

@@ -141,7 +141,7 @@ pub async fn serve(
         let limits = limits.clone();
         let stop = shutdown.clone();
         conns.spawn(async move {
-            if let Err(e) = connection(stream, app, tls, &limits, stop).await {
+            if let Err(e) = connection(stream, peer, app, tls, &limits, stop).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
@@ -160,6 +160,7 @@ pub async fn serve(
 /// One connection: TLS (if any), then HTTP/1 or HTTP/2.
 async fn connection(
     stream: TcpStream,
+    peer: std::net::SocketAddr,
     app: axum::Router,
     tls: Option<TlsAcceptor>,
     limits: &ConnLimits,
@@ -174,11 +175,11 @@ async fn connection(
                         io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")
                     })??;
             let h2 = accepted.get_ref().1.alpn_protocol() == Some(b"h2");
-            http(accepted, h2, app, limits, stop).await
+            http(accepted, peer, h2, app, limits, stop).await
         }
         None => {
             let h2 = sniff_h2(&stream, limits.header_read_timeout).await?;
-            http(stream, h2, app, limits, stop).await
+            http(stream, peer, h2, app, limits, stop).await
         }
     }
 }
@@ -219,6 +220,7 @@ async fn sniff_h2(stream: &TcpStream, limit: Duration) -> io::Result<bool> {
 
 async fn http<S>(
     io: S,
+    peer: std::net::SocketAddr,
     h2: bool,
     app: axum::Router,
     limits: &ConnLimits,
@@ -228,6 +230,13 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let io = TokioIo::new(io);
+    // The peer's address reaches handlers as axum's `ConnectInfo` (sign-in
+    // counts failures per address).
+    let app =
+        tower::ServiceExt::map_request(app, move |mut r: hyper::Request<hyper::body::Incoming>| {
+            r.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            r
+        });
     let service = TowerToHyperService::new(app);
     if h2 {
         let mut b = http2::Builder::new(TokioExecutor::new());

@@ -10,7 +10,7 @@
 //!   (capped at its user's current role), scopes and model allow-list;
 //! - one of the operator's static `auth.api_keys` → [`Credential::Operator`],
 //!   a platform admin;
-//! - a web session cookie → [`resolve_session`] (the sign-in module's hook);
+//! - a web session cookie → [`crate::signin::resolve_session`];
 //! - nobody → the anonymous public: a member of the `public` tenant, the user
 //!   named by `x-sovra-user` (absent: `anonymous`).
 //!
@@ -158,6 +158,12 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("GET", "/api/profile", Rule::Public),
     ("GET", "/policy", Rule::Public),
     ("GET", "/transparency", Rule::Public),
+    // Web sign-in: anyone may try (the CSRF guard and the throttle stand in front).
+    ("POST", "/auth/login", Rule::Public),
+    ("POST", "/auth/logout", Rule::Public),
+    ("GET", "/auth/me", Rule::Public),
+    ("GET", "/auth/oidc/start", Rule::Public),
+    ("GET", "/auth/oidc/callback", Rule::Public),
     // The OpenAI API.
     ("GET", "/v1/models", guarded(Scope::Inference, USERS, false)),
     (
@@ -476,15 +482,6 @@ fn header_user(headers: &HeaderMap) -> Result<String, HttpError> {
     crate::data::subject_of(headers).map(|s| s.user)
 }
 
-/// The sign-in module's hook: the principal of a web session cookie, if
-/// the request carries a live one. Until web sign-in lands, nobody.
-pub async fn resolve_session(
-    _directory: &dyn Directory,
-    _headers: &HeaderMap,
-) -> Result<Option<Principal>, HttpError> {
-    Ok(None)
-}
-
 fn incorrect_key(presented: &str) -> Denial {
     let shown: String = presented.chars().take(12).collect();
     Denial::Unauthenticated(format!(
@@ -593,7 +590,7 @@ pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Principal,
         };
     }
     let identity = &state.identity;
-    if let Ok(Some(p)) = resolve_session(&*identity.directory, headers).await {
+    if let Some(p) = crate::signin::resolve_session(state, headers).await {
         return Ok(p);
     }
     let user = header_user(headers).map_err(|e| Denial::Invalid(e.0.message.clone()))?;

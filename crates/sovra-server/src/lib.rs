@@ -27,9 +27,11 @@ pub mod identity;
 pub mod knowledge;
 pub mod limits;
 pub mod observe;
+pub mod oidc;
 pub mod openai;
 pub mod profile;
 pub mod safety;
+pub mod signin;
 pub mod sim;
 pub mod stream;
 pub mod tools;
@@ -103,6 +105,8 @@ pub struct AppState {
     pub quotas: Option<limits::Quotas>,
     /// Who each request acts for: the directory and the anonymous policy (see [`identity`]).
     pub identity: identity::Identity,
+    /// Web sign-in (`/auth/*`) and the session cookie; `None`: not served.
+    pub signin: Option<Arc<signin::SignIn>>,
     draining: Arc<AtomicBool>,
     metrics: observe::Metrics,
 }
@@ -130,6 +134,7 @@ impl AppState {
             profile: Arc::new(profile::PublicProfile::neutral(None)),
             audit_digests: false,
             quotas: None,
+            signin: None,
             draining: Arc::new(AtomicBool::new(false)),
             metrics: observe::Metrics::global(),
         }
@@ -187,6 +192,12 @@ impl AppState {
     /// Enforce these quotas on the inference routes (see [`limits`]).
     pub fn with_quotas(mut self, quotas: limits::Quotas) -> Self {
         self.quotas = Some(quotas);
+        self
+    }
+
+    /// Serve web sign-in and accept session cookies.
+    pub fn with_signin(mut self, signin: signin::SignIn) -> Self {
+        self.signin = Some(Arc::new(signin));
         self
     }
 
@@ -249,6 +260,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
             admin::delete_user
         ))
         .routes(routes!(admin::whoami))
+        .routes(routes!(signin::login))
+        .routes(routes!(signin::logout))
+        .routes(routes!(signin::me))
+        .routes(routes!(oidc::start))
+        .routes(routes!(oidc::callback))
         .routes(routes!(observe::healthz))
         .routes(routes!(observe::readyz))
         .routes(routes!(observe::metrics))
@@ -277,6 +293,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            signin::csrf_guard,
+        ))
         .layer(axum::middleware::from_fn(observe::track_requests))
         .with_state(state);
     api.layer(CompressionLayer::new().compress_when(web::CompressWeb))

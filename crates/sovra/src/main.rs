@@ -14,6 +14,7 @@ mod models;
 mod quotas;
 mod safety;
 mod serve;
+mod signin;
 
 use std::process::ExitCode;
 

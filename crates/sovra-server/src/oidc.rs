@@ -526,6 +526,7 @@ pub struct CallbackQuery {
     responses(
         (status = 303, description = "Signed in; `Set-Cookie` carries the session; back to `/`"),
         (status = 401, description = "The flow or the ID token was refused (unknown or reused state, other browser, bad signature, issuer, audience, expiry or nonce)", body = sovra_core::error::ErrorEnvelope),
+        (status = 404, description = "Single sign-on is not configured", body = sovra_core::error::ErrorEnvelope),
     ))]
 pub async fn callback(State(state): State<AppState>, request: Request) -> Response {
     let Some((signin, oidc)) = services(&state) else {

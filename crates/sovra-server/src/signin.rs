@@ -554,6 +554,7 @@ fn locked_out(retry_after: u64) -> Response {
     responses(
         (status = 200, description = "Signed in; `Set-Cookie` carries the session", body = MeResponse),
         (status = 303, description = "Signed in from an HTML form; back to `/`"),
+        (status = 400, description = "The body is not a sign-in form or JSON with `name` and `password`", body = sovra_core::error::ErrorEnvelope),
         (status = 401, description = "Wrong name or password", body = sovra_core::error::ErrorEnvelope),
         (status = 429, description = "Too many failed attempts for this name or address; `retry-after` says when to try again", body = sovra_core::error::ErrorEnvelope),
     ))]

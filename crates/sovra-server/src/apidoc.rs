@@ -42,8 +42,63 @@ pub fn document() -> &'static Value {
     DOC.get_or_init(|| {
         let mut doc = serde_json::to_value(crate::routes().into_openapi()).unwrap_or_default();
         describe_event_streams(&mut doc);
+        describe_authorization(&mut doc);
         doc
     })
+}
+
+/// Every guarded operation (see [`crate::identity::RULES`]) may answer 401
+/// (no or a bad credential) and 403 (a role, scope or tenant that does not
+/// allow it); the document says so once here rather than in every handler.
+fn describe_authorization(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, op) in item.iter_mut() {
+            let Ok(m) = method.to_uppercase().parse::<axum::http::Method>() else {
+                continue;
+            };
+            if !matches!(
+                crate::identity::rule_for(&m, path),
+                Some(crate::identity::Rule::Guarded { .. })
+            ) {
+                continue;
+            }
+            let has_body = op.get("requestBody").is_some();
+            let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            if has_body {
+                responses.entry("400").or_insert_with(|| {
+                    serde_json::json!({
+                        "description": "The body is not the JSON this operation takes (`error.param` names the field)",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
+                    })
+                });
+            }
+            for (code, what) in [
+                (
+                    "401",
+                    "No credential, or one that is unknown, revoked or expired (`error.code`: `invalid_api_key`); an open node (no key, no platform admin) needs none",
+                ),
+                (
+                    "403",
+                    "The caller's role, key scopes or tenant do not allow this (`error.code`: `permission_denied`)",
+                ),
+            ] {
+                responses.entry(code).or_insert_with(|| {
+                    serde_json::json!({
+                        "description": what,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
+                    })
+                });
+            }
+        }
+    }
 }
 
 /// In OpenAPI 3.1 the schema of a `text/event-stream` response describes one

@@ -123,6 +123,17 @@ async fn bootstrap_tenants_users_and_keys() {
     assert_eq!(s, 401);
     let (s, _) = call(&sovra, Method::GET, "/admin/tenants", None, None).await;
     assert_eq!(s, 401);
+    // The SDKs' placeholder key, which an open node lets through, is refused now.
+    let (s, e) = call(
+        &sovra,
+        Method::GET,
+        "/v1/models",
+        Some("not-needed-yet"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 401, "{e}");
+    assert_eq!(e["error"]["code"], "invalid_api_key");
     let (s, _) = call(&sovra, Method::GET, "/api/conversations", None, None).await;
     assert_eq!(s, 200, "the web chat stays open to the public");
 
@@ -303,5 +314,29 @@ async fn bootstrap_tenants_users_and_keys() {
     let (ok, out) = admin(dir.path(), &["key", "list", "--under", "acme"], None);
     assert!(ok, "{out}");
     assert!(out.contains(&key_id) && !out.contains(&key));
+    sovra.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_node_takes_placeholder_keys_but_checks_sovra_keys() {
+    use reqwest::Method;
+    let dir = tempfile::tempdir().unwrap();
+    let sovra = Sovra::serve(Path::new(BIN), dir.path(), &["--engine", "sim"], ENV)
+        .await
+        .expect("sovra starts");
+    // No operator key, no platform admin: the OpenAI SDKs' placeholder passes.
+    let (s, models) = call(
+        &sovra,
+        Method::GET,
+        "/v1/models",
+        Some("not-needed-yet"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{models}");
+    // Something shaped like a Sovra key is looked up, open or not.
+    let fake = "sk-sovra-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let (s, e) = call(&sovra, Method::GET, "/v1/models", Some(fake), None).await;
+    assert_eq!(s, 401, "{e}");
     sovra.stop().await.unwrap();
 }

@@ -77,6 +77,13 @@ test("an admin signs in to the console and sees its numbers move; sign-out close
     return v && Number(v.textContent.replace(/[^\d.]/g, "")) > b;
   }, before, { timeout: 10_000 });
   assert.ok(num(await page.textContent("[data-tile=requests]  .value")) > 0);
+  // Tenants and keys: the key the bootstrap made, by prefix only, live.
+  await page.waitForFunction(() => /tenant key\(s\) in your reach/.test(document.querySelector("#keys")?.textContent || ""));
+  const keysText = await page.textContent("#keys");
+  assert.match(keysText, /1 tenant key\(s\) in your reach/);
+  assert.match(keysText, /sk-sovra-\S+…/);
+  assert.match(keysText, /platform admin/);
+  assert.match(keysText, /live/);
   assert.deepEqual(await axe(page, "console-signed-in"), []);
 
   // Sign out: the form is back, and the admin API refuses this browser.

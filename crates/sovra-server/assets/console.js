@@ -139,9 +139,18 @@ async function poll() {
       table(['Engine', 'Health'], usage.models.map((m) => [m.description || m.model, badge(m.ready, 'ready', 'not ready')])));
   }
   if (keys) {
+    const now = Date.now();
+    const state = (k) => (k.revoked_at_ms ? 'revoked' : (k.expires_at_ms && k.expires_at_ms <= now ? 'expired' : 'live'));
+    const tenantKeys = keys.api_keys || [];
     $('keys').replaceChildren(
       el('p', {}, keys.open ? 'No operator key is configured: /v1 and /admin are open.' : `${keys.data.length} operator key(s), shown by prefix only.`),
       table(['Key prefix', 'Fingerprint'], keys.data.map((k) => [k.prefix, k.fingerprint])),
+      el('p', {}, `${tenantKeys.length} tenant key(s) in your reach, shown by prefix only.`),
+      table(['Tenant', 'Name', 'Key prefix', 'Role', 'Scopes', 'Expires', 'State'], tenantKeys.map((k) => [
+        k.tenant, k.name, k.shown, k.role.replace('_', ' '), (k.scopes || []).join(', '),
+        k.expires_at_ms ? new Date(k.expires_at_ms).toLocaleDateString() : 'never',
+        badge(state(k) === 'live', 'live', state(k)),
+      ])),
       el('p', { class: 'muted' }, 'Tenants: ' + keys.tenants.join(', ')));
   }
   const queue = (box, data, columns) => box.replaceChildren(data === null

@@ -23,6 +23,9 @@ use serde::{Deserialize, Serialize};
     utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
+// Named apart from the OpenAI message `Role` (system, user, assistant...) in
+// /openapi.json: one schema name for both made chat chunks fail validation.
+#[schema(as = UserRole)]
 pub enum Role {
     /// Runs the whole platform: every tenant, every key, the audit trail.
     PlatformAdmin,

@@ -164,6 +164,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn message_roles_and_user_roles_are_two_schemas() {
+        // utoipa keys components by name: a second `Role` silently replaced
+        // the first, and every chat chunk's `delta.role` broke its schema.
+        let schemas = &document()["components"]["schemas"];
+        let names = |s: &str| -> Vec<String> {
+            schemas[s]["enum"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default()
+        };
+        assert!(names("Role").contains(&"assistant".to_owned()), "{}", schemas["Role"]);
+        assert!(names("UserRole").contains(&"platform_admin".to_owned()), "{}", schemas["UserRole"]);
+    }
+
+    #[test]
     fn document_is_openapi_3_1_and_lists_the_whole_surface() {
         let doc = document();
         assert!(

@@ -164,18 +164,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn message_roles_and_user_roles_are_two_schemas() {
+    fn types_of_one_name_are_separate_schemas() {
         // utoipa keys components by name: a second `Role` silently replaced
         // the first, and every chat chunk's `delta.role` broke its schema.
         let schemas = &document()["components"]["schemas"];
         let names = |s: &str| -> Vec<String> {
             schemas[s]["enum"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
                 .unwrap_or_default()
         };
-        assert!(names("Role").contains(&"assistant".to_owned()), "{}", schemas["Role"]);
-        assert!(names("UserRole").contains(&"platform_admin".to_owned()), "{}", schemas["UserRole"]);
+        assert!(
+            names("Role").contains(&"assistant".to_owned()),
+            "{}",
+            schemas["Role"]
+        );
+        assert!(
+            names("UserRole").contains(&"platform_admin".to_owned()),
+            "{}",
+            schemas["UserRole"]
+        );
+        // The same for the OpenAI `Usage` and the console's.
+        assert!(
+            schemas["Usage"]["properties"].get("total_tokens").is_some(),
+            "{}",
+            schemas["Usage"]
+        );
+        assert!(
+            schemas["ConsoleUsage"]["properties"]
+                .get("requests")
+                .is_some(),
+            "{}",
+            schemas["ConsoleUsage"]
+        );
     }
 
     #[test]
@@ -261,6 +286,66 @@ mod tests {
 
     /// Routes are served only through `routes!`, so none can miss the
     /// document: a plain `.route(..)` would serve an undocumented path.
+    /// Every `ToSchema` type of the crates the document draws on has a
+    /// name of its own (its `#[schema(as = ...)]`, else its type name).
+    #[test]
+    fn no_two_schema_types_share_a_name() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut seen: std::collections::BTreeMap<String, String> = Default::default();
+        let mut stack = vec![root];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    if !path.ends_with("target") && !path.ends_with("tests") {
+                        stack.push(path);
+                    }
+                    continue;
+                }
+                if path.extension().is_none_or(|e| e != "rs") {
+                    continue;
+                }
+                let Ok(text) = std::fs::read_to_string(&path) else {
+                    continue;
+                };
+                let lines: Vec<&str> = text.lines().collect();
+                for (i, line) in lines.iter().enumerate() {
+                    if !(line.contains("derive(") && line.contains("ToSchema")) {
+                        continue;
+                    }
+                    let mut alias = None;
+                    for next in lines.iter().skip(i + 1).take(12) {
+                        let t = next.trim();
+                        if let Some(rest) = t.strip_prefix("#[schema(as = ") {
+                            alias = rest.split(')').next().map(str::to_owned);
+                        }
+                        let decl = t
+                            .strip_prefix("pub struct ")
+                            .or_else(|| t.strip_prefix("pub enum "));
+                        if let Some(decl) = decl {
+                            let ty: String = decl
+                                .chars()
+                                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                                .collect();
+                            let name = alias.take().unwrap_or(ty);
+                            let at = format!("{}:{}", path.display(), i + 1);
+                            if let Some(first) = seen.insert(name.clone(), at.clone()) {
+                                panic!(
+                                    "schema name `{name}` is used by {first} and {at}: give one `#[schema(as = OtherName)]`"
+                                );
+                            }
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(seen.len() > 20, "found only {} schema types", seen.len());
+    }
+
     #[test]
     fn the_router_registers_routes_only_through_routes_macro() {
         let source = include_str!("lib.rs");

@@ -71,6 +71,8 @@ pub struct ModelUsage {
 
 /// `GET /admin/usage` body.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+// Named apart from the OpenAI `Usage` (token counts of one response).
+#[schema(as = ConsoleUsage)]
 pub struct Usage {
     /// Every HTTP request served, all routes.
     pub requests: u64,

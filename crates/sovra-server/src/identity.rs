@@ -105,10 +105,7 @@ impl Identity {
 }
 
 pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    sovra_store::Clock::now_ms(&sovra_store::SystemClock)
 }
 
 /// Who may call a route.
@@ -464,17 +461,13 @@ pub fn decide(rule: Rule, who: &Principal) -> Result<(), Denial> {
     Ok(())
 }
 
-/// The bearer token of the request, if any.
+/// The bearer token of the request, if any (the one parser the operator
+/// keys, the fuzz target and this layer share).
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
+        .and_then(sovra_core::credentials::bearer_token)
 }
 
 /// The anonymous user the `x-sovra-user` header names.

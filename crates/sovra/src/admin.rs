@@ -177,10 +177,7 @@ fn hash_password(stdin: bool) -> Result<Option<String>> {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    sovra_store::Clock::now_ms(&sovra_store::SystemClock)
 }
 
 fn scopes(s: &str) -> Result<Vec<Scope>> {

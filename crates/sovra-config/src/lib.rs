@@ -179,6 +179,11 @@ pub struct KnowledgeSettings {
     /// chat): search the public collections only and decline, in the
     /// person's language, when no passage is relevant enough.
     pub official_sources_only: bool,
+    /// How much of each language's mean passage vector the vector search
+    /// subtracts from passages and question, so a question finds a better
+    /// passage in another language over a weaker one in its own (0: plain
+    /// cosine; docs/knowledge.md).
+    pub language_centering: f32,
 }
 
 impl Default for KnowledgeSettings {
@@ -192,6 +197,7 @@ impl Default for KnowledgeSettings {
             min_similarity: 0.80,
             ground_by_default: false,
             official_sources_only: false,
+            language_centering: 0.4,
         }
     }
 }
@@ -543,6 +549,11 @@ impl Settings {
             (-1.0..=1.0).contains(&k.min_similarity),
             "knowledge.min_similarity",
             "must be a cosine between -1 and 1",
+        )?;
+        check(
+            (0.0..=1.0).contains(&k.language_centering),
+            "knowledge.language_centering",
+            "must be between 0 (off) and 1",
         )?;
         let e = &self.engine;
         check(

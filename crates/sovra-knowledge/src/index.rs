@@ -12,12 +12,25 @@
 //! cache of it in memory and in `knowledge.vec` in the data dir, stamped with
 //! the database's generation. A file that is missing, torn or stale is
 //! rebuilt from the stored embeddings.
+//!
+//! **Language centering.** A multilingual embedding carries its text's
+//! language as well as its meaning, so a question ranks passages in its own
+//! language above better ones in another (the misses of the evaluation were
+//! all cross-language). The index keeps each vector's document language and
+//! ranks by the cosine after subtracting `λ ×` that language's mean passage
+//! vector from both sides (the query's language is detected): `(p − λc_L) ·
+//! (q − λc_Q)`, normalised. This is the per-language mean-centering of
+//! Libovický et al., "On the Language Neutrality of Pre-trained Multilingual
+//! Representations" (2020). The means come from the indexed passages
+//! themselves and are recomputed after every change ([`VectorIndex::recenter`]);
+//! the stored vectors are untouched, and [`VectorIndex::similarity`] is
+//! still the plain cosine (what `knowledge.min_similarity` is set against).
 
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
-const MAGIC: &[u8; 8] = b"SOVRAVI1";
+const MAGIC: &[u8; 8] = b"SOVRAVI2";
 
 /// Exact cosine search over unit vectors.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +42,22 @@ pub struct VectorIndex {
     names: Vec<String>,
     by_name: HashMap<String, u32>,
     position: HashMap<i64, usize>,
+    /// Each vector's language, an index into `languages`; 0 is unknown.
+    language_of: Vec<u16>,
+    languages: Vec<String>,
+    /// How much of the language mean to subtract (0: plain cosine).
+    lambda: f32,
+    centering: Option<Centering>,
+}
+
+/// The language means and what they make of each vector, as of the last
+/// [`VectorIndex::recenter`].
+#[derive(Debug, Clone, Default)]
+struct Centering {
+    /// Per language, its mean vector (unknown: none, so nothing is subtracted).
+    means: Vec<Option<Vec<f32>>>,
+    /// Per vector, `1 / |p − λc_L|`.
+    inv_norm: Vec<f32>,
 }
 
 #[derive(PartialEq)]
@@ -64,7 +93,72 @@ impl VectorIndex {
     pub fn new(dim: usize) -> Self {
         Self {
             dim,
+            languages: vec![String::new()],
             ..Self::default()
+        }
+    }
+
+    /// Rank by language-centred cosines with this `lambda` (0 turns it off);
+    /// takes effect at the next [`Self::recenter`].
+    pub fn set_centering(&mut self, lambda: f32) {
+        self.lambda = lambda;
+        self.centering = None;
+    }
+
+    /// Recompute the language means over every stored vector (a scan of the
+    /// index); searches rank by plain cosine until this runs after a change.
+    pub fn recenter(&mut self) {
+        if self.lambda == 0.0 {
+            self.centering = None;
+            return;
+        }
+        let dim = self.dim;
+        let mut sums = vec![vec![0f64; dim]; self.languages.len()];
+        let mut counts = vec![0usize; self.languages.len()];
+        for (r, v) in self.data.chunks_exact(dim).enumerate() {
+            let l = self.language_of[r] as usize;
+            counts[l] += 1;
+            for (s, x) in sums[l].iter_mut().zip(v) {
+                *s += f64::from(*x);
+            }
+        }
+        let means: Vec<Option<Vec<f32>>> = sums
+            .into_iter()
+            .zip(&counts)
+            .enumerate()
+            .map(|(l, (sum, n))| {
+                (l != 0 && *n > 0).then(|| sum.iter().map(|s| (s / *n as f64) as f32).collect())
+            })
+            .collect();
+        let lambda = self.lambda;
+        let inv_norm = self
+            .data
+            .chunks_exact(dim)
+            .enumerate()
+            .map(|(r, v)| match &means[self.language_of[r] as usize] {
+                Some(c) => {
+                    let n2 = dot(v, v) - 2.0 * lambda * dot(v, c) + lambda * lambda * dot(c, c);
+                    1.0 / n2.max(1e-12).sqrt()
+                }
+                None => 1.0 / dot(v, v).max(1e-12).sqrt(),
+            })
+            .collect();
+        self.centering = Some(Centering { means, inv_norm });
+    }
+
+    fn intern_language(&mut self, language: Option<&str>) -> u16 {
+        let Some(code) = language.filter(|c| !c.is_empty()) else {
+            return 0;
+        };
+        if let Some(i) = self.languages.iter().position(|l| l == code) {
+            return u16::try_from(i).unwrap_or(0);
+        }
+        match u16::try_from(self.languages.len()) {
+            Ok(i) => {
+                self.languages.push(code.to_owned());
+                i
+            }
+            Err(_) => 0,
         }
     }
 
@@ -94,8 +188,9 @@ impl VectorIndex {
         i
     }
 
-    /// Add (or replace) one vector; vectors of the wrong length are ignored.
-    pub fn add(&mut self, id: i64, collection: &str, vector: &[f32]) {
+    /// Add (or replace) one vector of a passage in `language` (an ISO 639-1
+    /// code, None when unknown); vectors of the wrong length are ignored.
+    pub fn add(&mut self, id: i64, collection: &str, language: Option<&str>, vector: &[f32]) {
         if vector.len() != self.dim {
             return;
         }
@@ -103,10 +198,13 @@ impl VectorIndex {
             self.remove(&HashSet::from([id]));
         }
         let c = self.intern(collection);
+        let l = self.intern_language(language);
         self.position.insert(id, self.ids.len());
         self.ids.push(id);
         self.collections.push(c);
+        self.language_of.push(l);
         self.data.extend_from_slice(vector);
+        self.centering = None;
     }
 
     /// Remove every vector whose id is in `ids`.
@@ -132,6 +230,7 @@ impl VectorIndex {
                 if w != r {
                     self.ids[w] = self.ids[r];
                     self.collections[w] = self.collections[r];
+                    self.language_of[w] = self.language_of[r];
                     self.data.copy_within(r * dim..(r + 1) * dim, w * dim);
                 }
                 w += 1;
@@ -139,7 +238,9 @@ impl VectorIndex {
         }
         self.ids.truncate(w);
         self.collections.truncate(w);
+        self.language_of.truncate(w);
         self.data.truncate(w * dim);
+        self.centering = None;
         self.position = self
             .ids
             .iter()
@@ -154,18 +255,52 @@ impl VectorIndex {
         Some(dot(query, &self.data[p * self.dim..(p + 1) * self.dim]))
     }
 
-    /// The `k` nearest vectors among `allowed` collections, best first.
-    pub fn search(&self, query: &[f32], allowed: &HashSet<String>, k: usize) -> Vec<(i64, f32)> {
+    /// The `k` nearest vectors among `allowed` collections to a query in
+    /// `language` (None: unknown), best first, by the language-centred
+    /// cosine when centering is on (see the module docs).
+    pub fn search(
+        &self,
+        query: &[f32],
+        language: Option<&str>,
+        allowed: &HashSet<String>,
+        k: usize,
+    ) -> Vec<(i64, f32)> {
         if query.len() != self.dim || k == 0 {
             return Vec::new();
         }
         let ok: Vec<bool> = self.names.iter().map(|n| allowed.contains(n)).collect();
+        // The query minus its language's mean, and each language mean's
+        // share of it: a passage's centred cosine is then one dot product.
+        let centred = self.centering.as_ref().map(|c| {
+            let mean = language
+                .and_then(|code| self.languages.iter().position(|l| l == code))
+                .and_then(|l| c.means.get(l).cloned().flatten());
+            let mut q = query.to_vec();
+            if let Some(m) = mean {
+                for (x, y) in q.iter_mut().zip(&m) {
+                    *x -= self.lambda * y;
+                }
+                let n = dot(&q, &q).max(1e-12).sqrt();
+                q.iter_mut().for_each(|x| *x /= n);
+            }
+            let shares: Vec<f32> = c
+                .means
+                .iter()
+                .map(|m| m.as_ref().map_or(0.0, |m| self.lambda * dot(&q, m)))
+                .collect();
+            (q, shares, c)
+        });
         let mut heap = BinaryHeap::with_capacity(k + 1);
         for (r, v) in self.data.chunks_exact(self.dim).enumerate() {
             if !ok[self.collections[r] as usize] {
                 continue;
             }
-            let s = dot(query, v);
+            let s = match &centred {
+                Some((q, shares, c)) => {
+                    (dot(q, v) - shares[self.language_of[r] as usize]) * c.inv_norm[r]
+                }
+                None => dot(query, v),
+            };
             if heap.len() < k {
                 heap.push(Scored(s, self.ids[r]));
             } else if heap.peek().is_some_and(|w| s > w.0) {
@@ -192,10 +327,16 @@ impl VectorIndex {
                 w.write_all(&(n.len() as u64).to_le_bytes())?;
                 w.write_all(n.as_bytes())?;
             }
+            w.write_all(&(self.languages.len() as u64).to_le_bytes())?;
+            for l in &self.languages {
+                w.write_all(&(l.len() as u64).to_le_bytes())?;
+                w.write_all(l.as_bytes())?;
+            }
             w.write_all(&(self.ids.len() as u64).to_le_bytes())?;
             for (r, id) in self.ids.iter().enumerate() {
                 w.write_all(&id.to_le_bytes())?;
                 w.write_all(&self.collections[r].to_le_bytes())?;
+                w.write_all(&self.language_of[r].to_le_bytes())?;
                 for x in &self.data[r * self.dim..(r + 1) * self.dim] {
                     w.write_all(&x.to_le_bytes())?;
                 }
@@ -231,20 +372,33 @@ impl VectorIndex {
             r.read_exact(&mut b).ok()?;
             index.intern(&String::from_utf8(b).ok()?);
         }
+        let languages = read_u64(&mut r)?;
+        if languages == 0 || languages > u64::from(u16::MAX) {
+            return None;
+        }
+        index.languages.clear();
+        for _ in 0..languages {
+            let len = read_u64(&mut r)?.min(1 << 16) as usize;
+            let mut b = vec![0u8; len];
+            r.read_exact(&mut b).ok()?;
+            index.languages.push(String::from_utf8(b).ok()?);
+        }
         let n = read_u64(&mut r)?.min(1 << 32) as usize;
-        let mut row = vec![0u8; 12 + dim * 4];
+        let mut row = vec![0u8; 14 + dim * 4];
         for _ in 0..n {
             r.read_exact(&mut row).ok()?;
             let id = i64::from_le_bytes(row[0..8].try_into().ok()?);
             let c = u32::from_le_bytes(row[8..12].try_into().ok()?);
-            if c as usize >= index.names.len() {
+            let l = u16::from_le_bytes(row[12..14].try_into().ok()?);
+            if c as usize >= index.names.len() || l as usize >= index.languages.len() {
                 return None;
             }
             index.position.insert(id, index.ids.len());
             index.ids.push(id);
             index.collections.push(c);
+            index.language_of.push(l);
             index.data.extend(
-                row[12..]
+                row[14..]
                     .chunks_exact(4)
                     .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
             );
@@ -271,30 +425,69 @@ mod tests {
     #[test]
     fn search_filters_inside_the_scan_and_survives_a_save() {
         let mut ix = VectorIndex::new(3);
-        ix.add(1, "a", &unit(&[1.0, 0.0, 0.0]));
-        ix.add(2, "b", &unit(&[0.9, 0.1, 0.0]));
-        ix.add(3, "a", &unit(&[0.0, 1.0, 0.0]));
-        ix.add(4, "a", &unit(&[0.7, 0.7, 0.0]));
+        ix.add(1, "a", None, &unit(&[1.0, 0.0, 0.0]));
+        ix.add(2, "b", None, &unit(&[0.9, 0.1, 0.0]));
+        ix.add(3, "a", None, &unit(&[0.0, 1.0, 0.0]));
+        ix.add(4, "a", None, &unit(&[0.7, 0.7, 0.0]));
         let q = unit(&[1.0, 0.05, 0.0]);
         let a = HashSet::from(["a".to_owned()]);
-        let hits = ix.search(&q, &a, 2);
+        let hits = ix.search(&q, None, &a, 2);
         assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), vec![1, 4]);
         let both = HashSet::from(["a".to_owned(), "b".to_owned()]);
-        assert_eq!(ix.search(&q, &both, 2)[1].0, 2);
+        assert_eq!(ix.search(&q, None, &both, 2)[1].0, 2);
         ix.remove(&HashSet::from([1]));
-        assert_eq!(ix.search(&q, &a, 1)[0].0, 4);
+        assert_eq!(ix.search(&q, None, &a, 1)[0].0, 4);
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("k.vec");
         ix.save(&p, 7).unwrap();
         assert!(VectorIndex::load(&p, 3, 8).is_none(), "stale generation");
         assert!(VectorIndex::load(&p, 4, 7).is_none(), "other dimension");
         let back = VectorIndex::load(&p, 3, 7).unwrap();
-        assert_eq!(back.search(&q, &both, 3), ix.search(&q, &both, 3));
+        assert_eq!(
+            back.search(&q, None, &both, 3),
+            ix.search(&q, None, &both, 3)
+        );
         ix.remove_collection("a");
         assert_eq!(ix.len(), 1);
         // A torn file is refused.
         let bytes = std::fs::read(&p).unwrap();
         std::fs::write(&p, &bytes[..bytes.len() - 3]).unwrap();
         assert!(VectorIndex::load(&p, 3, 7).is_none());
+    }
+
+    #[test]
+    fn centering_lets_a_question_find_a_passage_in_another_language() {
+        // Meaning on x and y, language on z: French passages lean +z,
+        // English ones -z. The question is French, about x.
+        let mut ix = VectorIndex::new(3);
+        ix.add(1, "a", Some("fr"), &unit(&[0.3, 1.0, 1.0]));
+        ix.add(2, "a", Some("fr"), &unit(&[0.2, -1.0, 1.0]));
+        ix.add(3, "a", Some("en"), &unit(&[1.0, 0.0, -1.0]));
+        ix.add(4, "a", Some("en"), &unit(&[-0.3, 1.0, -1.0]));
+        let q = unit(&[1.0, 0.0, 1.0]);
+        let a = HashSet::from(["a".to_owned()]);
+        assert_eq!(
+            ix.search(&q, Some("fr"), &a, 1)[0].0,
+            1,
+            "plain cosine: same language"
+        );
+        ix.set_centering(0.5);
+        ix.recenter();
+        let hits = ix.search(&q, Some("fr"), &a, 4);
+        assert_eq!(hits[0].0, 3, "{hits:?}");
+        // The reported similarity stays the plain cosine.
+        let plain = ix.similarity(&q, 3).unwrap();
+        assert!(plain.abs() < 1e-6, "{plain}");
+        // A change drops the means until the next recenter, and the
+        // languages survive a save.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k.vec");
+        ix.save(&p, 1).unwrap();
+        let mut back = VectorIndex::load(&p, 3, 1).unwrap();
+        back.set_centering(0.5);
+        back.recenter();
+        assert_eq!(back.search(&q, Some("fr"), &a, 4), hits);
+        ix.remove(&HashSet::from([3]));
+        assert_eq!(ix.search(&q, Some("fr"), &a, 1)[0].0, 1);
     }
 }

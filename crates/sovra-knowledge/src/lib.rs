@@ -10,8 +10,10 @@
 //! with their embeddings, and an FTS5 full-text index. The vector index
 //! ([`index`]) is a cache of the stored embeddings, kept in memory and in
 //! `knowledge.vec`. A search runs both indexes over only the collections
-//! the caller may read and merges them by reciprocal-rank fusion
-//! ([`search`]). Every document has a content hash: ingesting the same
+//! the caller may read and merges them, by default by adding their
+//! normalised scores ([`search`]); the vector side ranks by cosines with
+//! each language's mean taken out ([`index`]), so a question finds a
+//! passage in another language. Every document has a content hash: ingesting the same
 //! bytes again does nothing, changed bytes replace the old chunks.
 
 pub mod access;
@@ -109,7 +111,14 @@ pub struct KnowledgeConfig {
     pub limits: Limits,
     pub chunking: ChunkConfig,
     pub fusion: search::Fusion,
+    /// How much of each language's mean passage vector the vector search
+    /// subtracts (0: plain cosine; see [`index`]).
+    pub language_centering: f32,
 }
+
+/// The default [`KnowledgeConfig::language_centering`], chosen on the
+/// tuning questions (docs/knowledge.md).
+pub const DEFAULT_LANGUAGE_CENTERING: f32 = 0.4;
 
 impl KnowledgeConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
@@ -118,6 +127,7 @@ impl KnowledgeConfig {
             limits: Limits::default(),
             chunking: ChunkConfig { max_chars: 800 },
             fusion: search::Fusion::default(),
+            language_centering: DEFAULT_LANGUAGE_CENTERING,
         }
     }
 }
@@ -298,7 +308,9 @@ impl Knowledge {
             dirty: Arc::new(AtomicBool::new(false)),
         };
         match cached {
-            Some(index) => {
+            Some(mut index) => {
+                index.set_centering(me.config.language_centering);
+                index.recenter();
                 *me.loaded.write().map_err(poisoned)? = Loaded { index, generation };
             }
             None => {
@@ -328,8 +340,10 @@ impl Knowledge {
         let generation = self.db.generation().await?;
         let mut index = VectorIndex::new(self.embedder.dimensions());
         self.db
-            .each_embedding(|id, coll, v| index.add(id, coll, v))
+            .each_embedding(|id, coll, language, v| index.add(id, coll, language, v))
             .await?;
+        index.set_centering(self.config.language_centering);
+        index.recenter();
         let n = index.len();
         *self.loaded.write().map_err(poisoned)? = Loaded { index, generation };
         Ok(n)
@@ -395,6 +409,7 @@ impl Knowledge {
             let mut l = self.loaded.write().map_err(poisoned)?;
             if l.generation == generation - 1 {
                 change(&mut l.index);
+                l.index.recenter();
                 l.generation = generation;
                 false
             } else {
@@ -615,10 +630,11 @@ impl Knowledge {
             IngestStatus::Replaced
         };
         let coll = collection.to_owned();
+        let language = document.language.clone();
         self.follow(generation, move |ix| {
             ix.remove(&old);
             for (id, v) in new.iter().zip(&vectors) {
-                ix.add(*id, &coll, v);
+                ix.add(*id, &coll, language.as_deref(), v);
             }
         })
         .await?;
@@ -689,12 +705,15 @@ impl Knowledge {
         let vector_hits = match &qvec {
             Some(v) => {
                 let (loaded, v, allowed) = (self.loaded.clone(), v.clone(), allowed.clone());
+                let text = q.text.clone();
                 tokio::task::spawn_blocking(move || -> Result<_, Error> {
-                    Ok(loaded
-                        .read()
-                        .map_err(poisoned)?
-                        .index
-                        .search(&v, &allowed, candidates))
+                    let language = lang::detect(&text);
+                    Ok(loaded.read().map_err(poisoned)?.index.search(
+                        &v,
+                        language.as_deref(),
+                        &allowed,
+                        candidates,
+                    ))
                 })
                 .await
                 .map_err(|e| Error::Internal(e.to_string()))??

@@ -198,17 +198,21 @@ impl Db {
 
     pub async fn each_embedding(
         &self,
-        mut f: impl FnMut(i64, &str, &[f32]),
+        mut f: impl FnMut(i64, &str, Option<&str>, &[f32]),
     ) -> Result<(), sqlx::Error> {
         use futures::StreamExt as _;
-        let mut rows = sqlx::query("SELECT id, collection_id, embedding FROM chunks ORDER BY id")
-            .fetch(&self.pool);
+        let mut rows = sqlx::query(
+            "SELECT c.id, c.collection_id, d.language, c.embedding
+             FROM chunks c JOIN documents d ON d.id = c.document_id ORDER BY c.id",
+        )
+        .fetch(&self.pool);
         while let Some(r) = rows.next().await {
             let r = r?;
             let id: i64 = r.try_get(0)?;
             let c: String = r.try_get(1)?;
-            let b: Vec<u8> = r.try_get(2)?;
-            f(id, &c, &unblob(&b));
+            let language: Option<String> = r.try_get(2)?;
+            let b: Vec<u8> = r.try_get(3)?;
+            f(id, &c, language.as_deref(), &unblob(&b));
         }
         Ok(())
     }

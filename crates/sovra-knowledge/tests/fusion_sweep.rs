@@ -39,7 +39,7 @@ async fn sweep() {
         text_weight: 0.3,
         text_candidates: 5,
     }];
-    for w in [0.1, 0.2, 0.35] {
+    for w in [0.02, 0.05, 0.1, 0.2] {
         grid.push(Fusion {
             method: FusionMethod::Scores,
             rrf_k: 0.0,

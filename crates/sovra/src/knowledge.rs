@@ -34,6 +34,7 @@ fn config_of(settings: &Settings) -> KnowledgeConfig {
         max_query_chars: k.max_query_chars,
         ..Limits::default()
     };
+    config.language_centering = k.language_centering;
     config
 }
 
@@ -292,11 +293,12 @@ pub async fn eval(args: EvalArgs) -> Result<()> {
                 None
             };
             let scratch = tempfile::tempdir()?;
-            let kb = Knowledge::open(
-                KnowledgeConfig::new(scratch.path()),
-                embedder(&settings).await?,
-            )
-            .await?;
+            // Scored as `serve` would search (the configured centering).
+            let config = KnowledgeConfig {
+                language_centering: settings.knowledge.language_centering,
+                ..KnowledgeConfig::new(scratch.path())
+            };
+            let kb = Knowledge::open(config, embedder(&settings).await?).await?;
             let ingested = eval::ingest(&kb, &dir.join("corpus")).await?;
             let threshold = settings.knowledge.min_similarity;
             let tuned = eval::score(&kb, &ingested, &tuning, None, threshold).await?;
@@ -305,8 +307,16 @@ pub async fn eval(args: EvalArgs) -> Result<()> {
                 None => None,
             };
             if json {
-                return out(&json!({"heldout": held, "tuning": tuned}));
+                return out(&json!({
+                    "heldout": held,
+                    "tuning": tuned,
+                    "language_centering": settings.knowledge.language_centering,
+                }));
             }
+            line(&format!(
+                "vector search: language centering {:.2} (knowledge.language_centering; 0 = plain cosine)",
+                settings.knowledge.language_centering
+            ))?;
             if let Some(h) = &held {
                 print_report("held-out (heldout.jsonl: report these)", h)?;
                 line("")?;

@@ -133,6 +133,8 @@ test("an admin creates a tenant and a key; the secret works once shown; revoking
     await page.uncheck("#newkey-scopes input[value=knowledge]");
     await page.fill("#newkey-days", "30");
     await page.click("#key-submit");
+    await page.waitForFunction(() => !document.querySelector("#secret-box").hidden || document.querySelector("#key-error").textContent);
+    assert.equal(await page.textContent("#key-error"), "");
     await page.waitForSelector("#secret-box:not([hidden])");
     assert.equal(await page.evaluate(() => document.activeElement.id), "secret-box");
     const secret = (await page.textContent("#secret")).trim();
@@ -156,6 +158,8 @@ test("an admin creates a tenant and a key; the secret works once shown; revoking
     const record = listed.api_keys.find((k) => k.name === "ci-robot");
     assert.ok(record.expires_at_ms > Date.now() + 29 * 86400e3 && record.expires_at_ms < Date.now() + 31 * 86400e3);
     assert.deepEqual(record.scopes, ["inference", "embeddings", "conversations"]);
+    assert.equal(record.user, null, "a tenant service key");
+    assert.equal(record.tenant, "platform/health");
     assert.ok(rowText.includes(await page.evaluate((ms) => new Date(ms).toLocaleDateString("en"), record.expires_at_ms)));
     await page.click("#secret-done");
     assert.equal(await page.isVisible("#secret-box"), false);
@@ -202,7 +206,8 @@ test("an admin creates a tenant and a key; the secret works once shown; revoking
     assert.equal(await page.getAttribute("html", "dir"), "rtl");
     await page.selectOption("#lang", "en");
     assert.equal(await page.getAttribute("html", "dir"), "ltr");
-    assert.deepEqual(problems, []);
+    // The one 400 is the tenant made twice, on purpose.
+    assert.deepEqual(problems.filter((p) => !/status of 400/.test(p)), []);
   } finally {
     await context.close();
     await admin.stop();

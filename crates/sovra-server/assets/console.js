@@ -330,9 +330,9 @@ $('tenant-form').addEventListener('submit', (e) => {
     const made = await api('POST', '/admin/tenants', body);
     $('tenant-segment').value = '';
     $('tenant-name').value = '';
-    say(t('c_tenant_created', { path: made.path }));
     await poll();
     $('newkey-tenant').value = made.path;
+    say(t('c_tenant_created', { path: made.path }));
   });
 });
 
@@ -348,7 +348,8 @@ $('key-form').addEventListener('submit', (e) => {
     error.textContent = t('c_expiry_invalid'); $('newkey-days').focus(); return;
   }
   submitting($('key-submit'), error, async () => {
-    const body = { name, tenant: $('newkey-tenant').value, role: $('newkey-role').value, scopes };
+    // A tenant service key: it acts as no user, so it may live in any tenant in reach.
+    const body = { name, tenant: $('newkey-tenant').value, service: true, role: $('newkey-role').value, scopes };
     if (days) body.expires_in = Number(days) * 86400;
     const made = await api('POST', '/admin/keys', body);
     $('newkey-name').value = '';

@@ -79,7 +79,7 @@ function renderAuth() {
   if (session.signedIn) {
     const u = session.user;
     const out = el('button', { type: 'button', id: 'signout' }, t('sign_out'));
-    out.addEventListener('click', async () => { await signOut(); history.length = 0; renderAuth(); poll(); });
+    out.addEventListener('click', async () => { await signOut(); hideSecret(); history.length = 0; renderAuth(); poll(); });
     box.replaceChildren(el('p', { id: 'whoami' }, t('c_signed_in_as', { name: u.display_name || u.name, role: roleName(u.role), tenant: u.tenant })), out);
     $('keyform').hidden = !!ADMINS.has(u.role) && !key;
   } else {
@@ -376,11 +376,12 @@ $('secret-copy').addEventListener('click', async () => {
     $('secret-copied').textContent = t('c_copy_failed');
   }
 });
-$('secret-done').addEventListener('click', () => {
+function hideSecret() {
   $('secret').textContent = '';
+  $('secret-copied').textContent = '';
   $('secret-box').hidden = true;
-  $('newkey-name').focus();
-});
+}
+$('secret-done').addEventListener('click', () => { hideSecret(); $('newkey-name').focus(); });
 
 async function revoke(k) {
   if (!confirm(t('c_revoke_confirm', { name: k.name, prefix: k.shown }))) return;

@@ -467,6 +467,11 @@ pub struct CreateKey {
     /// for themselves only.
     #[serde(default)]
     pub user: Option<String>,
+    /// A tenant service key: acts as no user, even when the caller is a
+    /// directory user (admins only; not with `user`). How a signed-in admin
+    /// makes a key for a tenant other than their own.
+    #[serde(default)]
+    pub service: bool,
     /// Default: the user's role (service keys: member); never above the
     /// caller's nor the user's.
     #[serde(default)]
@@ -553,10 +558,22 @@ pub async fn create_key(
 ) -> Result<impl IntoResponse, HttpError> {
     let dir = &state.identity.directory;
     let admin = matches!(who.role, Role::PlatformAdmin | Role::TenantAdmin);
-    let user_id = req
-        .user
-        .clone()
-        .or_else(|| directory_user(&who).map(str::to_owned));
+    if req.service && !admin {
+        return Err(forbidden("Only administrators may create service keys."));
+    }
+    if req.service && req.user.is_some() {
+        return Err(HttpError(ApiError::invalid_param(
+            "service",
+            "A service key acts as no user: give `service` or `user`, not both.",
+        )));
+    }
+    let user_id = if req.service {
+        None
+    } else {
+        req.user
+            .clone()
+            .or_else(|| directory_user(&who).map(str::to_owned))
+    };
     if !admin && user_id.as_deref() != directory_user(&who) {
         return Err(forbidden("You may create API keys only for yourself."));
     }

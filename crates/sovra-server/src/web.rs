@@ -17,11 +17,16 @@ const INDEX: &str = include_str!("../assets/index.html");
 const CONSOLE: &str = include_str!("../assets/console.html");
 
 /// Every asset under `/assets/`: name, content type, body.
-const ASSETS: [(&str, &str, &str); 7] = [
+const ASSETS: [(&str, &str, &str); 8] = [
     ("app.js", JS, include_str!("../assets/app.js")),
     ("i18n.js", JS, include_str!("../assets/i18n.js")),
     ("markdown.js", JS, include_str!("../assets/markdown.js")),
     ("console.js", JS, include_str!("../assets/console.js")),
+    (
+        "console-i18n.js",
+        JS,
+        include_str!("../assets/console-i18n.js"),
+    ),
     ("common.js", JS, include_str!("../assets/common.js")),
     ("signin.js", JS, include_str!("../assets/signin.js")),
     (
@@ -69,7 +74,7 @@ pub async fn console() -> Response {
 
 /// The pages' scripts and style sheet.
 #[utoipa::path(get, path = "/assets/{file}", tag = "web",
-    params(("file" = String, Path, description = "`app.js`, `i18n.js`, `markdown.js`, `common.js`, `signin.js`, `console.js` or `app.css`")),
+    params(("file" = String, Path, description = "`app.js`, `i18n.js`, `markdown.js`, `common.js`, `signin.js`, `console.js`, `console-i18n.js` or `app.css`")),
     responses(
         (status = 200, description = "The asset", content((String = "text/javascript"), (String = "text/css"))),
         (status = 404, description = "No such asset", body = String, content_type = "text/plain"),

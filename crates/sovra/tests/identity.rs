@@ -340,3 +340,99 @@ async fn an_open_node_takes_placeholder_keys_but_checks_sovra_keys() {
     assert_eq!(s, 401, "{e}");
     sovra.stop().await.unwrap();
 }
+
+/// `"service": true`: a signed-in admin's key for a sub-tenant acts as no
+/// user (the console's "New API key"); only admins, and not with `user`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_keys_for_a_sub_tenant() {
+    use reqwest::Method;
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out) = admin(
+        dir.path(),
+        &["bootstrap", "--name", "root@example.org"],
+        None,
+    );
+    assert!(ok, "{out}");
+    let boot: Value = serde_json::from_str(&out).expect("bootstrap prints JSON");
+    let root = boot["secret"].as_str().unwrap().to_owned();
+    let sovra = Sovra::serve(Path::new(BIN), dir.path(), &["--engine", "sim"], ENV)
+        .await
+        .expect("sovra starts");
+    let (s, t) = call(
+        &sovra,
+        Method::POST,
+        "/admin/tenants",
+        Some(&root),
+        Some(json!({"path": "platform/health", "kind": "agency"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{t}");
+    // The admin's own user may not hold a key in another tenant ...
+    let (s, e) = call(
+        &sovra,
+        Method::POST,
+        "/admin/keys",
+        Some(&root),
+        Some(json!({"name": "as-me", "tenant": "platform/health"})),
+    )
+    .await;
+    assert_eq!(s, 400, "{e}");
+    // ... a service key may, and acts as no user, with the role asked for.
+    let (s, k) = call(
+        &sovra,
+        Method::POST,
+        "/admin/keys",
+        Some(&root),
+        Some(json!({"name": "portal", "tenant": "platform/health", "service": true, "role": "member", "scopes": ["inference"]})),
+    )
+    .await;
+    assert_eq!(s, 201, "{k}");
+    assert_eq!(k["user"], Value::Null);
+    assert_eq!(k["tenant"], "platform/health");
+    let secret = k["secret"].as_str().unwrap().to_owned();
+    let (s, _) = call(&sovra, Method::GET, "/v1/models", Some(&secret), None).await;
+    assert_eq!(s, 200);
+    let (s, me) = call(&sovra, Method::GET, "/admin/whoami", Some(&secret), None).await;
+    assert_eq!(s, 403, "no admin scope: {me}");
+    // Not with a user; not for developers.
+    let me_id = boot["user"]["id"].as_str().unwrap();
+    let (s, e) = call(
+        &sovra,
+        Method::POST,
+        "/admin/keys",
+        Some(&root),
+        Some(json!({"name": "both", "service": true, "user": me_id})),
+    )
+    .await;
+    assert_eq!(s, 400, "{e}");
+    assert_eq!(e["error"]["param"], "service");
+    let (s, dev) = call(
+        &sovra,
+        Method::POST,
+        "/admin/users",
+        Some(&root),
+        Some(json!({"name": "dev@example.org", "tenant": "platform/health", "role": "developer"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{dev}");
+    let (s, dk) = call(
+        &sovra,
+        Method::POST,
+        "/admin/keys",
+        Some(&root),
+        Some(json!({"name": "dev", "user": dev["id"], "scopes": ["inference", "admin"]})),
+    )
+    .await;
+    assert_eq!(s, 201, "{dk}");
+    let dev_key = dk["secret"].as_str().unwrap();
+    let (s, e) = call(
+        &sovra,
+        Method::POST,
+        "/admin/keys",
+        Some(dev_key),
+        Some(json!({"name": "svc", "service": true, "scopes": ["inference"]})),
+    )
+    .await;
+    assert_eq!(s, 403, "{e}");
+    sovra.stop().await.unwrap();
+}

@@ -72,6 +72,7 @@ async fn pages_and_assets_are_compressed_and_self_contained() {
         "/assets/i18n.js",
         "/assets/markdown.js",
         "/assets/console.js",
+        "/assets/console-i18n.js",
         "/assets/app.css",
     ] {
         let r = s

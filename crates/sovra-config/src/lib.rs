@@ -179,6 +179,11 @@ pub struct KnowledgeSettings {
     /// chat): search the public collections only and decline, in the
     /// person's language, when no passage is relevant enough.
     pub official_sources_only: bool,
+    /// Where the knowledge base is kept: `postgres://user@host/db` (the
+    /// `knowledge_*` tables there, shared by every replica pointed at it) or
+    /// `sqlite` (`knowledge.db` in `data_dir`). Unset: `storage.url` when
+    /// that is PostgreSQL, else `knowledge.db` in `data_dir`.
+    pub url: Option<String>,
 }
 
 impl Default for KnowledgeSettings {
@@ -192,6 +197,7 @@ impl Default for KnowledgeSettings {
             min_similarity: 0.80,
             ground_by_default: false,
             official_sources_only: false,
+            url: None,
         }
     }
 }
@@ -544,6 +550,15 @@ impl Settings {
             "knowledge.min_similarity",
             "must be a cosine between -1 and 1",
         )?;
+        if let Some(url) = &k.url {
+            check(
+                url == "sqlite"
+                    || url.starts_with("postgres://")
+                    || url.starts_with("postgresql://"),
+                "knowledge.url",
+                "must be sqlite or postgres://...",
+            )?;
+        }
         let e = &self.engine;
         check(
             e.parallel >= 1 && e.parallel <= 256,

@@ -6,7 +6,12 @@
 //! else the local one) in a database of its own per test; replicas sharing
 //! one PostgreSQL knowledge base are tested at the end.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -709,4 +714,76 @@ async fn postgres_replicas_share_one_knowledge_base() {
     assert!(names[0].starts_with("knowledge-pg-"), "{names:?}");
     assert_eq!(name(other.path()), names);
     pool.close().await;
+}
+
+/// Search latency on the same synthetic data in both backends (run with
+/// `--ignored --nocapture`; docs/knowledge.md has a measurement).
+#[tokio::test]
+#[ignore]
+async fn search_latency_on_both_backends() {
+    let n: usize = std::env::var("SOVRA_BENCH_CHUNKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let vocab: Vec<String> = (0..3000).map(|i| format!("w{i:04}x")).collect();
+    let text_of = |i: usize| {
+        let mut r = StdRng::seed_from_u64(i as u64);
+        (0..60)
+            .map(|_| vocab[r.random_range(0..vocab.len())].as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let dim = HashEmbedder::default().dim;
+    let vector_of = |i: usize| {
+        let mut r = StdRng::seed_from_u64(i as u64 ^ 0x5eed);
+        let v: Vec<f32> = (0..dim).map(|_| r.random_range(-1.0..1.0)).collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
+        v.into_iter().map(|x| x / norm).collect::<Vec<f32>>()
+    };
+    let op = Caller::operator("public");
+    let mut queries = Vec::new();
+    let mut r = StdRng::seed_from_u64(99);
+    for _ in 0..200 {
+        let words: Vec<&str> = (0..3)
+            .map(|_| vocab[r.random_range(0..vocab.len())].as_str())
+            .collect();
+        queries.push(words.join(" "));
+    }
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let place = Place::new(backend).await;
+        let kb = place.open().await;
+        let c = kb
+            .create_collection(&op, "synthetic", Scope::Public, "")
+            .await
+            .unwrap();
+        let t = std::time::Instant::now();
+        kb.bulk_synthetic(&c.id, n, 20, &text_of, &vector_of)
+            .await
+            .unwrap();
+        let load = t.elapsed().as_secs_f64();
+        for mode in [Mode::Text, Mode::Hybrid] {
+            let mut ms: Vec<f64> = Vec::new();
+            for q in &queries {
+                let t = std::time::Instant::now();
+                let hits = kb
+                    .search(
+                        &op,
+                        &Query {
+                            mode,
+                            ..Query::new(q, 10)
+                        },
+                    )
+                    .await
+                    .unwrap();
+                ms.push(t.elapsed().as_secs_f64() * 1e3);
+                assert!(!hits.is_empty());
+            }
+            ms.sort_by(f64::total_cmp);
+            println!(
+                "{backend:?} {n} chunks (loaded in {load:.1} s), {mode:?}: p50 {:.2} ms, p95 {:.2} ms",
+                ms[ms.len() / 2],
+                ms[ms.len() * 95 / 100]
+            );
+        }
+    }
 }

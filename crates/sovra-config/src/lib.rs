@@ -184,6 +184,11 @@ pub struct KnowledgeSettings {
     /// passage in another language over a weaker one in its own (0: plain
     /// cosine; docs/knowledge.md).
     pub language_centering: f32,
+    /// Where the knowledge base is kept: `postgres://user@host/db` (the
+    /// `knowledge_*` tables there, shared by every replica pointed at it) or
+    /// `sqlite` (`knowledge.db` in `data_dir`). Unset: `storage.url` when
+    /// that is PostgreSQL, else `knowledge.db` in `data_dir`.
+    pub url: Option<String>,
 }
 
 impl Default for KnowledgeSettings {
@@ -198,6 +203,7 @@ impl Default for KnowledgeSettings {
             ground_by_default: false,
             official_sources_only: false,
             language_centering: 0.4,
+            url: None,
         }
     }
 }
@@ -555,6 +561,15 @@ impl Settings {
             "knowledge.language_centering",
             "must be between 0 (off) and 1",
         )?;
+        if let Some(url) = &k.url {
+            check(
+                url == "sqlite"
+                    || url.starts_with("postgres://")
+                    || url.starts_with("postgresql://"),
+                "knowledge.url",
+                "must be sqlite or postgres://...",
+            )?;
+        }
         let e = &self.engine;
         check(
             e.parallel >= 1 && e.parallel <= 256,

@@ -1,6 +1,7 @@
 //! Uploaded files (OpenAI's `/v1/files`): the bytes a caller uploaded,
-//! kept in `knowledge.db` until they are deleted, their owner is erased, or
-//! they are attached to a vector store (which ingests a copy).
+//! kept in `knowledge.db` (or `knowledge_files` on PostgreSQL, `pg.rs`)
+//! until they are deleted, their owner is erased, or they are attached to a
+//! vector store (which ingests a copy). This module has the SQLite queries.
 //!
 //! A file belongs to one (tenant, user); anyone else asking for it gets
 //! "not found". The database runs with `secure_delete`, and every deletion
@@ -52,6 +53,27 @@ fn file_of(r: &sqlx::sqlite::SqliteRow) -> Result<StoredFile, sqlx::Error> {
     })
 }
 
+/// The error for an upload past [`MAX_FILES_PER_OWNER`].
+pub(crate) fn too_many() -> Error {
+    Error::Invalid {
+        what: "file",
+        problem: format!(
+            "you already hold {MAX_FILES_PER_OWNER} files, the most this server keeps per person; delete some first"
+        ),
+    }
+}
+
+/// A new file's metadata, with a fresh id.
+pub(crate) fn new_file(filename: &str, purpose: &str, bytes: usize, now: i64) -> StoredFile {
+    StoredFile {
+        id: format!("file-{}", uuid::Uuid::new_v4().simple()),
+        filename: filename.to_owned(),
+        purpose: purpose.to_owned(),
+        bytes: bytes as u64,
+        created_at: now,
+    }
+}
+
 fn not_found(id: &str) -> Error {
     Error::NotFound {
         what: "file",
@@ -74,20 +96,9 @@ pub(crate) async fn add(
         .fetch_one(&mut *tx)
         .await?;
     if held as u64 >= MAX_FILES_PER_OWNER {
-        return Err(Error::Invalid {
-            what: "file",
-            problem: format!(
-                "you already hold {MAX_FILES_PER_OWNER} files, the most this server keeps per person; delete some first"
-            ),
-        });
+        return Err(too_many());
     }
-    let file = StoredFile {
-        id: format!("file-{}", uuid::Uuid::new_v4().simple()),
-        filename: filename.to_owned(),
-        purpose: purpose.to_owned(),
-        bytes: content.len() as u64,
-        created_at: now,
-    };
+    let file = new_file(filename, purpose, content.len(), now);
     sqlx::query(
         "INSERT INTO files (id, tenant, owner, filename, purpose, bytes, created_at, content)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

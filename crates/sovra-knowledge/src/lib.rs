@@ -6,10 +6,13 @@
 //! text ([`extract`]: Markdown, HTML, text, PDF, DOCX), cuts it into
 //! passages at headings and sentence ends ([`chunk`]), embeds each passage
 //! with the multilingual embedder behind the [`Embedder`] seam, and stores
-//! everything in `knowledge.db` (SQLite) in the data dir: documents, chunks
-//! with their embeddings, and an FTS5 full-text index. The vector index
-//! ([`index`]) is a cache of the stored embeddings, kept in memory and in
-//! `knowledge.vec`. A search runs both indexes over only the collections
+//! everything in one of two backends ([`Storage`]): `knowledge.db` (SQLite)
+//! in the data dir, or the `knowledge_*` tables of a PostgreSQL database
+//! that several replicas share. Either holds documents, chunks with their
+//! embeddings, uploaded files and a full-text index (FTS5, or a `tsvector`
+//! column). The vector index ([`index`]) is a cache of the stored
+//! embeddings, kept in memory and in a file in the data dir, and reloaded
+//! when another process or replica wrote. A search runs both indexes over only the collections
 //! the caller may read and merges them, by default by adding their
 //! normalised scores ([`search`]); the vector side ranks by cosines with
 //! each language's mean taken out ([`index`]), so a question finds a
@@ -17,6 +20,7 @@
 //! bytes again does nothing, changed bytes replace the old chunks.
 
 pub mod access;
+mod backend;
 pub mod chunk;
 pub mod embed;
 pub mod eval;
@@ -26,6 +30,7 @@ pub mod files;
 pub mod fixtures;
 pub mod index;
 pub mod lang;
+mod pg;
 pub mod search;
 mod store;
 
@@ -35,6 +40,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 pub use access::{Caller, Scope, Visibility};
+pub use backend::Storage;
 pub use chunk::ChunkConfig;
 pub use extract::Format;
 pub use files::StoredFile;
@@ -106,8 +112,10 @@ impl Default for Limits {
 /// How to open a knowledge base.
 #[derive(Debug, Clone)]
 pub struct KnowledgeConfig {
-    /// Where `knowledge.db` and `knowledge.vec` live.
+    /// Where `knowledge.db` (SQLite) and the vector index file live.
     pub data_dir: PathBuf,
+    /// Which backend holds the knowledge base.
+    pub storage: Storage,
     pub limits: Limits,
     pub chunking: ChunkConfig,
     pub fusion: search::Fusion,
@@ -124,6 +132,7 @@ impl KnowledgeConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
+            storage: Storage::Sqlite,
             limits: Limits::default(),
             chunking: ChunkConfig { max_chars: 800 },
             fusion: search::Fusion::default(),
@@ -244,7 +253,7 @@ struct Loaded {
 
 /// The knowledge base: see the crate docs.
 pub struct Knowledge {
-    db: store::Db,
+    db: backend::Db,
     embedder: Arc<dyn Embedder>,
     loaded: Arc<RwLock<Loaded>>,
     /// Serialises writes, so the in-memory index follows the database.
@@ -274,12 +283,13 @@ fn check_name(what: &'static str, v: &str, max: usize) -> Result<(), Error> {
 }
 
 impl Knowledge {
-    /// Open (or create) the knowledge base in `config.data_dir`; rebuilds
-    /// the full-text and vector indexes from the stored chunks when they are
+    /// Open (or create) the knowledge base in `config.storage` (the data
+    /// dir's `knowledge.db` or a PostgreSQL database); rebuilds the
+    /// full-text and vector indexes from the stored chunks when they are
     /// missing or stale.
     pub async fn open(config: KnowledgeConfig, embedder: Arc<dyn Embedder>) -> Result<Self, Error> {
         std::fs::create_dir_all(&config.data_dir)?;
-        let db = store::Db::open(&config.data_dir.join("knowledge.db")).await?;
+        let db = backend::Db::open(&config.storage, &config.data_dir).await?;
         let fts_rebuilt = db.ensure_fts().await?;
         if fts_rebuilt > 0 {
             tracing::warn!(
@@ -287,7 +297,7 @@ impl Knowledge {
                 "rebuilt the knowledge full-text index from the stored chunks"
             );
         }
-        let vec_path = config.data_dir.join("knowledge.vec");
+        let vec_path = config.data_dir.join(db.vec_file().await?);
         let generation = db.generation().await?;
         let dim = embedder.dimensions();
         let path = vec_path.clone();
@@ -744,7 +754,7 @@ impl Knowledge {
     /// vector and full-text row.
     pub async fn erase_subject(&self, tenant: &str, user: &str) -> Result<Removed, Error> {
         let _w = self.writer.lock().await;
-        let files = files::erase(&self.db.pool, tenant, user).await?;
+        let files = self.db.erase_files(tenant, user).await?;
         let ids = self.db.private_collections_of(tenant, user).await?;
         if ids.is_empty() {
             return Ok(Removed {
@@ -785,10 +795,10 @@ impl Knowledge {
                 self.follow(generation, |ix| ix.remove(&ids)).await?;
             }
         }
-        for tenant in files::tenants(&self.db.pool).await? {
+        for tenant in self.db.file_tenants().await? {
             let Some(d) = days(&tenant) else { continue };
             let cutoff = now - i64::from(d) * 86_400;
-            total.files += files::purge(&self.db.pool, &tenant, cutoff).await?;
+            total.files += self.db.purge_files(&tenant, cutoff).await?;
         }
         Ok(total)
     }
@@ -810,30 +820,24 @@ impl Knowledge {
         }
         check_name("filename", filename, 512)?;
         check_name("purpose", purpose, 64)?;
-        files::add(
-            &self.db.pool,
-            caller,
-            filename,
-            purpose,
-            content,
-            now_secs(),
-        )
-        .await
+        self.db
+            .add_file(caller, filename, purpose, content, now_secs())
+            .await
     }
 
     /// The caller's uploaded files, newest first.
     pub async fn list_files(&self, caller: &Caller) -> Result<Vec<StoredFile>, Error> {
-        files::list(&self.db.pool, caller).await
+        self.db.list_files(caller).await
     }
 
     /// One of the caller's files; someone else's is "not found".
     pub async fn file(&self, caller: &Caller, id: &str) -> Result<StoredFile, Error> {
-        files::get(&self.db.pool, caller, id).await
+        self.db.file(caller, id).await
     }
 
     /// Delete one of the caller's files (its bytes overwritten on disk).
     pub async fn delete_file(&self, caller: &Caller, id: &str) -> Result<(), Error> {
-        files::delete(&self.db.pool, caller, id).await
+        self.db.delete_file(caller, id).await
     }
 
     /// The caller's uploaded file `file_id` as a document to ingest: it
@@ -844,7 +848,7 @@ impl Knowledge {
         caller: &Caller,
         file_id: &str,
     ) -> Result<NewDocument, Error> {
-        let (file, bytes) = files::content(&self.db.pool, caller, file_id).await?;
+        let (file, bytes) = self.db.file_content(caller, file_id).await?;
         let mut doc = NewDocument::from_source(&file.filename, bytes)?;
         doc.id = Some(file.id);
         Ok(doc)
@@ -856,7 +860,7 @@ impl Knowledge {
         caller: &Caller,
         id: &str,
     ) -> Result<(StoredFile, Vec<u8>), Error> {
-        files::content(&self.db.pool, caller, id).await
+        self.db.file_content(caller, id).await
     }
 
     /// What is stored, row by row, and how many vectors the index holds.

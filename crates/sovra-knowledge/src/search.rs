@@ -472,12 +472,14 @@ pub const STOP_WORDS: &[&str] = &[
     "لي",
 ];
 
-/// An FTS5 query for free text: each word (letters and digits) as a prefix
-/// term, ORed, so no user input is ever parsed as FTS syntax. Long words are
-/// cut to their first seven letters, a crude stemmer that works across
-/// languages ("vaccination" finds "vaccinations", "Führerscheins" finds
-/// "Führerschein").
-pub fn fts_query(text: &str) -> Option<String> {
+/// The full-text terms of free text, backend-neutral: each word (letters
+/// and digits) but function words, lowercased, as a prefix stem, at most 32,
+/// without repeats. Long words are cut to their first seven letters, a crude
+/// stemmer that works across languages ("vaccination" finds
+/// "vaccinations", "Führerscheins" finds "Führerschein"). Every stem is
+/// letters and digits only, so no user input is ever parsed as query syntax
+/// by either backend's formatting ([`fts_query`], the PostgreSQL tsquery).
+pub fn fts_terms(text: &str) -> Vec<String> {
     let mut terms: Vec<String> = Vec::new();
     for word in text.split(|c: char| !c.is_alphanumeric()) {
         let word = word.to_lowercase();
@@ -486,15 +488,26 @@ pub fn fts_query(text: &str) -> Option<String> {
             continue;
         }
         let stem: String = word.chars().take(7).collect();
-        let term = format!("\"{stem}\"*");
-        if !terms.contains(&term) {
-            terms.push(term);
+        if !terms.contains(&stem) {
+            terms.push(stem);
         }
         if terms.len() == 32 {
             break;
         }
     }
-    (!terms.is_empty()).then(|| terms.join(" OR "))
+    terms
+}
+
+/// An FTS5 query for free text: [`fts_terms`] as prefix terms, ORed.
+pub fn fts_query(text: &str) -> Option<String> {
+    let terms = fts_terms(text);
+    (!terms.is_empty()).then(|| {
+        terms
+            .iter()
+            .map(|t| format!("\"{t}\"*"))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
-//! `knowledge.db`: collections, documents, chunks with their embeddings,
-//! and the FTS5 full-text index, in one SQLite file (WAL) in the data dir.
+//! The SQLite backend (the default): `knowledge.db`, collections,
+//! documents, chunks with their embeddings, uploaded files (`files.rs`) and
+//! the FTS5 full-text index, in one SQLite file (WAL) in the data dir. The
+//! PostgreSQL backend (`pg.rs`) holds the same; `backend.rs` is the seam.
 //!
 //! Every write runs in one transaction that also bumps `meta.generation`,
 //! so a process holding the vector index in memory can tell whether the
@@ -67,19 +69,20 @@ pub struct Db {
     pub(crate) pool: SqlitePool,
 }
 
-fn blob(v: &[f32]) -> Vec<u8> {
+pub(crate) fn blob(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-fn unblob(b: &[u8]) -> Vec<f32> {
+pub(crate) fn unblob(b: &[u8]) -> Vec<f32> {
     b.chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect()
 }
 
 /// What the full-text index holds for a chunk: title, heading and text, so a
-/// word of the title finds every passage of the document.
-fn fts_body(title: &str, heading: &str, text: &str) -> String {
+/// word of the title finds every passage of the document. Both backends
+/// index exactly this text (FTS5 here, a `tsvector` in PostgreSQL).
+pub(crate) fn fts_body(title: &str, heading: &str, text: &str) -> String {
     format!("{title}\n{heading}\n{text}")
 }
 
@@ -184,14 +187,25 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         sqlx::query(FTS).execute(&mut *tx).await?;
-        let n = sqlx::query(
-            "INSERT INTO chunks_fts (rowid, body, collection_id)
-             SELECT c.id, d.title || char(10) || c.heading || char(10) || c.text, c.collection_id
+        let rows = sqlx::query(
+            "SELECT c.id, d.title, c.heading, c.text, c.collection_id
              FROM chunks c JOIN documents d ON d.id = c.document_id",
         )
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut n = 0;
+        for r in rows {
+            let (title, heading, text): (String, String, String) =
+                (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
+            n +=
+                sqlx::query("INSERT INTO chunks_fts (rowid, body, collection_id) VALUES (?, ?, ?)")
+                    .bind(r.try_get::<i64, _>(0)?)
+                    .bind(fts_body(&title, &heading, &text))
+                    .bind(r.try_get::<String, _>(4)?)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+        }
         tx.commit().await?;
         Ok(n)
     }

@@ -1,10 +1,20 @@
 //! The knowledge base end to end with the model-free [`HashEmbedder`]:
 //! idempotent and replacing ingestion, access control over random
 //! operation sequences, erasure down to the index rows, rebuilds, limits.
+//! Every behaviour runs on both backends (`both!`): SQLite in a temporary
+//! data dir, and the real PostgreSQL server (`SOVRA_TEST_POSTGRES_URL`,
+//! else the local one) in a database of its own per test; replicas sharing
+//! one PostgreSQL knowledge base are tested at the end.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use rand::rngs::StdRng;
@@ -12,14 +22,96 @@ use rand::{Rng, SeedableRng};
 use sovra_knowledge::embed::HashEmbedder;
 use sovra_knowledge::{
     Caller, Error, IngestStatus, Knowledge, KnowledgeConfig, Limits, Mode, NewDocument, Query,
-    Scope,
+    Scope, Storage,
 };
+use sovra_store::testdb::TestDb;
 
-async fn open(dir: &std::path::Path) -> Knowledge {
-    Knowledge::open(KnowledgeConfig::new(dir), Arc::new(HashEmbedder::default()))
-        .await
-        .unwrap()
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
 }
+
+/// Where one test's knowledge base lives: a data dir, and on PostgreSQL a
+/// fresh database dropped with the test.
+struct Place {
+    dir: tempfile::TempDir,
+    db: Option<TestDb>,
+}
+
+impl Place {
+    async fn new(backend: Backend) -> Self {
+        let db = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(TestDb::create().await.unwrap()),
+        };
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            db,
+        }
+    }
+
+    /// A config for a replica whose data dir is `dir`.
+    fn config_in(&self, dir: &Path) -> KnowledgeConfig {
+        let mut config = KnowledgeConfig::new(dir);
+        if let Some(db) = &self.db {
+            config.storage = Storage::Postgres {
+                url: db.url.clone(),
+            };
+        }
+        config
+    }
+
+    fn config(&self) -> KnowledgeConfig {
+        self.config_in(self.dir.path())
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    async fn open(&self) -> Knowledge {
+        Knowledge::open(self.config(), Arc::new(HashEmbedder::default()))
+            .await
+            .unwrap()
+    }
+
+    /// The vector index files in the data dir.
+    fn vec_files(&self) -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(self.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "vec"))
+            .collect()
+    }
+}
+
+/// Run `async fn $name(backend: Backend)` as `$name::sqlite` and `$name::postgres`.
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(super::Backend::Sqlite).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                super::$name(super::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+both!(
+    reingesting_is_idempotent_and_a_change_replaces_chunks,
+    no_caller_ever_retrieves_what_it_may_not_read,
+    erasure_leaves_no_chunk_vector_or_fulltext_row,
+    retention_purges_old_private_documents_only,
+    lost_indexes_are_rebuilt_from_the_stored_chunks,
+    a_second_process_writing_is_seen_by_the_first,
+    limits_are_enforced,
+    pdf_and_docx_are_ingested_with_their_metadata,
+);
 
 fn md(source: &str, body: &str) -> NewDocument {
     NewDocument::from_source(source, body.as_bytes().to_vec()).unwrap()
@@ -32,10 +124,9 @@ fn text_query(q: &str) -> Query {
     }
 }
 
-#[tokio::test]
-async fn reingesting_is_idempotent_and_a_change_replaces_chunks() {
-    let dir = tempfile::tempdir().unwrap();
-    let kb = open(dir.path()).await;
+async fn reingesting_is_idempotent_and_a_change_replaces_chunks(backend: Backend) {
+    let place = Place::new(backend).await;
+    let kb = place.open().await;
     let op = Caller::operator("public");
     let c = kb
         .create_collection(&op, "gov", Scope::Public, "")
@@ -82,8 +173,7 @@ async fn reingesting_is_idempotent_and_a_change_replaces_chunks() {
 /// Random sequences of creates, ingests, deletes and erasures by members of
 /// two tenants; after every step, every caller's every search returns only
 /// what that caller may read, and everything it may read is findable.
-#[tokio::test]
-async fn no_caller_ever_retrieves_what_it_may_not_read() {
+async fn no_caller_ever_retrieves_what_it_may_not_read(backend: Backend) {
     let callers = [
         Caller::new("a", "alice", false),
         Caller::new("a", "bob", false),
@@ -92,8 +182,8 @@ async fn no_caller_ever_retrieves_what_it_may_not_read() {
         Caller::new("b", "admin-b", true),
     ];
     for seed in 0..6u64 {
-        let dir = tempfile::tempdir().unwrap();
-        let kb = open(dir.path()).await;
+        let place = Place::new(backend).await;
+        let kb = place.open().await;
         let mut rng = StdRng::seed_from_u64(seed);
         // marker word -> collection id
         let mut markers: HashMap<String, String> = HashMap::new();
@@ -207,10 +297,9 @@ async fn no_caller_ever_retrieves_what_it_may_not_read() {
     }
 }
 
-#[tokio::test]
-async fn erasure_leaves_no_chunk_vector_or_fulltext_row() {
-    let dir = tempfile::tempdir().unwrap();
-    let kb = open(dir.path()).await;
+async fn erasure_leaves_no_chunk_vector_or_fulltext_row(backend: Backend) {
+    let place = Place::new(backend).await;
+    let kb = place.open().await;
     let alice = Caller::new("public", "alice", false);
     let bob = Caller::new("public", "bob", false);
     let mine = kb
@@ -261,15 +350,14 @@ async fn erasure_leaves_no_chunk_vector_or_fulltext_row() {
     assert!(kb.list_collections(&alice).await.unwrap().is_empty());
     // Reopening rebuilds nothing that was erased.
     drop(kb);
-    let kb = open(dir.path()).await;
+    let kb = place.open().await;
     assert_eq!(kb.counts().await.unwrap().vectors, 1);
     assert_eq!(kb.fts_matches("okapifile").await.unwrap(), 1);
 }
 
-#[tokio::test]
-async fn retention_purges_old_private_documents_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let kb = open(dir.path()).await;
+async fn retention_purges_old_private_documents_only(backend: Backend) {
+    let place = Place::new(backend).await;
+    let kb = place.open().await;
     let op = Caller::operator("public");
     let alice = Caller::new("public", "alice", false);
     let public = kb
@@ -298,11 +386,10 @@ async fn retention_purges_old_private_documents_only() {
     assert_eq!((c.documents, c.chunks, c.fts_rows, c.vectors), (1, 1, 1, 1));
 }
 
-#[tokio::test]
-async fn lost_indexes_are_rebuilt_from_the_stored_chunks() {
-    let dir = tempfile::tempdir().unwrap();
+async fn lost_indexes_are_rebuilt_from_the_stored_chunks(backend: Backend) {
+    let place = Place::new(backend).await;
     {
-        let kb = open(dir.path()).await;
+        let kb = place.open().await;
         let op = Caller::operator("public");
         let c = kb
             .create_collection(&op, "gov", Scope::Public, "")
@@ -320,21 +407,35 @@ async fn lost_indexes_are_rebuilt_from_the_stored_chunks() {
         .unwrap();
         kb.flush().await.unwrap();
     }
-    std::fs::remove_file(dir.path().join("knowledge.vec")).unwrap();
-    {
-        // Drop the full-text table behind the knowledge base's back.
-        let url = format!("sqlite://{}", dir.path().join("knowledge.db").display());
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        sqlx::query("DROP TABLE chunks_fts")
+    let files = place.vec_files();
+    assert_eq!(files.len(), 1, "{files:?}");
+    std::fs::remove_file(&files[0]).unwrap();
+    // Drop the full-text index behind the knowledge base's back.
+    match &place.db {
+        None => {
+            let url = format!("sqlite://{}", place.path().join("knowledge.db").display());
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            sqlx::query("DROP TABLE chunks_fts")
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+        Some(db) => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            sqlx::raw_sql(
+                "DROP INDEX knowledge_chunks_fts; UPDATE knowledge_chunks SET fts = NULL",
+            )
             .execute(&pool)
             .await
             .unwrap();
-        pool.close().await;
+            pool.close().await;
+        }
     }
-    let kb = open(dir.path()).await;
+    let kb = place.open().await;
     let c = kb.counts().await.unwrap();
     assert_eq!((c.chunks, c.fts_rows, c.vectors), (2, 2, 2));
-    assert!(dir.path().join("knowledge.vec").exists());
+    assert_eq!(place.vec_files(), files);
     let hits = kb
         .search(&Caller::new("x", "y", false), &text_query("ibexpermit"))
         .await
@@ -353,11 +454,10 @@ async fn lost_indexes_are_rebuilt_from_the_stored_chunks() {
     assert_eq!(v.len(), 1);
 }
 
-#[tokio::test]
-async fn a_second_process_writing_is_seen_by_the_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = open(dir.path()).await;
-    let cli = open(dir.path()).await;
+async fn a_second_process_writing_is_seen_by_the_first(backend: Backend) {
+    let place = Place::new(backend).await;
+    let server = place.open().await;
+    let cli = place.open().await;
     let op = Caller::operator("public");
     let c = cli
         .create_collection(&op, "gov", Scope::Public, "")
@@ -373,10 +473,9 @@ async fn a_second_process_writing_is_seen_by_the_first() {
     assert_eq!(server.search(&op, &q).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn limits_are_enforced() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = KnowledgeConfig::new(dir.path());
+async fn limits_are_enforced(backend: Backend) {
+    let place = Place::new(backend).await;
+    let mut config = place.config();
     config.limits = Limits {
         max_upload_bytes: 200,
         max_chunks_per_document: 2,
@@ -425,10 +524,9 @@ async fn limits_are_enforced() {
     ));
 }
 
-#[tokio::test]
-async fn pdf_and_docx_are_ingested_with_their_metadata() {
-    let dir = tempfile::tempdir().unwrap();
-    let kb = open(dir.path()).await;
+async fn pdf_and_docx_are_ingested_with_their_metadata(backend: Backend) {
+    let place = Place::new(backend).await;
+    let kb = place.open().await;
     let op = Caller::operator("public");
     let c = kb
         .create_collection(&op, "gov", Scope::Public, "")
@@ -474,4 +572,218 @@ async fn pdf_and_docx_are_ingested_with_their_metadata() {
             .unwrap()
             .is_empty()
     );
+}
+
+/// Two replicas (two data dirs, one PostgreSQL database) see each other's
+/// writes, deletions and erasures, in both indexes and in the uploaded
+/// files, and concurrent writes leave both indexes whole.
+#[tokio::test]
+async fn postgres_replicas_share_one_knowledge_base() {
+    let place = Place::new(Backend::Postgres).await;
+    let other = tempfile::tempdir().unwrap();
+    let a = place.open().await;
+    let b = Knowledge::open(
+        place.config_in(other.path()),
+        Arc::new(HashEmbedder::default()),
+    )
+    .await
+    .unwrap();
+    let op = Caller::operator("public");
+    let alice = Caller::new("public", "alice", false);
+    let vector = |q: &str| Query {
+        mode: Mode::Vector,
+        ..Query::new(q, 10)
+    };
+
+    let gov = a
+        .create_collection(&op, "gov", Scope::Public, "")
+        .await
+        .unwrap();
+    let doc = a
+        .ingest(
+            &op,
+            &gov.id,
+            md("x.md", "# Fees\n\nThe narwhalfee is 12 euros."),
+        )
+        .await
+        .unwrap();
+    assert_eq!(b.list_collections(&op).await.unwrap().len(), 1);
+    let hits = b.search(&op, &vector("narwhalfee")).await.unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].document_id, doc.document.id);
+    assert_eq!(
+        b.search(&op, &text_query("narwhalfee"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Alice works on replica b; replica a sees her collection and file.
+    let mine = b
+        .create_collection(&alice, "mine", Scope::Private, "")
+        .await
+        .unwrap();
+    b.ingest(&alice, &mine.id, md("m.md", "My yakpermit number is 7."))
+        .await
+        .unwrap();
+    let f = b
+        .add_file(&alice, "note.txt", "assistants", b"the dugongsecret")
+        .await
+        .unwrap();
+    assert_eq!(
+        a.file_content(&alice, &f.id).await.unwrap().1,
+        b"the dugongsecret"
+    );
+    assert_eq!(
+        a.search(&alice, &text_query("yakpermit"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        a.search(&alice, &vector("yakpermit")).await.unwrap().len(),
+        2
+    );
+
+    // Erased on a: gone on b, from both indexes, and from every table.
+    let removed = a.erase_subject("public", "alice").await.unwrap();
+    assert_eq!(
+        (removed.collections, removed.chunks, removed.files),
+        (1, 1, 1)
+    );
+    assert!(
+        b.search(&alice, &text_query("yakpermit"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let hits = b.search(&alice, &vector("yakpermit")).await.unwrap();
+    assert!(hits.iter().all(|h| h.collection_id == gov.id), "{hits:?}");
+    assert!(matches!(
+        b.file(&alice, &f.id).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(b.counts().await.unwrap().vectors, 1);
+    let Some(db) = &place.db else { unreachable!() };
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let left: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM knowledge_chunks WHERE text LIKE '%yakpermit%'
+                 OR fts @@ to_tsquery('simple', 'yakpermit'))
+              + (SELECT count(*) FROM knowledge_files)
+              + (SELECT count(*) FROM knowledge_collections WHERE owner = 'alice')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(left, 0);
+
+    // Both replicas write at once: each index ends holding both documents.
+    let (x, y) = tokio::join!(
+        a.ingest(&op, &gov.id, md("p.md", "The puffinform is blue.")),
+        b.ingest(&op, &gov.id, md("q.md", "The quokkaform is green.")),
+    );
+    x.unwrap();
+    y.unwrap();
+    for kb in [&a, &b] {
+        assert_eq!(kb.search(&op, &vector("form")).await.unwrap().len(), 3);
+        assert_eq!(kb.counts().await.unwrap().vectors, 3);
+    }
+
+    // Deleted on b: gone from a's vector index.
+    b.delete_document(&op, &gov.id, &doc.document.id)
+        .await
+        .unwrap();
+    let hits = a.search(&op, &vector("narwhalfee")).await.unwrap();
+    assert!(hits.iter().all(|h| h.document_id != doc.document.id));
+    assert_eq!(a.counts().await.unwrap().vectors, 2);
+
+    // Each replica keeps its own index file, named for the database.
+    a.flush().await.unwrap();
+    b.flush().await.unwrap();
+    let name = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".vec"))
+            .collect::<Vec<_>>()
+    };
+    let names = name(place.path());
+    assert_eq!(names.len(), 1);
+    assert!(names[0].starts_with("knowledge-pg-"), "{names:?}");
+    assert_eq!(name(other.path()), names);
+    pool.close().await;
+}
+
+/// Search latency on the same synthetic data in both backends (run with
+/// `--ignored --nocapture`; docs/knowledge.md has a measurement).
+#[tokio::test]
+#[ignore]
+async fn search_latency_on_both_backends() {
+    let n: usize = std::env::var("SOVRA_BENCH_CHUNKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let vocab: Vec<String> = (0..3000).map(|i| format!("w{i:04}x")).collect();
+    let text_of = |i: usize| {
+        let mut r = StdRng::seed_from_u64(i as u64);
+        (0..60)
+            .map(|_| vocab[r.random_range(0..vocab.len())].as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let dim = HashEmbedder::default().dim;
+    let vector_of = |i: usize| {
+        let mut r = StdRng::seed_from_u64(i as u64 ^ 0x5eed);
+        let v: Vec<f32> = (0..dim).map(|_| r.random_range(-1.0..1.0)).collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
+        v.into_iter().map(|x| x / norm).collect::<Vec<f32>>()
+    };
+    let op = Caller::operator("public");
+    let mut queries = Vec::new();
+    let mut r = StdRng::seed_from_u64(99);
+    for _ in 0..200 {
+        let words: Vec<&str> = (0..3)
+            .map(|_| vocab[r.random_range(0..vocab.len())].as_str())
+            .collect();
+        queries.push(words.join(" "));
+    }
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let place = Place::new(backend).await;
+        let kb = place.open().await;
+        let c = kb
+            .create_collection(&op, "synthetic", Scope::Public, "")
+            .await
+            .unwrap();
+        let t = std::time::Instant::now();
+        kb.bulk_synthetic(&c.id, n, 20, &text_of, &vector_of)
+            .await
+            .unwrap();
+        let load = t.elapsed().as_secs_f64();
+        for mode in [Mode::Text, Mode::Hybrid] {
+            let mut ms: Vec<f64> = Vec::new();
+            for q in &queries {
+                let t = std::time::Instant::now();
+                let hits = kb
+                    .search(
+                        &op,
+                        &Query {
+                            mode,
+                            ..Query::new(q, 10)
+                        },
+                    )
+                    .await
+                    .unwrap();
+                ms.push(t.elapsed().as_secs_f64() * 1e3);
+                assert!(!hits.is_empty());
+            }
+            ms.sort_by(f64::total_cmp);
+            println!(
+                "{backend:?} {n} chunks (loaded in {load:.1} s), {mode:?}: p50 {:.2} ms, p95 {:.2} ms",
+                ms[ms.len() / 2],
+                ms[ms.len() * 95 / 100]
+            );
+        }
+    }
 }

@@ -1,7 +1,9 @@
 //! `sovra knowledge` and `sovra eval knowledge`: the knowledge base from
-//! the command line, against the data dir `sovra serve` uses (a running
-//! server sees what the CLI writes: see sovra-knowledge's generation
-//! stamp), plus the server's wiring (opening it, retention purges).
+//! the command line, against the one `sovra serve` uses (the data dir's
+//! `knowledge.db`, or PostgreSQL when the platform store is there or
+//! `knowledge.url` says so; a running server sees what the CLI writes: see
+//! sovra-knowledge's generation stamp), plus the server's wiring (opening
+//! it, retention purges).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -17,7 +19,7 @@ use serde_json::json;
 use sovra_config::Settings;
 use sovra_knowledge::{
     Caller, Embedder, IngestStatus, Knowledge, KnowledgeConfig, Limits, Mode, NewDocument, Query,
-    Scope, eval,
+    Scope, Storage, eval,
 };
 use sovra_server::knowledge::KnowledgeService;
 use sovra_store::RetentionRules;
@@ -25,9 +27,23 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::{EvalArgs, EvalCommand, KnowledgeArgs, KnowledgeCommand, ModeArg, ScopeArg};
 
+/// Where the knowledge base is kept: `knowledge.url` when set, else the
+/// platform store's PostgreSQL database when it has one, else the data dir.
+fn storage_of(settings: &Settings) -> Storage {
+    let is_pg = |u: &str| u.starts_with("postgres://") || u.starts_with("postgresql://");
+    match (
+        settings.knowledge.url.as_deref(),
+        settings.storage.url.as_deref(),
+    ) {
+        (Some(u), _) | (None, Some(u)) if is_pg(u) => Storage::Postgres { url: u.to_owned() },
+        _ => Storage::Sqlite,
+    }
+}
+
 fn config_of(settings: &Settings) -> KnowledgeConfig {
     let k = &settings.knowledge;
     let mut config = KnowledgeConfig::new(&settings.data_dir);
+    config.storage = storage_of(settings);
     config.limits = Limits {
         max_upload_bytes: k.max_upload_bytes,
         max_chunks_per_document: k.max_chunks_per_document,
@@ -43,14 +59,14 @@ pub async fn open_service(
     settings: &Settings,
     embedder: Arc<dyn Embedder>,
 ) -> Result<KnowledgeService> {
-    let kb = Knowledge::open(config_of(settings), embedder)
+    let config = config_of(settings);
+    let place = match &config.storage {
+        Storage::Sqlite => settings.data_dir.display().to_string(),
+        Storage::Postgres { .. } => "PostgreSQL (knowledge.url or storage.url)".to_owned(),
+    };
+    let kb = Knowledge::open(config, embedder)
         .await
-        .with_context(|| {
-            format!(
-                "could not open the knowledge base in {}",
-                settings.data_dir.display()
-            )
-        })?;
+        .with_context(|| format!("could not open the knowledge base in {place}"))?;
     let counts = kb.counts().await?;
     tracing::info!(
         collections = counts.collections,
@@ -524,4 +540,31 @@ async fn bench(settings: &Settings, n: usize, queries: usize, corpus: &Path) -> 
     out(
         &json!({"pages": pages, "chunks": chunks, "ingest_seconds": ingest_secs, "index_chunks": n, "index_load_seconds": load_secs, "latency": results}),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_knowledge_base_follows_the_platform_store_to_postgres() {
+        let pg = "postgres://sovra@db/sovra";
+        let with = |storage: Option<&str>, knowledge: Option<&str>| {
+            let mut s = Settings::default();
+            s.storage.url = storage.map(str::to_owned);
+            s.knowledge.url = knowledge.map(str::to_owned);
+            storage_of(&s)
+        };
+        let on_pg = Storage::Postgres { url: pg.to_owned() };
+        assert_eq!(with(None, None), Storage::Sqlite);
+        assert_eq!(with(Some("sqlite:///x/sovra.db"), None), Storage::Sqlite);
+        assert_eq!(with(Some(pg), None), on_pg);
+        assert_eq!(with(Some(pg), Some("sqlite")), Storage::Sqlite);
+        assert_eq!(with(None, Some(pg)), on_pg);
+        assert_eq!(
+            with(Some("postgres://other/db"), Some(pg)),
+            on_pg,
+            "knowledge.url wins"
+        );
+    }
 }

@@ -1,0 +1,817 @@
+//! The PostgreSQL backend: the knowledge base several replicas share.
+//!
+//! The same tables as `knowledge.db` (`store.rs`), prefixed `knowledge_`
+//! so they sit beside the platform store's in the same database, created
+//! by idempotent DDL at open (under an advisory lock, so replicas starting
+//! together do not race). Embeddings are `bytea` (the same little-endian
+//! f32s as the SQLite blob); the full-text index is a `tsvector` column on
+//! each chunk, built with the `simple` configuration from the same body
+//! text FTS5 indexes ([`crate::store::fts_body`]), under a GIN index.
+//! Uploaded files' bytes are `bytea` too.
+//!
+//! Every write transaction bumps `knowledge_meta.generation` *first*: the
+//! row lock serialises writers across replicas, and every replica's
+//! in-memory vector index compares its generation with the database's and
+//! reloads when another replica wrote. Erasures end with a `VACUUM` of the
+//! tables they touched (index cleanup forced), so dead row versions holding
+//! erased text, embeddings, lexemes or file bytes are pruned, not left for
+//! autovacuum.
+
+use std::collections::{BTreeMap, HashSet};
+use std::str::FromStr;
+
+use sqlx::Row;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+
+use crate::chunk::Chunk;
+use crate::files::{MAX_FILES_PER_OWNER, StoredFile};
+use crate::search::{Hit, fts_terms};
+use crate::store::{blob, fts_body, unblob};
+use crate::{Caller, Collection, Counts, Document, Error, Removed, Scope, Visibility};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS knowledge_meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL);
+INSERT INTO knowledge_meta (key, value) VALUES ('generation', 0) ON CONFLICT DO NOTHING;
+INSERT INTO knowledge_meta (key, value)
+    VALUES ('instance', floor(random() * 4503599627370496)::BIGINT) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS knowledge_collections (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    scope TEXT NOT NULL CHECK (scope IN ('public', 'tenant', 'private')),
+    tenant TEXT NOT NULL,
+    owner TEXT,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS knowledge_collections_by_owner ON knowledge_collections (tenant, owner);
+CREATE TABLE IF NOT EXISTS knowledge_documents (
+    id TEXT PRIMARY KEY,
+    collection_id TEXT NOT NULL REFERENCES knowledge_collections (id) ON DELETE CASCADE,
+    source TEXT NOT NULL,
+    title TEXT NOT NULL,
+    url TEXT,
+    language TEXT,
+    effective_date TEXT,
+    content_hash TEXT NOT NULL,
+    bytes BIGINT NOT NULL,
+    chunks BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    UNIQUE (collection_id, source)
+);
+CREATE TABLE IF NOT EXISTS knowledge_chunks (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    document_id TEXT NOT NULL REFERENCES knowledge_documents (id) ON DELETE CASCADE,
+    collection_id TEXT NOT NULL,
+    ord BIGINT NOT NULL,
+    heading TEXT NOT NULL,
+    text TEXT NOT NULL,
+    embedding BYTEA NOT NULL,
+    fts TSVECTOR
+);
+CREATE INDEX IF NOT EXISTS knowledge_chunks_by_document ON knowledge_chunks (document_id);
+CREATE INDEX IF NOT EXISTS knowledge_chunks_by_collection ON knowledge_chunks (collection_id);
+CREATE INDEX IF NOT EXISTS knowledge_chunks_fts ON knowledge_chunks USING GIN (fts);
+CREATE TABLE IF NOT EXISTS knowledge_files (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    bytes BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    content BYTEA NOT NULL
+);
+CREATE INDEX IF NOT EXISTS knowledge_files_by_owner ON knowledge_files (tenant, owner, created_at);
+"#;
+
+/// After an erasure: prune dead row versions (and their index entries) now.
+const VACUUM_KNOWLEDGE: &str =
+    "VACUUM (INDEX_CLEANUP ON) knowledge_chunks, knowledge_documents, knowledge_collections";
+const VACUUM_FILES: &str = "VACUUM (INDEX_CLEANUP ON) knowledge_files";
+
+/// A tsquery for free text: [`fts_terms`] as prefix terms, ORed. The terms
+/// are letters and digits only; quoting them keeps it so.
+pub fn ts_query(text: &str) -> Option<String> {
+    let terms = fts_terms(text);
+    (!terms.is_empty()).then(|| {
+        terms
+            .iter()
+            .map(|t| format!("'{t}':*"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    })
+}
+
+/// Rank of a chunk for a query, higher is better: term frequency with the
+/// body's length dampened (`1`: divided by 1 + log(length)), close to what
+/// BM25 weighs; fusion min-max normalises it as it does `-bm25()`.
+const RANK: &str = "ts_rank(fts, to_tsquery('simple', $1), 1)";
+
+pub struct Db {
+    pool: PgPool,
+}
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Postgres>;
+
+/// Take the generation row (serialising writers across replicas) and bump it.
+async fn bump(tx: &mut Tx<'_>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE knowledge_meta SET value = value + 1 WHERE key = 'generation' RETURNING value",
+    )
+    .fetch_one(&mut **tx)
+    .await
+}
+
+fn collection_of(r: &PgRow) -> Result<Collection, sqlx::Error> {
+    let scope: String = r.try_get("scope")?;
+    let scope = Scope::parse(&scope).map_err(|e| sqlx::Error::Decode(e.to_string().into()))?;
+    Ok(Collection {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        description: r.try_get("description")?,
+        visibility: Visibility {
+            scope,
+            tenant: r.try_get("tenant")?,
+            owner: r.try_get("owner")?,
+        },
+        created_at: r.try_get("created_at")?,
+        documents: r.try_get::<i64, _>("documents")? as u64,
+        chunks: r.try_get::<i64, _>("nchunks")? as u64,
+        bytes: r.try_get::<i64, _>("nbytes")? as u64,
+    })
+}
+
+const COLLECTION_SELECT: &str = "SELECT c.id, c.name, c.description, c.scope, c.tenant, c.owner, c.created_at,
+    (SELECT count(*) FROM knowledge_documents d WHERE d.collection_id = c.id) AS documents,
+    (SELECT coalesce(sum(d.chunks), 0)::BIGINT FROM knowledge_documents d WHERE d.collection_id = c.id) AS nchunks,
+    (SELECT coalesce(sum(d.bytes), 0)::BIGINT FROM knowledge_documents d WHERE d.collection_id = c.id) AS nbytes
+    FROM knowledge_collections c";
+
+fn document_of(r: &PgRow) -> Result<Document, sqlx::Error> {
+    Ok(Document {
+        id: r.try_get("id")?,
+        collection_id: r.try_get("collection_id")?,
+        source: r.try_get("source")?,
+        title: r.try_get("title")?,
+        url: r.try_get("url")?,
+        language: r.try_get("language")?,
+        effective_date: r.try_get("effective_date")?,
+        content_hash: r.try_get("content_hash")?,
+        bytes: r.try_get::<i64, _>("bytes")? as u64,
+        chunks: r.try_get::<i64, _>("chunks")? as u64,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+fn file_of(r: &PgRow) -> Result<StoredFile, sqlx::Error> {
+    Ok(StoredFile {
+        id: r.try_get("id")?,
+        filename: r.try_get("filename")?,
+        purpose: r.try_get("purpose")?,
+        bytes: r.try_get::<i64, _>("bytes")? as u64,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+fn file_not_found(id: &str) -> Error {
+    Error::NotFound {
+        what: "file",
+        id: id.to_owned(),
+    }
+}
+
+fn ids_of(ids: Vec<i64>) -> HashSet<i64> {
+    ids.into_iter().collect()
+}
+
+impl Db {
+    /// Connect to `url` (`postgres://user@host/db`) and create what is missing.
+    pub async fn open(url: &str) -> Result<Self, sqlx::Error> {
+        let options = PgConnectOptions::from_str(url)?.options([("synchronous_commit", "on")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        let mut tx = pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('sovra_knowledge_schema'))")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::raw_sql(SCHEMA).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(Self { pool })
+    }
+
+    pub async fn generation(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT value FROM knowledge_meta WHERE key = 'generation'")
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    /// This knowledge base's random id (names the vector index file, so a
+    /// file built from another database is never taken for this one's).
+    pub async fn instance(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT value FROM knowledge_meta WHERE key = 'instance'")
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    async fn vacuum(&self, stmt: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(stmt).execute(&self.pool).await.map(|_| ())
+    }
+
+    /// Fill the full-text column of chunks that lack it; the number filled.
+    pub async fn ensure_fts(&self) -> Result<u64, sqlx::Error> {
+        self.fill_fts(false).await
+    }
+
+    pub async fn rebuild_fts(&self) -> Result<u64, sqlx::Error> {
+        self.fill_fts(true).await
+    }
+
+    async fn fill_fts(&self, all: bool) -> Result<u64, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let sql = format!(
+            "SELECT c.id, d.title, c.heading, c.text FROM knowledge_chunks c
+             JOIN knowledge_documents d ON d.id = c.document_id {} ORDER BY c.id",
+            if all { "" } else { "WHERE c.fts IS NULL" }
+        );
+        let rows: Vec<(i64, String, String, String)> =
+            sqlx::query_as(&sql).fetch_all(&mut *tx).await?;
+        let mut n = 0;
+        for batch in rows.chunks(500) {
+            let ids: Vec<i64> = batch.iter().map(|r| r.0).collect();
+            let bodies: Vec<String> = batch.iter().map(|r| fts_body(&r.1, &r.2, &r.3)).collect();
+            n += sqlx::query(
+                "UPDATE knowledge_chunks c SET fts = to_tsvector('simple', u.body)
+                 FROM UNNEST($1::BIGINT[], $2::TEXT[]) AS u(id, body) WHERE c.id = u.id",
+            )
+            .bind(&ids)
+            .bind(&bodies)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    pub async fn each_embedding(
+        &self,
+        mut f: impl FnMut(i64, &str, Option<&str>, &[f32]),
+    ) -> Result<(), sqlx::Error> {
+        use futures::StreamExt as _;
+        let mut rows = sqlx::query(
+            "SELECT c.id, c.collection_id, d.language, c.embedding
+             FROM knowledge_chunks c JOIN knowledge_documents d ON d.id = c.document_id
+             ORDER BY c.id",
+        )
+        .fetch(&self.pool);
+        while let Some(r) = rows.next().await {
+            let r = r?;
+            let id: i64 = r.try_get(0)?;
+            let c: String = r.try_get(1)?;
+            let language: Option<String> = r.try_get(2)?;
+            let b: Vec<u8> = r.try_get(3)?;
+            f(id, &c, language.as_deref(), &unblob(&b));
+        }
+        Ok(())
+    }
+
+    pub async fn insert_collection(&self, c: &Collection) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO knowledge_collections (id, name, description, scope, tenant, owner, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(&c.id)
+            .bind(&c.name)
+            .bind(&c.description)
+            .bind(c.visibility.scope.as_str())
+            .bind(&c.visibility.tenant)
+            .bind(&c.visibility.owner)
+            .bind(c.created_at)
+            .execute(&self.pool)
+            .await?;
+        // Creating a collection adds no vectors; the generation stays.
+        Ok(())
+    }
+
+    pub async fn collections_for(
+        &self,
+        tenant: &str,
+        user: &str,
+    ) -> Result<Vec<Collection>, sqlx::Error> {
+        // Tenant collections of the caller's tenant and of every tenant above it.
+        let sql = format!(
+            "{COLLECTION_SELECT} WHERE c.scope = 'public' OR (c.scope = 'tenant' AND (c.tenant = $1 OR $1 LIKE (c.tenant || '/%'))) OR (c.tenant = $1 AND c.owner = $2) ORDER BY c.created_at DESC, c.id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(tenant)
+            .bind(user)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(collection_of).collect()
+    }
+
+    pub async fn collection(&self, id: &str) -> Result<Option<Collection>, sqlx::Error> {
+        let sql = format!("{COLLECTION_SELECT} WHERE c.id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(collection_of).transpose()
+    }
+
+    pub async fn private_collections_of(
+        &self,
+        tenant: &str,
+        user: &str,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT id FROM knowledge_collections WHERE scope = 'private' AND tenant = $1 AND owner = $2",
+        )
+        .bind(tenant)
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    pub async fn private_collections_by_tenant(
+        &self,
+    ) -> Result<BTreeMap<String, Vec<String>>, sqlx::Error> {
+        let rows =
+            sqlx::query("SELECT tenant, id FROM knowledge_collections WHERE scope = 'private'")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for r in rows {
+            out.entry(r.try_get(0)?).or_default().push(r.try_get(1)?);
+        }
+        Ok(out)
+    }
+
+    /// Delete collections with everything in them; what went, and the new generation.
+    pub async fn delete_collections(&self, ids: &[String]) -> Result<(Removed, i64), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let generation = bump(&mut tx).await?;
+        let mut removed = Removed::default();
+        for id in ids {
+            let chunks: Vec<i64> = sqlx::query_scalar(
+                "DELETE FROM knowledge_chunks WHERE collection_id = $1 RETURNING id",
+            )
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+            removed.chunks += chunks.len() as u64;
+            removed.documents +=
+                sqlx::query("DELETE FROM knowledge_documents WHERE collection_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            removed.collections += sqlx::query("DELETE FROM knowledge_collections WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        self.vacuum(VACUUM_KNOWLEDGE).await?;
+        Ok((removed, generation))
+    }
+
+    pub async fn documents(&self, collection: &str) -> Result<Vec<Document>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT * FROM knowledge_documents WHERE collection_id = $1 ORDER BY created_at DESC, id",
+        )
+        .bind(collection)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(document_of).collect()
+    }
+
+    pub async fn document_by_source(
+        &self,
+        collection: &str,
+        source: &str,
+    ) -> Result<Option<Document>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT * FROM knowledge_documents WHERE collection_id = $1 AND source = $2",
+        )
+        .bind(collection)
+        .bind(source)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(document_of).transpose()
+    }
+
+    pub async fn delete_document(
+        &self,
+        collection: &str,
+        document: &str,
+    ) -> Result<Option<(HashSet<i64>, i64)>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let generation = bump(&mut tx).await?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "DELETE FROM knowledge_chunks WHERE document_id = $1 AND collection_id = $2 RETURNING id",
+        )
+        .bind(document)
+        .bind(collection)
+        .fetch_all(&mut *tx)
+        .await?;
+        let n = sqlx::query("DELETE FROM knowledge_documents WHERE id = $1 AND collection_id = $2")
+            .bind(document)
+            .bind(collection)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Ok(None);
+        }
+        tx.commit().await?;
+        self.vacuum(VACUUM_KNOWLEDGE).await?;
+        Ok(Some((ids_of(ids), generation)))
+    }
+
+    /// Put `doc` in place of whatever had its (collection, source), in one
+    /// transaction: the old chunk ids, the new ones, the new generation.
+    pub async fn replace_document(
+        &self,
+        doc: &Document,
+        chunks: &[Chunk],
+        vectors: &[Vec<f32>],
+    ) -> Result<(HashSet<i64>, Vec<i64>, i64), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let generation = bump(&mut tx).await?;
+        let old: Vec<i64> = sqlx::query_scalar(
+            "DELETE FROM knowledge_chunks WHERE document_id IN
+             (SELECT id FROM knowledge_documents WHERE collection_id = $1 AND source = $2) RETURNING id",
+        )
+        .bind(&doc.collection_id)
+        .bind(&doc.source)
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM knowledge_documents WHERE collection_id = $1 AND source = $2")
+            .bind(&doc.collection_id)
+            .bind(&doc.source)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO knowledge_documents (id, collection_id, source, title, url, language, effective_date, content_hash, bytes, chunks, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+            .bind(&doc.id)
+            .bind(&doc.collection_id)
+            .bind(&doc.source)
+            .bind(&doc.title)
+            .bind(&doc.url)
+            .bind(&doc.language)
+            .bind(&doc.effective_date)
+            .bind(&doc.content_hash)
+            .bind(doc.bytes as i64)
+            .bind(doc.chunks as i64)
+            .bind(doc.created_at)
+            .execute(&mut *tx)
+            .await?;
+        let mut new = Vec::with_capacity(chunks.len());
+        for (ord, (c, v)) in chunks.iter().zip(vectors).enumerate() {
+            let id: i64 = sqlx::query_scalar("INSERT INTO knowledge_chunks (document_id, collection_id, ord, heading, text, embedding, fts) VALUES ($1, $2, $3, $4, $5, $6, to_tsvector('simple', $7)) RETURNING id")
+                .bind(&doc.id)
+                .bind(&doc.collection_id)
+                .bind(ord as i64)
+                .bind(&c.heading)
+                .bind(&c.text)
+                .bind(blob(v))
+                .bind(fts_body(&doc.title, &c.heading, &c.text))
+                .fetch_one(&mut *tx)
+                .await?;
+            new.push(id);
+        }
+        tx.commit().await?;
+        if !old.is_empty() {
+            self.vacuum(VACUUM_KNOWLEDGE).await?;
+        }
+        Ok((ids_of(old), new, generation))
+    }
+
+    pub async fn delete_documents_before(
+        &self,
+        collections: &[String],
+        cutoff: i64,
+    ) -> Result<(Removed, HashSet<i64>, i64), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let generation = bump(&mut tx).await?;
+        let mut removed = Removed::default();
+        let mut ids = HashSet::new();
+        for c in collections {
+            let gone: Vec<i64> = sqlx::query_scalar(
+                "DELETE FROM knowledge_chunks WHERE document_id IN
+                 (SELECT id FROM knowledge_documents WHERE collection_id = $1 AND created_at < $2) RETURNING id",
+            )
+            .bind(c)
+            .bind(cutoff)
+            .fetch_all(&mut *tx)
+            .await?;
+            removed.chunks += gone.len() as u64;
+            ids.extend(gone);
+            removed.documents += sqlx::query(
+                "DELETE FROM knowledge_documents WHERE collection_id = $1 AND created_at < $2",
+            )
+            .bind(c)
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        if removed.documents > 0 {
+            self.vacuum(VACUUM_KNOWLEDGE).await?;
+        }
+        Ok((removed, ids, generation))
+    }
+
+    /// Ranked chunk ids among `allowed` collections, with their rank
+    /// (higher is better).
+    pub async fn fts(
+        &self,
+        text: &str,
+        allowed: &HashSet<String>,
+        limit: usize,
+    ) -> Result<Vec<(i64, f32)>, sqlx::Error> {
+        let Some(q) = ts_query(text) else {
+            return Ok(Vec::new());
+        };
+        let allowed: Vec<&str> = allowed.iter().map(String::as_str).collect();
+        let sql = format!(
+            "SELECT id, {RANK} AS score FROM knowledge_chunks
+             WHERE fts @@ to_tsquery('simple', $1) AND collection_id = ANY($2)
+             ORDER BY score DESC, id LIMIT $3"
+        );
+        let rows: Vec<(i64, f32)> = sqlx::query_as(&sql)
+            .bind(q)
+            .bind(&allowed)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows)
+    }
+
+    pub async fn fts_count(&self, term: &str) -> Result<u64, sqlx::Error> {
+        let Some(q) = ts_query(term) else {
+            return Ok(0);
+        };
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM knowledge_chunks WHERE fts @@ to_tsquery('simple', $1)",
+        )
+        .bind(q)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n as u64)
+    }
+
+    /// The passages of `fused` (id, score), in that order.
+    pub async fn hits(&self, fused: &[(i64, f32)]) -> Result<Vec<Hit>, sqlx::Error> {
+        if fused.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = fused.iter().map(|(id, _)| *id).collect();
+        let rows = sqlx::query(
+            "SELECT c.id, c.document_id, c.collection_id, c.heading, c.text, d.source, d.title, d.url, d.language, d.effective_date
+             FROM knowledge_chunks c JOIN knowledge_documents d ON d.id = c.document_id WHERE c.id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by_id = std::collections::HashMap::new();
+        for r in rows {
+            let id: i64 = r.try_get("id")?;
+            by_id.insert(
+                id,
+                Hit {
+                    chunk_id: id,
+                    document_id: r.try_get("document_id")?,
+                    collection_id: r.try_get("collection_id")?,
+                    source: r.try_get("source")?,
+                    title: r.try_get("title")?,
+                    url: r.try_get("url")?,
+                    language: r.try_get("language")?,
+                    effective_date: r.try_get("effective_date")?,
+                    heading: r.try_get("heading")?,
+                    text: r.try_get("text")?,
+                    score: 0.0,
+                    similarity: None,
+                },
+            );
+        }
+        Ok(fused
+            .iter()
+            .filter_map(|(id, s)| {
+                by_id.remove(id).map(|mut h| {
+                    h.score = *s;
+                    h
+                })
+            })
+            .collect())
+    }
+
+    pub async fn counts(&self) -> Result<Counts, sqlx::Error> {
+        let one = |sql: &'static str| async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&self.pool)
+                .await
+                .map(|n| n as u64)
+        };
+        Ok(Counts {
+            collections: one("SELECT count(*) FROM knowledge_collections").await?,
+            documents: one("SELECT count(*) FROM knowledge_documents").await?,
+            chunks: one("SELECT count(*) FROM knowledge_chunks").await?,
+            fts_rows: one("SELECT count(*) FROM knowledge_chunks WHERE fts IS NOT NULL").await?,
+            vectors: 0,
+        })
+    }
+
+    pub async fn bulk_synthetic(
+        &self,
+        collection: &str,
+        n: usize,
+        per_doc: usize,
+        text_of: &(dyn Fn(usize) -> String + Sync),
+        vector_of: &(dyn Fn(usize) -> Vec<f32> + Sync),
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        bump(&mut tx).await?;
+        let mut doc = String::new();
+        for i in 0..n {
+            if i % per_doc == 0 {
+                doc = format!("file-synthetic-{collection}-{}", i / per_doc);
+                sqlx::query("INSERT INTO knowledge_documents (id, collection_id, source, title, content_hash, bytes, chunks, created_at) VALUES ($1, $2, $3, $4, '', 0, $5, 0)")
+                    .bind(&doc)
+                    .bind(collection)
+                    .bind(&doc)
+                    .bind(format!("Synthetic document {}", i / per_doc))
+                    .bind(per_doc as i64)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let text = text_of(i);
+            sqlx::query("INSERT INTO knowledge_chunks (document_id, collection_id, ord, heading, text, embedding, fts) VALUES ($1, $2, $3, '', $4, $5, to_tsvector('simple', $4))")
+                .bind(&doc)
+                .bind(collection)
+                .bind((i % per_doc) as i64)
+                .bind(&text)
+                .bind(blob(&vector_of(i)))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    }
+
+    // Uploaded files (see `files.rs` for what they are).
+
+    pub async fn add_file(
+        &self,
+        caller: &Caller,
+        file: &StoredFile,
+        content: &[u8],
+    ) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await?;
+        // One uploader at a time per person, so the cap holds across replicas.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind(format!("knowledge_files/{}/{}", caller.tenant, caller.user))
+            .execute(&mut *tx)
+            .await?;
+        let held: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM knowledge_files WHERE tenant = $1 AND owner = $2",
+        )
+        .bind(&caller.tenant)
+        .bind(&caller.user)
+        .fetch_one(&mut *tx)
+        .await?;
+        if held as u64 >= MAX_FILES_PER_OWNER {
+            return Err(crate::files::too_many());
+        }
+        sqlx::query(
+            "INSERT INTO knowledge_files (id, tenant, owner, filename, purpose, bytes, created_at, content)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&file.id)
+        .bind(&caller.tenant)
+        .bind(&caller.user)
+        .bind(&file.filename)
+        .bind(&file.purpose)
+        .bind(file.bytes as i64)
+        .bind(file.created_at)
+        .bind(content)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn list_files(&self, caller: &Caller) -> Result<Vec<StoredFile>, Error> {
+        let rows = sqlx::query(
+            "SELECT id, filename, purpose, bytes, created_at FROM knowledge_files
+             WHERE tenant = $1 AND owner = $2 ORDER BY created_at DESC, id",
+        )
+        .bind(&caller.tenant)
+        .bind(&caller.user)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(file_of).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn file(&self, caller: &Caller, id: &str) -> Result<StoredFile, Error> {
+        let row = sqlx::query(
+            "SELECT id, filename, purpose, bytes, created_at FROM knowledge_files
+             WHERE id = $1 AND tenant = $2 AND owner = $3",
+        )
+        .bind(id)
+        .bind(&caller.tenant)
+        .bind(&caller.user)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(r) => Ok(file_of(&r)?),
+            None => Err(file_not_found(id)),
+        }
+    }
+
+    pub async fn file_content(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<(StoredFile, Vec<u8>), Error> {
+        let row = sqlx::query(
+            "SELECT id, filename, purpose, bytes, created_at, content FROM knowledge_files
+             WHERE id = $1 AND tenant = $2 AND owner = $3",
+        )
+        .bind(id)
+        .bind(&caller.tenant)
+        .bind(&caller.user)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(r) => Ok((file_of(&r)?, r.try_get("content")?)),
+            None => Err(file_not_found(id)),
+        }
+    }
+
+    pub async fn delete_file(&self, caller: &Caller, id: &str) -> Result<(), Error> {
+        let n =
+            sqlx::query("DELETE FROM knowledge_files WHERE id = $1 AND tenant = $2 AND owner = $3")
+                .bind(id)
+                .bind(&caller.tenant)
+                .bind(&caller.user)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        if n == 0 {
+            return Err(file_not_found(id));
+        }
+        Ok(self.vacuum(VACUUM_FILES).await?)
+    }
+
+    /// Every file of (tenant, user); how many went.
+    pub async fn erase_files(&self, tenant: &str, user: &str) -> Result<u64, Error> {
+        let n = sqlx::query("DELETE FROM knowledge_files WHERE tenant = $1 AND owner = $2")
+            .bind(tenant)
+            .bind(user)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if n > 0 {
+            self.vacuum(VACUUM_FILES).await?;
+        }
+        Ok(n)
+    }
+
+    /// Retention: files of `tenant` uploaded before `cutoff` (Unix seconds).
+    pub async fn purge_files(&self, tenant: &str, cutoff: i64) -> Result<u64, Error> {
+        let n = sqlx::query("DELETE FROM knowledge_files WHERE tenant = $1 AND created_at < $2")
+            .bind(tenant)
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if n > 0 {
+            self.vacuum(VACUUM_FILES).await?;
+        }
+        Ok(n)
+    }
+
+    pub async fn file_tenants(&self) -> Result<Vec<String>, Error> {
+        Ok(
+            sqlx::query_scalar("SELECT DISTINCT tenant FROM knowledge_files")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tsquery_terms_are_prefixes_ored() {
+        assert_eq!(
+            ts_query("How do I renew my \"passport\" OR NOT* -xy?").as_deref(),
+            Some("'renew':* | 'passpor':* | 'xy':*")
+        );
+        assert_eq!(ts_query("What is it?"), None);
+        assert_eq!(ts_query("it's: & | ! ( ) <->"), None);
+    }
+}

@@ -35,7 +35,7 @@ use std::sync::{Arc, RwLock};
 pub use access::{Caller, Scope, Visibility};
 pub use chunk::ChunkConfig;
 pub use extract::Format;
-pub use files::StoredFile;
+pub use files::{FileListQuery, FilePage, MAX_LIST_LIMIT, StoredFile};
 pub use search::{Fusion, FusionMethod, Hit, Mode, Query};
 use serde::Serialize;
 pub use sovra_embeddings::Embedder;
@@ -802,9 +802,14 @@ impl Knowledge {
         .await
     }
 
-    /// The caller's uploaded files, newest first.
-    pub async fn list_files(&self, caller: &Caller) -> Result<Vec<StoredFile>, Error> {
-        files::list(&self.db.pool, caller).await
+    /// A page of the caller's uploaded files (OpenAI's `limit`, `after`,
+    /// `order`, `purpose`), by creation time then id.
+    pub async fn list_files(
+        &self,
+        caller: &Caller,
+        query: &FileListQuery,
+    ) -> Result<FilePage, Error> {
+        files::list(&self.db.pool, caller, query).await
     }
 
     /// One of the caller's files; someone else's is "not found".

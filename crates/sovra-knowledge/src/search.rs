@@ -471,11 +471,18 @@ pub const STOP_WORDS: &[&str] = &[
     "لي",
 ];
 
-/// An FTS5 query for free text: each word (letters and digits) as a prefix
-/// term, ORed, so no user input is ever parsed as FTS syntax. Long words are
-/// cut to their first seven letters, a crude stemmer that works across
-/// languages ("vaccination" finds "vaccinations", "Führerscheins" finds
-/// "Führerschein").
+/// Letters a long word is cut to, as a prefix term.
+const STEM: usize = 7;
+
+/// An FTS5 query for free text: each word (letters and digits) as a quoted
+/// term, ORed, so no user input is ever parsed as FTS syntax. Words of seven
+/// letters or more are cut to their first seven and match as a prefix, a
+/// crude stemmer that works across languages ("vaccination" finds
+/// "vaccinations", "Führerscheins" finds "Führerschein"); shorter words
+/// match exactly. A prefix of a short word ("renew"*, "id"*) expands to
+/// many index terms and matches many rows: over 100k chunks that expansion
+/// was a fifth of the full-text cost, and the evaluation's recall is the
+/// same without it (docs/benchmarks.md).
 pub fn fts_query(text: &str) -> Option<String> {
     let mut terms: Vec<String> = Vec::new();
     for word in text.split(|c: char| !c.is_alphanumeric()) {
@@ -484,8 +491,12 @@ pub fn fts_query(text: &str) -> Option<String> {
         if n < 2 || STOP_WORDS.contains(&word.as_str()) {
             continue;
         }
-        let stem: String = word.chars().take(7).collect();
-        let term = format!("\"{stem}\"*");
+        let term = if n >= STEM {
+            let stem: String = word.chars().take(STEM).collect();
+            format!("\"{stem}\"*")
+        } else {
+            format!("\"{word}\"")
+        };
         if !terms.contains(&term) {
             terms.push(term);
         }
@@ -542,12 +553,12 @@ mod tests {
     fn fts_queries_are_words_only() {
         assert_eq!(
             fts_query("How do I renew my \"passport\" OR NOT* -xy?").as_deref(),
-            Some("\"renew\"* OR \"passpor\"* OR \"xy\"*")
+            Some("\"renew\" OR \"passpor\"* OR \"xy\"")
         );
         // Function words go, in every profile language.
         assert_eq!(
             fts_query("Wie viel kostet der Führerschein?").as_deref(),
-            Some("\"kostet\"* OR \"führers\"*")
+            Some("\"kostet\" OR \"führers\"*")
         );
         assert_eq!(fts_query("What is it?"), None);
         assert_eq!(fts_query("?! -"), None);

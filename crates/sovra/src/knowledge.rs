@@ -434,6 +434,9 @@ fn p50_p99(mut lat: Vec<f64>) -> (f64, f64) {
     (percentile(&lat, 0.5), percentile(&lat, 0.99))
 }
 
+/// One row of the bench's table: which (p50, p99) of a run.
+type Pick = Box<dyn Fn(&Timings) -> (f64, f64)>;
+
 /// Search latency by mode over one synthetic index of `n` chunks.
 struct Timings {
     n: usize,
@@ -676,7 +679,7 @@ async fn bench(
         None => format!("{:<24} {:>18}", "", format!("{} chunks", large.n)),
     };
     line(&head)?;
-    let mut rows: Vec<(String, Box<dyn Fn(&Timings) -> (f64, f64)>)> = Vec::new();
+    let mut rows: Vec<(String, Pick)> = Vec::new();
     for (i, (mode, _)) in large.modes.iter().enumerate() {
         rows.push((
             format!("{mode:?}").to_lowercase(),

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use crate::chunk::Chunk;
+use crate::files::{FileListQuery, FilePage};
 use crate::search::Hit;
 use crate::{Caller, Collection, Counts, Document, Error, Removed, StoredFile, files, pg, store};
 
@@ -199,10 +200,15 @@ impl Db {
         }
     }
 
-    pub async fn list_files(&self, caller: &Caller) -> Result<Vec<StoredFile>, Error> {
+    pub async fn list_files(
+        &self,
+        caller: &Caller,
+        query: &FileListQuery,
+    ) -> Result<FilePage, Error> {
+        files::check_list_limit(query)?;
         match self {
-            Db::Sqlite(d) => files::list(&d.pool, caller).await,
-            Db::Postgres(d) => d.list_files(caller).await,
+            Db::Sqlite(d) => files::list(&d.pool, caller, query).await,
+            Db::Postgres(d) => d.list_files(caller, query).await,
         }
     }
 

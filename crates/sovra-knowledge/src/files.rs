@@ -25,7 +25,8 @@ CREATE TABLE IF NOT EXISTS files (
     created_at INTEGER NOT NULL,
     content BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS files_by_owner ON files (tenant, owner, created_at);
+DROP INDEX IF EXISTS files_by_owner;
+CREATE INDEX IF NOT EXISTS files_by_owner_page ON files (tenant, owner, created_at, id);
 "#;
 
 /// Most files one person may hold at once.
@@ -117,16 +118,109 @@ pub(crate) async fn add(
     Ok(file)
 }
 
-pub(crate) async fn list(pool: &SqlitePool, caller: &Caller) -> Result<Vec<StoredFile>, Error> {
-    let rows = sqlx::query(
-        "SELECT id, filename, purpose, bytes, created_at FROM files
-         WHERE tenant = ? AND owner = ? ORDER BY created_at DESC, id",
-    )
-    .bind(&caller.tenant)
-    .bind(&caller.user)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.iter().map(file_of).collect::<Result<_, _>>()?)
+/// Most files one page of `GET /v1/files` may hold (OpenAI's bound, and its default).
+pub const MAX_LIST_LIMIT: usize = 10_000;
+
+/// Which page of a caller's files (OpenAI's `GET /v1/files` parameters).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileListQuery {
+    /// At most this many, 1 to [`MAX_LIST_LIMIT`].
+    pub limit: usize,
+    /// The page starts after this file (by the order below).
+    pub after: Option<String>,
+    /// Oldest first; newest first when false (OpenAI's default `desc`).
+    pub ascending: bool,
+    /// Only files of this purpose.
+    pub purpose: Option<String>,
+}
+
+impl Default for FileListQuery {
+    fn default() -> Self {
+        Self {
+            limit: MAX_LIST_LIMIT,
+            after: None,
+            ascending: false,
+            purpose: None,
+        }
+    }
+}
+
+/// One page of files; `has_more` says whether another follows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FilePage {
+    pub files: Vec<StoredFile>,
+    pub has_more: bool,
+}
+
+/// `limit` must be 1 to [`MAX_LIST_LIMIT`] (on every backend).
+pub(crate) fn check_list_limit(q: &FileListQuery) -> Result<(), Error> {
+    if !(1..=MAX_LIST_LIMIT).contains(&q.limit) {
+        return Err(Error::Invalid {
+            what: "limit",
+            problem: format!("must be between 1 and {MAX_LIST_LIMIT}"),
+        });
+    }
+    Ok(())
+}
+
+/// A page of the caller's files, ordered by (`created_at`, `id`): a total
+/// order, so a keyset cursor (`after`) neither skips nor repeats a file
+/// when several share a second. Served by the `files_by_owner_page` index;
+/// reads `limit + 1` rows, never the whole list.
+pub(crate) async fn list(
+    pool: &SqlitePool,
+    caller: &Caller,
+    q: &FileListQuery,
+) -> Result<FilePage, Error> {
+    let cursor: Option<(i64, String)> = match &q.after {
+        None => None,
+        Some(after) => {
+            let created: Option<i64> = sqlx::query_scalar(
+                "SELECT created_at FROM files WHERE id = ? AND tenant = ? AND owner = ?",
+            )
+            .bind(after)
+            .bind(&caller.tenant)
+            .bind(&caller.user)
+            .fetch_optional(pool)
+            .await?;
+            match created {
+                Some(c) => Some((c, after.clone())),
+                None => {
+                    return Err(Error::Invalid {
+                        what: "after",
+                        problem: format!("no file '{after}' of yours to list after"),
+                    });
+                }
+            }
+        }
+    };
+    let (cmp, dir) = if q.ascending {
+        (">", "ASC")
+    } else {
+        ("<", "DESC")
+    };
+    let mut sql = String::from(
+        "SELECT id, filename, purpose, bytes, created_at FROM files WHERE tenant = ? AND owner = ?",
+    );
+    if q.purpose.is_some() {
+        sql.push_str(" AND purpose = ?");
+    }
+    if cursor.is_some() {
+        sql.push_str(&format!(" AND (created_at, id) {cmp} (?, ?)"));
+    }
+    sql.push_str(&format!(" ORDER BY created_at {dir}, id {dir} LIMIT ?"));
+    let mut query = sqlx::query(&sql).bind(&caller.tenant).bind(&caller.user);
+    if let Some(p) = &q.purpose {
+        query = query.bind(p);
+    }
+    if let Some((created, id)) = &cursor {
+        query = query.bind(created).bind(id);
+    }
+    let rows = query.bind(q.limit as i64 + 1).fetch_all(pool).await?;
+    let mut files: Vec<StoredFile> = rows.iter().map(file_of).collect::<Result<_, _>>()?;
+    let has_more = files.len() > q.limit;
+    files.truncate(q.limit);
+    Ok(FilePage { files, has_more })
 }
 
 pub(crate) async fn get(pool: &SqlitePool, caller: &Caller, id: &str) -> Result<StoredFile, Error> {

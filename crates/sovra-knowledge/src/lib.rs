@@ -43,7 +43,7 @@ pub use access::{Caller, Scope, Visibility};
 pub use backend::Storage;
 pub use chunk::ChunkConfig;
 pub use extract::Format;
-pub use files::StoredFile;
+pub use files::{FileListQuery, FilePage, MAX_LIST_LIMIT, StoredFile};
 pub use search::{Fusion, FusionMethod, Hit, Mode, Query};
 use serde::Serialize;
 pub use sovra_embeddings::Embedder;
@@ -825,9 +825,14 @@ impl Knowledge {
             .await
     }
 
-    /// The caller's uploaded files, newest first.
-    pub async fn list_files(&self, caller: &Caller) -> Result<Vec<StoredFile>, Error> {
-        self.db.list_files(caller).await
+    /// A page of the caller's uploaded files (OpenAI's `limit`, `after`,
+    /// `order`, `purpose`), by creation time then id.
+    pub async fn list_files(
+        &self,
+        caller: &Caller,
+        query: &FileListQuery,
+    ) -> Result<FilePage, Error> {
+        self.db.list_files(caller, query).await
     }
 
     /// One of the caller's files; someone else's is "not found".

@@ -24,6 +24,7 @@ use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 
 use crate::chunk::Chunk;
+use crate::files::{FileListQuery, FilePage};
 use crate::files::{MAX_FILES_PER_OWNER, StoredFile};
 use crate::search::{Hit, fts_terms};
 use crate::store::{blob, fts_body, unblob};
@@ -81,7 +82,8 @@ CREATE TABLE IF NOT EXISTS knowledge_files (
     created_at BIGINT NOT NULL,
     content BYTEA NOT NULL
 );
-CREATE INDEX IF NOT EXISTS knowledge_files_by_owner ON knowledge_files (tenant, owner, created_at);
+DROP INDEX IF EXISTS knowledge_files_by_owner;
+CREATE INDEX IF NOT EXISTS knowledge_files_by_owner_page ON knowledge_files (tenant, owner, created_at, id);
 "#;
 
 /// After an erasure: prune dead row versions (and their index entries) now.
@@ -89,14 +91,20 @@ const VACUUM_KNOWLEDGE: &str =
     "VACUUM (INDEX_CLEANUP ON) knowledge_chunks, knowledge_documents, knowledge_collections";
 const VACUUM_FILES: &str = "VACUUM (INDEX_CLEANUP ON) knowledge_files";
 
-/// A tsquery for free text: [`fts_terms`] as prefix terms, ORed. The terms
+/// A tsquery for free text: [`fts_terms`] (prefix terms with `:*`), ORed. The terms
 /// are letters and digits only; quoting them keeps it so.
 pub fn ts_query(text: &str) -> Option<String> {
     let terms = fts_terms(text);
     (!terms.is_empty()).then(|| {
         terms
             .iter()
-            .map(|t| format!("'{t}':*"))
+            .map(|t| {
+                if t.prefix {
+                    format!("'{}':*", t.text)
+                } else {
+                    format!("'{}'", t.text)
+                }
+            })
             .collect::<Vec<_>>()
             .join(" | ")
     })
@@ -701,16 +709,70 @@ impl Db {
         Ok(())
     }
 
-    pub async fn list_files(&self, caller: &Caller) -> Result<Vec<StoredFile>, Error> {
-        let rows = sqlx::query(
+    /// A page of the caller's files by (`created_at`, `id`), keyset-paged
+    /// as on SQLite (`files::list`): `limit + 1` rows, never the whole list.
+    pub async fn list_files(&self, caller: &Caller, q: &FileListQuery) -> Result<FilePage, Error> {
+        let cursor: Option<(i64, String)> = match &q.after {
+            None => None,
+            Some(after) => {
+                let created: Option<i64> = sqlx::query_scalar(
+                    "SELECT created_at FROM knowledge_files WHERE id = $1 AND tenant = $2 AND owner = $3",
+                )
+                .bind(after)
+                .bind(&caller.tenant)
+                .bind(&caller.user)
+                .fetch_optional(&self.pool)
+                .await?;
+                match created {
+                    Some(c) => Some((c, after.clone())),
+                    None => {
+                        return Err(Error::Invalid {
+                            what: "after",
+                            problem: format!("no file '{after}' of yours to list after"),
+                        });
+                    }
+                }
+            }
+        };
+        let (cmp, dir) = if q.ascending {
+            (">", "ASC")
+        } else {
+            ("<", "DESC")
+        };
+        let mut sql = String::from(
             "SELECT id, filename, purpose, bytes, created_at FROM knowledge_files
-             WHERE tenant = $1 AND owner = $2 ORDER BY created_at DESC, id",
-        )
-        .bind(&caller.tenant)
-        .bind(&caller.user)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(file_of).collect::<Result<_, _>>()?)
+             WHERE tenant = $1 AND owner = $2",
+        );
+        let mut n = 2;
+        if q.purpose.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND purpose = ${n}"));
+        }
+        if cursor.is_some() {
+            sql.push_str(&format!(
+                " AND (created_at, id) {cmp} (${}, ${})",
+                n + 1,
+                n + 2
+            ));
+            n += 2;
+        }
+        sql.push_str(&format!(
+            " ORDER BY created_at {dir}, id {dir} LIMIT ${}",
+            n + 1
+        ));
+        let mut query = sqlx::query(&sql).bind(&caller.tenant).bind(&caller.user);
+        if let Some(p) = &q.purpose {
+            query = query.bind(p);
+        }
+        if let Some((created, id)) = &cursor {
+            query = query.bind(created).bind(id);
+        }
+        let limit = i64::try_from(q.limit).unwrap_or(i64::MAX - 1) + 1;
+        let rows = query.bind(limit).fetch_all(&self.pool).await?;
+        let mut files: Vec<StoredFile> = rows.iter().map(file_of).collect::<Result<_, _>>()?;
+        let has_more = files.len() > q.limit;
+        files.truncate(q.limit);
+        Ok(FilePage { files, has_more })
     }
 
     pub async fn file(&self, caller: &Caller, id: &str) -> Result<StoredFile, Error> {
@@ -806,10 +868,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tsquery_terms_are_prefixes_ored() {
+    fn tsquery_terms_are_words_ored_long_ones_as_prefixes() {
         assert_eq!(
             ts_query("How do I renew my \"passport\" OR NOT* -xy?").as_deref(),
-            Some("'renew':* | 'passpor':* | 'xy':*")
+            Some("'renew' | 'passpor':* | 'xy'")
         );
         assert_eq!(ts_query("What is it?"), None);
         assert_eq!(ts_query("it's: & | ! ( ) <->"), None);

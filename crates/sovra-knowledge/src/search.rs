@@ -472,24 +472,50 @@ pub const STOP_WORDS: &[&str] = &[
     "لي",
 ];
 
+/// Letters a long word is cut to, as a prefix term.
+const STEM: usize = 7;
+
+/// One full-text term of a query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Term {
+    /// Lowercased letters and digits only.
+    pub text: String,
+    /// Match every indexed word that starts with `text`.
+    pub prefix: bool,
+}
+
 /// The full-text terms of free text, backend-neutral: each word (letters
-/// and digits) but function words, lowercased, as a prefix stem, at most 32,
-/// without repeats. Long words are cut to their first seven letters, a crude
-/// stemmer that works across languages ("vaccination" finds
-/// "vaccinations", "Führerscheins" finds "Führerschein"). Every stem is
-/// letters and digits only, so no user input is ever parsed as query syntax
-/// by either backend's formatting ([`fts_query`], the PostgreSQL tsquery).
-pub fn fts_terms(text: &str) -> Vec<String> {
-    let mut terms: Vec<String> = Vec::new();
+/// and digits) but function words, lowercased, at most 32, without repeats.
+/// Words of seven letters or more are cut to their first seven and match as
+/// a prefix, a crude stemmer that works across languages ("vaccination"
+/// finds "vaccinations", "Führerscheins" finds "Führerschein"); shorter
+/// words match exactly. A prefix of a short word ("renew"*, "id"*) expands
+/// to many index terms and matches many rows: over 100k chunks that
+/// expansion was a fifth of the full-text cost, and the evaluation's recall
+/// is the same without it (docs/benchmarks.md). Every term is letters and
+/// digits only, so no user input is ever parsed as query syntax by either
+/// backend's formatting ([`fts_query`], the PostgreSQL tsquery).
+pub fn fts_terms(text: &str) -> Vec<Term> {
+    let mut terms: Vec<Term> = Vec::new();
     for word in text.split(|c: char| !c.is_alphanumeric()) {
         let word = word.to_lowercase();
         let n = word.chars().count();
         if n < 2 || STOP_WORDS.contains(&word.as_str()) {
             continue;
         }
-        let stem: String = word.chars().take(7).collect();
-        if !terms.contains(&stem) {
-            terms.push(stem);
+        let term = if n >= STEM {
+            Term {
+                text: word.chars().take(STEM).collect(),
+                prefix: true,
+            }
+        } else {
+            Term {
+                text: word,
+                prefix: false,
+            }
+        };
+        if !terms.contains(&term) {
+            terms.push(term);
         }
         if terms.len() == 32 {
             break;
@@ -498,13 +524,20 @@ pub fn fts_terms(text: &str) -> Vec<String> {
     terms
 }
 
-/// An FTS5 query for free text: [`fts_terms`] as prefix terms, ORed.
+/// An FTS5 query for free text: [`fts_terms`] quoted (prefix terms with
+/// `*`), ORed.
 pub fn fts_query(text: &str) -> Option<String> {
     let terms = fts_terms(text);
     (!terms.is_empty()).then(|| {
         terms
             .iter()
-            .map(|t| format!("\"{t}\"*"))
+            .map(|t| {
+                if t.prefix {
+                    format!("\"{}\"*", t.text)
+                } else {
+                    format!("\"{}\"", t.text)
+                }
+            })
             .collect::<Vec<_>>()
             .join(" OR ")
     })
@@ -557,12 +590,12 @@ mod tests {
     fn fts_queries_are_words_only() {
         assert_eq!(
             fts_query("How do I renew my \"passport\" OR NOT* -xy?").as_deref(),
-            Some("\"renew\"* OR \"passpor\"* OR \"xy\"*")
+            Some("\"renew\" OR \"passpor\"* OR \"xy\"")
         );
         // Function words go, in every profile language.
         assert_eq!(
             fts_query("Wie viel kostet der Führerschein?").as_deref(),
-            Some("\"kostet\"* OR \"führers\"*")
+            Some("\"kostet\" OR \"führers\"*")
         );
         assert_eq!(fts_query("What is it?"), None);
         assert_eq!(fts_query("?! -"), None);

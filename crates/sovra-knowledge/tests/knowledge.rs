@@ -21,8 +21,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sovra_knowledge::embed::HashEmbedder;
 use sovra_knowledge::{
-    Caller, Error, IngestStatus, Knowledge, KnowledgeConfig, Limits, Mode, NewDocument, Query,
-    Scope, Storage,
+    Caller, Error, FileListQuery, IngestStatus, Knowledge, KnowledgeConfig, Limits, Mode,
+    NewDocument, Query, Scope, Storage,
 };
 use sovra_store::testdb::TestDb;
 
@@ -111,6 +111,7 @@ both!(
     a_second_process_writing_is_seen_by_the_first,
     limits_are_enforced,
     pdf_and_docx_are_ingested_with_their_metadata,
+    files_page_by_keyset_in_a_total_order,
 );
 
 fn md(source: &str, body: &str) -> NewDocument {
@@ -785,5 +786,103 @@ async fn search_latency_on_both_backends() {
                 ms[ms.len() * 95 / 100]
             );
         }
+    }
+}
+
+/// `GET /v1/files`' pages: every page size and both orders give back all
+/// the caller's files exactly once, in (created_at, id) order, though most
+/// were uploaded within the same second; `purpose` filters; `after` must
+/// name one of the caller's own files.
+async fn files_page_by_keyset_in_a_total_order(backend: Backend) {
+    let place = Place::new(backend).await;
+    let kb = place.open().await;
+    let ann = Caller::new("public", "ann", false);
+    let bob = Caller::new("public", "bob", false);
+    let mut made = Vec::new();
+    for i in 0..7 {
+        let purpose = if i % 3 == 0 {
+            "user_data"
+        } else {
+            "assistants"
+        };
+        made.push(
+            kb.add_file(&ann, &format!("f{i}.txt"), purpose, b"text")
+                .await
+                .unwrap(),
+        );
+    }
+    let bobs = kb
+        .add_file(&bob, "b.txt", "assistants", b"text")
+        .await
+        .unwrap();
+    let mut asc = made.clone();
+    asc.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    let all = kb
+        .list_files(&ann, &FileListQuery::default())
+        .await
+        .unwrap();
+    assert!(!all.has_more);
+    let desc: Vec<_> = asc.iter().rev().cloned().collect();
+    assert_eq!(all.files, desc, "newest first by default");
+    for ascending in [true, false] {
+        let want = if ascending { &asc } else { &desc };
+        for limit in 1..=8 {
+            let (mut got, mut after, mut pages) = (Vec::new(), None, 0);
+            loop {
+                let page = kb
+                    .list_files(
+                        &ann,
+                        &FileListQuery {
+                            limit,
+                            after: after.clone(),
+                            ascending,
+                            purpose: None,
+                        },
+                    )
+                    .await
+                    .unwrap();
+                assert!(page.files.len() <= limit);
+                pages += 1;
+                after = page.files.last().map(|f| f.id.clone());
+                got.extend(page.files);
+                if !page.has_more {
+                    break;
+                }
+            }
+            assert_eq!(&got, want, "limit {limit}, ascending {ascending}");
+            assert_eq!(pages, 7_usize.div_ceil(limit), "limit {limit}");
+        }
+    }
+    let only = kb
+        .list_files(
+            &ann,
+            &FileListQuery {
+                purpose: Some("user_data".into()),
+                ..FileListQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(only.files.len(), 3);
+    assert!(only.files.iter().all(|f| f.purpose == "user_data"));
+    // Someone else's file is no cursor; limits outside 1..=10000 are refused.
+    for q in [
+        FileListQuery {
+            after: Some(bobs.id.clone()),
+            ..FileListQuery::default()
+        },
+        FileListQuery {
+            limit: 0,
+            ..FileListQuery::default()
+        },
+        FileListQuery {
+            limit: 10_001,
+            ..FileListQuery::default()
+        },
+    ] {
+        assert!(
+            matches!(kb.list_files(&ann, &q).await, Err(Error::Invalid { .. })),
+            "{q:?}"
+        );
     }
 }

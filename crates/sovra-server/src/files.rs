@@ -15,11 +15,13 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use sovra_core::{ApiError, ErrorKind};
-use sovra_knowledge::StoredFile;
+use sovra_knowledge::{FileListQuery, StoredFile};
 
 use crate::knowledge::{caller, service};
+use crate::openai::ApiQuery;
 use crate::{AppState, HttpError};
 
 /// What OpenAI accepts as `purpose`.
@@ -156,25 +158,95 @@ pub async fn upload(
     Ok(axum::Json(file_json(&f)))
 }
 
-/// `GET /v1/files`: the caller's files, newest first.
-#[utoipa::path(get, path = "/v1/files", tag = "knowledge",
+/// `GET /v1/files`'s query (OpenAI's list parameters). Read as text and
+/// checked here, so that a bad value is a 400 naming its parameter.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// How many files, 1 to 10000 (default 10000).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 10000)]
+    pub limit: Option<String>,
+    /// A file id (the `last_id` of the previous page): the page starts after it.
+    pub after: Option<String>,
+    /// `asc` or `desc` by `created_at` (default `desc`; ties by id).
+    #[param(value_type = Option<String>, pattern = "^(asc|desc)$")]
+    pub order: Option<String>,
+    /// Only files of this purpose (`assistants`, `user_data`, …).
+    pub purpose: Option<String>,
+}
+
+fn list_query(q: ListQuery) -> Result<FileListQuery, HttpError> {
+    let max = sovra_knowledge::MAX_LIST_LIMIT;
+    let limit = match q.limit.as_deref().map(str::trim) {
+        None => max,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => n,
+            _ => {
+                return Err(ApiError::invalid_param(
+                    "limit",
+                    format!("'{l}' is not a valid limit; use an integer from 1 to {max}."),
+                )
+                .into());
+            }
+        },
+    };
+    let ascending = match q.order.as_deref() {
+        None | Some("desc") => false,
+        Some("asc") => true,
+        Some(o) => {
+            return Err(ApiError::invalid_param(
+                "order",
+                format!("'{o}' is not a valid order; use 'asc' or 'desc'."),
+            )
+            .into());
+        }
+    };
+    if let Some(p) = &q.purpose
+        && !PURPOSES.contains(&p.as_str())
+    {
+        return Err(ApiError::invalid_param(
+            "purpose",
+            format!(
+                "'{p}' is not a valid purpose; use one of: {}.",
+                PURPOSES.join(", ")
+            ),
+        )
+        .into());
+    }
+    if q.after.as_deref().is_some_and(|a| a.trim().is_empty()) {
+        return Err(ApiError::invalid_param("after", "'after' must be a file id.").into());
+    }
+    Ok(FileListQuery {
+        limit,
+        after: q.after,
+        ascending,
+        purpose: q.purpose,
+    })
+}
+
+/// `GET /v1/files`: a page of the caller's files, newest first unless
+/// `order=asc`; `has_more` and `last_id` lead to the next page (`after`).
+#[utoipa::path(get, path = "/v1/files", tag = "knowledge", params(ListQuery),
     responses(
-        (status = 200, description = "The caller's files", body = Value),
+        (status = 200, description = "A page of the caller's files", body = Value),
+        (status = 400, description = "A list parameter is invalid; `error.param` names it", body = sovra_core::error::ErrorEnvelope),
         (status = 404, description = "Knowledge is disabled on this server", body = sovra_core::error::ErrorEnvelope),
     ))]
 pub async fn list(
     State(state): State<AppState>,
     crate::identity::Who(who): crate::identity::Who,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<axum::Json<Value>, HttpError> {
     let svc = service(&state)?;
-    let files = svc.kb.list_files(&caller(&who)).await?;
-    let data: Vec<Value> = files.iter().map(file_json).collect();
+    let query = list_query(query)?;
+    let page = svc.kb.list_files(&caller(&who), &query).await?;
+    let data: Vec<Value> = page.files.iter().map(file_json).collect();
     Ok(axum::Json(json!({
         "object": "list",
         "data": data,
-        "first_id": files.first().map(|f| &f.id),
-        "last_id": files.last().map(|f| &f.id),
-        "has_more": false,
+        "first_id": page.files.first().map(|f| &f.id),
+        "last_id": page.files.last().map(|f| &f.id),
+        "has_more": page.has_more,
     })))
 }
 

@@ -117,6 +117,10 @@ pub enum KnowledgeCommand {
         /// Chunks in the large index.
         #[arg(long, default_value_t = 100_000)]
         chunks: usize,
+        /// Chunks in the baseline index timed beside it, for the scaling
+        /// ratio [default: a tenth of --chunks; 0: none].
+        #[arg(long)]
+        baseline_chunks: Option<usize>,
         /// Queries timed against it.
         #[arg(long, default_value_t = 200)]
         queries: usize,

@@ -802,3 +802,92 @@ async fn files_are_uploaded_attached_by_id_owned_and_erased() {
     );
     s.stop().await.unwrap();
 }
+
+/// `GET /v1/files` with OpenAI's list parameters: `limit` pages, `after`
+/// (the previous page's `last_id`) continues, `order` and `purpose` apply,
+/// `has_more` / `first_id` / `last_id` as OpenAI's list; a bad value is a
+/// 400 naming its parameter.
+#[tokio::test]
+async fn files_list_pages_with_openai_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = serve(dir.path(), &[]).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let purpose = if i == 2 { "user_data" } else { "assistants" };
+        let (status, f) =
+            upload_file(&s, "fay", &format!("f{i}.txt"), b"some text", Some(purpose)).await;
+        assert_eq!(status, 200, "{f}");
+        ids.push(f["id"].as_str().unwrap().to_owned());
+    }
+    let (_, other) = upload_file(&s, "gus", "g.txt", b"x", Some("assistants")).await;
+    let list = |query: String| {
+        let s = &s;
+        async move {
+            call(
+                s,
+                reqwest::Method::GET,
+                &format!("/v1/files{query}"),
+                "fay",
+                None,
+            )
+            .await
+        }
+    };
+    let ids_of = |page: &Value| -> Vec<String> {
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, all) = list(String::new()).await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(all["has_more"], false);
+    let desc = ids_of(&all);
+    assert_eq!(desc.len(), 5);
+    assert_eq!(all["first_id"], desc[0].as_str());
+    assert_eq!(all["last_id"], desc[4].as_str());
+    let (_, asc) = list("?order=asc".into()).await;
+    let asc = ids_of(&asc);
+    assert_eq!(asc.iter().rev().cloned().collect::<Vec<_>>(), desc);
+    for (order, want) in [("asc", &asc), ("desc", &desc)] {
+        let (mut got, mut after) = (Vec::new(), String::new());
+        loop {
+            let (status, page) = list(format!("?limit=2&order={order}{after}")).await;
+            assert_eq!(status, 200, "{page}");
+            let page_ids = ids_of(&page);
+            assert!(page_ids.len() <= 2, "{page}");
+            assert_eq!(page["first_id"], page_ids[0].as_str(), "{page}");
+            assert_eq!(page["last_id"], page_ids[page_ids.len() - 1].as_str());
+            got.extend(page_ids);
+            if page["has_more"] == false {
+                break;
+            }
+            after = format!("&after={}", page["last_id"].as_str().unwrap());
+        }
+        assert_eq!(&got, want, "{order}");
+    }
+    let (_, only) = list("?purpose=user_data".into()).await;
+    assert_eq!(ids_of(&only), [ids[2].clone()], "{only}");
+    let (_, none) = list(format!("?after={}", desc[4])).await;
+    assert_eq!(none["data"], json!([]), "{none}");
+    assert_eq!(none["has_more"], false);
+    assert_eq!(none["first_id"], Value::Null);
+    for (query, param) in [
+        ("?limit=0".to_owned(), "limit"),
+        ("?limit=10001".to_owned(), "limit"),
+        ("?limit=two".to_owned(), "limit"),
+        ("?order=newest".to_owned(), "order"),
+        ("?purpose=nonsense".to_owned(), "purpose"),
+        ("?after=file-nope".to_owned(), "after"),
+        // Someone else's file is no cursor either.
+        (format!("?after={}", other["id"].as_str().unwrap()), "after"),
+    ] {
+        let (status, body) = list(query.clone()).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+        assert_eq!(body["error"]["param"], param, "{query}: {body}");
+    }
+    s.stop().await.unwrap();
+}

@@ -94,3 +94,29 @@ def test_erasure_takes_the_files(server):
     with pytest.raises(openai.NotFoundError):
         carol.files.retrieve(f.id)
     assert carol.files.list().data == []
+
+
+def test_files_list_pages_through_everything(server):
+    """`client.files.list(limit=2)` pages with `after` until `has_more` is false."""
+    frank = client(server, "frank-pages")
+    made = [
+        frank.files.create(file=(f"note-{i}.txt", io.BytesIO(b"a note")), purpose="user_data" if i == 3 else "assistants").id
+        for i in range(5)
+    ]
+    first = frank.files.list(limit=2)
+    assert len(first.data) == 2 and first.has_more is True
+    newest_first = [f.id for f in frank.files.list(limit=2)]  # auto-paging: three requests
+    assert sorted(newest_first) == sorted(made) and len(newest_first) == 5
+    assert [f.id for f in frank.files.list()] == newest_first
+    oldest_first = [f.id for f in frank.files.list(limit=2, order="asc")]
+    assert oldest_first == newest_first[::-1]
+    pages = list(frank.files.list(limit=2, order="asc").iter_pages())
+    assert [len(p.data) for p in pages] == [2, 2, 1]
+    assert [p.has_more for p in pages] == [True, True, False]
+    assert [f.id for f in frank.files.list(purpose="user_data")] == [made[3]]
+    with pytest.raises(openai.BadRequestError) as e:
+        frank.files.list(limit=0)
+    assert e.value.body["param"] == "limit"
+    with pytest.raises(openai.BadRequestError) as e:
+        frank.files.list(after="file-not-mine")
+    assert e.value.body["param"] == "after"

@@ -163,6 +163,75 @@ pub(crate) fn check_list_limit(q: &FileListQuery) -> Result<(), Error> {
     Ok(())
 }
 
+/// The `after` cursor as (`created_at`, id), once its row is found among
+/// the caller's files; anything else is a 400 naming `after`.
+pub(crate) fn cursor(
+    q: &FileListQuery,
+    created: Option<i64>,
+) -> Result<Option<(i64, String)>, Error> {
+    match (&q.after, created) {
+        (None, _) => Ok(None),
+        (Some(after), Some(c)) => Ok(Some((c, after.clone()))),
+        (Some(after), None) => Err(Error::Invalid {
+            what: "after",
+            problem: format!("no file '{after}' of yours to list after"),
+        }),
+    }
+}
+
+/// The page query over `table`, for either SQL dialect: `param(n)` is the
+/// n-th bind placeholder (`?` or `$n`). Binds, in order: tenant, owner,
+/// purpose (if asked), the cursor's `created_at` and id (if any), limit + 1.
+pub(crate) fn page_sql(
+    table: &str,
+    q: &FileListQuery,
+    has_cursor: bool,
+    param: impl Fn(usize) -> String,
+) -> String {
+    let (cmp, dir) = if q.ascending {
+        (">", "ASC")
+    } else {
+        ("<", "DESC")
+    };
+    let mut sql = format!(
+        "SELECT id, filename, purpose, bytes, created_at FROM {table} WHERE tenant = {} AND owner = {}",
+        param(1),
+        param(2)
+    );
+    let mut n = 2;
+    if q.purpose.is_some() {
+        n += 1;
+        sql.push_str(&format!(" AND purpose = {}", param(n)));
+    }
+    if has_cursor {
+        sql.push_str(&format!(
+            " AND (created_at, id) {cmp} ({}, {})",
+            param(n + 1),
+            param(n + 2)
+        ));
+        n += 2;
+    }
+    sql.push_str(&format!(
+        " ORDER BY created_at {dir}, id {dir} LIMIT {}",
+        param(n + 1)
+    ));
+    sql
+}
+
+/// Rows asked for a page: one more than it holds, to tell `has_more`.
+pub(crate) fn page_rows(q: &FileListQuery) -> i64 {
+    i64::try_from(q.limit).unwrap_or(i64::MAX - 1) + 1
+}
+
+impl FilePage {
+    /// A page from up to `limit + 1` rows in page order.
+    pub(crate) fn of(mut files: Vec<StoredFile>, q: &FileListQuery) -> Self {
+        let has_more = files.len() > q.limit;
+        files.truncate(q.limit);
+        Self { files, has_more }
+    }
+}
+
 /// A page of the caller's files, ordered by (`created_at`, `id`): a total
 /// order, so a keyset cursor (`after`) neither skips nor repeats a file
 /// when several share a second. Served by the `files_by_owner_page` index;
@@ -172,43 +241,21 @@ pub(crate) async fn list(
     caller: &Caller,
     q: &FileListQuery,
 ) -> Result<FilePage, Error> {
-    let cursor: Option<(i64, String)> = match &q.after {
+    let created: Option<i64> = match &q.after {
         None => None,
         Some(after) => {
-            let created: Option<i64> = sqlx::query_scalar(
+            sqlx::query_scalar(
                 "SELECT created_at FROM files WHERE id = ? AND tenant = ? AND owner = ?",
             )
             .bind(after)
             .bind(&caller.tenant)
             .bind(&caller.user)
             .fetch_optional(pool)
-            .await?;
-            match created {
-                Some(c) => Some((c, after.clone())),
-                None => {
-                    return Err(Error::Invalid {
-                        what: "after",
-                        problem: format!("no file '{after}' of yours to list after"),
-                    });
-                }
-            }
+            .await?
         }
     };
-    let (cmp, dir) = if q.ascending {
-        (">", "ASC")
-    } else {
-        ("<", "DESC")
-    };
-    let mut sql = String::from(
-        "SELECT id, filename, purpose, bytes, created_at FROM files WHERE tenant = ? AND owner = ?",
-    );
-    if q.purpose.is_some() {
-        sql.push_str(" AND purpose = ?");
-    }
-    if cursor.is_some() {
-        sql.push_str(&format!(" AND (created_at, id) {cmp} (?, ?)"));
-    }
-    sql.push_str(&format!(" ORDER BY created_at {dir}, id {dir} LIMIT ?"));
+    let cursor = cursor(q, created)?;
+    let sql = page_sql("files", q, cursor.is_some(), |_| "?".to_owned());
     let mut query = sqlx::query(&sql).bind(&caller.tenant).bind(&caller.user);
     if let Some(p) = &q.purpose {
         query = query.bind(p);
@@ -216,11 +263,9 @@ pub(crate) async fn list(
     if let Some((created, id)) = &cursor {
         query = query.bind(created).bind(id);
     }
-    let rows = query.bind(q.limit as i64 + 1).fetch_all(pool).await?;
-    let mut files: Vec<StoredFile> = rows.iter().map(file_of).collect::<Result<_, _>>()?;
-    let has_more = files.len() > q.limit;
-    files.truncate(q.limit);
-    Ok(FilePage { files, has_more })
+    let rows = query.bind(page_rows(q)).fetch_all(pool).await?;
+    let files: Vec<StoredFile> = rows.iter().map(file_of).collect::<Result<_, _>>()?;
+    Ok(FilePage::of(files, q))
 }
 
 pub(crate) async fn get(pool: &SqlitePool, caller: &Caller, id: &str) -> Result<StoredFile, Error> {

@@ -24,7 +24,7 @@ use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 
 use crate::chunk::Chunk;
-use crate::files::{FileListQuery, FilePage};
+use crate::files::{self, FileListQuery, FilePage};
 use crate::files::{MAX_FILES_PER_OWNER, StoredFile};
 use crate::search::{Hit, fts_terms};
 use crate::store::{blob, fts_body, unblob};
@@ -712,54 +712,21 @@ impl Db {
     /// A page of the caller's files by (`created_at`, `id`), keyset-paged
     /// as on SQLite (`files::list`): `limit + 1` rows, never the whole list.
     pub async fn list_files(&self, caller: &Caller, q: &FileListQuery) -> Result<FilePage, Error> {
-        let cursor: Option<(i64, String)> = match &q.after {
+        let created: Option<i64> = match &q.after {
             None => None,
             Some(after) => {
-                let created: Option<i64> = sqlx::query_scalar(
+                sqlx::query_scalar(
                     "SELECT created_at FROM knowledge_files WHERE id = $1 AND tenant = $2 AND owner = $3",
                 )
                 .bind(after)
                 .bind(&caller.tenant)
                 .bind(&caller.user)
                 .fetch_optional(&self.pool)
-                .await?;
-                match created {
-                    Some(c) => Some((c, after.clone())),
-                    None => {
-                        return Err(Error::Invalid {
-                            what: "after",
-                            problem: format!("no file '{after}' of yours to list after"),
-                        });
-                    }
-                }
+                .await?
             }
         };
-        let (cmp, dir) = if q.ascending {
-            (">", "ASC")
-        } else {
-            ("<", "DESC")
-        };
-        let mut sql = String::from(
-            "SELECT id, filename, purpose, bytes, created_at FROM knowledge_files
-             WHERE tenant = $1 AND owner = $2",
-        );
-        let mut n = 2;
-        if q.purpose.is_some() {
-            n += 1;
-            sql.push_str(&format!(" AND purpose = ${n}"));
-        }
-        if cursor.is_some() {
-            sql.push_str(&format!(
-                " AND (created_at, id) {cmp} (${}, ${})",
-                n + 1,
-                n + 2
-            ));
-            n += 2;
-        }
-        sql.push_str(&format!(
-            " ORDER BY created_at {dir}, id {dir} LIMIT ${}",
-            n + 1
-        ));
+        let cursor = files::cursor(q, created)?;
+        let sql = files::page_sql("knowledge_files", q, cursor.is_some(), |n| format!("${n}"));
         let mut query = sqlx::query(&sql).bind(&caller.tenant).bind(&caller.user);
         if let Some(p) = &q.purpose {
             query = query.bind(p);
@@ -767,12 +734,12 @@ impl Db {
         if let Some((created, id)) = &cursor {
             query = query.bind(created).bind(id);
         }
-        let limit = i64::try_from(q.limit).unwrap_or(i64::MAX - 1) + 1;
-        let rows = query.bind(limit).fetch_all(&self.pool).await?;
-        let mut files: Vec<StoredFile> = rows.iter().map(file_of).collect::<Result<_, _>>()?;
-        let has_more = files.len() > q.limit;
-        files.truncate(q.limit);
-        Ok(FilePage { files, has_more })
+        let rows = query
+            .bind(files::page_rows(q))
+            .fetch_all(&self.pool)
+            .await?;
+        let page: Vec<StoredFile> = rows.iter().map(file_of).collect::<Result<_, _>>()?;
+        Ok(FilePage::of(page, q))
     }
 
     pub async fn file(&self, caller: &Caller, id: &str) -> Result<StoredFile, Error> {

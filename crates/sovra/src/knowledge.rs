@@ -304,12 +304,17 @@ pub async fn eval(args: EvalArgs) -> Result<()> {
             // The held-out set (heldout.jsonl) is the one to report; the
             // fusion weights were tuned on questions.jsonl.
             let tuning = eval::read_questions(&dir.join("questions.jsonl"))?;
-            let heldout_path = dir.join("heldout.jsonl");
-            let heldout = if heldout_path.is_file() {
-                Some(eval::read_questions(&heldout_path)?)
-            } else {
-                None
+            let optional = |name: &str| -> Result<Option<Vec<eval::EvalQuestion>>> {
+                let path = dir.join(name);
+                Ok(if path.is_file() {
+                    Some(eval::read_questions(&path)?)
+                } else {
+                    None
+                })
             };
+            let heldout = optional("heldout.jsonl")?;
+            // Cross-language questions naming things by their local name.
+            let local = optional("localterms.jsonl")?;
             let scratch = tempfile::tempdir()?;
             // Scored as `serve` would search (the configured centering).
             let config = KnowledgeConfig {
@@ -324,9 +329,14 @@ pub async fn eval(args: EvalArgs) -> Result<()> {
                 Some(q) => Some(eval::score(&kb, &ingested, q, None, threshold).await?),
                 None => None,
             };
+            let local = match &local {
+                Some(q) => Some(eval::score(&kb, &ingested, q, None, threshold).await?),
+                None => None,
+            };
             if json {
                 return out(&json!({
                     "heldout": held,
+                    "localterms": local,
                     "tuning": tuned,
                     "language_centering": settings.knowledge.language_centering,
                 }));
@@ -337,6 +347,13 @@ pub async fn eval(args: EvalArgs) -> Result<()> {
             ))?;
             if let Some(h) = &held {
                 print_report("held-out (heldout.jsonl: report these)", h)?;
+                line("")?;
+            }
+            if let Some(l) = &local {
+                print_report(
+                    "local terms (localterms.jsonl: held out, every question names its topic by the document's own word)",
+                    l,
+                )?;
                 line("")?;
             }
             print_report(
@@ -378,10 +395,12 @@ fn print_report(name: &str, report: &eval::EvalReport) -> Result<()> {
         report.unanswerable_similarity.1
     ))?;
     let d = report.decline;
-    line(&format!(
-        "decline below cosine {:.2}: precision {:.3}, recall {:.3} ({} answerable declined)",
-        d.threshold, d.precision, d.recall, d.wrongly_declined
-    ))?;
+    if report.unanswerable > 0 {
+        line(&format!(
+            "decline below cosine {:.2}: precision {:.3}, recall {:.3} ({} answerable declined)",
+            d.threshold, d.precision, d.recall, d.wrongly_declined
+        ))?;
+    }
     for m in &report.modes {
         line(&format!("{:?} misses: {}", m.mode, m.misses.join(" ")))?;
     }

@@ -891,3 +891,132 @@ async fn files_list_pages_with_openai_parameters() {
     }
     s.stop().await.unwrap();
 }
+
+/// On PostgreSQL (`storage.url`), the CLI and two `sovra serve` replicas
+/// with their own data dirs share one knowledge base: what the CLI ingests
+/// both find, a private collection made on one is searched and grounded on
+/// the other, and an erasure on the other leaves it nowhere.
+#[tokio::test]
+async fn replicas_on_postgresql_share_the_knowledge_base() {
+    let db = sovra_store::testdb::TestDb::create()
+        .await
+        .expect("a fresh PostgreSQL database");
+    let key = "4f1c7a0d9e2b3c8a5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4";
+    let env = [
+        ("SOVRA_STORAGE_URL", db.url.as_str()),
+        ("SOVRA_STORAGE_MASTER_KEY", "env:TEST_MASTER_KEY"),
+        ("TEST_MASTER_KEY", key),
+    ];
+    let model = sovra_testkit::embedding_model_path()
+        .to_string_lossy()
+        .into_owned();
+    let (cli_dir, dir_a, dir_b) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let data = cli_dir.path().to_string_lossy().into_owned();
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(BIN)
+            .arg("knowledge")
+            .args(args)
+            .args(["--data-dir", &data])
+            .env("SOVRA_EMBEDDINGS_MODEL", &model)
+            .envs(env)
+            .env_remove("SOVRA_CONFIG")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let gov = cli(&["create", "--name", "gov", "--scope", "public"]);
+    let gov = gov["id"].as_str().unwrap().to_owned();
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../eval/knowledge/corpus/de");
+    let added = cli(&["ingest", "--collection", &gov, &folder.to_string_lossy()]);
+    assert_eq!(added["added"].as_u64(), Some(6), "{added}");
+    // Nothing of the knowledge base is in the CLI's data dir but its vector cache.
+    assert!(!cli_dir.path().join("knowledge.db").exists());
+
+    let a = serve(dir_a.path(), &env).await;
+    let b = serve(dir_b.path(), &env).await;
+    for s in [&a, &b] {
+        let (status, found) = post(
+            s,
+            &format!("/v1/vector_stores/{gov}/search"),
+            "anyone",
+            json!({"query": "Combien coûte la taxe pour un chien dangereux ?"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{found}");
+        assert!(
+            found["data"][0]["filename"]
+                .as_str()
+                .unwrap()
+                .ends_with("hundesteuer.md"),
+            "{found}"
+        );
+    }
+
+    // Alice's private collection, made on a, is hers on b too.
+    let mine = store(&a, "alice", "mine", "private").await;
+    upload(
+        &a,
+        "alice",
+        &mine,
+        "letter.md",
+        "# Permit\n\nMy yak grazing permit number is YK-5521.",
+    )
+    .await;
+    let (status, found) = post(
+        &b,
+        &format!("/v1/vector_stores/{mine}/search"),
+        "alice",
+        json!({"query": "YK-5521"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{found}");
+    assert!(
+        found["data"][0]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("YK-5521"),
+        "{found}"
+    );
+    let (status, _) = call(
+        &b,
+        reqwest::Method::GET,
+        &format!("/v1/vector_stores/{mine}"),
+        "bob",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    // Erased through b: gone on a, and from the database.
+    let (status, report) = call(&b, reqwest::Method::DELETE, "/api/me/data", "alice", None).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["knowledge"]["collections"], 1, "{report}");
+    let (status, _) = call(
+        &a,
+        reqwest::Method::GET,
+        &format!("/v1/vector_stores/{mine}"),
+        "alice",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM knowledge_chunks WHERE text LIKE '%YK-5521%'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(left, 0);
+    pool.close().await;
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+}

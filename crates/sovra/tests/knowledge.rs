@@ -82,6 +82,27 @@ async fn upload(s: &Sovra, user: &str, store: &str, filename: &str, content: &st
     body
 }
 
+/// `sovra knowledge ARGS --data-dir DATA` with the e5 model and `env`; its
+/// JSON output, after asserting it succeeded.
+fn knowledge_cli(data: &Path, model: &str, env: &[(&str, &str)], args: &[&str]) -> Value {
+    let out = std::process::Command::new(BIN)
+        .arg("knowledge")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env("SOVRA_EMBEDDINGS_MODEL", model)
+        .envs(env.iter().copied())
+        .env_remove("SOVRA_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<Value>(&out.stdout).unwrap()
+}
+
 fn corpus(name: &str) -> String {
     std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -382,23 +403,7 @@ async fn the_cli_ingests_a_folder_once_and_the_server_sees_it() {
     let model = sovra_testkit::embedding_model_path()
         .to_string_lossy()
         .into_owned();
-    let data = dir.path().to_string_lossy().into_owned();
-    let cli = |args: &[&str]| {
-        let out = std::process::Command::new(BIN)
-            .arg("knowledge")
-            .args(args)
-            .args(["--data-dir", &data])
-            .env("SOVRA_EMBEDDINGS_MODEL", &model)
-            .env_remove("SOVRA_CONFIG")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()
-    };
+    let cli = |args: &[&str]| knowledge_cli(dir.path(), &model, &[], args);
     let c = cli(&["create", "--name", "gov", "--scope", "public"]);
     let id = c["id"].as_str().unwrap().to_owned();
     let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../eval/knowledge/corpus/de");
@@ -915,24 +920,7 @@ async fn replicas_on_postgresql_share_the_knowledge_base() {
         tempfile::tempdir().unwrap(),
         tempfile::tempdir().unwrap(),
     );
-    let data = cli_dir.path().to_string_lossy().into_owned();
-    let cli = |args: &[&str]| {
-        let out = std::process::Command::new(BIN)
-            .arg("knowledge")
-            .args(args)
-            .args(["--data-dir", &data])
-            .env("SOVRA_EMBEDDINGS_MODEL", &model)
-            .envs(env)
-            .env_remove("SOVRA_CONFIG")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()
-    };
+    let cli = |args: &[&str]| knowledge_cli(cli_dir.path(), &model, &env, args);
     let gov = cli(&["create", "--name", "gov", "--scope", "public"]);
     let gov = gov["id"].as_str().unwrap().to_owned();
     let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../eval/knowledge/corpus/de");

@@ -274,10 +274,11 @@ impl VectorIndex {
         let centred = self.centering.as_ref().map(|c| {
             let mean = language
                 .and_then(|code| self.languages.iter().position(|l| l == code))
-                .and_then(|l| c.means.get(l).cloned().flatten());
+                .and_then(|l| c.means.get(l))
+                .and_then(Option::as_ref);
             let mut q = query.to_vec();
             if let Some(m) = mean {
-                for (x, y) in q.iter_mut().zip(&m) {
+                for (x, y) in q.iter_mut().zip(m) {
                     *x -= self.lambda * y;
                 }
                 let n = dot(&q, &q).max(1e-12).sqrt();

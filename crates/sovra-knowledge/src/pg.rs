@@ -26,7 +26,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use crate::chunk::Chunk;
 use crate::files::{self, FileListQuery, FilePage};
 use crate::files::{MAX_FILES_PER_OWNER, StoredFile};
-use crate::search::{Hit, fts_terms};
+use crate::search::{Hit, render_terms};
 use crate::store::{blob, fts_body, unblob};
 use crate::{Caller, Collection, Counts, Document, Error, Removed, Scope, Visibility};
 
@@ -91,23 +91,10 @@ const VACUUM_KNOWLEDGE: &str =
     "VACUUM (INDEX_CLEANUP ON) knowledge_chunks, knowledge_documents, knowledge_collections";
 const VACUUM_FILES: &str = "VACUUM (INDEX_CLEANUP ON) knowledge_files";
 
-/// A tsquery for free text: [`fts_terms`] (prefix terms with `:*`), ORed. The terms
+/// A tsquery for free text: the search terms (prefix terms with `:*`), ORed. The terms
 /// are letters and digits only; quoting them keeps it so.
 pub fn ts_query(text: &str) -> Option<String> {
-    let terms = fts_terms(text);
-    (!terms.is_empty()).then(|| {
-        terms
-            .iter()
-            .map(|t| {
-                if t.prefix {
-                    format!("'{}':*", t.text)
-                } else {
-                    format!("'{}'", t.text)
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(" | ")
-    })
+    render_terms(text, |t| format!("'{t}':*"), |t| format!("'{t}'"), " | ")
 }
 
 /// Rank of a chunk for a query, higher is better: term frequency with the

@@ -524,23 +524,39 @@ pub fn fts_terms(text: &str) -> Vec<Term> {
     terms
 }
 
-/// An FTS5 query for free text: [`fts_terms`] quoted (prefix terms with
-/// `*`), ORed.
-pub fn fts_query(text: &str) -> Option<String> {
+/// Free text as one backend's query: each of [`fts_terms`] written by
+/// `prefix` or `exact`, joined by `or`; None when no term is left.
+pub fn render_terms(
+    text: &str,
+    prefix: impl Fn(&str) -> String,
+    exact: impl Fn(&str) -> String,
+    or: &str,
+) -> Option<String> {
     let terms = fts_terms(text);
     (!terms.is_empty()).then(|| {
         terms
             .iter()
             .map(|t| {
                 if t.prefix {
-                    format!("\"{}\"*", t.text)
+                    prefix(&t.text)
                 } else {
-                    format!("\"{}\"", t.text)
+                    exact(&t.text)
                 }
             })
             .collect::<Vec<_>>()
-            .join(" OR ")
+            .join(or)
     })
+}
+
+/// An FTS5 query for free text: [`fts_terms`] quoted (prefix terms with
+/// `*`), ORed.
+pub fn fts_query(text: &str) -> Option<String> {
+    render_terms(
+        text,
+        |t| format!("\"{t}\"*"),
+        |t| format!("\"{t}\""),
+        " OR ",
+    )
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the portal part of the retrieval evaluation: corpus/<lang>/portal/.
+"""Writes the portal part of the retrieval evaluation: corpus/portal/<lang>/.
 
 A national portal is not 26 hand-written guides. Most of its pages come out
 of a directory: one page per local office (address, hours, phone, what it
@@ -389,7 +389,7 @@ def office_pages(lang, c):
             c["access"].format(bus=bus, park=(c["park_yes"].format(n=n_park) if parking else c["park_no"])),
             "",
         ]
-        path = f"{lang}/portal/office-{key}.md"
+        path = f"portal/{lang}/office-{key}.md"
         pages.append((path, "\n".join(body), dict(kind="office", town=town, services=services, missing=missing)))
     return pages
 
@@ -423,7 +423,7 @@ def form_pages(lang, c):
             c["form_submit"].format(days=rng.choice([5, 10, 15, 20, 30])),
             "",
         ]
-        path = f"{lang}/portal/form-{slug(code)}.md"
+        path = f"portal/{lang}/form-{slug(code)}.md"
         pages.append((path, "\n".join(body), dict(kind="form", code=code)))
     return pages
 
@@ -461,7 +461,7 @@ def questions(pages):
 def main():
     pages = []
     for lang, c in L.items():
-        folder = ROOT / "corpus" / lang / "portal"
+        folder = ROOT / "corpus" / "portal" / lang
         folder.mkdir(parents=True, exist_ok=True)
         for path, text, meta in office_pages(lang, c) + form_pages(lang, c):
             (ROOT / "corpus" / path).write_text(text, encoding="utf-8")

@@ -1,6 +1,6 @@
 //! The fusion-parameter sweep behind `Fusion::default()` (docs/knowledge.md),
-//! on the tuning questions (`questions.jsonl`) only; the held-out set
-//! (`heldout.jsonl`) is never looked at here:
+//! on the tuning questions (`questions.jsonl`, `portal-tuning.jsonl`) only;
+//! the held-out sets (`heldout.jsonl`, `portal.jsonl`) are never looked at here:
 //! `cargo test -p sovra-knowledge --test fusion_sweep -- --ignored --nocapture`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -23,7 +23,9 @@ async fn sweep() {
             .unwrap(),
     );
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../eval/knowledge");
-    let questions = eval::read_questions(&root.join("questions.jsonl")).unwrap();
+    // Both tuning sets: the guides' questions and the portal's tuning half.
+    let mut questions = eval::read_questions(&root.join("questions.jsonl")).unwrap();
+    questions.extend(eval::read_questions(&root.join("portal-tuning.jsonl")).unwrap());
     let dir = tempfile::tempdir().unwrap();
     let kb = Knowledge::open(KnowledgeConfig::new(dir.path()), e5)
         .await
@@ -33,13 +35,16 @@ async fn sweep() {
     // is embedded again), so the grid is short. Earlier runs (same set):
     // RRF k=60 w=1 n=40 (textbook), k=60 w=0.5 n=40, k=60 w=0.3 n=10,
     // k=10 w=0.5 n=10 (docs/knowledge.md has the numbers).
-    let mut grid = vec![Fusion {
-        method: FusionMethod::Rrf,
-        rrf_k: 20.0,
-        text_weight: 0.3,
-        text_candidates: 5,
-    }];
-    for w in [0.02, 0.05, 0.1, 0.2] {
+    let mut grid = Vec::new();
+    for w in [0.3, 0.6, 1.0] {
+        grid.push(Fusion {
+            method: FusionMethod::Rrf,
+            rrf_k: 20.0,
+            text_weight: w,
+            text_candidates: 10,
+        });
+    }
+    for w in [0.05, 0.1, 0.2, 0.3, 0.5] {
         grid.push(Fusion {
             method: FusionMethod::Scores,
             rrf_k: 0.0,

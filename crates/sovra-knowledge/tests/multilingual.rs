@@ -1,6 +1,7 @@
 //! Retrieval with the real multilingual-e5-small (from the model cache or
 //! `SOVRA_TEST_EMBEDDING_MODEL`; the test fails with the fix when absent):
-//! the evaluation corpus in five languages, scored like `sovra eval knowledge`.
+//! the evaluation corpus in five languages (26 guides and the portal's 120
+//! look-alike office and form pages), scored like `sovra eval knowledge`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -45,15 +46,26 @@ async fn hybrid_retrieval_meets_its_targets_across_languages() {
         "{report:?}"
     );
     // The held-out questions, half of them cross-language: language
-    // centering is what takes the vector list from 0.904 to 1.0 here
-    // (docs/knowledge.md); this fails if it stops working.
+    // centering is what takes the vector list from 0.904 to 1.0 on the
+    // guides alone, and to 0.942 with the portal's look-alike pages among
+    // them (docs/knowledge.md); this fails if it stops working.
     let heldout = eval::read_questions(&root.join("heldout.jsonl")).unwrap();
     let held = eval::score(&kb, &corpus, &heldout, None, 0.8)
         .await
         .unwrap();
     let h = held.modes.iter().find(|s| s.mode == Mode::Hybrid).unwrap();
     assert!(
-        h.recall_at_5 >= 0.95 && h.cross_recall_at_5 >= 0.9,
+        h.recall_at_5 >= 0.92 && h.cross_recall_at_5 >= 0.9,
         "{held:?}"
+    );
+    // The portal's held-out half: offices and forms told apart only by a
+    // town name or a form code, a third asked in another language.
+    let portal = eval::read_questions(&root.join("portal.jsonl")).unwrap();
+    let p = eval::score(&kb, &corpus, &portal, None, 0.8).await.unwrap();
+    let score = |m: Mode| p.modes.iter().find(|s| s.mode == m).unwrap().clone();
+    let (v, t, h) = (score(Mode::Vector), score(Mode::Text), score(Mode::Hybrid));
+    assert!(
+        h.recall_at_5 >= 0.95 && h.recall_at_5 >= v.recall_at_5 && h.recall_at_5 > t.recall_at_5,
+        "{p:?}"
     );
 }

@@ -315,6 +315,10 @@ pub async fn eval(args: EvalArgs) -> Result<()> {
             let heldout = optional("heldout.jsonl")?;
             // Cross-language questions naming things by their local name.
             let local = optional("localterms.jsonl")?;
+            // Questions about the look-alike directory pages (offices,
+            // forms): held out, and the half the fusion was tuned on.
+            let portal = optional("portal.jsonl")?;
+            let portal_tuning = optional("portal-tuning.jsonl")?;
             let scratch = tempfile::tempdir()?;
             // Scored as `serve` would search (the configured centering).
             let config = KnowledgeConfig {
@@ -325,18 +329,22 @@ pub async fn eval(args: EvalArgs) -> Result<()> {
             let ingested = eval::ingest(&kb, &dir.join("corpus")).await?;
             let threshold = settings.knowledge.min_similarity;
             let tuned = eval::score(&kb, &ingested, &tuning, None, threshold).await?;
-            let held = match &heldout {
-                Some(q) => Some(eval::score(&kb, &ingested, q, None, threshold).await?),
-                None => None,
+            let score_set = async |set: &Option<Vec<eval::EvalQuestion>>| -> Result<_> {
+                Ok(match set {
+                    Some(q) => Some(eval::score(&kb, &ingested, q, None, threshold).await?),
+                    None => None,
+                })
             };
-            let local = match &local {
-                Some(q) => Some(eval::score(&kb, &ingested, q, None, threshold).await?),
-                None => None,
-            };
+            let held = score_set(&heldout).await?;
+            let local = score_set(&local).await?;
+            let portal = score_set(&portal).await?;
+            let portal_tuning = score_set(&portal_tuning).await?;
             if json {
                 return out(&json!({
                     "heldout": held,
                     "localterms": local,
+                    "portal": portal,
+                    "portal_tuning": portal_tuning,
                     "tuning": tuned,
                     "language_centering": settings.knowledge.language_centering,
                 }));
@@ -356,10 +364,24 @@ pub async fn eval(args: EvalArgs) -> Result<()> {
                 )?;
                 line("")?;
             }
+            if let Some(p) = &portal {
+                print_report(
+                    "portal (portal.jsonl: held out, look-alike office and form pages told apart by a name or a code)",
+                    p,
+                )?;
+                line("")?;
+            }
             print_report(
                 "tuning (questions.jsonl: the fusion was tuned on it)",
                 &tuned,
             )?;
+            if let Some(p) = &portal_tuning {
+                line("")?;
+                print_report(
+                    "portal tuning (portal-tuning.jsonl: the fusion was tuned on it)",
+                    p,
+                )?;
+            }
         }
     }
     Ok(())
@@ -387,12 +409,17 @@ fn print_report(name: &str, report: &eval::EvalReport) -> Result<()> {
             ms
         ))?;
     }
+    let unanswerable = if report.unanswerable > 0 {
+        format!(
+            "; unanswerable median {:.3} / max {:.3}",
+            report.unanswerable_similarity.0, report.unanswerable_similarity.1
+        )
+    } else {
+        String::new()
+    };
     line(&format!(
-        "best-passage cosine: answerable min {:.3} / median {:.3}; unanswerable median {:.3} / max {:.3}",
-        report.answerable_similarity.0,
-        report.answerable_similarity.1,
-        report.unanswerable_similarity.0,
-        report.unanswerable_similarity.1
+        "best-passage cosine: answerable min {:.3} / median {:.3}{unanswerable}",
+        report.answerable_similarity.0, report.answerable_similarity.1,
     ))?;
     let d = report.decline;
     if report.unanswerable > 0 {

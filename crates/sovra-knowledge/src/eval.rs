@@ -52,8 +52,9 @@ pub struct EvalReport {
     pub modes: Vec<ModeScore>,
     /// Best-passage cosine (hybrid) of answerable questions: lowest, median.
     pub answerable_similarity: (f32, f32),
-    /// Best-passage cosine of unanswerable questions: median, highest.
-    pub unanswerable_similarity: (f32, f32),
+    /// Best-passage cosine of unanswerable questions: median, highest
+    /// (None: the set has none).
+    pub unanswerable_similarity: Option<(f32, f32)>,
     /// Mean search latency per mode, milliseconds.
     pub mean_latency_ms: Vec<(Mode, f64)>,
     /// "Official sources only" as one cosine threshold on the best hybrid
@@ -271,7 +272,10 @@ pub async fn score(
     }
     let decline = Decline::at(decline_threshold, &best_answerable, &best_unanswerable);
     let lowest = best_answerable.iter().copied().fold(f32::MAX, f32::min);
-    let highest = best_unanswerable.iter().copied().fold(f32::MIN, f32::max);
+    let unanswerable_similarity = (!best_unanswerable.is_empty()).then(|| {
+        let highest = best_unanswerable.iter().copied().fold(f32::MIN, f32::max);
+        (median(&mut best_unanswerable), highest)
+    });
     Ok(EvalReport {
         documents: ingested.documents,
         chunks,
@@ -281,7 +285,7 @@ pub async fn score(
         unanswerable: questions.len() - answerable.len(),
         modes,
         answerable_similarity: (lowest, median(&mut best_answerable)),
-        unanswerable_similarity: (median(&mut best_unanswerable), highest),
+        unanswerable_similarity,
         mean_latency_ms: latency,
         decline,
     })

@@ -301,24 +301,6 @@ pub async fn eval(args: EvalArgs) -> Result<()> {
     match args.command {
         EvalCommand::Safety(a) => crate::safety::eval(a).await?,
         EvalCommand::Knowledge { dir, json } => {
-            // The held-out set (heldout.jsonl) is the one to report; the
-            // fusion weights were tuned on questions.jsonl.
-            let tuning = eval::read_questions(&dir.join("questions.jsonl"))?;
-            let optional = |name: &str| -> Result<Option<Vec<eval::EvalQuestion>>> {
-                let path = dir.join(name);
-                Ok(if path.is_file() {
-                    Some(eval::read_questions(&path)?)
-                } else {
-                    None
-                })
-            };
-            let heldout = optional("heldout.jsonl")?;
-            // Cross-language questions naming things by their local name.
-            let local = optional("localterms.jsonl")?;
-            // Questions about the look-alike directory pages (offices,
-            // forms): held out, and the half the fusion was tuned on.
-            let portal = optional("portal.jsonl")?;
-            let portal_tuning = optional("portal-tuning.jsonl")?;
             let scratch = tempfile::tempdir()?;
             // Scored as `serve` would search (the configured centering).
             let config = KnowledgeConfig {
@@ -328,64 +310,86 @@ pub async fn eval(args: EvalArgs) -> Result<()> {
             let kb = Knowledge::open(config, embedder(&settings).await?).await?;
             let ingested = eval::ingest(&kb, &dir.join("corpus")).await?;
             let threshold = settings.knowledge.min_similarity;
-            let tuned = eval::score(&kb, &ingested, &tuning, None, threshold).await?;
-            let score_set = async |set: &Option<Vec<eval::EvalQuestion>>| -> Result<_> {
-                Ok(match set {
-                    Some(q) => Some(eval::score(&kb, &ingested, q, None, threshold).await?),
-                    None => None,
-                })
-            };
-            let held = score_set(&heldout).await?;
-            let local = score_set(&local).await?;
-            let portal = score_set(&portal).await?;
-            let portal_tuning = score_set(&portal_tuning).await?;
+            let mut reports = serde_json::Map::new();
+            let mut printed = Vec::new();
+            for set in EVAL_SETS {
+                let path = dir.join(set.file);
+                let report = if set.required || path.is_file() {
+                    let questions = eval::read_questions(&path)?;
+                    let r = eval::score(&kb, &ingested, &questions, None, threshold).await?;
+                    printed.push((set.title, r.clone()));
+                    Some(r)
+                } else {
+                    None
+                };
+                reports.insert(set.key.to_owned(), serde_json::to_value(report)?);
+            }
             if json {
-                return out(&json!({
-                    "heldout": held,
-                    "localterms": local,
-                    "portal": portal,
-                    "portal_tuning": portal_tuning,
-                    "tuning": tuned,
-                    "language_centering": settings.knowledge.language_centering,
-                }));
+                reports.insert(
+                    "language_centering".to_owned(),
+                    json!(settings.knowledge.language_centering),
+                );
+                return out(&serde_json::Value::Object(reports));
             }
             line(&format!(
                 "vector search: language centering {:.2} (knowledge.language_centering; 0 = plain cosine)",
                 settings.knowledge.language_centering
             ))?;
-            if let Some(h) = &held {
-                print_report("held-out (heldout.jsonl: report these)", h)?;
-                line("")?;
-            }
-            if let Some(l) = &local {
-                print_report(
-                    "local terms (localterms.jsonl: held out, every question names its topic by the document's own word)",
-                    l,
-                )?;
-                line("")?;
-            }
-            if let Some(p) = &portal {
-                print_report(
-                    "portal (portal.jsonl: held out, look-alike office and form pages told apart by a name or a code)",
-                    p,
-                )?;
-                line("")?;
-            }
-            print_report(
-                "tuning (questions.jsonl: the fusion was tuned on it)",
-                &tuned,
-            )?;
-            if let Some(p) = &portal_tuning {
-                line("")?;
-                print_report(
-                    "portal tuning (portal-tuning.jsonl: the fusion was tuned on it)",
-                    p,
-                )?;
+            for (i, (title, report)) in printed.iter().enumerate() {
+                if i > 0 {
+                    line("")?;
+                }
+                print_report(title, report)?;
             }
         }
     }
     Ok(())
 }
+
+/// One question set of `sovra eval knowledge`.
+struct EvalSet {
+    /// Its key in the `--json` report.
+    key: &'static str,
+    file: &'static str,
+    title: &'static str,
+    /// Missing is an error (the others are skipped when absent).
+    required: bool,
+}
+
+/// The question sets, in the order they are printed: the held-out ones
+/// (the numbers to report) first, then those the fusion was tuned on.
+const EVAL_SETS: [EvalSet; 5] = [
+    EvalSet {
+        key: "heldout",
+        file: "heldout.jsonl",
+        title: "held-out (heldout.jsonl: report these)",
+        required: false,
+    },
+    EvalSet {
+        key: "localterms",
+        file: "localterms.jsonl",
+        title: "local terms (localterms.jsonl: held out, every question names its topic by the document's own word)",
+        required: false,
+    },
+    EvalSet {
+        key: "portal",
+        file: "portal.jsonl",
+        title: "portal (portal.jsonl: held out, look-alike office and form pages told apart by a name or a code)",
+        required: false,
+    },
+    EvalSet {
+        key: "tuning",
+        file: "questions.jsonl",
+        title: "tuning (questions.jsonl: the fusion was tuned on it)",
+        required: true,
+    },
+    EvalSet {
+        key: "portal_tuning",
+        file: "portal-tuning.jsonl",
+        title: "portal tuning (portal-tuning.jsonl: the fusion was tuned on it)",
+        required: false,
+    },
+];
 
 fn print_report(name: &str, report: &eval::EvalReport) -> Result<()> {
     line(&format!("== {name}"))?;
@@ -409,13 +413,9 @@ fn print_report(name: &str, report: &eval::EvalReport) -> Result<()> {
             ms
         ))?;
     }
-    let unanswerable = if report.unanswerable > 0 {
-        format!(
-            "; unanswerable median {:.3} / max {:.3}",
-            report.unanswerable_similarity.0, report.unanswerable_similarity.1
-        )
-    } else {
-        String::new()
+    let unanswerable = match report.unanswerable_similarity {
+        Some((median, max)) => format!("; unanswerable median {median:.3} / max {max:.3}"),
+        None => String::new(),
     };
     line(&format!(
         "best-passage cosine: answerable min {:.3} / median {:.3}{unanswerable}",

@@ -13,7 +13,9 @@ sections each, numbered alike in both acts, in en, de, fr, et and ar.
 
 The acts are fictional (their wording was written for this evaluation); the
 numbers in the section texts (days, fees, ages) and the cross-references
-between sections are there on purpose, as in real statutes.
+between sections are there on purpose, as in real statutes. Where a guide of
+the same country states a figure (the Estonian ID card's validity and fee,
+the English fast-track passport fee), the act states the same one.
 
 Questions: for every section, one asking for it by number (a third of them
 in another language, citing the act the way its own country does); for
@@ -58,7 +60,7 @@ L = {
                 ("Application in person", "The application is made in person at the office for the applicant's place of residence.", "Fingerprints and a biometric photo are taken at the office."),
                 ("Documents for children", "For a child under 18 both parents must consent to the application.", "A child's passport is valid for six years."),
                 ("Loss and theft", "The holder must report the loss or theft of a document without delay.", "A document reported lost is invalid even if it is found again."),
-                ("Fees", "An identity card costs 37 euros; for applicants under 24 it costs 22.80 euros.", "An express passport costs an extra 32 euros."),
+                ("Fees", "An identity card costs 37 euros; for applicants under 24 it costs 22.80 euros.", "An express passport costs an extra 90 euros."),
                 ("Online identification", "The identity card carries an online identification function protected by a six-digit PIN.", "The holder may have the function switched off at any time."),
                 ("Refusal and withdrawal of a passport", "A passport may be refused or withdrawn where the holder's departure would endanger national security.", "The holder may appeal the decision under section 31 of the Civil Registration Act."),
             ]),
@@ -141,11 +143,11 @@ L = {
             ]),
             dict(name="isikut tõendavate dokumentide seadus", abbr="ITDS", key="itds", gen="Isikut tõendavate dokumentide seaduse", sections=[
                 ("Isikutunnistuse omamise kohustus", "Iga vähemalt 16-aastane kodanik peab omama kehtivat isikutunnistust või passi.", "Kohustus ei kehti pikaajalisel haiglaravil viibivatele isikutele."),
-                ("Dokumendi kehtivusaeg", "Isikutunnistus kehtib kümme aastat; alla 24-aastasele taotlejale kuus aastat.", "Aegunud dokumendiga ei saa isikut tõendada."),
+                ("Dokumendi kehtivusaeg", "Isikutunnistus kehtib viis aastat.", "Aegunud dokumendiga ei saa isikut tõendada."),
                 ("Taotluse isiklik esitamine", "Taotlus esitatakse isiklikult taotleja elukohajärgses büroos.", "Sõrmejäljed ja biomeetriline foto võetakse büroos."),
                 ("Lapse dokumendid", "Alla 18-aastase lapse taotlusega peavad nõustuma mõlemad vanemad.", "Lapse pass kehtib kuus aastat."),
                 ("Kaotamine ja vargus", "Dokumendi omanik peab dokumendi kaotamisest või vargusest viivitamata teatama.", "Kaotatuks tunnistatud dokument on kehtetu ka siis, kui see leitakse."),
-                ("Riigilõivud", "Isikutunnistus maksab 37 eurot; alla 24-aastasele taotlejale 22,80 eurot.", "Kiirmenetlusega pass maksab 32 eurot rohkem."),
+                ("Riigilõivud", "Isikutunnistuse riigilõiv on iseteeninduses 35 eurot ja teeninduses 40 eurot.", "Kiirmenetlusega pass maksab 32 eurot rohkem."),
                 ("Elektrooniline isikutuvastus", "Isikutunnistusel on elektroonilise isikutuvastuse funktsioon, mida kaitseb kuuekohaline PIN-kood.", "Omanik võib lasta funktsiooni igal ajal välja lülitada."),
                 ("Passi andmisest keeldumine ja passi äravõtmine", "Passi andmisest võib keelduda või passi ära võtta, kui omaniku lahkumine ohustaks riigi julgeolekut.", "Otsuse võib vaidlustada rahvastikuregistri seaduse § 31 alusel."),
             ]),

@@ -486,7 +486,8 @@ pub struct Term {
 }
 
 /// The full-text terms of free text, backend-neutral: each word (letters
-/// and digits) but function words, lowercased, at most 32, without repeats.
+/// and digits) but function words and single letters, lowercased, at most
+/// 32, without repeats; a single digit stays (the 5 of "§ 5 MeldeG").
 /// Words of seven letters or more are cut to their first seven and match as
 /// a prefix, a crude stemmer that works across languages ("vaccination"
 /// finds "vaccinations", "Führerscheins" finds "Führerschein"); shorter
@@ -501,7 +502,10 @@ pub fn fts_terms(text: &str) -> Vec<Term> {
     for word in text.split(|c: char| !c.is_alphanumeric()) {
         let word = word.to_lowercase();
         let n = word.chars().count();
-        if n < 2 || STOP_WORDS.contains(&word.as_str()) {
+        // One letter is an elision ("l'", "d'") or an initial; one digit is
+        // a section, an article or a form's number ("§ 5", "Article 9").
+        let digit = n == 1 && word.chars().all(|c| c.is_ascii_digit());
+        if (n < 2 && !digit) || STOP_WORDS.contains(&word.as_str()) {
             continue;
         }
         let term = if n >= STEM {
@@ -613,6 +617,11 @@ mod tests {
         assert_eq!(
             fts_query("Wie viel kostet der Führerschein?").as_deref(),
             Some("\"kostet\" OR \"führers\"*")
+        );
+        // A lone digit is a section number, a lone letter is not a word.
+        assert_eq!(
+            fts_query("Was regelt § 5 MeldeG, l'article 9 ?").as_deref(),
+            Some("\"regelt\" OR \"5\" OR \"meldeg\" OR \"article\"* OR \"9\"")
         );
         assert_eq!(fts_query("What is it?"), None);
         assert_eq!(fts_query("?! -"), None);

@@ -1,6 +1,7 @@
 //! The fusion-parameter sweep behind `Fusion::default()` (docs/knowledge.md),
-//! on the tuning questions (`questions.jsonl`, `portal-tuning.jsonl`) only;
-//! the held-out sets (`heldout.jsonl`, `portal.jsonl`) are never looked at here:
+//! on the tuning questions (`questions.jsonl`, `portal-tuning.jsonl`,
+//! `statutes-tuning.jsonl`) only; the held-out sets (`heldout.jsonl`,
+//! `localterms.jsonl`, `portal.jsonl`, `statutes.jsonl`) are never looked at here:
 //! `cargo test -p sovra-knowledge --test fusion_sweep -- --ignored --nocapture`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -23,9 +24,12 @@ async fn sweep() {
             .unwrap(),
     );
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../eval/knowledge");
-    // Both tuning sets: the guides' questions and the portal's tuning half.
+    // The tuning sets: the guides' questions, the portal's and the
+    // statutes' tuning halves.
     let mut questions = eval::read_questions(&root.join("questions.jsonl")).unwrap();
-    questions.extend(eval::read_questions(&root.join("portal-tuning.jsonl")).unwrap());
+    for set in ["portal-tuning.jsonl", "statutes-tuning.jsonl"] {
+        questions.extend(eval::read_questions(&root.join(set)).unwrap());
+    }
     let dir = tempfile::tempdir().unwrap();
     let kb = Knowledge::open(KnowledgeConfig::new(dir.path()), e5)
         .await

@@ -1,7 +1,8 @@
 //! Retrieval with the real multilingual-e5-small (from the model cache or
 //! `SOVRA_TEST_EMBEDDING_MODEL`; the test fails with the fix when absent):
-//! the evaluation corpus in five languages (26 guides and the portal's 120
-//! look-alike office and form pages), scored like `sovra eval knowledge`.
+//! the evaluation corpus in five languages (26 guides, the portal's 120
+//! look-alike office and form pages and 80 pages of statutes, one per
+//! section), scored like `sovra eval knowledge`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -47,15 +48,16 @@ async fn hybrid_retrieval_meets_its_targets_across_languages() {
     );
     // The held-out questions, half of them cross-language: language
     // centering is what takes the vector list from 0.904 to 1.0 on the
-    // guides alone, and to 0.942 with the portal's look-alike pages among
-    // them (docs/knowledge.md); this fails if it stops working.
+    // guides alone, and from 0.827 to 0.904 with the portal's and the
+    // statutes' pages among them (docs/knowledge.md); this fails if it
+    // stops working.
     let heldout = eval::read_questions(&root.join("heldout.jsonl")).unwrap();
     let held = eval::score(&kb, &corpus, &heldout, None, 0.8)
         .await
         .unwrap();
     let h = held.modes.iter().find(|s| s.mode == Mode::Hybrid).unwrap();
     assert!(
-        h.recall_at_5 >= 0.92 && h.cross_recall_at_5 >= 0.9,
+        h.recall_at_5 >= 0.9 && h.cross_recall_at_5 >= 0.8,
         "{held:?}"
     );
     // The portal's held-out half: offices and forms told apart only by a
@@ -67,5 +69,18 @@ async fn hybrid_retrieval_meets_its_targets_across_languages() {
     assert!(
         h.recall_at_5 >= 0.95 && h.recall_at_5 >= v.recall_at_5 && h.recall_at_5 > t.recall_at_5,
         "{p:?}"
+    );
+    // The statutes' held-out half: sections of one act told apart by their
+    // number, which the embedding barely sees and full text matches; the
+    // one set where fusion finds what the vector list misses (§ 13 MeldeG).
+    let statutes = eval::read_questions(&root.join("statutes.jsonl")).unwrap();
+    let st = eval::score(&kb, &corpus, &statutes, None, 0.8)
+        .await
+        .unwrap();
+    let score = |m: Mode| st.modes.iter().find(|s| s.mode == m).unwrap().clone();
+    let (v, t, h) = (score(Mode::Vector), score(Mode::Text), score(Mode::Hybrid));
+    assert!(
+        h.recall_at_5 >= 0.95 && h.recall_at_5 > v.recall_at_5 && h.recall_at_5 > t.recall_at_5,
+        "{st:?}"
     );
 }

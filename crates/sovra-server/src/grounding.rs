@@ -5,7 +5,8 @@
 //! grounds every request when `knowledge.ground_by_default` is set, which a
 //! request can turn off with `"knowledge": false`). The last user message is
 //! searched in the collections the caller may read; the passages that are
-//! relevant enough (cosine at least `knowledge.min_similarity`) go into the
+//! relevant enough (cosine at least `knowledge.min_similarity`, centred
+//! cosine at least `knowledge.min_relevance`: `RelevanceFloor`) go into the
 //! system prompt numbered, each screened for prompt injection (suspicious
 //! ones are dropped) and fenced as untrusted data by sovra-guard, with the
 //! instruction to cite them inline as [1], [2]. The response carries the
@@ -221,7 +222,7 @@ pub async fn retrieve(
         .search(caller, &q)
         .await?
         .into_iter()
-        .filter(|h| h.similarity.is_none_or(|s| s >= svc.min_similarity))
+        .filter(|h| svc.relevance.admits(h))
         .filter(|h| {
             let report = sovra_guard::injection::screen_injection(&h.text);
             if report.suspicious {

@@ -37,8 +37,9 @@ pub struct KnowledgeService {
     pub kb: Arc<Knowledge>,
     /// Passages put into a grounded prompt.
     pub passages: usize,
-    /// Least cosine that counts as relevant for `official_sources_only`.
-    pub min_similarity: f32,
+    /// What counts as a relevant passage (grounding keeps only those;
+    /// `official_sources_only` declines when none is left).
+    pub relevance: sovra_knowledge::RelevanceFloor,
     /// Ground chat in the public collections unless the request opts out.
     pub ground_by_default: bool,
     /// Default grounding (and the web chat) uses public collections only
@@ -479,7 +480,7 @@ pub async fn search(
                 "score": h.score,
                 "attributes": {"title": h.title, "url": h.url, "language": h.language, "effective_date": h.effective_date, "heading": h.heading},
                 "content": [{"type": "text", "text": h.text}],
-                "sovra": {"similarity": h.similarity, "chunk_id": h.chunk_id},
+                "sovra": {"similarity": h.similarity, "relevance": h.relevance, "chunk_id": h.chunk_id},
             })
         })
         .collect();

@@ -19,7 +19,7 @@ use serde_json::json;
 use sovra_config::Settings;
 use sovra_knowledge::{
     Caller, Embedder, IngestStatus, Knowledge, KnowledgeConfig, Limits, Mode, NewDocument, Query,
-    Scope, Storage, eval,
+    RelevanceFloor, Scope, Storage, eval,
 };
 use sovra_server::knowledge::KnowledgeService;
 use sovra_store::RetentionRules;
@@ -78,10 +78,18 @@ pub async fn open_service(
     Ok(KnowledgeService {
         kb: Arc::new(kb),
         passages: k.passages,
-        min_similarity: k.min_similarity,
+        relevance: relevance_floor(k),
         ground_by_default: k.ground_by_default,
         official_sources_only: k.official_sources_only,
     })
+}
+
+/// The configured bounds a relevant passage clears.
+fn relevance_floor(k: &sovra_config::KnowledgeSettings) -> RelevanceFloor {
+    RelevanceFloor {
+        min_similarity: k.min_similarity,
+        min_relevance: k.min_relevance,
+    }
 }
 
 /// Retention for private uploads: documents in private collections follow
@@ -309,14 +317,14 @@ pub async fn eval(args: EvalArgs) -> Result<()> {
             };
             let kb = Knowledge::open(config, embedder(&settings).await?).await?;
             let ingested = eval::ingest(&kb, &dir.join("corpus")).await?;
-            let threshold = settings.knowledge.min_similarity;
+            let floor = relevance_floor(&settings.knowledge);
             let mut reports = serde_json::Map::new();
             let mut printed = Vec::new();
             for set in EVAL_SETS {
                 let path = dir.join(set.file);
                 let report = if set.required || path.is_file() {
                     let questions = eval::read_questions(&path)?;
-                    let r = eval::score(&kb, &ingested, &questions, None, threshold).await?;
+                    let r = eval::score(&kb, &ingested, &questions, None, floor).await?;
                     printed.push((set.title, r.clone()));
                     Some(r)
                 } else {
@@ -425,19 +433,31 @@ fn print_report(name: &str, report: &eval::EvalReport) -> Result<()> {
             ms
         ))?;
     }
-    let unanswerable = match report.unanswerable_similarity {
-        Some((median, max)) => format!("; unanswerable median {median:.3} / max {max:.3}"),
+    let spread = |kind: &str, best: Option<(f32, f32)>| match best {
+        Some((median, max)) => format!("; {kind} median {median:.3} / max {max:.3}"),
         None => String::new(),
     };
     line(&format!(
-        "best-passage cosine: answerable min {:.3} / median {:.3}{unanswerable}",
-        report.answerable_similarity.0, report.answerable_similarity.1,
+        "best-passage cosine: answerable min {:.3} / median {:.3}{}",
+        report.answerable_similarity.0,
+        report.answerable_similarity.1,
+        spread("unanswerable", report.unanswerable_similarity),
     ))?;
+    if let Some((min, median)) = report.answerable_relevance {
+        line(&format!(
+            "best-passage centred cosine: answerable min {min:.3} / median {median:.3}{}",
+            spread("unanswerable", report.unanswerable_relevance),
+        ))?;
+    }
     let d = report.decline;
     if report.unanswerable > 0 {
         line(&format!(
-            "decline below cosine {:.2}: precision {:.3}, recall {:.3} ({} answerable declined)",
-            d.threshold, d.precision, d.recall, d.wrongly_declined
+            "decline below cosine {:.2} or centred cosine {:.2}: precision {:.3}, recall {:.3} ({} answerable declined)",
+            d.floor.min_similarity,
+            d.floor.min_relevance,
+            d.precision,
+            d.recall,
+            d.wrongly_declined
         ))?;
     }
     for m in &report.modes {

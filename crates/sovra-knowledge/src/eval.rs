@@ -52,8 +52,9 @@ pub struct EvalReport {
     pub cross_language: usize,
     pub unanswerable: usize,
     pub modes: Vec<ModeScore>,
-    /// Best-passage cosine (hybrid) of answerable questions: lowest, median.
-    pub answerable_similarity: (f32, f32),
+    /// Best-passage cosine (hybrid) of answerable questions: lowest, median
+    /// (None: the set has none).
+    pub answerable_similarity: Option<(f32, f32)>,
     /// Best-passage cosine of unanswerable questions: median, highest
     /// (None: the set has none).
     pub unanswerable_similarity: Option<(f32, f32)>,
@@ -172,6 +173,13 @@ impl Best {
         let v = of(self);
         let highest = v.iter().copied().reduce(f32::max)?;
         Some((median(v), highest))
+    }
+
+    /// Lowest and median of one score (None: no question had it).
+    fn floor(&mut self, of: fn(&mut Self) -> &mut Vec<f32>) -> Option<(f32, f32)> {
+        let v = of(self);
+        let lowest = v.iter().copied().reduce(f32::min)?;
+        Some((lowest, median(v)))
     }
 }
 
@@ -302,11 +310,6 @@ pub async fn score(
         &best_answerable.declined,
         &best_unanswerable.declined,
     );
-    let lowest = best_answerable
-        .similarity
-        .iter()
-        .copied()
-        .fold(f32::MAX, f32::min);
     Ok(EvalReport {
         documents: ingested.documents,
         chunks,
@@ -315,16 +318,9 @@ pub async fn score(
         cross_language: cross,
         unanswerable: questions.len() - answerable.len(),
         modes,
-        answerable_similarity: (lowest, median(&mut best_answerable.similarity)),
+        answerable_similarity: best_answerable.floor(|b| &mut b.similarity),
         unanswerable_similarity: best_unanswerable.spread(|b| &mut b.similarity),
-        answerable_relevance: (!best_answerable.relevance.is_empty()).then(|| {
-            let lowest = best_answerable
-                .relevance
-                .iter()
-                .copied()
-                .fold(f32::MAX, f32::min);
-            (lowest, median(&mut best_answerable.relevance))
-        }),
+        answerable_relevance: best_answerable.floor(|b| &mut b.relevance),
         unanswerable_relevance: best_unanswerable.spread(|b| &mut b.relevance),
         mean_latency_ms: latency,
         decline,

@@ -366,11 +366,17 @@ struct EvalSet {
 
 /// The question sets, in the order they are printed: the held-out ones
 /// (the numbers to report) first, then those the fusion was tuned on.
-const EVAL_SETS: [EvalSet; 7] = [
+const EVAL_SETS: [EvalSet; 8] = [
     EvalSet {
         key: "heldout",
         file: "heldout.jsonl",
         title: "held-out (heldout.jsonl: report these)",
+        required: false,
+    },
+    EvalSet {
+        key: "offtopic",
+        file: "offtopic.jsonl",
+        title: "off-topic (offtopic.jsonl: held out, public-service questions the corpus does not answer)",
         required: false,
     },
     EvalSet {
@@ -422,8 +428,16 @@ fn print_report(name: &str, report: &eval::EvalReport) -> Result<()> {
         report.cross_language,
         report.unanswerable
     ))?;
-    line("mode     recall@5  MRR@10  cross-language recall@5  mean latency")?;
-    for (m, (_, ms)) in report.modes.iter().zip(&report.mean_latency_ms) {
+    let answerable = report.questions > 0;
+    if answerable {
+        line("mode     recall@5  MRR@10  cross-language recall@5  mean latency")?;
+    }
+    for (m, (_, ms)) in report
+        .modes
+        .iter()
+        .zip(&report.mean_latency_ms)
+        .filter(|_| answerable)
+    {
         line(&format!(
             "{:<8} {:>8.3}  {:>6.3}  {:>24.3}  {:>9.1} ms",
             format!("{:?}", m.mode).to_lowercase(),
@@ -437,15 +451,19 @@ fn print_report(name: &str, report: &eval::EvalReport) -> Result<()> {
         Some((median, max)) => format!("; {kind} median {median:.3} / max {max:.3}"),
         None => String::new(),
     };
+    let low = |best: Option<(f32, f32)>| match best {
+        Some((min, median)) => format!("answerable min {min:.3} / median {median:.3}"),
+        None => "no answerable question".to_owned(),
+    };
     line(&format!(
-        "best-passage cosine: answerable min {:.3} / median {:.3}{}",
-        report.answerable_similarity.0,
-        report.answerable_similarity.1,
+        "best-passage cosine: {}{}",
+        low(report.answerable_similarity),
         spread("unanswerable", report.unanswerable_similarity),
     ))?;
-    if let Some((min, median)) = report.answerable_relevance {
+    if report.answerable_relevance.is_some() || report.unanswerable_relevance.is_some() {
         line(&format!(
-            "best-passage centred cosine: answerable min {min:.3} / median {median:.3}{}",
+            "best-passage centred cosine: {}{}",
+            low(report.answerable_relevance),
             spread("unanswerable", report.unanswerable_relevance),
         ))?;
     }
@@ -460,7 +478,7 @@ fn print_report(name: &str, report: &eval::EvalReport) -> Result<()> {
             d.wrongly_declined
         ))?;
     }
-    for m in &report.modes {
+    for m in report.modes.iter().filter(|_| answerable) {
         line(&format!("{:?} misses: {}", m.mode, m.misses.join(" ")))?;
     }
     Ok(())

@@ -320,23 +320,38 @@ impl VectorIndex {
         })
     }
 
-    /// The language-centred cosine of `id` with a query in `language`, what
-    /// [`Self::search`] ranks by: a relevance that does not sag when question
-    /// and passage differ in language. None when centering is off or either
-    /// language's mean is not [settled](SETTLED_PASSAGES) (or unknown).
-    pub fn relevance(&self, query: &[f32], language: Option<&str>, id: i64) -> Option<f32> {
-        let p = *self.position.get(&id)?;
-        let c = self.centering.as_ref()?;
-        let settled = |l: usize| c.settled.get(l).copied().unwrap_or(false);
-        let query_language = self
+    /// The language-centred cosine of each of `ids` with a query in
+    /// `language`, what [`Self::search`] ranks by: a relevance that does not
+    /// sag when question and passage differ in language. None for an id when
+    /// centering is off, the id is not indexed, or either language's mean is
+    /// not [settled](SETTLED_PASSAGES) (or unknown).
+    pub fn relevance(
+        &self,
+        query: &[f32],
+        language: Option<&str>,
+        ids: &[i64],
+    ) -> Vec<Option<f32>> {
+        let settled = |l: usize| {
+            self.centering
+                .as_ref()
+                .is_some_and(|c| c.settled.get(l).copied().unwrap_or(false))
+        };
+        let query_settled = self
             .languages
             .iter()
-            .position(|l| Some(l.as_str()) == language)?;
-        if !settled(query_language) || !settled(self.language_of[p] as usize) {
-            return None;
-        }
-        let v = &self.data[p * self.dim..(p + 1) * self.dim];
-        Some(self.centre(query, language)?.score(p, v))
+            .position(|l| Some(l.as_str()) == language)
+            .is_some_and(settled);
+        let centred = self.centre(query, language).filter(|_| query_settled);
+        ids.iter()
+            .map(|id| {
+                let cq = centred.as_ref()?;
+                let p = *self.position.get(id)?;
+                if !settled(self.language_of[p] as usize) {
+                    return None;
+                }
+                Some(cq.score(p, &self.data[p * self.dim..(p + 1) * self.dim]))
+            })
+            .collect()
     }
 
     /// The `k` nearest vectors among `allowed` collections to a query in
@@ -530,21 +545,26 @@ mod tests {
         let q = unit(&[1.0, 0.2, 0.8]);
         // Centering off: no relevance, only the plain cosine.
         ix.recenter();
-        assert_eq!(ix.relevance(&q, Some("fr"), 1000), None);
+        assert_eq!(ix.relevance(&q, Some("fr"), &[1000]), [None]);
         ix.set_centering(0.4);
         ix.recenter();
         // Settled languages: what the search ranked by.
         let hits = ix.search(&q, Some("fr"), &a, 200);
-        for (id, score) in hits.iter().filter(|(id, _)| *id != 5000) {
-            let r = ix.relevance(&q, Some("fr"), *id).unwrap();
+        let (ids, scores): (Vec<i64>, Vec<f32>) =
+            hits.iter().filter(|(id, _)| *id != 5000).copied().unzip();
+        for ((id, r), score) in ids
+            .iter()
+            .zip(ix.relevance(&q, Some("fr"), &ids))
+            .zip(scores)
+        {
+            let r = r.unwrap();
             assert!((r - score).abs() < 1e-6, "{id}: {r} vs {score}");
         }
         // One German passage is its topic, not its language: no relevance
         // for it, nor for a German question, nor for an unknown language.
-        assert_eq!(ix.relevance(&q, Some("fr"), 5000), None);
-        assert_eq!(ix.relevance(&q, Some("de"), 1), None);
-        assert_eq!(ix.relevance(&q, None, 1), None);
-        assert_eq!(ix.relevance(&q, Some("fr"), 99_999), None);
+        assert_eq!(ix.relevance(&q, Some("fr"), &[5000, 99_999]), [None, None]);
+        assert_eq!(ix.relevance(&q, Some("de"), &[1]), [None]);
+        assert_eq!(ix.relevance(&q, None, &[1]), [None]);
     }
 
     #[test]

@@ -743,9 +743,11 @@ impl Knowledge {
         let mut hits = self.db.hits(&fused).await?;
         if let Some(v) = &qvec {
             let l = self.loaded.read().map_err(poisoned)?;
-            for h in &mut hits {
+            let ids: Vec<i64> = hits.iter().map(|h| h.chunk_id).collect();
+            let relevance = l.index.relevance(v, language.as_deref(), &ids);
+            for (h, r) in hits.iter_mut().zip(relevance) {
                 h.similarity = l.index.similarity(v, h.chunk_id);
-                h.relevance = l.index.relevance(v, language.as_deref(), h.chunk_id);
+                h.relevance = r;
             }
         }
         Ok(hits)

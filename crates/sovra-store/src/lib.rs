@@ -5,15 +5,17 @@
 //! implement it from one body of SQL (see `sql.rs`): [`SqliteStore`], the
 //! embedded default (one WAL file in the data dir, `synchronous=FULL`), and
 //! [`PostgresStore`] for several replicas and large deployments. Each has its
-//! own migrations, embedded in the binary and run at open. [`conformance`]
-//! is one suite, written against the trait, that both backends run.
+//! own migrations, embedded in the binary and run at open. `conformance`
+//! (compiled for tests only) is one suite, written against the trait, that
+//! both backends run.
 //!
 //! Everything a citizen wrote (titles, message text) is sealed with that
 //! person's key before it reaches the database (see [`crypto`]); ids,
 //! owners, timestamps and token counts stay in the clear so the store can be
 //! operated, queried and purged without keys.
 
-pub mod conformance;
+#[cfg(test)]
+mod conformance;
 pub mod crypto;
 mod directory;
 mod postgres;

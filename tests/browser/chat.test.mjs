@@ -399,3 +399,19 @@ test("screenshots are where the README links them", async () => {
     assert.ok(existsSync(resolve(ROOT, `docs/screenshots/${name}.png`)), name);
   }
 });
+
+test("a greeting in every language is answered, not refused, with the classifier in force", async () => {
+  const ready = await (await fetch(sovra.base + "/readyz")).json();
+  assert.equal(ready.checks.safety_classifier, "ready");
+  const { context, page, problems } = await newPage(browser);
+  await page.goto(sovra.base + "/");
+  await page.waitForSelector("body[data-ready=true]");
+  const greetings = ["Hello", "Tere", "Привет", "Привіт", "Bonjour", "Hallo", "Ciao", "Hola", "Olá", "Hei", "Habari", "مرحبا", "Good morning", "Thanks!"];
+  for (const text of greetings) {
+    const answer = await sendAndWait(page, text);
+    // The simulated model echoes the question: it ran, nothing refused it.
+    assert.match(await answer.textContent(), new RegExp(`You said: ${text}`), `${text} was not answered`);
+  }
+  assert.deepEqual(problems, []);
+  await context.close();
+});

@@ -35,7 +35,8 @@ function freePort() {
 }
 
 /**
- * `sovra serve --engine sim` with extra `env`; resolves once /readyz says ready.
+ * `sovra serve --engine sim` with embeddings and the safety classifier, and
+ * extra `env`; resolves once /readyz says ready (the classifier in force).
  * `tokensPerSecond` 0 streams as fast as possible; `dataDir` reuses a data dir (restarts).
  */
 export async function startSovra({ env = {}, tokensPerSecond = 80, ttftMs = 30, dataDir } = {}) {
@@ -45,6 +46,10 @@ export async function startSovra({ env = {}, tokensPerSecond = 80, ttftMs = 30, 
   const log = openSync(logPath, "w");
   const environment = {
     ...process.env,
+    // As served: embeddings on, so the safety classifier moderates every
+    // message (readiness waits for it); the first wave tested without it
+    // and refused "Hello".
+    SOVRA_EMBEDDINGS_ENABLED: "true",
     SOVRA_ENGINE_SIM_TTFT_MS: String(ttftMs),
     SOVRA_ENGINE_SIM_TOKENS_PER_SECOND: String(tokensPerSecond),
     ...env,

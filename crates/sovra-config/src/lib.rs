@@ -65,14 +65,21 @@ pub struct SafetySettings {
     /// A country profile (TOML, see `profiles/`); unset: the built-in
     /// neutral profile (English, international emergency number 112).
     pub profile: Option<PathBuf>,
-    /// `auto`: the profile's rules, plus the nearest-neighbour classifier
-    /// when embeddings are served; `rules`: rules only; `exemplars`: rules
-    /// and the classifier (fails at start without embeddings).
+    /// `auto`: the profile's rules, plus the trained classifier when
+    /// embeddings are served; `rules`: rules only; `logistic`: rules and the
+    /// trained classifier; `vote`: rules and the nearest-neighbour vote (both
+    /// fail at start without embeddings).
     pub classifier: ClassifierKind,
-    /// Neighbours that vote in the classifier.
+    /// Neighbours that vote (with `vote`).
     pub knn_k: usize,
-    /// Scales the classifier's scores (0-1): lower refuses less.
+    /// Scales the vote's scores (0-1): lower refuses less.
     pub knn_scale: f32,
+    /// With `vote`: a harmful neighbour votes only at this cosine
+    /// similarity or above, and at least `knn_margin` nearer than the nearest
+    /// benign exemplar. Unset: every neighbour votes.
+    pub knn_floor: Option<f32>,
+    /// With `knn_floor`: the margin over the nearest benign exemplar.
+    pub knn_margin: f32,
     /// Check streamed answers as they are generated.
     pub check_output: bool,
 }
@@ -84,6 +91,8 @@ impl Default for SafetySettings {
             classifier: ClassifierKind::Auto,
             knn_k: 5,
             knn_scale: 1.0,
+            knn_floor: None,
+            knn_margin: 0.0,
             check_output: true,
         }
     }
@@ -94,7 +103,11 @@ impl Default for SafetySettings {
 pub enum ClassifierKind {
     Auto,
     Rules,
-    Exemplars,
+    /// The calibrated logistic head over the embeddings (what `auto` serves).
+    Logistic,
+    /// Nearest neighbours over the exemplars (`exemplars` is its old name).
+    #[serde(alias = "exemplars")]
+    Vote,
 }
 
 /// Who may call the OpenAI and admin APIs.
@@ -535,6 +548,16 @@ impl Settings {
             (0.0..=1.0).contains(&k.knn_scale),
             "safety.knn_scale",
             "must be between 0 and 1",
+        )?;
+        check(
+            k.knn_floor.is_none_or(|f| (-1.0..=1.0).contains(&f)),
+            "safety.knn_floor",
+            "must be a cosine similarity between -1 and 1",
+        )?;
+        check(
+            (-1.0..=1.0).contains(&k.knn_margin),
+            "safety.knn_margin",
+            "must be between -1 and 1",
         )?;
         let k = &self.knowledge;
         check(

@@ -8,6 +8,14 @@
 //! `sovra-embeddings`) puts paraphrases, and the same request in another
 //! language, near each other, which the lexicons cannot do. The embedder is
 //! behind the small [`Embed`] trait so this crate does not depend on one.
+//!
+//! Plain, the vote cannot abstain: five neighbours always vote, however far
+//! they are, and in e5's space short texts all sit close together, so a
+//! greeting's nearest exemplars were short harmful ones ("Hello" refused as
+//! harassment). [`Abstention`] makes a harmful neighbour vote only above a
+//! similarity floor and by a margin over the nearest benign exemplar. The
+//! trained head in [`crate::head`] is the other answer; `sovra eval safety`
+//! compares them.
 
 use std::fmt;
 
@@ -35,6 +43,17 @@ pub struct ExemplarClassifier<E> {
     exemplars: Vec<Exemplar>,
     k: usize,
     scale: f32,
+    abstention: Option<Abstention>,
+}
+
+/// When a harmful neighbour may vote.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Abstention {
+    /// Lowest cosine similarity at which a harmful neighbour votes.
+    pub floor: f32,
+    /// How much nearer than the nearest benign exemplar a harmful neighbour
+    /// must be (0: at least as near).
+    pub margin: f32,
 }
 
 /// Most exemplars one classifier holds (a search is linear in them).
@@ -50,7 +69,14 @@ impl<E: Embed> ExemplarClassifier<E> {
             exemplars,
             k: k.max(1),
             scale: 1.0,
+            abstention: None,
         }
+    }
+
+    /// Harmful neighbours vote only as `abstention` allows.
+    pub fn with_abstention(mut self, abstention: Abstention) -> Self {
+        self.abstention = Some(abstention);
+        self
     }
 
     /// Multiplies every score by `scale` (0..=1): at the default threshold
@@ -85,7 +111,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// The labels and their parents, where the parent is a category of its own
 /// (`hate/threatening` -> `hate`; `medical/emergency` has no `medical`).
-fn labels_with_parents(categories: &[String]) -> Vec<&str> {
+pub(crate) fn labels_with_parents(categories: &[String]) -> Vec<&str> {
     let mut out: Vec<&str> = Vec::new();
     for c in categories {
         out.push(c);
@@ -116,12 +142,23 @@ impl<E: Embed> Classifier for ExemplarClassifier<E> {
             .iter()
             .map(|e| (dot(&v, &e.vector), e))
             .collect();
+        // The nearest benign exemplar, for the margin.
+        let nearest_benign = sims
+            .iter()
+            .filter(|(_, e)| e.categories.is_empty())
+            .map(|(s, _)| *s)
+            .fold(f32::NEG_INFINITY, f32::max);
         sims.sort_by(|a, b| b.0.total_cmp(&a.0));
         sims.truncate(self.k);
         let total: f32 = sims.iter().map(|(s, _)| s.max(0.0)).sum();
         let mut scores = std::collections::BTreeMap::<String, f32>::new();
         if total > 0.0 {
             for (s, e) in &sims {
+                if let Some(a) = self.abstention
+                    && (*s < a.floor || *s < nearest_benign + a.margin)
+                {
+                    continue;
+                }
                 for c in labels_with_parents(&e.categories) {
                     *scores.entry(c.to_owned()).or_insert(0.0) += self.scale * s.max(0.0) / total;
                 }
@@ -177,5 +214,28 @@ mod tests {
         assert!(s.scores["illicit"] > 0.99, "parent of illicit/violent");
         let s = c.classify("my passport").unwrap();
         assert!(s.scores.is_empty());
+    }
+
+    #[test]
+    fn abstains_when_a_benign_exemplar_is_nearer() {
+        let labelled = vec![
+            ("stab him".to_owned(), vec!["violence".to_owned()]),
+            ("stab passport".to_owned(), vec![]),
+        ];
+        let ex = ExemplarClassifier::embed_all(&Toy, &labelled).unwrap();
+        // Two neighbours: the plain vote gives violence half the weight.
+        let plain = ExemplarClassifier::new(Toy, ex.clone(), 2);
+        assert!(plain.classify("stab passport").unwrap().scores["violence"] > 0.4);
+        let abstaining = ExemplarClassifier::new(Toy, ex, 2).with_abstention(Abstention {
+            floor: 0.5,
+            margin: 0.0,
+        });
+        let s = abstaining.classify("stab passport").unwrap();
+        assert!(s.scores.is_empty(), "the benign exemplar is nearer: {s:?}");
+        let s = abstaining.classify("stab").unwrap();
+        assert!(
+            s.scores["violence"] > 0.4,
+            "the harmful one is nearer: {s:?}"
+        );
     }
 }

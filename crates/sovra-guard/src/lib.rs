@@ -10,6 +10,8 @@
 //!   added.
 //! - [`exemplar`]: the first such model, nearest neighbours over sentence
 //!   embeddings (multilingual-e5-small in `sovra-embeddings`).
+//! - [`head`]: a trained, calibrated logistic head over the same embeddings,
+//!   the classifier Sovra serves.
 //! - [`policy`]: what to do with a moderation result under a profile: allow,
 //!   answer with the country's help lines, or refuse naming the rule.
 //! - [`injection`]: screening text the assistant did not get from the user.
@@ -20,6 +22,7 @@
 
 pub mod eval;
 pub mod exemplar;
+pub mod head;
 pub mod injection;
 pub mod lang;
 mod lexicon;
@@ -29,7 +32,8 @@ pub mod pii;
 pub mod policy;
 pub mod stream;
 
-pub use exemplar::{Embed, Exemplar, ExemplarClassifier};
+pub use exemplar::{Abstention, Embed, Exemplar, ExemplarClassifier};
+pub use head::{HeadClassifier, LogisticHead, ShippedHead, TrainParams};
 pub use injection::{InjectionReport, fence_untrusted, screen_injection};
 pub use lang::{Detection, LanguageDecision, LanguageIdentifier};
 pub use moderation::{

@@ -52,6 +52,16 @@ pub trait Classifier: Send + Sync + fmt::Debug {
     fn classify(&self, text: &str) -> Result<Scores, GuardError>;
 }
 
+impl<C: Classifier + ?Sized> Classifier for Box<C> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn classify(&self, text: &str) -> Result<Scores, GuardError> {
+        (**self).classify(text)
+    }
+}
+
 /// One result of OpenAI's `/v1/moderations` (plus Sovra's `matches`, which
 /// OpenAI clients ignore).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -178,6 +178,9 @@ pub struct ReadinessChecks {
     pub model_loaded: bool,
     pub store_open: bool,
     pub draining: bool,
+    /// `off` (rules alone, as configured), `loading`, `ready` or `failed`:
+    /// a node whose configured classifier is not in force is not ready.
+    pub safety_classifier: &'static str,
 }
 
 /// Alive: the process answers.
@@ -197,7 +200,17 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     let model_ready = state.engine.is_ready();
     let store_ready = state.store.ping().await.is_ok();
     let draining = state.is_draining();
-    let ready = model_ready && store_ready && !draining;
+    let classifier = state
+        .safety
+        .as_ref()
+        .map_or(crate::safety::ClassifierState::Off, |s| {
+            s.classifier_state()
+        });
+    let classifier_in_force = matches!(
+        classifier,
+        crate::safety::ClassifierState::Off | crate::safety::ClassifierState::Ready
+    );
+    let ready = model_ready && store_ready && !draining && classifier_in_force;
     let body = Readiness {
         status: if ready { "ready" } else { "not_ready" },
         model: state.engine.model().id.clone(),
@@ -205,6 +218,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             model_loaded: model_ready,
             store_open: store_ready,
             draining,
+            safety_classifier: classifier.as_str(),
         },
     };
     let status = if ready {

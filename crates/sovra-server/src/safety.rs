@@ -41,6 +41,33 @@ pub struct Safety {
     /// Changes of the active policy, read from the audit trail at start
     /// (the policy only changes at start), so `GET /policy` reads no trail.
     policy_history: Vec<crate::transparency::PolicyChange>,
+    /// Whether the configured classifier is in force (see
+    /// [`ClassifierState`]); `/readyz` waits for it.
+    classifier: std::sync::atomic::AtomicU8,
+}
+
+/// Where the in-country classifier beside the rules stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClassifierState {
+    /// None configured: the rules alone moderate, as asked.
+    Off,
+    /// Being built: the rules alone moderate until it is ready.
+    Loading,
+    Ready,
+    /// It could not be built: the rules alone moderate, against the
+    /// settings, so the node does not call itself ready.
+    Failed,
+}
+
+impl ClassifierState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClassifierState::Off => "off",
+            ClassifierState::Loading => "loading",
+            ClassifierState::Ready => "ready",
+            ClassifierState::Failed => "failed",
+        }
+    }
 }
 
 impl std::fmt::Debug for Safety {
@@ -83,6 +110,42 @@ impl Safety {
             check_output,
             tally: Mutex::new(BTreeMap::new()),
             policy_history: Vec::new(),
+            classifier: std::sync::atomic::AtomicU8::new(0),
+        }
+    }
+
+    /// A classifier is being built: not ready until it is.
+    pub fn expect_classifier(&self) {
+        self.set_classifier(ClassifierState::Loading);
+    }
+
+    /// The classifier is in force (its guard was swapped in).
+    pub fn classifier_ready(&self) {
+        self.set_classifier(ClassifierState::Ready);
+    }
+
+    /// The classifier could not be built.
+    pub fn classifier_failed(&self) {
+        self.set_classifier(ClassifierState::Failed);
+    }
+
+    fn set_classifier(&self, state: ClassifierState) {
+        let v = match state {
+            ClassifierState::Off => 0,
+            ClassifierState::Loading => 1,
+            ClassifierState::Ready => 2,
+            ClassifierState::Failed => 3,
+        };
+        self.classifier
+            .store(v, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn classifier_state(&self) -> ClassifierState {
+        match self.classifier.load(std::sync::atomic::Ordering::Acquire) {
+            1 => ClassifierState::Loading,
+            2 => ClassifierState::Ready,
+            3 => ClassifierState::Failed,
+            _ => ClassifierState::Off,
         }
     }
 

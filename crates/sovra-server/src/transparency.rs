@@ -499,11 +499,15 @@ pub struct ModerationRequest {
     pub model: Option<String>,
 }
 
-/// One input's result, as OpenAI shapes it.
+/// One input's result, as OpenAI shapes it (the official SDKs' `Moderation`:
+/// every field is required by their strict validation).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ModerationItem {
     pub flagged: bool,
     pub categories: BTreeMap<String, bool>,
+    /// Per category, the input types its score applies to: always `["text"]`
+    /// (Sovra moderates text only).
+    pub category_applied_input_types: BTreeMap<String, Vec<&'static str>>,
     pub category_scores: BTreeMap<String, f32>,
 }
 
@@ -558,6 +562,11 @@ pub async fn moderations(
             .into_iter()
             .map(|r| ModerationItem {
                 flagged: r.flagged,
+                category_applied_input_types: r
+                    .categories
+                    .keys()
+                    .map(|c| (c.clone(), vec!["text"]))
+                    .collect(),
                 categories: r.categories,
                 category_scores: r.category_scores,
             })

@@ -154,31 +154,45 @@ pub enum EvalCommand {
     Safety(EvalSafetyArgs),
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ClassifierArg {
     /// The profile's rules and the built-in lexicons.
     Rules,
-    /// Rules plus the nearest-neighbour classifier (needs the embedding model; pulled on first use).
-    Exemplars,
+    /// Rules plus the nearest-neighbour vote over the exemplars (needs the embedding model; pulled on first use).
+    #[value(alias = "exemplars")]
+    Vote,
+    /// Rules plus the vote with a similarity floor and a margin over the nearest benign exemplar (--floor, --margin).
+    AbstainingVote,
+    /// Rules plus the calibrated logistic head (what `sovra serve` runs).
+    Logistic,
 }
 
 #[derive(Debug, Args)]
 pub struct EvalSafetyArgs {
-    /// Labelled cases (JSON lines; see eval/safety/).
+    /// Labelled cases (JSON lines; see eval/safety/); repeat to compare several sets.
     #[arg(long, default_value = "eval/safety/cases.jsonl")]
-    pub cases: PathBuf,
+    pub cases: Vec<PathBuf>,
     /// Country profile whose policy decides [default: the built-in neutral profile].
     #[arg(long)]
     pub profile: Option<PathBuf>,
-    /// What moderates.
-    #[arg(long, value_enum, default_value_t = ClassifierArg::Rules)]
-    pub classifier: ClassifierArg,
-    /// Neighbours that vote (with --classifier exemplars).
+    /// What moderates; repeat to compare classifiers side by side on the same sets.
+    #[arg(long, value_enum, default_value = "rules")]
+    pub classifier: Vec<ClassifierArg>,
+    /// Neighbours that vote (with the votes).
     #[arg(long, default_value_t = 5)]
     pub k: usize,
-    /// Scale of the classifier's scores, 0-1 (with --classifier exemplars).
+    /// Scale of the vote's scores, 0-1.
     #[arg(long, default_value_t = 1.0)]
     pub scale: f32,
+    /// Lowest cosine similarity at which a harmful neighbour votes (with abstaining-vote).
+    #[arg(long, default_value_t = 0.85)]
+    pub floor: f32,
+    /// How much nearer than the nearest benign exemplar a harmful neighbour must be (with abstaining-vote).
+    #[arg(long, default_value_t = 0.0)]
+    pub margin: f32,
+    /// Train the logistic head from the compiled-in exemplars and write it (with its checksum) to this file, then exit.
+    #[arg(long, value_name = "FILE")]
+    pub train_head: Option<PathBuf>,
     /// Exit with status 1 when recall on a blocked category is below 0.9 or the benign false-positive rate above 0.05.
     #[arg(long)]
     pub check: bool,

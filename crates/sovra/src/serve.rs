@@ -106,19 +106,16 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let embeddings = build_embeddings(&settings).await?;
     state = state.with_safety(safety.clone());
     let stop_safety = CancellationToken::new();
-    let classifier = match &embeddings {
-        Some(service) if crate::safety::classifier_wanted(&settings, true)? => {
-            Some(crate::safety::spawn_classifier(
-                safety.clone(),
-                &settings,
-                service.embedder.clone(),
-                stop_safety.clone(),
-            ))
-        }
-        _ => {
-            crate::safety::classifier_wanted(&settings, false)?;
-            None
-        }
+    let choice = crate::safety::Choice::from_settings(&settings, embeddings.is_some())?;
+    let classifier = match (&embeddings, choice) {
+        (Some(service), Some(choice)) => Some(crate::safety::spawn_classifier(
+            safety.clone(),
+            &settings,
+            choice,
+            service.embedder.clone(),
+            stop_safety.clone(),
+        )),
+        _ => None,
     };
     let flush = tokio::spawn(crate::safety::run_tally_flush(
         safety,

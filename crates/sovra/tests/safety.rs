@@ -337,6 +337,11 @@ async fn moderations_speak_openais_shape() {
             "{category} missing"
         );
         assert!(results[1]["category_scores"][category].is_number());
+        assert_eq!(
+            results[1]["category_applied_input_types"][category],
+            json!(["text"]),
+            "{body}"
+        );
     }
     assert!(
         results[0].get("matches").is_none(),

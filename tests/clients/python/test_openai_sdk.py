@@ -132,6 +132,26 @@ def test_embedded_model_streams_through_sdk(embedded):
     assert "Paris" in "".join(pieces)
 
 
+def test_moderations_pass_the_sdks_strict_validation(embedded):
+    # As served (embedded model, embeddings, the in-country classifier), with
+    # the SDK validating every field of its Moderation type: a missing
+    # category_applied_input_types made it reject the whole response.
+    strict = openai.OpenAI(base_url=str(embedded.base_url), api_key="not-needed-yet", _strict_response_validation=True)
+    everyday = ["Hello", "Good morning", "Thanks!", "ok", "Bonjour", "Tere", "مرحبا"]
+    r = strict.moderations.create(model="omni-moderation-latest", input=everyday + ["I will find you and kill you."])
+    assert r.model == "omni-moderation-latest" and r.id.startswith("modr")
+    assert len(r.results) == len(everyday) + 1
+    for text, result in zip(everyday, r.results):
+        assert not result.flagged, (text, result.category_scores)
+        assert result.category_applied_input_types.harassment == ["text"]
+        assert result.category_applied_input_types.self_harm_intent == ["text"]
+        assert 0 <= result.category_scores.harassment < 0.5, text
+    threat = r.results[-1]
+    assert threat.flagged and threat.categories.violence
+    single = strict.moderations.create(input="How do I renew my passport?")
+    assert single.model == "sovra-guard" and not single.results[0].flagged
+
+
 def test_embeddings_through_sdk(embedded):
     # Served by default beside the chat model; the SDK asks for base64 and decodes it.
     assert "multilingual-e5-small" in [m.id for m in embedded.models.list().data]

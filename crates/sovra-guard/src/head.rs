@@ -47,7 +47,22 @@ pub struct TrainParams {
     /// served traffic. 1/3 was chosen on `eval/safety/everyday-tuning.jsonl`
     /// (the largest that refuses at most 2 of its 720 everyday messages).
     pub prior_odds: f32,
+    /// The same for [`HELP_CATEGORIES`], whose answer is the country's help
+    /// lines rather than a refusal: a false one still answers with help, a
+    /// missed one leaves a person in crisis alone, so they are moved less.
+    /// 1/2 was chosen after the first blind run (docs/safety.md): with 1/3
+    /// the everyday-mood exemplars cost four crisis answers on heldout4.
+    pub help_prior_odds: f32,
 }
+
+/// Categories a country answers with its help lines (self-harm, a medical
+/// emergency), not a refusal.
+pub const HELP_CATEGORIES: [&str; 4] = [
+    "self-harm",
+    "self-harm/intent",
+    "self-harm/instructions",
+    "medical/emergency",
+];
 
 impl Default for TrainParams {
     fn default() -> Self {
@@ -56,6 +71,7 @@ impl Default for TrainParams {
             folds: 5,
             max_iterations: 400,
             prior_odds: 1.0 / 3.0,
+            help_prior_odds: 0.5,
         }
     }
 }
@@ -402,10 +418,19 @@ impl LogisticHead {
 
     /// Calibrated probability per category for one embedding.
     pub fn score(&self, vector: &[f32]) -> BTreeMap<String, f32> {
-        let prior = f64::from(self.params.prior_odds.max(f32::MIN_POSITIVE)).ln();
+        let log_odds = |o: f32| f64::from(o.max(f32::MIN_POSITIVE)).ln();
+        let (prior, help_prior) = (
+            log_odds(self.params.prior_odds),
+            log_odds(self.params.help_prior_odds),
+        );
         self.categories
             .iter()
             .map(|h| {
+                let prior = if HELP_CATEGORIES.contains(&h.category.as_str()) {
+                    help_prior
+                } else {
+                    prior
+                };
                 let z = dot(&h.weights, vector) + f64::from(h.bias);
                 let p = sigmoid(f64::from(h.platt_a) * z + f64::from(h.platt_b) + prior);
                 (h.category.clone(), p as f32)

@@ -22,8 +22,9 @@ use tokio_util::sync::CancellationToken;
 
 /// The labelled exemplars the classifiers learn from (see eval/safety/):
 /// the team's first evaluation set, the harmful and look-alike exemplar
-/// banks, and everyday messages in every web chat language.
-const EXEMPLAR_SETS: [(&str, &str); 4] = [
+/// banks, and everyday messages (moods and complaints too) in every web chat
+/// language.
+const EXEMPLAR_SETS: [(&str, &str); 5] = [
     (
         "eval/safety/cases.jsonl",
         include_str!("../../../eval/safety/cases.jsonl"),
@@ -39,6 +40,10 @@ const EXEMPLAR_SETS: [(&str, &str); 4] = [
     (
         "eval/safety/everyday-exemplars.jsonl",
         include_str!("../../../eval/safety/everyday-exemplars.jsonl"),
+    ),
+    (
+        "eval/safety/everyday-moods.jsonl",
+        include_str!("../../../eval/safety/everyday-moods.jsonl"),
     ),
 ];
 

@@ -4,14 +4,17 @@
 //! session cookie they set (HttpOnly, SameSite=Lax, `Secure` with the
 //! `__Host-` prefix when served over TLS), [`resolve_session`] (the hook the
 //! principal-resolution middleware calls to turn a cookie into a
-//! [`Principal`]), and [`csrf_guard`], the layer that refuses a
-//! state-changing request carried by a session cookie unless it echoes the
-//! session's CSRF token and comes from this origin. Passwords are argon2id
-//! (`sovra_identity::password`); a name that does not exist costs the same
-//! hash. Failed attempts are counted per name and per client address in a
-//! bounded map ([`Throttle`]) and lock further attempts out for a window.
-//! Every sign-in, failed sign-in and sign-out is appended to the audit
-//! trail with the method and the user, never a password or a token.
+//! [`Principal`]), and [`check_csrf`], which that middleware runs on every
+//! state-changing request a cookie authenticated (a session's, or an
+//! anonymous person's, [`crate::anonymous`]): it is refused unless it
+//! echoes that cookie's CSRF token and comes from this origin. Passwords are
+//! argon2id (`sovra_identity::password`); a name that does not exist costs
+//! the same hash. Failed attempts are counted per name and per client
+//! address in a bounded map ([`Throttle`]) and lock further attempts out for
+//! a window. Every sign-in, failed sign-in and sign-out is appended to the
+//! audit trail with the method and the user, never a password or a token;
+//! attempts refused during a lockout are recorded once per lockout, not
+//! once each, so a client hammering a locked door cannot grow the trail.
 //! Single sign-on (OpenID Connect) lives in [`crate::oidc`] and ends in the
 //! same [`SignIn::start_session`].
 
@@ -23,7 +26,6 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{ConnectInfo, FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 use sovra_core::{ApiError, ErrorKind};
@@ -332,17 +334,22 @@ pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// The hook principal resolution calls: the signed-in user behind the
-/// request's session cookie, or None (no cookie, an unknown, expired or
-/// deleted session, a disabled user, or sign-in not served).
-pub async fn resolve_session(state: &AppState, headers: &HeaderMap) -> Option<Principal> {
+/// request's session cookie, with the session's CSRF token; or None (no
+/// cookie, an unknown, expired or deleted session, a disabled user, or
+/// sign-in not served).
+pub async fn resolve_session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Option<(Principal, String)> {
     let signin = state.signin.as_ref()?;
     let (session, user) = signin.session_of(headers).await?;
-    Some(Principal {
+    let who = Principal {
         user: user.id,
         tenant: user.tenant,
         role: user.role,
         credential: Credential::Session { id: session.id },
-    })
+    };
+    Some((who, session.csrf))
 }
 
 fn directory_error(e: sovra_identity::DirectoryError) -> HttpError {
@@ -446,8 +453,13 @@ pub struct MeResponse {
     pub signed_in: bool,
     pub user: Option<Me>,
     /// Echo as `x-csrf-token` (or form field `csrf_token`) on every
-    /// state-changing request made with the session cookie.
+    /// state-changing request made with the session cookie (or, not signed
+    /// in, with the anonymous cookie).
     pub csrf_token: Option<String>,
+    /// Not signed in: the anonymous person this browser is (its cookie,
+    /// handed out with this answer), whose conversations and data are
+    /// theirs alone.
+    pub anonymous_id: Option<String>,
     /// `password` or `oidc`.
     pub method: Option<String>,
     pub expires_at_ms: Option<i64>,
@@ -469,6 +481,7 @@ fn me_response(signin: &SignIn, session: &Session, user: &User) -> MeResponse {
         signed_in: true,
         user: Some(Me::from(user)),
         csrf_token: Some(session.csrf.clone()),
+        anonymous_id: None,
         method: Some(session.method.clone()),
         expires_at_ms: Some(session.expires_at_ms),
         methods: methods(Some(signin)),
@@ -489,18 +502,37 @@ fn set_cookie(response: &mut Response, cookie: &str) {
 }
 
 /// Who is signed in, the CSRF token for the page, and how one can sign in.
+/// Not signed in, where the anonymous public is served: the anonymous
+/// person this browser is, handed out (or renewed) as an `HttpOnly` cookie,
+/// and its CSRF token.
 #[utoipa::path(get, path = "/auth/me", tag = "sign-in",
-    responses((status = 200, description = "The session's user (or `signed_in: false`) and the sign-in methods", body = MeResponse)))]
-pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    responses((status = 200, description = "The session's user (or `signed_in: false`, with the anonymous person's id and CSRF token where the anonymous public is served) and the sign-in methods; `Set-Cookie` carries the anonymous cookie", body = MeResponse)))]
+pub async fn me(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: Option<axum::Extension<crate::identity::Caller>>,
+) -> Response {
     let signin = state.signin.as_deref();
-    let body = match signin {
-        Some(s) => match s.session_of(&headers).await {
-            Some((session, user)) => me_response(s, &session, &user),
-            None => signed_out(Some(s)),
-        },
-        None => signed_out(None),
-    };
-    no_store(Json(body).into_response())
+    if let Some(s) = signin
+        && let Some((session, user)) = s.session_of(&headers).await
+    {
+        return no_store(Json(me_response(s, &session, &user)).into_response());
+    }
+    let mut body = signed_out(signin);
+    let citizen = caller.and_then(|c| match c.0.via {
+        crate::identity::Via::Citizen { citizen, .. } => Some(citizen),
+        _ => None,
+    });
+    if let Some(c) = &citizen {
+        body.csrf_token = Some(c.csrf().expose().to_owned());
+        body.anonymous_id = Some(c.user());
+    }
+    let mut response = Json(body).into_response();
+    if let Some(c) = citizen {
+        // Handed out or renewed: a visit keeps the person for another MAX_AGE.
+        c.hand_out(&mut response, state.secure_cookies());
+    }
+    no_store(response)
 }
 
 fn signed_out(signin: Option<&SignIn>) -> MeResponse {
@@ -508,6 +540,7 @@ fn signed_out(signin: Option<&SignIn>) -> MeResponse {
         signed_in: false,
         user: None,
         csrf_token: None,
+        anonymous_id: None,
         method: None,
         expires_at_ms: None,
         methods: methods(signin),
@@ -740,7 +773,8 @@ fn forbidden(message: &str, code: &str) -> Response {
     HttpError(ApiError::new(ErrorKind::PermissionDenied, message).with_code(code)).into_response()
 }
 
-fn state_changing(method: &Method) -> bool {
+/// Whether a request changes state (anything but GET, HEAD, OPTIONS, TRACE).
+pub(crate) fn state_changing(method: &Method) -> bool {
     !matches!(
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
@@ -768,50 +802,57 @@ fn cross_origin(headers: &HeaderMap) -> bool {
     origin_host != Some(host)
 }
 
-/// The largest form body the guard reads to find `csrf_token`.
+/// The largest form body the check reads to find `csrf_token`.
 const MAX_FORM_BYTES: usize = 64 * 1024;
 
-/// The CSRF layer. A state-changing request (anything but GET, HEAD,
-/// OPTIONS) that a live session cookie would authenticate must carry the
-/// session's CSRF token (`x-csrf-token`, or form field `csrf_token`),
-/// compared in constant time, and must not come from another origin; else
-/// 403. Requests with an `Authorization` header are authenticated by their
-/// key, not the cookie, and pass; so do requests without a live session.
-/// `POST /auth/login` is checked for its origin only (it has no session yet).
-pub async fn csrf_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(signin) = state.signin.clone() else {
-        return next.run(request).await;
+/// The CSRF check of a state-changing request, run by the identity
+/// middleware once it knows what authenticated the request.
+///
+/// A request a bearer key authenticated used no cookie and passes (a
+/// cross-site page cannot add that header without a CORS preflight, which
+/// Sovra does not grant). Any other must not come from another origin; and
+/// one a cookie authenticates (a signed-in session; an anonymous person's
+/// cookie on their own routes) must carry that cookie's CSRF token
+/// (`x-csrf-token`, or form field `csrf_token`), compared in constant time;
+/// else 403. An `Authorization` header that authenticated nothing (`Basic
+/// …`, an empty `Bearer`) changes none of this. `POST /auth/login` has no
+/// session yet and is checked for its origin only; a new anonymous person
+/// (no cookie came) has nothing to forge.
+pub async fn check_csrf(
+    caller: &crate::identity::Caller,
+    public: bool,
+    login: bool,
+    request: Request,
+) -> Result<Request, Response> {
+    use crate::identity::Via;
+    let expected = match &caller.via {
+        Via::Key => return Ok(request),
+        Via::Session { csrf } if !login => SessionToken::parse(csrf).map(Some).map_err(|_| {
+            forbidden("The session has no usable CSRF token.", "csrf_failed")
+        })?,
+        Via::Citizen {
+            citizen,
+            fresh: false,
+            ..
+        } if !public => Some(citizen.csrf()),
+        _ => None,
     };
-    if !state_changing(request.method()) {
-        return next.run(request).await;
-    }
     let headers = request.headers();
-    let path = request.uri().path();
-    if path == "/auth/login" {
-        if cross_origin(headers) {
-            return forbidden(
+    if cross_origin(headers) {
+        return Err(if login {
+            forbidden(
                 "Sign-in is only accepted from this site's own pages.",
                 "cross_origin",
-            );
-        }
-        return next.run(request).await;
+            )
+        } else {
+            forbidden(
+                "This request came from another site and is not authenticated by a key: refused.",
+                "cross_origin",
+            )
+        });
     }
-    if headers.contains_key(header::AUTHORIZATION)
-        || cookie_value(headers, signin.cookie_name()).is_none()
-    {
-        return next.run(request).await;
-    }
-    let Some((session, _)) = signin.session_of(headers).await else {
-        return next.run(request).await;
-    };
-    if cross_origin(headers) {
-        return forbidden(
-            "This request came from another site and carries a session cookie: refused.",
-            "cross_origin",
-        );
-    }
-    let Ok(expected) = SessionToken::parse(&session.csrf) else {
-        return forbidden("The session has no usable CSRF token.", "csrf_failed");
+    let Some(expected) = expected else {
+        return Ok(request);
     };
     let presented = headers
         .get(CSRF_HEADER)
@@ -822,7 +863,7 @@ pub async fn csrf_guard(State(state): State<AppState>, request: Request, next: N
         None if is_form(headers) => {
             let (parts, body) = request.into_parts();
             let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
-                return forbidden("The form is too large to check.", "csrf_failed");
+                return Err(forbidden("The form is too large to check.", "csrf_failed"));
             };
             let field = form_field(&bytes, CSRF_FIELD);
             (
@@ -833,11 +874,11 @@ pub async fn csrf_guard(State(state): State<AppState>, request: Request, next: N
         None => (request, None),
     };
     match presented {
-        Some(p) if expected.matches(&p) => next.run(request).await,
-        _ => forbidden(
+        Some(p) if expected.matches(&p) => Ok(request),
+        _ => Err(forbidden(
             "Missing or wrong CSRF token: send the token from GET /auth/me as the x-csrf-token header.",
             "csrf_failed",
-        ),
+        )),
     }
 }
 

@@ -96,6 +96,17 @@ struct Failures {
     since_ms: i64,
     last_ms: i64,
     count: u32,
+    /// A refusal during this lockout has been put on the record.
+    refusal_recorded: bool,
+}
+
+/// An attempt refused because its name or address is locked out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lockout {
+    /// Seconds until the lockout ends (`retry-after`).
+    pub retry_after: u64,
+    /// The first refusal of this lockout: the one the audit trail records.
+    pub first: bool,
 }
 
 /// Failed sign-ins per account name and per client address, in a map that
@@ -121,38 +132,60 @@ impl Throttle {
         i64::try_from(self.config.window.as_millis()).unwrap_or(i64::MAX)
     }
 
-    fn keys(name: &str, ip: Option<IpAddr>) -> (String, Option<String>) {
-        (
-            format!("n:{}", name.to_lowercase()),
-            ip.map(|ip| format!("a:{ip}")),
-        )
+    fn keys(name: Option<&str>, ip: Option<IpAddr>) -> impl Iterator<Item = (String, bool)> {
+        name.map(|n| (format!("n:{}", n.to_lowercase()), true))
+            .into_iter()
+            .chain(ip.map(|ip| (format!("a:{ip}"), false)))
     }
 
-    /// `Err(seconds)` while `name` or `ip` is locked out.
-    pub fn check(&self, name: &str, ip: Option<IpAddr>, now_ms: i64) -> Result<(), u64> {
-        let (n, a) = Self::keys(name, ip);
+    /// `Err` while `name` or `ip` is locked out (`name` None: the address
+    /// alone, as for single sign-on callbacks). The first refusal of each
+    /// lockout says so ([`Lockout::first`]), for the audit trail.
+    pub fn check(
+        &mut self,
+        name: Option<&str>,
+        ip: Option<IpAddr>,
+        now_ms: i64,
+    ) -> Result<(), Lockout> {
         let window = self.window_ms();
-        let locked = |key: &str, max: u32| {
-            self.entries
-                .get(key)
+        let mut out: Option<Lockout> = None;
+        for (key, is_name) in Self::keys(name, ip) {
+            let max = if is_name {
+                self.config.max_per_name
+            } else {
+                self.config.max_per_ip
+            };
+            let Some(f) = self
+                .entries
+                .get_mut(&key)
                 .filter(|f| f.count >= max && now_ms - f.since_ms < window)
-                .map(|f| {
-                    let left_ms = window - (now_ms - f.since_ms);
-                    u64::try_from(left_ms.max(0)).unwrap_or(0).div_ceil(1000)
-                })
-        };
-        let by_name = locked(&n, self.config.max_per_name);
-        let by_ip = a.and_then(|a| locked(&a, self.config.max_per_ip));
-        match by_name.into_iter().chain(by_ip).max() {
-            Some(secs) => Err(secs.max(1)),
-            None => Ok(()),
+            else {
+                continue;
+            };
+            let left_ms = window - (now_ms - f.since_ms);
+            let secs = u64::try_from(left_ms.max(0))
+                .unwrap_or(0)
+                .div_ceil(1000)
+                .max(1);
+            let first = !f.refusal_recorded;
+            f.refusal_recorded = true;
+            out = Some(match out {
+                Some(o) => Lockout {
+                    retry_after: o.retry_after.max(secs),
+                    first: o.first || first,
+                },
+                None => Lockout {
+                    retry_after: secs,
+                    first,
+                },
+            });
         }
+        out.map_or(Ok(()), Err)
     }
 
-    /// Count a failure against `name` and `ip`.
-    pub fn fail(&mut self, name: &str, ip: Option<IpAddr>, now_ms: i64) {
-        let (n, a) = Self::keys(name, ip);
-        for key in std::iter::once(n).chain(a) {
+    /// Count a failure against `name` and `ip` (`name` None: the address alone).
+    pub fn fail(&mut self, name: Option<&str>, ip: Option<IpAddr>, now_ms: i64) {
+        for (key, _) in Self::keys(name, ip) {
             self.bump(key, now_ms);
         }
     }
@@ -176,6 +209,7 @@ impl Throttle {
             since_ms: now_ms,
             last_ms: now_ms,
             count: 0,
+            refusal_recorded: false,
         };
         let f = self.entries.entry(key).or_insert(fresh);
         if now_ms - f.since_ms >= window {
@@ -187,7 +221,9 @@ impl Throttle {
 
     /// A successful sign-in clears the name's failures (not the address's).
     pub fn succeed(&mut self, name: &str) {
-        self.entries.remove(&Self::keys(name, None).0);
+        for (key, _) in Self::keys(Some(name), None) {
+            self.entries.remove(&key);
+        }
     }
 
     /// Keys tracked now.
@@ -250,7 +286,7 @@ impl SignIn {
         }
     }
 
-    fn throttle(&self) -> std::sync::MutexGuard<'_, Throttle> {
+    pub(crate) fn throttle(&self) -> std::sync::MutexGuard<'_, Throttle> {
         // A poisoned lock only means a panic elsewhere; the counts are still usable.
         self.throttle.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -365,7 +401,7 @@ fn not_served() -> HttpError {
     )
 }
 
-fn client_ip(request: &Request) -> Option<IpAddr> {
+pub(crate) fn client_ip(request: &Request) -> Option<IpAddr> {
     request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -561,7 +597,7 @@ fn bad_credentials() -> HttpError {
     )
 }
 
-fn locked_out(retry_after: u64) -> Response {
+pub(crate) fn locked_out(retry_after: u64) -> Response {
     let mut r = HttpError(
         ApiError::new(
             ErrorKind::RateLimited,
@@ -621,10 +657,15 @@ async fn login_inner(state: AppState, request: Request) -> Result<Response, Resp
         return Err(bad_credentials().into_response());
     }
     let now = now_ms();
-    let check = signin.throttle().check(&name, ip, now);
-    if let Err(retry_after) = check {
-        record_failure(&state, &name, None, ip, "locked_out").await;
-        return Err(locked_out(retry_after));
+    let check = signin.throttle().check(Some(&name), ip, now);
+    if let Err(lockout) = check {
+        // Once per lockout: a client hammering a locked door does not grow
+        // the trail (the refusals are counted in the metrics instead).
+        metrics::counter!("sovra_signin_refused_total", "method" => "password").increment(1);
+        if lockout.first {
+            record_failure(&state, &name, None, ip, "locked_out").await;
+        }
+        return Err(locked_out(lockout.retry_after));
     }
     let found = signin
         .directory
@@ -649,7 +690,7 @@ async fn login_inner(state: AppState, request: Request) -> Result<Response, Resp
                 Some(u) if u.disabled => "disabled",
                 Some(_) => "wrong_password",
             };
-            signin.throttle().fail(&name, ip, now);
+            signin.throttle().fail(Some(&name), ip, now);
             record_failure(&state, &name, other.as_ref(), ip, reason).await;
             tokio::time::sleep(signin.config.failure_delay).await;
             return Err(bad_credentials().into_response());
@@ -908,13 +949,30 @@ mod tests {
             max_tracked: 100,
         });
         for i in 0..3 {
-            assert!(t.check("Alice", ip("10.0.0.1"), i).is_ok());
-            t.fail("alice", ip("10.0.0.1"), i);
+            assert!(t.check(Some("Alice"), ip("10.0.0.1"), i).is_ok());
+            t.fail(Some("alice"), ip("10.0.0.1"), i);
         }
-        let left = t.check("ALICE", ip("10.0.0.9"), 10_000).unwrap_err();
-        assert_eq!(left, 50, "locked until the first failure's window ends");
-        assert!(t.check("bob", ip("10.0.0.1"), 10_000).is_ok());
-        assert!(t.check("alice", None, 60_000).is_ok(), "window over");
+        let left = t.check(Some("ALICE"), ip("10.0.0.9"), 10_000).unwrap_err();
+        assert_eq!(
+            left,
+            Lockout {
+                retry_after: 50,
+                first: true
+            },
+            "locked until the first failure's window ends"
+        );
+        // Every later refusal of the same lockout is not the first.
+        for now in [10_001, 20_000, 59_999] {
+            let again = t.check(Some("alice"), ip("10.0.0.7"), now).unwrap_err();
+            assert!(!again.first, "{again:?}");
+        }
+        assert!(t.check(Some("bob"), ip("10.0.0.1"), 10_000).is_ok());
+        assert!(t.check(Some("alice"), None, 60_000).is_ok(), "window over");
+        // A new lockout is recorded again.
+        for i in 0..3 {
+            t.fail(Some("alice"), None, 60_000 + i);
+        }
+        assert!(t.check(Some("alice"), None, 60_010).unwrap_err().first);
     }
 
     #[test]
@@ -926,10 +984,14 @@ mod tests {
             max_tracked: 100,
         });
         for i in 0..4 {
-            t.fail(&format!("user{i}"), ip("192.0.2.7"), 0);
+            t.fail(Some(&format!("user{i}")), ip("192.0.2.7"), 0);
         }
-        assert!(t.check("someone-else", ip("192.0.2.7"), 1).is_err());
-        assert!(t.check("someone-else", ip("192.0.2.8"), 1).is_ok());
+        assert!(t.check(Some("someone-else"), ip("192.0.2.7"), 1).is_err());
+        assert!(t.check(Some("someone-else"), ip("192.0.2.8"), 1).is_ok());
+        // The address alone (single sign-on callbacks): locked too, once on the record.
+        assert!(!t.check(None, ip("192.0.2.7"), 2).unwrap_err().first);
+        t.fail(None, ip("192.0.2.9"), 0);
+        assert!(t.check(None, ip("192.0.2.9"), 1).is_ok());
     }
 
     #[test]
@@ -938,11 +1000,11 @@ mod tests {
             max_per_name: 2,
             ..ThrottleConfig::default()
         });
-        t.fail("a", None, 0);
-        t.fail("a", None, 0);
-        assert!(t.check("a", None, 1).is_err());
+        t.fail(Some("a"), None, 0);
+        t.fail(Some("a"), None, 0);
+        assert!(t.check(Some("a"), None, 1).is_err());
         t.succeed("a");
-        assert!(t.check("a", None, 1).is_ok());
+        assert!(t.check(Some("a"), None, 1).is_ok());
     }
 
     #[test]
@@ -952,11 +1014,11 @@ mod tests {
             ..ThrottleConfig::default()
         });
         for i in 0..1000 {
-            t.fail(&format!("name{i}"), ip("10.1.1.1"), i);
+            t.fail(Some(&format!("name{i}")), ip("10.1.1.1"), i);
         }
         assert!(t.len() <= 16, "{}", t.len());
         // The address, failing all along, is still there and locked.
-        assert!(t.check("new", ip("10.1.1.1"), 1000).is_err());
+        assert!(t.check(Some("new"), ip("10.1.1.1"), 1000).is_err());
     }
 
     #[test]

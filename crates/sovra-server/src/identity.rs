@@ -13,7 +13,9 @@
 //! - a web session cookie → [`crate::signin::resolve_session`];
 //! - nobody → the anonymous public: a member of the `public` tenant, the
 //!   person of the server-issued anonymous cookie ([`crate::anonymous`]), a
-//!   new one when the request carries none. No header names a user.
+//!   new one when the request carries none; on the OpenAI API of an open
+//!   node, the one local caller `anonymous` ([`Via::Local`]). No header
+//!   names a user.
 //!
 //! Then it looks the route up in [`RULES`], the one table of who may call
 //! what, and answers `401` (no or bad credentials) or `403`
@@ -30,7 +32,8 @@
 //! **Open mode.** A fresh node has no operator key and no platform admin.
 //! Until one exists, the anonymous public may also use the OpenAI API
 //! (`/v1`, [`Anonymous::WhileOpen`]), so an SDK with any placeholder key
-//! works out of the box on loopback; it is never an administrator: the
+//! works out of the box on loopback (as one local user, `anonymous`: an
+//! open node has nobody to tell apart); it is never an administrator: the
 //! first platform admin comes from `sovra admin bootstrap` on the command
 //! line, never from an HTTP call. Once `auth.api_keys` is set or a platform
 //! admin exists, the platform is closed: anonymous callers keep the web
@@ -603,6 +606,13 @@ pub enum Via {
         fresh: bool,
         open: bool,
     },
+    /// The anonymous public on the OpenAI API ([`Anonymous::WhileOpen`]
+    /// routes), which only an open platform serves them: one caller, the
+    /// local `anonymous` user, whatever cookie came along. An SDK keeps
+    /// whatever cookies it is handed but never a CSRF token, so the OpenAI
+    /// API neither reads nor hands out the anonymous cookie; on an open
+    /// node there is nobody to tell apart anyway.
+    Local { open: bool },
     /// Nobody: a public route called with a refused credential, or by the
     /// anonymous where they are not served.
     Nobody,
@@ -631,7 +641,10 @@ impl Caller {
 
     /// Whether the platform is open to this (anonymous) caller.
     fn open(&self) -> bool {
-        matches!(self.via, Via::Citizen { open: true, .. })
+        matches!(
+            self.via,
+            Via::Citizen { open: true, .. } | Via::Local { open: true }
+        )
     }
 }
 
@@ -646,8 +659,14 @@ fn operator() -> Principal {
     }
 }
 
-/// Resolve who the request is from (before any rule is applied).
-pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Caller, Denial> {
+/// Resolve who the request is from (before any rule is applied); an
+/// anonymous caller is the person of their cookie where `cookies` (routes
+/// of the anonymous public), else the local caller ([`Via::Local`]).
+pub async fn resolve(
+    state: &AppState,
+    headers: &HeaderMap,
+    cookies: bool,
+) -> Result<Caller, Denial> {
     let identity = &state.identity;
     if let Some(token) = bearer(headers) {
         if !state.api_keys.is_open() && state.api_keys.accepts(token) {
@@ -676,6 +695,12 @@ pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Caller, De
     let open = identity.is_open(state).await;
     if !open && !identity.anonymous {
         return Err(Denial::Unauthenticated(NO_KEY.into()));
+    }
+    if !cookies {
+        return Ok(Caller {
+            who: Principal::anonymous(Subject::ANONYMOUS),
+            via: Via::Local { open },
+        });
     }
     let (citizen, fresh) = match Citizen::from_headers(headers, state.secure_cookies()) {
         Some(c) => (c, false),
@@ -710,7 +735,14 @@ pub async fn authorize(
             .into_response();
     };
     let public = rule == Rule::Public;
-    let caller = match resolve(&state, request.headers()).await {
+    let cookies = !matches!(
+        rule,
+        Rule::Guarded {
+            anonymous: WhileOpen,
+            ..
+        }
+    );
+    let caller = match resolve(&state, request.headers(), cookies).await {
         Ok(c) => c,
         // A public route serves everyone, whatever credential came with it.
         Err(_) if public => Caller::nobody(),

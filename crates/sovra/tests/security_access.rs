@@ -204,6 +204,18 @@ async fn a_fresh_node_has_no_anonymous_admin() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
+    // An SDK keeps the cookies it is handed, never a CSRF token: the OpenAI
+    // API of an open node is not cookie-authenticated, so that works too.
+    let jar = s.citizen().await;
+    let (status, body) = status_json(
+        s.client
+            .post(s.url("/v1/chat/completions"))
+            .bearer_auth("not-needed")
+            .header(COOKIE, &jar.cookie)
+            .json(&chat("hello again")),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
     // The operator still takes the platform, from the command line.
     let root = bootstrap(&bin(), &data, "root@gov.example", None);
     let (status, me) = status_json(s.with_key(Method::GET, "/admin/whoami", &root)).await;
@@ -441,6 +453,7 @@ async fn anonymous_callers_can_neither_dodge_nor_exhaust_quotas() {
     // Four counters per user; the table's smallest size for the
     // authenticated; two anonymous people's worth for the anonymous (an
     // environment variable, which a server without the setting ignores).
+    // The OpenAI API's anonymous caller of an open node is one of them.
     std::fs::write(
         &config,
         "[quotas]\nenabled = true\nmax_counters = 1000\n[quotas.per_user]\nrequests_per_minute = 1000\nrequests_per_day = 2\ntokens_per_minute = 1000000\ntokens_per_day = 1000000\n",
@@ -469,35 +482,42 @@ async fn anonymous_callers_can_neither_dodge_nor_exhaust_quotas() {
         &[("SOVRA_QUOTAS_MAX_ANONYMOUS_COUNTERS", "8")],
     )
     .await;
-    // One person (whatever cookie the server hands out) renaming themselves per request.
-    let me = s.client.get(s.url("/auth/me")).send().await.unwrap();
-    let cookie = set_cookie(me.headers(), "sovra_anon");
-    let me: Value = me.json().await.unwrap();
-    let csrf = me["csrf_token"].as_str().map(str::to_owned);
+    // The OpenAI API of an open node, renaming oneself per request.
     let mut dodges = Vec::new();
     for i in 0..3 {
-        let mut r = s
-            .client
-            .post(s.url("/v1/chat/completions"))
-            .bearer_auth("not-needed")
-            .header("x-sovra-user", format!("dodge-{i}"));
-        if let (Some(c), Some(t)) = (&cookie, &csrf) {
-            r = r.header(COOKIE, c).header("x-csrf-token", t);
-        }
-        dodges.push(r.json(&chat("hi")).send().await.unwrap().status().as_u16());
-    }
-    assert_eq!(dodges, [200, 200, 429], "a new name is not a new quota");
-    // A flood of invented callers (no cookie, a new name each): refused
-    // once their share is full...
-    let started = Instant::now();
-    let mut refused = None;
-    for i in 0..400 {
         let r = s
             .client
             .post(s.url("/v1/chat/completions"))
             .bearer_auth("not-needed")
-            .header("x-sovra-user", format!("flood-{i}"))
-            .json(&chat("hi"))
+            .header("x-sovra-user", format!("dodge-{i}"))
+            .json(&chat("hi"));
+        dodges.push(r.send().await.unwrap().status().as_u16());
+    }
+    assert_eq!(dodges, [200, 200, 429], "a new name is not a new quota");
+    // A flood of invented callers in the web chat, each a new anonymous
+    // person (no cookie kept) with a new name: refused once their share of
+    // the table is full...
+    let started = Instant::now();
+    let mut refused = None;
+    for i in 0..400 {
+        let me = s.client.get(s.url("/auth/me")).send().await.unwrap();
+        let cookie = set_cookie(me.headers(), "sovra_anon");
+        let me: Value = me.json().await.unwrap();
+        let csrf = me["csrf_token"].as_str().map(str::to_owned);
+        let name = format!("flood-{i}");
+        let with = |r: reqwest::RequestBuilder| {
+            let r = r.header("x-sovra-user", &name);
+            match (&cookie, &csrf) {
+                (Some(c), Some(t)) => r.header(COOKIE, c).header("x-csrf-token", t),
+                _ => r,
+            }
+        };
+        let (status, conv) =
+            status_json(with(s.client.post(s.url("/api/conversations"))).json(&json!({}))).await;
+        assert_eq!(status, 201, "{conv}");
+        let path = format!("/api/conversations/{}/messages", conv["id"].as_str().unwrap());
+        let r = with(s.client.post(s.url(&path)))
+            .json(&json!({"content": "hi", "max_tokens": 2}))
             .send()
             .await
             .unwrap();
@@ -507,6 +527,7 @@ async fn anonymous_callers_can_neither_dodge_nor_exhaust_quotas() {
             break;
         }
         assert_eq!(r.status(), 200);
+        r.bytes().await.unwrap();
     }
     assert!(refused.is_some(), "the flood was never refused");
     // ... and every authenticated caller is still counted and served.

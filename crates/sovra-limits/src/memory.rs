@@ -48,7 +48,8 @@ struct Table {
 impl Table {
     /// Drop the counters of past windows.
     fn sweep(&mut self, now: Duration) {
-        self.slots.retain(|_, s| s.window >= window_of(now, s.period));
+        self.slots
+            .retain(|_, s| s.window >= window_of(now, s.period));
         self.anonymous = self.slots.values().filter(|s| s.anonymous).count();
     }
 
@@ -309,7 +310,10 @@ mod tests {
         };
         // A flood of invented anonymous callers: two counters, then refused.
         for id in ["anon-1", "anon-2"] {
-            assert!(matches!(c.take(&[anon(id)]).await, Ok(Taken::Granted { .. })));
+            assert!(matches!(
+                c.take(&[anon(id)]).await,
+                Ok(Taken::Granted { .. })
+            ));
         }
         for i in 3..50 {
             assert_eq!(
@@ -318,20 +322,36 @@ mod tests {
             );
         }
         // The known anonymous still count; every authenticated caller has room.
-        assert!(matches!(c.take(&[anon("anon-1")]).await, Ok(Taken::Granted { .. })));
+        assert!(matches!(
+            c.take(&[anon("anon-1")]).await,
+            Ok(Taken::Granted { .. })
+        ));
         for id in ["key-a", "key-b", "key-c", "key-d"] {
-            assert!(matches!(c.take(&[ask(id, 5, 1)]).await, Ok(Taken::Granted { .. })));
+            assert!(matches!(
+                c.take(&[ask(id, 5, 1)]).await,
+                Ok(Taken::Granted { .. })
+            ));
         }
-        assert_eq!(c.take(&[ask("key-e", 5, 1)]).await, Err(CounterError::Full(4)));
+        assert_eq!(
+            c.take(&[ask("key-e", 5, 1)]).await,
+            Err(CounterError::Full(4))
+        );
         // A counter an authenticated caller made is not charged to the
         // anonymous budget when an anonymous caller shares it (a pool).
         assert!(matches!(
-            c.take(&[Ask { anonymous: true, ..ask("key-a", 5, 1) }]).await,
+            c.take(&[Ask {
+                anonymous: true,
+                ..ask("key-a", 5, 1)
+            }])
+            .await,
             Ok(Taken::Granted { .. })
         ));
         // The next window makes room for everyone again.
         secs.store(60, Ordering::SeqCst);
-        assert!(matches!(c.take(&[anon("anon-3")]).await, Ok(Taken::Granted { .. })));
+        assert!(matches!(
+            c.take(&[anon("anon-3")]).await,
+            Ok(Taken::Granted { .. })
+        ));
         assert_eq!(c.len(), 1);
     }
 

@@ -124,7 +124,13 @@ mod tests {
         assert!(a.user().starts_with(USER_PREFIX) && a.user().len() == 37);
         let mut h = HeaderMap::new();
         let cookie = a.set_cookie(false).unwrap();
-        let pair = cookie.to_str().unwrap().split(';').next().unwrap().to_owned();
+        let pair = cookie
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
         h.insert(header::COOKIE, HeaderValue::from_str(&pair).unwrap());
         let again = Citizen::from_headers(&h, false).unwrap();
         assert_eq!(again.user(), a.user());
@@ -139,7 +145,12 @@ mod tests {
 
     #[test]
     fn malformed_or_guessable_cookies_are_nobody() {
-        for v in ["sovra_anon=usr_0123", "sovra_anon=", "sovra_anon=a b", "sovra_anon=short"] {
+        for v in [
+            "sovra_anon=usr_0123",
+            "sovra_anon=",
+            "sovra_anon=a b",
+            "sovra_anon=short",
+        ] {
             let mut h = HeaderMap::new();
             h.insert(header::COOKIE, HeaderValue::from_static(v));
             assert!(Citizen::from_headers(&h, false).is_none(), "{v}");

@@ -71,7 +71,11 @@ mod tests {
         };
         apply(&who, &h, &mut hints);
         assert_eq!(hints.priority, Priority::Citizen, "never raised");
-        assert_eq!(hints.tenant.as_deref(), Some("public"), "never the header's");
+        assert_eq!(
+            hints.tenant.as_deref(),
+            Some("public"),
+            "never the header's"
+        );
         assert_eq!(hints.session.as_deref(), Some("user-1"));
         h.insert(LOWER_PRIORITY_HEADER, "batch".parse().unwrap());
         h.insert(SESSION_HEADER, "conv-9".parse().unwrap());

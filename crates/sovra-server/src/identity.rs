@@ -93,7 +93,7 @@ impl Identity {
     }
 
     /// Whether the platform is still open (see the module docs).
-    pub async fn is_open(&self, state: &AppState) -> bool {
+    async fn is_open(&self, state: &AppState) -> bool {
         if self.closed.load(Ordering::Relaxed) {
             return false;
         }
@@ -195,7 +195,11 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("GET", "/auth/oidc/start", Rule::Public),
     ("GET", "/auth/oidc/callback", Rule::Public),
     // The OpenAI API.
-    ("GET", "/v1/models", guarded(Scope::Inference, USERS, WhileOpen)),
+    (
+        "GET",
+        "/v1/models",
+        guarded(Scope::Inference, USERS, WhileOpen),
+    ),
     (
         "GET",
         "/v1/models/{id}",
@@ -262,8 +266,16 @@ pub const RULES: &[(&str, &str, Rule)] = &[
         guarded(Scope::Knowledge, USERS, WhileOpen),
     ),
     // The OpenAI Files API: a caller's own uploads.
-    ("POST", "/v1/files", guarded(Scope::Knowledge, USERS, WhileOpen)),
-    ("GET", "/v1/files", guarded(Scope::Knowledge, USERS, WhileOpen)),
+    (
+        "POST",
+        "/v1/files",
+        guarded(Scope::Knowledge, USERS, WhileOpen),
+    ),
+    (
+        "GET",
+        "/v1/files",
+        guarded(Scope::Knowledge, USERS, WhileOpen),
+    ),
     (
         "GET",
         "/v1/files/{file_id}",
@@ -367,8 +379,16 @@ pub const RULES: &[(&str, &str, Rule)] = &[
         "/admin/tenants/{tenant}",
         guarded(Scope::Admin, ADMINS, Refused),
     ),
-    ("GET", "/admin/users", guarded(Scope::Admin, ADMINS, Refused)),
-    ("POST", "/admin/users", guarded(Scope::Admin, ADMINS, Refused)),
+    (
+        "GET",
+        "/admin/users",
+        guarded(Scope::Admin, ADMINS, Refused),
+    ),
+    (
+        "POST",
+        "/admin/users",
+        guarded(Scope::Admin, ADMINS, Refused),
+    ),
     (
         "GET",
         "/admin/users/{id}",

@@ -373,10 +373,7 @@ pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// request's session cookie, with the session's CSRF token; or None (no
 /// cookie, an unknown, expired or deleted session, a disabled user, or
 /// sign-in not served).
-pub async fn resolve_session(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Option<(Principal, String)> {
+pub async fn resolve_session(state: &AppState, headers: &HeaderMap) -> Option<(Principal, String)> {
     let signin = state.signin.as_ref()?;
     let (session, user) = signin.session_of(headers).await?;
     let who = Principal {
@@ -868,9 +865,9 @@ pub async fn check_csrf(
     use crate::identity::Via;
     let expected = match &caller.via {
         Via::Key => return Ok(request),
-        Via::Session { csrf } if !login => SessionToken::parse(csrf).map(Some).map_err(|_| {
-            forbidden("The session has no usable CSRF token.", "csrf_failed")
-        })?,
+        Via::Session { csrf } if !login => SessionToken::parse(csrf)
+            .map(Some)
+            .map_err(|_| forbidden("The session has no usable CSRF token.", "csrf_failed"))?,
         Via::Citizen {
             citizen,
             fresh: false,

@@ -284,7 +284,10 @@ async fn directory_users(store: &dyn Store) {
     assert_eq!(store.platform_admins().await.unwrap(), 1);
     // With a second one, the first may go.
     let root2 = store
-        .create_user(&new_user("nation", "root2", Role::PlatformAdmin), "cli:test")
+        .create_user(
+            &new_user("nation", "root2", Role::PlatformAdmin),
+            "cli:test",
+        )
         .await
         .unwrap();
     let changed = store

@@ -52,7 +52,11 @@ impl Api {
             Auth::Key(key) => r.header(AUTHORIZATION, format!("Bearer {key}")),
             Auth::Cookie { cookie, csrf } => {
                 let r = r.header(COOKIE, cookie);
-                if changes { r.header(CSRF_HEADER, csrf) } else { r }
+                if changes {
+                    r.header(CSRF_HEADER, csrf)
+                } else {
+                    r
+                }
             }
         }
     }

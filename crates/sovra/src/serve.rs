@@ -188,7 +188,18 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
 /// it starts only when the operator says so (`identity.public_open`,
 /// `--public-open`), and then says so loudly.
 async fn refuse_to_start_open(settings: &Settings, state: &AppState) -> Result<()> {
-    if settings.listen.ip().is_loopback() || !state.identity.is_open(state).await {
+    if settings.listen.ip().is_loopback() || !state.api_keys.is_open() {
+        return Ok(());
+    }
+    // Asked here, not through the server's latch (which treats a directory
+    // that cannot answer as closed): a start must know.
+    let admins = state
+        .identity
+        .directory
+        .platform_admins()
+        .await
+        .context("could not count the platform admins")?;
+    if admins > 0 {
         return Ok(());
     }
     if !settings.identity.public_open {

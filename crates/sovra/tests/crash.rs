@@ -31,13 +31,7 @@ struct Acked {
     erasures: usize,
 }
 
-async fn writer(
-    base: String,
-    w: usize,
-    me: Citizen,
-    round: usize,
-    acked: Arc<Mutex<Acked>>,
-) {
+async fn writer(base: String, w: usize, me: Citizen, round: usize, acked: Arc<Mutex<Acked>>) {
     let client = reqwest::Client::new();
     let as_me = |r: reqwest::RequestBuilder| {
         r.header(reqwest::header::COOKIE, &me.cookie)
@@ -58,11 +52,7 @@ async fn writer(
             return;
         };
         let id = c["id"].as_str().unwrap_or_default().to_owned();
-        acked
-            .lock()
-            .unwrap()
-            .conversations
-            .push((id.clone(), w));
+        acked.lock().unwrap().conversations.push((id.clone(), w));
         let content = format!("round {round} writer {w} message {n}: the quick brown fox");
         let Ok(r) = as_me(client.post(format!("{base}/api/conversations/{id}/messages")))
             .json(&json!({"content": content, "max_tokens": 6}))
@@ -91,11 +81,7 @@ async fn writer(
         if w == 0 {
             // One writer also exercises audited erasures (each of a new
             // anonymous person: a request without a cookie).
-            let Ok(r) = client
-                .delete(format!("{base}/api/me/data"))
-                .send()
-                .await
-            else {
+            let Ok(r) = client.delete(format!("{base}/api/me/data")).send().await else {
                 return;
             };
             if r.status().as_u16() == 200 {

@@ -80,7 +80,15 @@ fn exercise(ns: Option<&str>, bin: &str, base: &str, dir: &Path, env: &[(&str, &
     }
     let me = run(
         ns,
-        &["curl", "-sSf", "-c", jar, "-b", jar, &format!("{base}/auth/me")],
+        &[
+            "curl",
+            "-sSf",
+            "-c",
+            jar,
+            "-b",
+            jar,
+            &format!("{base}/auth/me"),
+        ],
         &[],
     );
     let me: serde_json::Value = serde_json::from_str(&me).unwrap();

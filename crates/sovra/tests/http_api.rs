@@ -273,7 +273,12 @@ async fn models_are_listed() {
 }
 
 /// The web chat's JSON as the anonymous person this test calls "me".
-async fn as_me(s: &Sovra, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+async fn as_me(
+    s: &Sovra,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut r = s.as_person(method, path, "me").await;
     if let Some(b) = body {
         r = r.json(&b);
@@ -305,7 +310,13 @@ async fn send_message(s: &Sovra, conversation: &str, content: &str) -> String {
 async fn conversation_history_survives_restart() {
     let dir = tempfile::tempdir().unwrap();
     let s = sim(dir.path(), &[]).await;
-    let (status, conv) = as_me(&s, reqwest::Method::POST, "/api/conversations", Some(json!({}))).await;
+    let (status, conv) = as_me(
+        &s,
+        reqwest::Method::POST,
+        "/api/conversations",
+        Some(json!({})),
+    )
+    .await;
     assert_eq!(status, 201);
     let id = conv["id"].as_str().unwrap().to_owned();
     let first = send_message(&s, &id, "How do I renew my passport?").await;

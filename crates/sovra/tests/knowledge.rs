@@ -762,7 +762,11 @@ async fn files_are_uploaded_attached_by_id_owned_and_erased() {
     assert_eq!(status, 413, "{body}");
     assert_eq!(body["error"]["code"], "file_too_large", "{body}");
     let r = s
-        .with_key(reqwest::Method::POST, "/v1/files", &key_of(&s, "dana").await)
+        .with_key(
+            reqwest::Method::POST,
+            "/v1/files",
+            &key_of(&s, "dana").await,
+        )
         .json(&json!({"purpose": "assistants"}))
         .send()
         .await

@@ -336,7 +336,12 @@ en = ['(?i)you said: banana']
 async fn moderations_speak_openais_shape() {
     let dir = tempfile::tempdir().unwrap();
     let s = serve(dir.path(), None).await;
-    let (status, body) = operator(&s, "/v1/moderations", Some(json!({"input": ["I will find you and kill you.", "When is the library open?"]}))).await;
+    let (status, body) = operator(
+        &s,
+        "/v1/moderations",
+        Some(json!({"input": ["I will find you and kill you.", "When is the library open?"]})),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert!(body["id"].as_str().unwrap().starts_with("modr"));
     assert_eq!(body["model"], "sovra-guard");
@@ -364,7 +369,12 @@ async fn moderations_speak_openais_shape() {
         "no text spans leave the server"
     );
 
-    let (status, body) = operator(&s, "/v1/moderations", Some(json!({"input": "hello", "model": "omni-moderation-latest"}))).await;
+    let (status, body) = operator(
+        &s,
+        "/v1/moderations",
+        Some(json!({"input": "hello", "model": "omni-moderation-latest"})),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(body["model"], "omni-moderation-latest");
 

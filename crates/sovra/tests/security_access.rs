@@ -188,11 +188,10 @@ async fn a_fresh_node_has_no_anonymous_admin() {
     .await;
     assert_eq!(status, 421, "{body}");
     assert_eq!(body["error"]["code"], "host_not_allowed", "{body}");
-    let (status, _) = status_json(
-        s.client
-            .get(s.url("/"))
-            .header(HOST, format!("rebind.evil.example:{}", s.base.rsplit(':').next().unwrap())),
-    )
+    let (status, _) = status_json(s.client.get(s.url("/")).header(
+        HOST,
+        format!("rebind.evil.example:{}", s.base.rsplit(':').next().unwrap()),
+    ))
     .await;
     assert_eq!(status, 421);
     // Open mode still serves the OpenAI API to an SDK's placeholder key on loopback.
@@ -313,7 +312,11 @@ async fn nobody_is_reached_by_naming_them_in_a_header() {
     assert_eq!(status, 201, "{conv}");
     let conv = conv["id"].as_str().unwrap().to_owned();
     // The attack: name the victim.
-    let named = |m: Method, p: &str| s.client.request(m, s.url(p)).header("x-sovra-user", &victim);
+    let named = |m: Method, p: &str| {
+        s.client
+            .request(m, s.url(p))
+            .header("x-sovra-user", &victim)
+    };
     let (_, list) = status_json(named(Method::GET, "/api/conversations")).await;
     assert!(!list.to_string().contains(&conv), "listed: {list}");
     let (status, _) = status_json(named(Method::GET, &format!("/api/conversations/{conv}"))).await;
@@ -407,7 +410,13 @@ async fn sovra_chat_users_are_their_own_subjects() {
     let root = bootstrap(&bin(), &data, "root@gov.example", None);
     let s = serve(&data, &[], &[]).await;
     let (_, key) = s
-        .make_user(&root, "public", "kai@public.example", "member", Some(PASSWORD))
+        .make_user(
+            &root,
+            "public",
+            "kai@public.example",
+            "member",
+            Some(PASSWORD),
+        )
         .await;
     let first = announced(&sovra_chat(&s.base, &[], &[], "hello\n/quit\n"));
     let second = announced(&sovra_chat(&s.base, &[], &[], "hi\n/quit\n"));
@@ -515,7 +524,10 @@ async fn anonymous_callers_can_neither_dodge_nor_exhaust_quotas() {
         let (status, conv) =
             status_json(with(s.client.post(s.url("/api/conversations"))).json(&json!({}))).await;
         assert_eq!(status, 201, "{conv}");
-        let path = format!("/api/conversations/{}/messages", conv["id"].as_str().unwrap());
+        let path = format!(
+            "/api/conversations/{}/messages",
+            conv["id"].as_str().unwrap()
+        );
         let r = with(s.client.post(s.url(&path)))
             .json(&json!({"content": "hi", "max_tokens": 2}))
             .send()
@@ -536,7 +548,10 @@ async fn anonymous_callers_can_neither_dodge_nor_exhaust_quotas() {
             .json(&chat("hello")),
     )
     .await;
-    assert_eq!(status, 200, "an authenticated caller was crowded out: {body}");
+    assert_eq!(
+        status, 200,
+        "an authenticated caller was crowded out: {body}"
+    );
     assert!(started.elapsed() < Duration::from_secs(60));
     s.stop().await.unwrap();
 }
@@ -685,19 +700,29 @@ async fn a_locked_door_is_recorded_once_not_once_per_knock() {
     };
     let mut statuses = Vec::new();
     for _ in 0..60 {
-        statuses.push(status_json(login("root@gov.example", "wrong password!")).await.0);
+        statuses.push(
+            status_json(login("root@gov.example", "wrong password!"))
+                .await
+                .0,
+        );
     }
     assert_eq!(&statuses[..3], [401, 401, 401]);
     assert!(statuses[3..].iter().all(|s| *s == 429), "{statuses:?}");
     // The lockout holds against the right password too.
-    assert_eq!(status_json(login("root@gov.example", PASSWORD)).await.0, 429);
+    assert_eq!(
+        status_json(login("root@gov.example", PASSWORD)).await.0,
+        429
+    );
     // Failed callbacks from one address: three more failures lock it out.
     let mut callbacks = Vec::new();
     for _ in 0..60 {
         callbacks.push(
-            status_json(s.client.get(s.url("/auth/oidc/callback?error=access_denied")))
-                .await
-                .0,
+            status_json(
+                s.client
+                    .get(s.url("/auth/oidc/callback?error=access_denied")),
+            )
+            .await
+            .0,
         );
     }
     assert_eq!(&callbacks[..3], [401, 401, 401], "{callbacks:?}");
@@ -763,7 +788,11 @@ async fn csrf_is_needed_whatever_authorization_header_comes_along() {
         assert_eq!(body["error"]["code"], "csrf_failed", "{body}");
     }
     // A key that does not authenticate is refused as such.
-    let (status, _) = post(Some("Bearer sk-sovra-not-a-real-key-0000000000000000000000"), None).await;
+    let (status, _) = post(
+        Some("Bearer sk-sovra-not-a-real-key-0000000000000000000000"),
+        None,
+    )
+    .await;
     assert_eq!(status, 401);
     // The session with its token works.
     let (status, _) = post(None, Some(&csrf)).await;

@@ -542,20 +542,7 @@ pub async fn callback(State(state): State<AppState>, request: Request) -> Respon
     if let Err(lockout) = checked {
         metrics::counter!("sovra_signin_refused_total", "method" => "oidc").increment(1);
         if lockout.first {
-            signin::audit(
-                state.store.as_ref(),
-                "anonymous".to_owned(),
-                "auth.sign_in_failed",
-                "public",
-                None,
-                serde_json::json!({
-                    "method": "oidc",
-                    "issuer": oidc.config.issuer,
-                    "reason": "locked_out",
-                    "ip": ip.map(|i| i.to_string()),
-                }),
-            )
-            .await;
+            record_failure(&state, oidc, "locked_out", ip).await;
         }
         return signin::locked_out(lockout.retry_after);
     }
@@ -583,20 +570,8 @@ pub async fn callback(State(state): State<AppState>, request: Request) -> Respon
         Ok(c) => c,
         Err(e) => {
             signin.throttle().fail(None, ip, now);
-            signin::audit(
-                state.store.as_ref(),
-                "anonymous".to_owned(),
-                "auth.sign_in_failed",
-                "public",
-                None,
-                serde_json::json!({
-                    "method": "oidc",
-                    "issuer": oidc.config.issuer,
-                    "reason": e.to_string().chars().take(300).collect::<String>(),
-                    "ip": ip.map(|i| i.to_string()),
-                }),
-            )
-            .await;
+            let reason: String = e.to_string().chars().take(300).collect();
+            record_failure(&state, oidc, &reason, ip).await;
             return sso_error(&e);
         }
     };
@@ -635,6 +610,25 @@ pub async fn callback(State(state): State<AppState>, request: Request) -> Respon
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
+}
+
+/// `auth.sign_in_failed` for a callback that signed nobody in: the issuer,
+/// why (never a code or a token) and the client address.
+async fn record_failure(state: &AppState, oidc: &Oidc, reason: &str, ip: Option<std::net::IpAddr>) {
+    signin::audit(
+        state.store.as_ref(),
+        "anonymous".to_owned(),
+        "auth.sign_in_failed",
+        "public",
+        None,
+        serde_json::json!({
+            "method": "oidc",
+            "issuer": oidc.config.issuer,
+            "reason": reason,
+            "ip": ip.map(|i| i.to_string()),
+        }),
+    )
+    .await;
 }
 
 /// The user this provider identity maps to, created on first sign-in.

@@ -7,10 +7,12 @@ import { resolve } from "node:path";
 import { ROOT, apiAs, axe, launch, newPage, report, screenshot, sendAndWait, startSovra, userOf } from "./harness.mjs";
 
 let browser, sovra;
+// The operator's key: the feedback queue is the operator's to read.
+const KEY = "sk-sovra-browser-chat-operator-0123456789";
 
 before(async () => {
   browser = await launch();
-  sovra = await startSovra();
+  sovra = await startSovra({ env: { SOVRA_AUTH_API_KEYS: `["${KEY}"]` } });
 });
 
 after(async () => {
@@ -201,15 +203,13 @@ test("history survives a reload and a restart; search, rename, delete", async ()
     assert.equal(await page.textContent("#conv-msg"), "No conversation matches.");
     await page.fill("#search", "");
 
-    // Restart the server on the same data dir: the history is still there.
-    const user = await userOf(page);
+    // Restart the server on the same data dir (another port, the same
+    // host): the browser's cookie still names its person; the history is there.
     assert.equal(await server.stop(), 0);
     restarted = await startSovra({ tokensPerSecond: 0, ttftMs: 0, dataDir: server.data });
     await page.goto(restarted.base + "/");
     await page.waitForSelector("body[data-ready=true]");
-    await page.evaluate((u) => localStorage.setItem("sovra.user", u), user);
-    await page.reload();
-    await page.waitForSelector("body[data-ready=true]");
+    const user = await userOf(page);
     await page.waitForFunction(() => document.querySelectorAll(".conv-open").length === 2);
     await page.click(".conv-open >> text=Where do I renew a passport");
     await page.waitForSelector(".msg-assistant");
@@ -251,7 +251,7 @@ test("feedback, then download and delete my data", async () => {
   const stored = (await apiAs(sovra.base, user, "/api/conversations")).body.data;
   const messages = (await apiAs(sovra.base, user, `/api/conversations/${stored[0].id}`)).body.messages;
   const mine = async () =>
-    (await (await fetch(sovra.base + "/admin/feedback")).json()).data.filter((f) => f.message_id === messages[1].id);
+    (await apiAs(sovra.base, { key: KEY }, "/admin/feedback")).body.data.filter((f) => f.message_id === messages[1].id);
   // One rating per answer: the second click replaces the first.
   const feedback = await mine();
   assert.deepEqual(feedback.map((f) => [f.rating, f.reason]), [["down", "The hours were wrong"]]);
@@ -262,7 +262,7 @@ test("feedback, then download and delete my data", async () => {
   assert.deepEqual(await axe(page, "privacy-dialog"), []);
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download-data")]);
   const exported = JSON.parse(await (await import("node:fs/promises")).readFile(await download.path(), "utf8"));
-  assert.equal(exported.user, user);
+  assert.equal(exported.user, user.id);
   assert.equal(exported.conversations.length, 1);
 
   page.once("dialog", (d) => d.accept());

@@ -94,7 +94,7 @@ export async function launch() {
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"] });
 }
 
-/** A fresh context (its own localStorage: its own anonymous user). */
+/** A fresh context (its own cookies: its own anonymous person). */
 export async function newPage(browser, { width = 1280, height = 800, colorScheme = "light", locale = "en-US", reducedMotion = "no-preference" } = {}) {
   const context = await browser.newContext({ viewport: { width, height }, colorScheme, locale, reducedMotion, acceptDownloads: true });
   const page = await context.newPage();
@@ -106,8 +106,20 @@ export async function newPage(browser, { width = 1280, height = 800, colorScheme
   return { context, page, problems };
 }
 
-/** The page's anonymous user id (the x-sovra-user it sends). */
-export const userOf = (page) => page.evaluate(() => localStorage.getItem("sovra.user"));
+/**
+ * The page's anonymous person: the HttpOnly cookie the server handed it
+ * (read from the browser's jar), its CSRF token and its user id, as
+ * `GET /auth/me` says with that cookie.
+ */
+export async function userOf(page) {
+  const jar = await page.context().cookies();
+  const anon = jar.find((c) => c.name === "sovra_anon" || c.name === "__Host-sovra_anon");
+  if (!anon) throw new Error("the page holds no anonymous cookie");
+  const cookie = `${anon.name}=${anon.value}`;
+  const base = new URL(page.url()).origin;
+  const me = await (await fetch(base + "/auth/me", { headers: { cookie } })).json();
+  return { cookie, csrf: me.csrf_token, id: me.anonymous_id };
+}
 
 /** axe-core on the page as it is now; returns serious and critical violations. */
 export async function axe(page, label) {
@@ -147,9 +159,10 @@ export async function sendAndWait(page, text) {
   return page.locator(".msg-assistant").nth(before);
 }
 
-/** JSON from the API as the page's user. */
-export async function apiAs(base, user, path, init = {}) {
-  const res = await fetch(base + path, { ...init, headers: { "x-sovra-user": user, ...(init.headers || {}) } });
+/** JSON from the API as `who`: a page's person (`userOf`), or `{ key }`. */
+export async function apiAs(base, who, path, init = {}) {
+  const as = who.key ? { authorization: `Bearer ${who.key}` } : { cookie: who.cookie, "x-csrf-token": who.csrf };
+  const res = await fetch(base + path, { ...init, headers: { ...as, ...(init.headers || {}) } });
   const body = res.status === 204 ? null : await res.json();
   return { status: res.status, body };
 }

@@ -12,6 +12,8 @@ import { join } from "node:path";
 import { ROOT, apiAs, axe, launch, newPage, screenshot, sendAndWait, startSovra } from "./harness.mjs";
 
 let browser, sovra;
+// The operator's key: public collections are written by platform admins.
+const KEY = "sk-sovra-browser-knowledge-operator-0123456789";
 
 before(async () => {
   browser = await launch();
@@ -19,6 +21,7 @@ before(async () => {
     SOVRA_EMBEDDINGS_ENABLED: "true",
     SOVRA_KNOWLEDGE_GROUND_BY_DEFAULT: "true",
     SOVRA_KNOWLEDGE_OFFICIAL_SOURCES_ONLY: "true",
+    SOVRA_AUTH_API_KEYS: `["${KEY}"]`,
   };
   if (process.env.SOVRA_TEST_EMBEDDING_MODEL) env.SOVRA_EMBEDDINGS_MODEL = process.env.SOVRA_TEST_EMBEDDING_MODEL;
   sovra = await startSovra({ env });
@@ -32,10 +35,10 @@ after(async () => {
 const json = (body) => ({ method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 
 test("an ingested page is cited under the answer, with its link, after a reload too", async () => {
-  const store = await apiAs(sovra.base, "operator", "/v1/vector_stores", json({ name: "National services", sovra: { scope: "public" } }));
+  const store = await apiAs(sovra.base, { key: KEY }, "/v1/vector_stores", json({ name: "National services", sovra: { scope: "public" } }));
   assert.equal(store.status, 200, JSON.stringify(store.body));
   const page_ = readFileSync(join(ROOT, "eval/knowledge/corpus/en/passport-renewal.md"), "utf8");
-  const file = await apiAs(sovra.base, "operator", `/v1/vector_stores/${store.body.id}/files`, json({ filename: "passport.md", content: page_ }));
+  const file = await apiAs(sovra.base, { key: KEY }, `/v1/vector_stores/${store.body.id}/files`, json({ filename: "passport.md", content: page_ }));
   assert.equal(file.status, 200, JSON.stringify(file.body));
 
   const { context, page, problems } = await newPage(browser);

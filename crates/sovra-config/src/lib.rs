@@ -897,11 +897,19 @@ pub struct IdentitySettings {
     /// (members of the `public` tenant: the web chat and their own data);
     /// false: `401` for them. Before then a single node is open.
     pub anonymous: bool,
+    /// Start open (no operator key, no platform admin: the anonymous public
+    /// may use the OpenAI API) on an address other than loopback. Without
+    /// it (also the `--public-open` flag) such a server refuses to start:
+    /// bootstrap a platform admin or set `auth.api_keys` first.
+    pub public_open: bool,
 }
 
 impl Default for IdentitySettings {
     fn default() -> Self {
-        Self { anonymous: true }
+        Self {
+            anonymous: true,
+            public_open: false,
+        }
     }
 }
 
@@ -1127,6 +1135,11 @@ pub struct ServerSettings {
     /// HTTP/2: ping an idle connection this often and close it if the ping
     /// is not answered within the same time.
     pub http2_keep_alive_secs: u64,
+    /// The host names (`Host` header, port not compared) requests may be
+    /// sent to; others get `421`. Empty (the default): on a loopback
+    /// address, `localhost`, `127.0.0.1`, `[::1]` and the address listened
+    /// on (against DNS rebinding); elsewhere, any.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for ServerSettings {
@@ -1142,6 +1155,7 @@ impl Default for ServerSettings {
             body_read_timeout_secs: 60,
             tls_handshake_timeout_secs: 10,
             http2_keep_alive_secs: 30,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -1201,6 +1215,16 @@ impl ServerSettings {
             (8..=1000).contains(&self.max_headers),
             "server.max_headers",
             "must be between 8 and 1000",
+        )?;
+        check(
+            self.allowed_hosts.iter().all(|h| {
+                !h.is_empty()
+                    && h.len() <= 255
+                    && !h.contains(['/', '@', ',', '*'])
+                    && !h.chars().any(char::is_whitespace)
+            }),
+            "server.allowed_hosts",
+            "each entry is a host name or address (`chat.gov.example`, `10.0.0.5`, `[::1]`), optionally with a port",
         )
     }
 }

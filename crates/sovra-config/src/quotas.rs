@@ -97,8 +97,14 @@ pub struct QuotaSettings {
     /// Tokens reserved for the answer of a request that sets no
     /// `max_tokens` (never more than `limits.max_completion_tokens`).
     pub reserve_completion_tokens: u32,
-    /// Most live counters the in-process table holds (`backend = "memory"`).
+    /// Most live counters the in-process table holds for authenticated
+    /// callers (`backend = "memory"`).
     pub max_counters: usize,
+    /// Most live counters the in-process table holds for the anonymous
+    /// public, apart from `max_counters`: a flood of invented anonymous
+    /// callers fills only this share and is refused (503) there, while
+    /// authenticated callers keep being counted (`backend = "memory"`).
+    pub max_anonymous_counters: usize,
     /// Each API key's allowance.
     pub per_key: Option<QuotaRule>,
     /// Each user's allowance.
@@ -118,6 +124,7 @@ impl Default for QuotaSettings {
             on_store_error: OnStoreError::Reject,
             reserve_completion_tokens: 256,
             max_counters: 100_000,
+            max_anonymous_counters: 50_000,
             per_key: None,
             per_user: None,
             tenants: BTreeMap::new(),
@@ -197,6 +204,9 @@ impl QuotaSettings {
         }
         if self.max_counters < 1000 {
             return invalid("max_counters", "must be at least 1000");
+        }
+        if self.max_anonymous_counters == 0 {
+            return invalid("max_anonymous_counters", "must be at least 1");
         }
         if self.reserve_completion_tokens == 0 {
             return invalid("reserve_completion_tokens", "must be at least 1");

@@ -27,6 +27,11 @@ pub struct Ask {
     /// How much this request uses (1 for a requests bucket, the tokens for a
     /// tokens bucket; 0 checks without counting).
     pub cost: u64,
+    /// Asked for a caller nobody authenticated (the anonymous public):
+    /// counters such asks create are held to their own, smaller budget (see
+    /// [`crate::memory`]), so unauthenticated input can never crowd out the
+    /// counters of authenticated callers.
+    pub anonymous: bool,
 }
 
 /// What the counter did.
@@ -64,6 +69,11 @@ pub enum CounterError {
     Timeout(Duration),
     #[error("the in-process rate-limit table is full ({0} counters live)")]
     Full(usize),
+    /// The anonymous public's share of the in-process table is full: the
+    /// request of an anonymous caller is refused (whatever
+    /// `on_store_error` says), authenticated callers are unaffected.
+    #[error("the anonymous public's share of the rate-limit table is full ({0} counters live)")]
+    Crowded(usize),
 }
 
 /// Where counts live.

@@ -119,6 +119,11 @@ pub enum Refusal {
     TooLarge { bucket: Bucket, requested: u64 },
     /// The store did not answer and the policy is to refuse (a 503).
     Unavailable(CounterError),
+    /// The caller is anonymous and the anonymous public's share of the
+    /// counters is full: refused whatever `on_store_error` says (letting
+    /// them through uncounted would undo the bound), until counters of
+    /// past windows make room.
+    Crowded,
 }
 
 /// Limits, applied.
@@ -174,6 +179,7 @@ impl Limiter {
                 limit: b.limit,
                 period_secs: b.window.seconds(),
                 cost: cost(b),
+                anonymous: charge.anonymous,
             })
             .collect();
         let started = Instant::now();
@@ -204,6 +210,15 @@ impl Limiter {
                     report: Report::from_counts(&buckets, &used, now),
                     bucket,
                 })
+            }
+            Err(CounterError::Crowded(live)) => {
+                metrics::counter!("sovra_quota_store_errors_total", "outcome" => "anonymous_crowded")
+                    .increment(1);
+                tracing::warn!(
+                    live,
+                    "the anonymous public's share of the rate-limit table is full; refusing an anonymous request"
+                );
+                Err(Refusal::Crowded)
             }
             Err(e) => match self.on_store_error {
                 OnStoreError::Reject => {
@@ -317,6 +332,7 @@ mod tests {
             user: Some("alice".into()),
             tenant: "nation/health".into(),
             model: Some("sim".into()),
+            anonymous: false,
         }
     }
 
@@ -412,6 +428,7 @@ mod tests {
             user: Some(name.into()),
             tenant: "nation/health/team-a".into(),
             model: None,
+            anonymous: false,
         };
         let mut through = Vec::new();
         for name in ["a", "a", "a", "a", "b", "b", "b"] {
@@ -425,6 +442,31 @@ mod tests {
             ..user("a")
         };
         assert!(l.acquire(&other, 0).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_crowd_of_anonymous_callers_is_refused_even_where_errors_are_allowed() {
+        let policy = Policy {
+            per_user: Rule {
+                requests_per_day: Some(10),
+                ..Rule::default()
+            },
+            ..Policy::default()
+        };
+        let counter = MemoryCounter::new(100).with_max_anonymous(3);
+        let l = Limiter::new(policy, Arc::new(counter), OnStoreError::Allow);
+        let anon = |n: usize| Charge {
+            user: Some(format!("anon_{n}")),
+            tenant: "public".into(),
+            anonymous: true,
+            ..Charge::default()
+        };
+        for n in 0..3 {
+            assert!(l.acquire(&anon(n), 0).await.is_ok());
+        }
+        assert_eq!(l.acquire(&anon(3), 0).await, Err(Refusal::Crowded));
+        // An authenticated caller is counted as ever.
+        assert!(l.acquire(&alice(), 0).await.is_ok());
     }
 
     struct Broken;

@@ -2,11 +2,17 @@
 //!
 //! The critical section is a few hash lookups, never an await, so a plain
 //! `std::sync::Mutex` makes check-and-count atomic across every task. The
-//! map is bounded: when it is full, counters of past windows are swept out;
-//! if it is still full (more live buckets than `max_counters`, which only a
-//! flood of distinct users can cause) the take fails with
-//! [`CounterError::Full`] and the limiter's failure policy decides. No count
-//! is ever silently reset to make room.
+//! map is bounded twice over: counters created for authenticated callers
+//! (keys, signed-in users, their tenants) may number `max_counters`, and
+//! counters created for the anonymous public ([`Ask::anonymous`]) have
+//! their own budget, `max_anonymous`. When a budget is full, counters of
+//! past windows are swept out; if it is still full, the take fails:
+//! [`CounterError::Full`] for an authenticated caller (the limiter's failure
+//! policy decides), [`CounterError::Crowded`] for an anonymous one (always
+//! refused). Anonymous callers are whoever sends no credential, so they can
+//! be invented by the thousand; their own budget means a flood of them fills
+//! only their share and is refused there, while every authenticated caller
+//! keeps being counted. No count is ever silently reset to make room.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -28,42 +34,75 @@ struct Slot {
     window: u64,
     period: u64,
     used: u64,
+    /// Created by an anonymous caller's ask (counts against `max_anonymous`).
+    anonymous: bool,
+}
+
+#[derive(Default)]
+struct Table {
+    slots: HashMap<String, Slot>,
+    /// How many of `slots` are anonymous.
+    anonymous: usize,
+}
+
+impl Table {
+    /// Drop the counters of past windows.
+    fn sweep(&mut self, now: Duration) {
+        self.slots
+            .retain(|_, s| s.window >= window_of(now, s.period));
+        self.anonymous = self.slots.values().filter(|s| s.anonymous).count();
+    }
+
+    fn authenticated(&self) -> usize {
+        self.slots.len() - self.anonymous
+    }
 }
 
 /// Counters in this process.
 pub struct MemoryCounter {
-    slots: Mutex<HashMap<String, Slot>>,
+    table: Mutex<Table>,
     max_counters: usize,
+    max_anonymous: usize,
     clock: Clock,
 }
 
 impl MemoryCounter {
-    /// At most `max_counters` live counters (one per bucket per request kind).
+    /// At most `max_counters` live counters of authenticated callers (one
+    /// per bucket per request kind), and half as many of the anonymous
+    /// public (see [`Self::with_max_anonymous`]).
     pub fn new(max_counters: usize) -> Self {
         Self::with_clock(max_counters, Arc::new(system_clock))
     }
 
     pub fn with_clock(max_counters: usize, clock: Clock) -> Self {
+        let max_counters = max_counters.max(1);
         Self {
-            slots: Mutex::new(HashMap::new()),
-            max_counters: max_counters.max(1),
+            table: Mutex::new(Table::default()),
+            max_counters,
+            max_anonymous: (max_counters / 2).max(1),
             clock,
         }
     }
 
+    /// At most `n` live counters created by anonymous callers.
+    pub fn with_max_anonymous(mut self, n: usize) -> Self {
+        self.max_anonymous = n.max(1);
+        self
+    }
+
     /// Live counters (for tests and the console).
     pub fn len(&self) -> usize {
-        self.slots.lock().map(|s| s.len()).unwrap_or(0)
+        self.lock().slots.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Slot>>, CounterError> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
         // A panic while holding the lock cannot leave a half-applied take
         // (each write is one assignment), so a poisoned map is still sound.
-        Ok(self.slots.lock().unwrap_or_else(|p| p.into_inner()))
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -75,14 +114,14 @@ fn window_of(now: Duration, period: u64) -> u64 {
 impl Counter for MemoryCounter {
     async fn take(&self, asks: &[Ask]) -> Result<Taken, CounterError> {
         let now = (self.clock)();
-        let mut slots = self.lock()?;
+        let mut table = self.lock();
         let current = |slots: &HashMap<String, Slot>, a: &Ask| {
             slots
                 .get(&a.id)
                 .filter(|s| s.window == window_of(now, a.period_secs))
                 .map_or(0, |s| s.used)
         };
-        let used: Vec<u64> = asks.iter().map(|a| current(&slots, a)).collect();
+        let used: Vec<u64> = asks.iter().map(|a| current(&table.slots, a)).collect();
         if let Some(index) = asks
             .iter()
             .zip(&used)
@@ -90,30 +129,51 @@ impl Counter for MemoryCounter {
         {
             return Ok(Taken::Denied { now, index, used });
         }
-        let fresh = asks.iter().filter(|a| !slots.contains_key(&a.id)).count();
-        if slots.len() + fresh > self.max_counters {
-            slots.retain(|_, s| s.window >= window_of(now, s.period));
-            if slots.len() + fresh > self.max_counters {
-                return Err(CounterError::Full(slots.len()));
+        let fresh = |t: &Table, anonymous: bool| {
+            asks.iter()
+                .filter(|a| a.anonymous == anonymous && !t.slots.contains_key(&a.id))
+                .count()
+        };
+        let over = |t: &Table| {
+            (
+                t.anonymous + fresh(t, true) > self.max_anonymous,
+                t.authenticated() + fresh(t, false) > self.max_counters,
+            )
+        };
+        if over(&table) != (false, false) {
+            table.sweep(now);
+            match over(&table) {
+                (true, _) => return Err(CounterError::Crowded(table.anonymous)),
+                (_, true) => return Err(CounterError::Full(table.authenticated())),
+                _ => {}
             }
         }
         let mut after = Vec::with_capacity(asks.len());
         for (a, u) in asks.iter().zip(used) {
+            // A counter keeps the budget of whoever created it.
+            let anonymous = match table.slots.get(&a.id) {
+                Some(s) => s.anonymous,
+                None => {
+                    table.anonymous += usize::from(a.anonymous);
+                    a.anonymous
+                }
+            };
             let slot = Slot {
                 window: window_of(now, a.period_secs),
                 period: a.period_secs.max(1),
                 used: u.saturating_add(a.cost),
+                anonymous,
             };
             after.push(slot.used);
-            slots.insert(a.id.clone(), slot);
+            table.slots.insert(a.id.clone(), slot);
         }
         Ok(Taken::Granted { now, used: after })
     }
 
     async fn adjust(&self, adjustments: &[Adjust]) -> Result<(), CounterError> {
-        let mut slots = self.lock()?;
+        let mut table = self.lock();
         for a in adjustments {
-            if let Some(s) = slots.get_mut(&a.id)
+            if let Some(s) = table.slots.get_mut(&a.id)
                 && s.window == a.window
             {
                 s.used = s.used.saturating_add_signed(a.delta);
@@ -136,6 +196,7 @@ mod tests {
             limit,
             period_secs: 60,
             cost,
+            anonymous: false,
         }
     }
 
@@ -234,6 +295,61 @@ mod tests {
         secs.store(60, Ordering::SeqCst);
         assert!(matches!(
             c.take(&[ask("d", 5, 1)]).await,
+            Ok(Taken::Granted { .. })
+        ));
+        assert_eq!(c.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_anonymous_fill_only_their_own_share() {
+        let secs = Arc::new(AtomicU64::new(0));
+        let c = MemoryCounter::with_clock(4, manual_clock(secs.clone())).with_max_anonymous(2);
+        let anon = |id: &str| Ask {
+            anonymous: true,
+            ..ask(id, 5, 1)
+        };
+        // A flood of invented anonymous callers: two counters, then refused.
+        for id in ["anon-1", "anon-2"] {
+            assert!(matches!(
+                c.take(&[anon(id)]).await,
+                Ok(Taken::Granted { .. })
+            ));
+        }
+        for i in 3..50 {
+            assert_eq!(
+                c.take(&[anon(&format!("anon-{i}"))]).await,
+                Err(CounterError::Crowded(2))
+            );
+        }
+        // The known anonymous still count; every authenticated caller has room.
+        assert!(matches!(
+            c.take(&[anon("anon-1")]).await,
+            Ok(Taken::Granted { .. })
+        ));
+        for id in ["key-a", "key-b", "key-c", "key-d"] {
+            assert!(matches!(
+                c.take(&[ask(id, 5, 1)]).await,
+                Ok(Taken::Granted { .. })
+            ));
+        }
+        assert_eq!(
+            c.take(&[ask("key-e", 5, 1)]).await,
+            Err(CounterError::Full(4))
+        );
+        // A counter an authenticated caller made is not charged to the
+        // anonymous budget when an anonymous caller shares it (a pool).
+        assert!(matches!(
+            c.take(&[Ask {
+                anonymous: true,
+                ..ask("key-a", 5, 1)
+            }])
+            .await,
+            Ok(Taken::Granted { .. })
+        ));
+        // The next window makes room for everyone again.
+        secs.store(60, Ordering::SeqCst);
+        assert!(matches!(
+            c.take(&[anon("anon-3")]).await,
             Ok(Taken::Granted { .. })
         ));
         assert_eq!(c.len(), 1);

@@ -24,6 +24,9 @@ pub struct Charge {
     pub tenant: String,
     /// The model asked for (shown in messages; rules are not per model yet).
     pub model: Option<String>,
+    /// Nobody authenticated the caller (the anonymous public): the counters
+    /// this charge creates come out of the anonymous budget.
+    pub anonymous: bool,
 }
 
 /// Limits of one level; `None`: no limit of that kind.
@@ -309,6 +312,7 @@ mod tests {
             user: user.map(str::to_owned),
             tenant: tenant.to_owned(),
             model: None,
+            anonymous: false,
         }
     }
 

@@ -55,6 +55,7 @@ fn ask(id: &str, limit: u64, cost: u64) -> Ask {
         // A day window: the test never straddles a window's end (but at midnight UTC).
         period_secs: 86_400,
         cost,
+        anonymous: false,
     }
 }
 
@@ -234,6 +235,7 @@ async fn check_latency() {
         user: Some("alice".into()),
         tenant: "nation/health".into(),
         model: None,
+        anonymous: false,
     };
     let backends: [(&str, Arc<dyn Counter>); 2] = [
         ("memory", Arc::new(MemoryCounter::new(10_000))),

@@ -20,7 +20,7 @@
 //! outlier ejection after consecutive failures (a circuit breaker that
 //! half-opens when the ejection ends), slow start after recovery, and drain.
 //! The fleet is swapped whole on [`Router::reload`]; backends whose settings
-//! did not change keep their state. [`admin`] serves `/admin/backends`.
+//! did not change keep their state. [`admin`] re-reads the settings (SIGHUP, `/admin/backends/reload`).
 
 pub mod admin;
 pub mod admission;

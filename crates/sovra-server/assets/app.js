@@ -2,7 +2,7 @@
 // Model output reaches the page only through markdown.js, which builds DOM
 // nodes and never parses HTML.
 
-import { el, randomId, stored, store, client, initTheme, readSse, httpError } from './common.js';
+import { el, stored, store, client, initTheme, readSse, httpError } from './common.js';
 import { STRINGS, LANGUAGES, RTL, t as translate } from './i18n.js';
 import { render as renderMarkdown, plain, safeUrl, link } from './markdown.js';
 import { session, whoami, signOut, signInForm, csrfHeaders } from './signin.js';
@@ -16,11 +16,12 @@ const ui = {
   lang: $('lang'), menu: $('menu'), privacy: $('privacy'),
 };
 
-// ---- Identity: an anonymous id kept in this browser, or a signed-in session ----
+// ---- Identity: a signed-in session, or the anonymous person the server made
+// this browser (an HttpOnly cookie this script never sees; GET /auth/me hands
+// it out with its CSRF token). The page names no user itself.
 
-let userId = stored('sovra.user');
-if (!userId) { userId = 'anon-' + randomId(); store('sovra.user', userId); }
-const api = client(() => ({ 'x-sovra-user': userId, ...csrfHeaders() }));
+store('sovra.user', null); // the id older versions kept here names nobody now
+const api = client(() => csrfHeaders());
 const convPath = (id) => '/api/conversations/' + encodeURIComponent(id);
 
 // ---- State ----
@@ -217,7 +218,7 @@ function renderPrivacy() {
 async function downloadData() {
   const msg = $('privacy-msg');
   try {
-    const res = await fetch('/api/me/data', { headers: { 'x-sovra-user': userId, Accept: 'application/json' } });
+    const res = await fetch('/api/me/data', { headers: { Accept: 'application/json' } });
     if (!res.ok) throw await httpError(res);
     const blob = await res.blob();
     const url = URL.createObjectURL(blob);
@@ -685,7 +686,7 @@ async function send(text) {
     }
     const res = await fetch(convPath(currentId) + '/messages', {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream', 'x-sovra-user': userId, ...csrfHeaders() },
+      headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream', ...csrfHeaders() },
       body: JSON.stringify({ content: text, language: lang }),
       signal: ctrl.signal,
     });

@@ -15,12 +15,6 @@ export function el(tag, props = {}, ...children) {
   return node;
 }
 
-/** A random id, also outside secure contexts (crypto.randomUUID needs one). */
-export function randomId() {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
 /** Reads a localStorage value; storage may be off (private modes). */
 export function stored(key, fallback = null) {
   try { return localStorage.getItem(key) ?? fallback; } catch (_) { return fallback; }

@@ -1,7 +1,9 @@
 // Web sign-in, shared by the chat and the console: who is signed in
 // (GET /auth/me), signing in with a local account or single sign-on,
 // signing out, and the CSRF token every state-changing fetch echoes. The
-// session itself is an HttpOnly cookie this script never sees.
+// session itself is an HttpOnly cookie this script never sees; so is the
+// anonymous person's, whose CSRF token GET /auth/me gives when nobody is
+// signed in.
 
 import { el, httpError } from './common.js';
 
@@ -39,7 +41,8 @@ export async function signIn(name, password) {
 
 export async function signOut() {
   await fetch('/auth/logout', { method: 'POST', headers: csrfHeaders() });
-  return take({ methods: session.methods });
+  // Back to the anonymous person of this browser, and their CSRF token.
+  return whoami();
 }
 
 /**

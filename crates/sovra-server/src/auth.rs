@@ -1,27 +1,21 @@
-//! Operator-configured API keys for the OpenAI API and the admin API.
+//! The operator's static API keys (`auth.api_keys`).
 //!
-//! When `auth.api_keys` lists keys, every request to `/v1/…` and `/admin/…`
-//! must carry one as `Authorization: Bearer KEY`, or gets OpenAI's `401`
-//! (`code: invalid_api_key`), which the SDKs raise as
+//! A request carrying one as `Authorization: Bearer KEY` acts as a platform
+//! admin (`Credential::Operator`); setting any closes the platform (no open
+//! mode). Whether a route needs a key, and which, is decided in one place,
+//! [`crate::identity`], for every route alike: a wrong key gets OpenAI's
+//! `401` (`code: invalid_api_key`), which the SDKs raise as
 //! `AuthenticationError`. Keys are held only as SHA-256 digests and compared
 //! digest to digest in constant time (`subtle`), against every key without
 //! early exit, so neither memory nor timing gives a key away; no key, nor
-//! any part of a presented one beyond OpenAI's 4-character hint, is logged. With no keys configured the API is open (a single-machine
-//! default). Per-tenant keys with scopes and expiry belong to the identity
-//! layer; this is the operator's static gate in front of it.
+//! any part of a presented one beyond OpenAI's 4-character hint, is logged.
+//! Per-tenant keys with scopes and expiry are the directory's.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
-use axum::http::header;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
-use sovra_core::{ApiError, ErrorKind};
 use subtle::ConstantTimeEq as _;
-
-use crate::HttpError;
 
 /// The accepted keys, as digests.
 #[derive(Debug, Clone, Default)]
@@ -60,7 +54,7 @@ impl ApiKeys {
         &self.shown
     }
 
-    /// No keys configured: the API is open.
+    /// No operator keys configured.
     pub fn is_open(&self) -> bool {
         self.digests.is_empty()
     }
@@ -74,54 +68,6 @@ impl ApiKeys {
             .iter()
             .fold(subtle::Choice::from(0), |found, k| found | k.ct_eq(&d));
         found.into()
-    }
-}
-
-/// Put `app` (the whole application, admin routes included) behind the keys.
-pub fn guard(app: axum::Router, keys: ApiKeys) -> axum::Router {
-    app.layer(axum::middleware::from_fn_with_state(keys, require_key))
-}
-
-/// Paths behind the key check.
-fn guarded(path: &str) -> bool {
-    path == "/v1" || path.starts_with("/v1/") || path == "/admin" || path.starts_with("/admin/")
-}
-
-/// The middleware: check the bearer key on guarded paths. Routes of the
-/// application itself are left to [`crate::identity`], which also accepts
-/// tenant API keys and decides per route; this gate keeps guarding what is
-/// merged beside them (the fleet's `/admin/backends`...).
-pub async fn require_key(State(keys): State<ApiKeys>, request: Request, next: Next) -> Response {
-    if keys.is_open()
-        || !guarded(request.uri().path())
-        || crate::identity::covers(request.method(), request.uri().path())
-    {
-        return next.run(request).await;
-    }
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(sovra_core::credentials::bearer_token);
-    match presented {
-        Some(key) if keys.accepts(key) => next.run(request).await,
-        Some(key) => {
-            // Show no more of the key than OpenAI does: a short prefix.
-            let shown: String = key.chars().take(4).collect();
-            HttpError(
-                ApiError::new(
-                    ErrorKind::Authentication,
-                    format!("Incorrect API key provided: {shown}****. Ask the operator of this Sovra for a valid key."),
-                )
-                .with_code("invalid_api_key"),
-            )
-            .into_response()
-        }
-        None => HttpError(ApiError::new(
-            ErrorKind::Authentication,
-            "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-        ))
-        .into_response(),
     }
 }
 
@@ -141,28 +87,5 @@ mod tests {
         assert!(!keys.accepts("sk-sovra-0123456789abcde"));
         assert!(!keys.accepts(""));
         assert!(ApiKeys::new(&[]).is_open());
-    }
-
-    #[test]
-    fn only_the_apis_are_guarded() {
-        for p in [
-            "/v1/models",
-            "/v1/chat/completions",
-            "/v1",
-            "/admin/backends",
-        ] {
-            assert!(guarded(p), "{p}");
-        }
-        for p in [
-            "/",
-            "/healthz",
-            "/readyz",
-            "/metrics",
-            "/openapi.json",
-            "/api/conversations",
-            "/v1x",
-        ] {
-            assert!(!guarded(p), "{p}");
-        }
     }
 }

@@ -3,9 +3,13 @@
 //! and console as served, no framing, no sniffing, a strict referrer policy,
 //! HSTS when clients reach Sovra over TLS), and a deadline for reading a
 //! request's whole body, so a client that dribbles its body a byte at a time
-//! gets `408` instead of holding a handler forever. The connection-level
-//! limits (header read time, header size and count, TLS handshake time) are
-//! in [`crate::conn`].
+//! gets `408` instead of holding a handler forever; and, where the operator
+//! asks for it (by default on a loopback address), a check that the `Host`
+//! a request was sent to is one of this server's names ([`AllowedHosts`]),
+//! which stops DNS rebinding: a page on `evil.example` whose name is made to
+//! resolve to 127.0.0.1 reaches the port, but with `Host: evil.example`. The
+//! connection-level limits (header read time, header size and count, TLS
+//! handshake time) are in [`crate::conn`].
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -84,6 +88,83 @@ async fn add_headers(State(h): State<SecurityHeaders>, request: Request, next: N
         }
     }
     response
+}
+
+/// The host names requests may be sent to (lowercase, no port, IPv6 in
+/// brackets).
+#[derive(Debug, Clone)]
+pub struct AllowedHosts(Arc<[String]>);
+
+impl AllowedHosts {
+    /// `names`, each `name` or `name:port` (the port is not compared).
+    pub fn new<I: IntoIterator<Item = S>, S: AsRef<str>>(names: I) -> Self {
+        Self(
+            names
+                .into_iter()
+                .map(|n| host_of(n.as_ref()).to_owned())
+                .collect(),
+        )
+    }
+
+    /// A loopback server's default: the local names and the address it
+    /// listens on.
+    pub fn loopback(listen: std::net::SocketAddr) -> Self {
+        let bound = match listen.ip() {
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            std::net::IpAddr::V4(ip) => ip.to_string(),
+        };
+        Self::new(["localhost", "127.0.0.1", "[::1]", bound.as_str()])
+    }
+
+    /// Whether a request with this `Host` (or HTTP/2 `:authority`) may be served.
+    pub fn allows(&self, host: &str) -> bool {
+        let h = host_of(host);
+        self.0.iter().any(|a| a.eq_ignore_ascii_case(h))
+    }
+}
+
+/// `host[:port]` → `host` (trailing dot dropped; `[v6]` kept whole).
+fn host_of(authority: &str) -> &str {
+    let a = authority.trim();
+    let host = if let Some(rest) = a.strip_prefix('[') {
+        match rest.find(']') {
+            Some(end) => &a[..end + 2],
+            None => a,
+        }
+    } else {
+        match a.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => a,
+        }
+    };
+    host.strip_suffix('.').unwrap_or(host)
+}
+
+/// Refuse (`421 Misdirected Request`, OpenAI's error shape) every request of
+/// `app` sent to a host name not in `allowed`. A request without any host
+/// (an HTTP/1.0 client) cannot come from a browser and is served.
+pub fn allowed_hosts(app: axum::Router, allowed: AllowedHosts) -> axum::Router {
+    app.layer(axum::middleware::from_fn_with_state(allowed, check_host))
+}
+
+async fn check_host(State(allowed): State<AllowedHosts>, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| request.uri().authority().map(|a| a.as_str().to_owned()));
+    match host {
+        Some(h) if !allowed.allows(&h) => {
+            let e = ApiError::new(
+                sovra_core::ErrorKind::PermissionDenied,
+                "This server does not answer to that host name. If you reached it through a name of your own, add the name to server.allowed_hosts.",
+            )
+            .with_code("host_not_allowed");
+            (StatusCode::MISDIRECTED_REQUEST, axum::Json(e.envelope())).into_response()
+        }
+        _ => next.run(request).await,
+    }
 }
 
 /// Give every request of `app` `limit` to deliver its whole body, counted
@@ -237,5 +318,35 @@ mod tests {
                 .iter()
                 .any(|(n, _)| n == header::STRICT_TRANSPORT_SECURITY)
         );
+    }
+
+    #[test]
+    fn hosts_are_compared_by_name_without_the_port() {
+        let loopback = AllowedHosts::loopback("127.0.0.1:8080".parse().unwrap());
+        for ok in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "LOCALHOST",
+            "localhost.:8080",
+            "[::1]:8080",
+            "127.0.0.1",
+        ] {
+            assert!(loopback.allows(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example:8080",
+            "evil.example",
+            "127.0.0.1.evil.example",
+            "localhost.evil.example:8080",
+            "",
+            "[::2]:8080",
+        ] {
+            assert!(!loopback.allows(bad), "{bad}");
+        }
+        let v6 = AllowedHosts::loopback("[::1]:9000".parse().unwrap());
+        assert!(v6.allows("[::1]:9000"));
+        let named = AllowedHosts::new(["chat.gov.example", "Sovra.Local:443"]);
+        assert!(named.allows("chat.gov.example:8443") && named.allows("sovra.local"));
+        assert!(!named.allows("localhost"));
     }
 }

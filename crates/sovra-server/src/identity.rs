@@ -2,7 +2,7 @@
 //!
 //! [`authorize`] runs once per request, after routing (a `route_layer`, so
 //! axum's [`MatchedPath`] names the route template). It resolves the
-//! [`Principal`]:
+//! [`Principal`] ([`resolve`]):
 //!
 //! - `Authorization: Bearer sk-sovra-…` → the directory's key with that
 //!   hash, read on every request (no cache: a revoked or expired key is
@@ -11,20 +11,37 @@
 //! - one of the operator's static `auth.api_keys` → [`Credential::Operator`],
 //!   a platform admin;
 //! - a web session cookie → [`crate::signin::resolve_session`];
-//! - nobody → the anonymous public: a member of the `public` tenant, the user
-//!   named by `x-sovra-user` (absent: `anonymous`).
+//! - nobody → the anonymous public: a member of the `public` tenant, the
+//!   person of the server-issued anonymous cookie ([`crate::anonymous`]), a
+//!   new one when the request carries none; on the OpenAI API of an open
+//!   node, the one local caller `anonymous` ([`Via::Local`]). No header
+//!   names a user.
 //!
 //! Then it looks the route up in [`RULES`], the one table of who may call
 //! what, and answers `401` (no or bad credentials) or `403`
 //! (`permission_denied`) before the handler runs. A route missing from the
-//! table is refused (fail closed), and a unit test fails.
+//! table is refused (fail closed), and a unit test fails. The fleet's
+//! `/admin/backends` routes are in the table like every other.
 //!
-//! **Open mode.** A fresh single node has no operator key and no platform
-//! admin; until one exists, anonymous callers act as the operator (as Sovra
-//! always did without keys). Once `auth.api_keys` is set or a platform admin
-//! is bootstrapped, the platform is closed: anonymous callers are public
-//! members (`identity.anonymous = true`, the default) or refused with `401`.
-//! The check is latched: once closed, a server never reopens.
+//! A state-changing request a cookie authenticated (a signed-in session, or
+//! an anonymous person's) must also echo that cookie's CSRF token and come
+//! from this origin ([`crate::signin::check_csrf`]); one a bearer key
+//! authenticated uses no cookie and needs no token. What authenticated the
+//! request decides, never the mere presence of an `Authorization` header.
+//!
+//! **Open mode.** A fresh node has no operator key and no platform admin.
+//! Until one exists, the anonymous public may also use the OpenAI API
+//! (`/v1`, [`Anonymous::WhileOpen`]), so an SDK with any placeholder key
+//! works out of the box on loopback (as one local user, `anonymous`: an
+//! open node has nobody to tell apart); it is never an administrator: the
+//! first platform admin comes from `sovra admin bootstrap` on the command
+//! line, never from an HTTP call. Once `auth.api_keys` is set or a platform
+//! admin exists, the platform is closed: anonymous callers keep the web
+//! chat (`identity.anonymous = true`, the default) or are refused with
+//! `401`. The check is latched: once closed, a server never reopens (and the
+//! directory refuses to disable, demote or delete the last platform admin).
+//! A node bound beyond loopback does not start open unless the operator says
+//! so (`identity.public_open`, see the `sovra` binary).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -38,6 +55,7 @@ use sovra_core::{ApiError, ErrorKind};
 use sovra_identity::{ApiKeySecret, Credential, Directory, Principal, Role, Scope, TenantPath};
 use sovra_store::Subject;
 
+use crate::anonymous::Citizen;
 use crate::{AppState, HttpError};
 
 /// How the edge resolves callers; cheap to clone.
@@ -74,7 +92,7 @@ impl Identity {
         }
     }
 
-    /// Whether anonymous callers are still the operator (see the module docs).
+    /// Whether the platform is still open (see the module docs).
     async fn is_open(&self, state: &AppState) -> bool {
         if self.closed.load(Ordering::Relaxed) {
             return false;
@@ -108,20 +126,33 @@ pub(crate) fn now_ms() -> i64 {
     sovra_store::Clock::now_ms(&sovra_store::SystemClock)
 }
 
+/// Whether the anonymous public (no credential) may call a guarded route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Anonymous {
+    /// Never (`401`): administration.
+    Refused,
+    /// Only while the platform is open (see the module docs): the OpenAI API.
+    WhileOpen,
+    /// Always, unless `identity.anonymous = false` closes the platform to
+    /// them: the web chat's API and their own data.
+    Served,
+}
+
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
     /// Everyone, signed in or not (health, web pages, the public reports).
     Public,
-    /// Callers whose credential carries `scope` and whose role is in `roles`;
-    /// `anonymous`: the anonymous public too (once the platform is closed).
+    /// Callers whose credential carries `scope` and whose role is in
+    /// `roles`; the anonymous public as `anonymous` says.
     Guarded {
         scope: Scope,
         roles: &'static [Role],
-        anonymous: bool,
+        anonymous: Anonymous,
     },
 }
 
+use Anonymous::{Refused, Served, WhileOpen};
 use Role::{Auditor, Developer, Member, PlatformAdmin, TenantAdmin};
 
 /// Everyone who uses the service (auditors read audit and usage only).
@@ -131,8 +162,10 @@ const EVERYONE: &[Role] = &[PlatformAdmin, TenantAdmin, Developer, Member, Audit
 const ADMINS: &[Role] = &[PlatformAdmin, TenantAdmin];
 const ADMINS_AND_AUDITORS: &[Role] = &[PlatformAdmin, TenantAdmin, Auditor];
 const KEY_MAKERS: &[Role] = &[PlatformAdmin, TenantAdmin, Developer];
+/// The fleet is the platform's, not a tenant's.
+const PLATFORM: &[Role] = &[PlatformAdmin];
 
-const fn guarded(scope: Scope, roles: &'static [Role], anonymous: bool) -> Rule {
+const fn guarded(scope: Scope, roles: &'static [Role], anonymous: Anonymous) -> Rule {
     Rule::Guarded {
         scope,
         roles,
@@ -162,219 +195,260 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("GET", "/auth/oidc/start", Rule::Public),
     ("GET", "/auth/oidc/callback", Rule::Public),
     // The OpenAI API.
-    ("GET", "/v1/models", guarded(Scope::Inference, USERS, false)),
+    (
+        "GET",
+        "/v1/models",
+        guarded(Scope::Inference, USERS, WhileOpen),
+    ),
     (
         "GET",
         "/v1/models/{id}",
-        guarded(Scope::Inference, USERS, false),
+        guarded(Scope::Inference, USERS, WhileOpen),
     ),
     (
         "POST",
         "/v1/chat/completions",
-        guarded(Scope::Inference, USERS, false),
+        guarded(Scope::Inference, USERS, WhileOpen),
     ),
     (
         "POST",
         "/v1/completions",
-        guarded(Scope::Inference, USERS, false),
+        guarded(Scope::Inference, USERS, WhileOpen),
     ),
     (
         "POST",
         "/v1/moderations",
-        guarded(Scope::Inference, USERS, false),
+        guarded(Scope::Inference, USERS, WhileOpen),
     ),
     (
         "POST",
         "/v1/embeddings",
-        guarded(Scope::Embeddings, USERS, false),
+        guarded(Scope::Embeddings, USERS, WhileOpen),
     ),
     (
         "GET",
         "/v1/vector_stores",
-        guarded(Scope::Knowledge, USERS, false),
+        guarded(Scope::Knowledge, USERS, WhileOpen),
     ),
     (
         "POST",
         "/v1/vector_stores",
-        guarded(Scope::Knowledge, USERS, false),
+        guarded(Scope::Knowledge, USERS, WhileOpen),
     ),
     (
         "GET",
         "/v1/vector_stores/{id}",
-        guarded(Scope::Knowledge, USERS, false),
+        guarded(Scope::Knowledge, USERS, WhileOpen),
     ),
     (
         "DELETE",
         "/v1/vector_stores/{id}",
-        guarded(Scope::Knowledge, USERS, false),
+        guarded(Scope::Knowledge, USERS, WhileOpen),
     ),
     (
         "GET",
         "/v1/vector_stores/{id}/files",
-        guarded(Scope::Knowledge, USERS, false),
+        guarded(Scope::Knowledge, USERS, WhileOpen),
     ),
     (
         "POST",
         "/v1/vector_stores/{id}/files",
-        guarded(Scope::Knowledge, USERS, false),
+        guarded(Scope::Knowledge, USERS, WhileOpen),
     ),
     (
         "DELETE",
         "/v1/vector_stores/{id}/files/{file_id}",
-        guarded(Scope::Knowledge, USERS, false),
+        guarded(Scope::Knowledge, USERS, WhileOpen),
     ),
     (
         "POST",
         "/v1/vector_stores/{id}/search",
-        guarded(Scope::Knowledge, USERS, false),
+        guarded(Scope::Knowledge, USERS, WhileOpen),
     ),
     // The OpenAI Files API: a caller's own uploads.
-    ("POST", "/v1/files", guarded(Scope::Knowledge, USERS, false)),
-    ("GET", "/v1/files", guarded(Scope::Knowledge, USERS, false)),
+    (
+        "POST",
+        "/v1/files",
+        guarded(Scope::Knowledge, USERS, WhileOpen),
+    ),
+    (
+        "GET",
+        "/v1/files",
+        guarded(Scope::Knowledge, USERS, WhileOpen),
+    ),
     (
         "GET",
         "/v1/files/{file_id}",
-        guarded(Scope::Knowledge, USERS, false),
+        guarded(Scope::Knowledge, USERS, WhileOpen),
     ),
     (
         "DELETE",
         "/v1/files/{file_id}",
-        guarded(Scope::Knowledge, USERS, false),
+        guarded(Scope::Knowledge, USERS, WhileOpen),
     ),
     (
         "GET",
         "/v1/files/{file_id}/content",
-        guarded(Scope::Knowledge, USERS, false),
+        guarded(Scope::Knowledge, USERS, WhileOpen),
     ),
     // The web chat's API: the anonymous public chats too.
     (
         "GET",
         "/api/conversations",
-        guarded(Scope::Conversations, USERS, true),
+        guarded(Scope::Conversations, USERS, Served),
     ),
     (
         "POST",
         "/api/conversations",
-        guarded(Scope::Conversations, USERS, true),
+        guarded(Scope::Conversations, USERS, Served),
     ),
     (
         "GET",
         "/api/conversations/{id}",
-        guarded(Scope::Conversations, USERS, true),
+        guarded(Scope::Conversations, USERS, Served),
     ),
     (
         "PATCH",
         "/api/conversations/{id}",
-        guarded(Scope::Conversations, USERS, true),
+        guarded(Scope::Conversations, USERS, Served),
     ),
     (
         "DELETE",
         "/api/conversations/{id}",
-        guarded(Scope::Conversations, USERS, true),
+        guarded(Scope::Conversations, USERS, Served),
     ),
     (
         "POST",
         "/api/conversations/{id}/messages",
-        guarded(Scope::Conversations, USERS, true),
+        guarded(Scope::Conversations, USERS, Served),
     ),
     (
         "DELETE",
         "/api/conversations/{id}/messages/{message_id}",
-        guarded(Scope::Conversations, USERS, true),
+        guarded(Scope::Conversations, USERS, Served),
     ),
     (
         "POST",
         "/api/messages/{id}/feedback",
-        guarded(Scope::Conversations, USERS, true),
+        guarded(Scope::Conversations, USERS, Served),
     ),
     // The data subject's rights: everyone's own data.
     (
         "GET",
         "/api/me/data",
-        guarded(Scope::Conversations, EVERYONE, true),
+        guarded(Scope::Conversations, EVERYONE, Served),
     ),
     (
         "DELETE",
         "/api/me/data",
-        guarded(Scope::Conversations, EVERYONE, true),
+        guarded(Scope::Conversations, EVERYONE, Served),
     ),
     // Administration. Feedback carries reasons (content): not auditors.
     (
         "GET",
         "/admin/usage",
-        guarded(Scope::Admin, ADMINS_AND_AUDITORS, false),
+        guarded(Scope::Admin, ADMINS_AND_AUDITORS, Refused),
     ),
     (
         "GET",
         "/admin/feedback",
-        guarded(Scope::Admin, ADMINS, false),
+        guarded(Scope::Admin, ADMINS, Refused),
     ),
     (
         "GET",
         "/admin/moderation",
-        guarded(Scope::Admin, ADMINS_AND_AUDITORS, false),
+        guarded(Scope::Admin, ADMINS_AND_AUDITORS, Refused),
     ),
     (
         "GET",
         "/admin/tenants",
-        guarded(Scope::Admin, ADMINS, false),
+        guarded(Scope::Admin, ADMINS, Refused),
     ),
     (
         "POST",
         "/admin/tenants",
-        guarded(Scope::Admin, ADMINS, false),
+        guarded(Scope::Admin, ADMINS, Refused),
     ),
     (
         "GET",
         "/admin/tenants/{tenant}",
-        guarded(Scope::Admin, ADMINS, false),
+        guarded(Scope::Admin, ADMINS, Refused),
     ),
     (
         "DELETE",
         "/admin/tenants/{tenant}",
-        guarded(Scope::Admin, ADMINS, false),
+        guarded(Scope::Admin, ADMINS, Refused),
     ),
-    ("GET", "/admin/users", guarded(Scope::Admin, ADMINS, false)),
-    ("POST", "/admin/users", guarded(Scope::Admin, ADMINS, false)),
+    (
+        "GET",
+        "/admin/users",
+        guarded(Scope::Admin, ADMINS, Refused),
+    ),
+    (
+        "POST",
+        "/admin/users",
+        guarded(Scope::Admin, ADMINS, Refused),
+    ),
     (
         "GET",
         "/admin/users/{id}",
-        guarded(Scope::Admin, ADMINS, false),
+        guarded(Scope::Admin, ADMINS, Refused),
     ),
     (
         "PATCH",
         "/admin/users/{id}",
-        guarded(Scope::Admin, ADMINS, false),
+        guarded(Scope::Admin, ADMINS, Refused),
     ),
     (
         "DELETE",
         "/admin/users/{id}",
-        guarded(Scope::Admin, ADMINS, false),
+        guarded(Scope::Admin, ADMINS, Refused),
     ),
     (
         "GET",
         "/admin/keys",
-        guarded(Scope::Admin, KEY_MAKERS, false),
+        guarded(Scope::Admin, KEY_MAKERS, Refused),
     ),
     (
         "POST",
         "/admin/keys",
-        guarded(Scope::Admin, KEY_MAKERS, false),
+        guarded(Scope::Admin, KEY_MAKERS, Refused),
     ),
     (
         "GET",
         "/admin/keys/{id}",
-        guarded(Scope::Admin, KEY_MAKERS, false),
+        guarded(Scope::Admin, KEY_MAKERS, Refused),
     ),
     (
         "DELETE",
         "/admin/keys/{id}",
-        guarded(Scope::Admin, KEY_MAKERS, false),
+        guarded(Scope::Admin, KEY_MAKERS, Refused),
     ),
     (
         "GET",
         "/admin/whoami",
-        guarded(Scope::Admin, EVERYONE, false),
+        guarded(Scope::Admin, EVERYONE, Refused),
+    ),
+    // The fleet's admin API (served when `[[backends]]` is set; see crate::fleet).
+    (
+        "GET",
+        "/admin/backends",
+        guarded(Scope::Admin, PLATFORM, Refused),
+    ),
+    (
+        "POST",
+        "/admin/backends/reload",
+        guarded(Scope::Admin, PLATFORM, Refused),
+    ),
+    (
+        "POST",
+        "/admin/backends/{name}/drain",
+        guarded(Scope::Admin, PLATFORM, Refused),
+    ),
+    (
+        "POST",
+        "/admin/backends/{name}/undrain",
+        guarded(Scope::Admin, PLATFORM, Refused),
     ),
 ];
 
@@ -386,22 +460,6 @@ pub fn rule_for(method: &Method, path: &str) -> Option<Rule> {
         .map(|(_, _, r)| *r)
 }
 
-/// Whether a concrete request path matches a route template of [`RULES`]
-/// (`{x}` matches one segment).
-pub fn covers(method: &Method, path: &str) -> bool {
-    let segs: Vec<&str> = path.split('/').collect();
-    RULES.iter().any(|(m, template, _)| {
-        if *m != method.as_str() {
-            return false;
-        }
-        let t: Vec<&str> = template.split('/').collect();
-        t.len() == segs.len()
-            && t.iter()
-                .zip(&segs)
-                .all(|(a, b)| (a.starts_with('{') && a.ends_with('}') && !b.is_empty()) || a == b)
-    })
-}
-
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Denial {
@@ -409,8 +467,6 @@ pub enum Denial {
     Unauthenticated(String),
     /// 403: the caller is known but may not do this.
     Forbidden(String),
-    /// 400: the request names its caller badly (an unreadable `x-sovra-user`).
-    Invalid(String),
 }
 
 impl Denial {
@@ -422,15 +478,14 @@ impl Denial {
             Denial::Forbidden(m) => HttpError(
                 ApiError::new(ErrorKind::PermissionDenied, m).with_code("permission_denied"),
             ),
-            Denial::Invalid(m) => HttpError(ApiError::invalid(m)),
         }
     }
 }
 
 const NO_KEY: &str = "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).";
 
-/// Decide `rule` for `who` (pure: the matrix test calls it too).
-pub fn decide(rule: Rule, who: &Principal) -> Result<(), Denial> {
+/// Decide `rule` for `who` on a platform that is `open` or not (pure).
+pub fn decide(rule: Rule, who: &Principal, open: bool) -> Result<(), Denial> {
     let Rule::Guarded {
         scope,
         roles,
@@ -439,11 +494,11 @@ pub fn decide(rule: Rule, who: &Principal) -> Result<(), Denial> {
     else {
         return Ok(());
     };
-    if who.credential == Credential::Anonymous && who.role != PlatformAdmin {
-        return if anonymous {
-            Ok(())
-        } else {
-            Err(Denial::Unauthenticated(NO_KEY.into()))
+    if who.credential == Credential::Anonymous {
+        return match anonymous {
+            Served => Ok(()),
+            WhileOpen if open => Ok(()),
+            _ => Err(Denial::Unauthenticated(NO_KEY.into())),
         };
     }
     if !who.allows(scope) {
@@ -468,11 +523,6 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(sovra_core::credentials::bearer_token)
-}
-
-/// The anonymous user the `x-sovra-user` header names.
-fn header_user(headers: &HeaderMap) -> Result<String, HttpError> {
-    crate::data::subject_of(headers).map(|s| s.user)
 }
 
 fn incorrect_key(presented: &str) -> Denial {
@@ -559,52 +609,136 @@ pub(crate) fn dir_err(e: sovra_identity::DirectoryError) -> HttpError {
     }
 }
 
-/// Resolve who the request is from (before any rule is applied).
-pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Principal, Denial> {
-    let operator = |headers: &HeaderMap| -> Principal {
-        let mut p = Principal::anonymous(
-            &header_user(headers).unwrap_or_else(|_| Subject::ANONYMOUS.to_owned()),
-        );
-        p.role = PlatformAdmin;
-        p.credential = Credential::Operator;
-        p
-    };
+/// How a caller was recognised: what the CSRF check needs, and whether the
+/// anonymous cookie must be handed out.
+#[derive(Debug, Clone)]
+pub enum Via {
+    /// A bearer key (the operator's or the directory's) authenticated the
+    /// request; no cookie was used.
+    Key,
+    /// A signed-in user's session cookie, whose CSRF token is `csrf`.
+    Session { csrf: String },
+    /// The anonymous public: the person of the anonymous cookie (`fresh`:
+    /// the request carried none, and this new one is handed out), on a
+    /// platform that is `open` or not.
+    Citizen {
+        citizen: Citizen,
+        fresh: bool,
+        open: bool,
+    },
+    /// The anonymous public on the OpenAI API ([`Anonymous::WhileOpen`]
+    /// routes), which only an open platform serves them: one caller, the
+    /// local `anonymous` user, whatever cookie came along. An SDK keeps
+    /// whatever cookies it is handed but never a CSRF token, so the OpenAI
+    /// API neither reads nor hands out the anonymous cookie; on an open
+    /// node there is nobody to tell apart anyway.
+    Local { open: bool },
+    /// Nobody: a public route called with a refused credential, or by the
+    /// anonymous where they are not served.
+    Nobody,
+}
+
+/// The caller of a request, as [`authorize`] resolved them; handlers that
+/// need more than the [`Principal`] (the sign-in pages) take it from the
+/// request's extensions.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub who: Principal,
+    pub via: Via,
+}
+
+impl Caller {
+    fn key(who: Principal) -> Self {
+        Self { who, via: Via::Key }
+    }
+
+    fn nobody() -> Self {
+        Self {
+            who: Principal::anonymous(Subject::ANONYMOUS),
+            via: Via::Nobody,
+        }
+    }
+
+    /// Whether the platform is open to this (anonymous) caller.
+    fn open(&self) -> bool {
+        matches!(
+            self.via,
+            Via::Citizen { open: true, .. } | Via::Local { open: true }
+        )
+    }
+}
+
+/// One of the operator's static keys: a platform admin, in the public
+/// tenant, as the user `operator`.
+fn operator() -> Principal {
+    Principal {
+        user: "operator".to_owned(),
+        tenant: TenantPath::public(),
+        role: PlatformAdmin,
+        credential: Credential::Operator,
+    }
+}
+
+/// Resolve who the request is from (before any rule is applied); an
+/// anonymous caller is the person of their cookie where `cookies` (routes
+/// of the anonymous public), else the local caller ([`Via::Local`]).
+pub async fn resolve(
+    state: &AppState,
+    headers: &HeaderMap,
+    cookies: bool,
+) -> Result<Caller, Denial> {
+    let identity = &state.identity;
     if let Some(token) = bearer(headers) {
         if !state.api_keys.is_open() && state.api_keys.accepts(token) {
-            return Ok(operator(headers));
+            return Ok(Caller::key(operator()));
         }
-        let identity = &state.identity;
         match ApiKeySecret::parse(token) {
             Ok(secret) => {
                 return match resolve_key(&*identity.directory, &secret, now_ms()).await {
-                    Ok(r) => r,
+                    Ok(r) => r.map(Caller::key),
                     Err(e) => Err(Denial::Unauthenticated(e.0.message.clone())),
                 };
             }
             // An open node takes any placeholder key, as the OpenAI SDKs
             // insist on sending one (`api_key="not-needed"`): the caller is
-            // the anonymous operator below, as with no key at all.
+            // the anonymous public below, as with no key at all.
             Err(_) if identity.is_open(state).await => {}
             Err(_) => return Err(incorrect_key(token)),
         }
     }
-    let identity = &state.identity;
-    if let Some(p) = crate::signin::resolve_session(state, headers).await {
-        return Ok(p);
+    if let Some((who, csrf)) = crate::signin::resolve_session(state, headers).await {
+        return Ok(Caller {
+            who,
+            via: Via::Session { csrf },
+        });
     }
-    let user = header_user(headers).map_err(|e| Denial::Invalid(e.0.message.clone()))?;
-    let mut p = Principal::anonymous(&user);
-    if identity.is_open(state).await {
-        // Open mode: the anonymous caller is the operator (see module docs).
-        p.role = PlatformAdmin;
-    } else if !identity.anonymous {
+    let open = identity.is_open(state).await;
+    if !open && !identity.anonymous {
         return Err(Denial::Unauthenticated(NO_KEY.into()));
     }
-    Ok(p)
+    if !cookies {
+        return Ok(Caller {
+            who: Principal::anonymous(Subject::ANONYMOUS),
+            via: Via::Local { open },
+        });
+    }
+    let (citizen, fresh) = match Citizen::from_headers(headers, state.secure_cookies()) {
+        Some(c) => (c, false),
+        None => (Citizen::generate(), true),
+    };
+    Ok(Caller {
+        who: Principal::anonymous(&citizen.user()),
+        via: Via::Citizen {
+            citizen,
+            fresh,
+            open,
+        },
+    })
 }
 
-/// The middleware: resolve the principal, apply the route's rule, and hand
-/// the principal to the handler in the request's extensions.
+/// The middleware: resolve the caller, apply the route's rule and the CSRF
+/// check, hand the principal to the handler in the request's extensions,
+/// and give a new anonymous person their cookie.
 pub async fn authorize(
     State(state): State<AppState>,
     mut request: Request,
@@ -620,40 +754,78 @@ pub async fn authorize(
             .into_error()
             .into_response();
     };
-    if rule == Rule::Public {
-        let who = resolve(&state, request.headers())
-            .await
-            .unwrap_or_else(|_| Principal::anonymous(Subject::ANONYMOUS));
-        request.extensions_mut().insert(who);
-        return next.run(request).await;
-    }
-    let who = match resolve(&state, request.headers()).await {
-        Ok(p) => p,
+    let public = rule == Rule::Public;
+    let cookies = !matches!(
+        rule,
+        Rule::Guarded {
+            anonymous: WhileOpen,
+            ..
+        }
+    );
+    let caller = match resolve(&state, request.headers(), cookies).await {
+        Ok(c) => c,
+        // A public route serves everyone, whatever credential came with it.
+        Err(_) if public => Caller::nobody(),
         Err(d) => return d.into_error().into_response(),
     };
-    if let Err(d) = decide(rule, &who) {
+    if let Err(d) = decide(rule, &caller.who, caller.open()) {
         return d.into_error().into_response();
     }
-    request.extensions_mut().insert(who);
-    next.run(request).await
+    if crate::signin::state_changing(request.method()) {
+        let login = path.as_deref() == Some("/auth/login");
+        request = match crate::signin::check_csrf(&caller, public, login, request).await {
+            Ok(r) => r,
+            Err(refused) => return refused,
+        };
+    }
+    // A new anonymous person is handed their cookie where they used a route
+    // of their own (`GET /auth/me` hands it out itself).
+    let hand_out = match &caller.via {
+        Via::Citizen {
+            citizen,
+            fresh: true,
+            ..
+        } if !public => Some(citizen.clone()),
+        _ => None,
+    };
+    request.extensions_mut().insert(caller.who.clone());
+    request.extensions_mut().insert(caller);
+    let mut response = next.run(request).await;
+    if let Some(citizen) = hand_out {
+        citizen.hand_out(&mut response, state.secure_cookies());
+    }
+    response
 }
 
 /// The caller, as the middleware resolved them (handlers take this).
 #[derive(Debug, Clone)]
 pub struct Who(pub Principal);
 
+/// A handler reached without [`authorize`] in front of it: never in
+/// serving (every route is behind it), so refused rather than guessed.
+fn unresolved() -> HttpError {
+    tracing::error!("a handler ran without a resolved caller; refused");
+    HttpError(ApiError::internal(
+        "The caller of this request was not resolved.",
+    ))
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Who {
     type Rejection = HttpError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        match parts.extensions.get::<Principal>() {
-            Some(p) => Ok(Who(p.clone())),
-            // Outside the router's middleware (never in serving): the anonymous public.
-            None => Ok(Who(Principal::anonymous(
-                &crate::data::subject_of(&parts.headers)?.user,
-            ))),
-        }
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .map(Who)
+            .ok_or_else(unresolved)
     }
+}
+
+/// The resolved caller of a request whose handler has only its parts.
+pub(crate) fn principal_of(parts: &Parts) -> Result<&Principal, HttpError> {
+    parts.extensions.get::<Principal>().ok_or_else(unresolved)
 }
 
 /// The data subject a principal's data is kept under.
@@ -732,15 +904,33 @@ mod tests {
         };
         let chat = rule_for(&Method::POST, "/v1/chat/completions").unwrap();
         let emb = rule_for(&Method::POST, "/v1/embeddings").unwrap();
-        let err = decide(chat, &dev).unwrap_err();
+        let err = decide(chat, &dev, false).unwrap_err();
         assert!(matches!(&err, Denial::Forbidden(m) if m.contains("Missing scopes: inference")));
-        assert_eq!(decide(emb, &dev), Ok(()));
+        assert_eq!(decide(emb, &dev, false), Ok(()));
         let anon = Principal::anonymous("u");
         assert!(matches!(
-            decide(chat, &anon),
+            decide(chat, &anon, false),
             Err(Denial::Unauthenticated(_))
         ));
         let conv = rule_for(&Method::GET, "/api/conversations").unwrap();
-        assert_eq!(decide(conv, &anon), Ok(()));
+        assert_eq!(decide(conv, &anon, false), Ok(()));
+    }
+
+    #[test]
+    fn open_mode_opens_the_openai_api_and_never_administration() {
+        let anon = Principal::anonymous("anon_1");
+        let chat = rule_for(&Method::POST, "/v1/chat/completions").unwrap();
+        assert_eq!(decide(chat, &anon, true), Ok(()));
+        for (m, p) in RULES.iter().map(|(m, p, _)| (*m, *p)) {
+            if !p.starts_with("/admin") {
+                continue;
+            }
+            let method = Method::from_bytes(m.as_bytes()).unwrap();
+            let rule = rule_for(&method, p).unwrap();
+            assert!(
+                matches!(decide(rule, &anon, true), Err(Denial::Unauthenticated(_))),
+                "{m} {p} is open to the anonymous on an open platform"
+            );
+        }
     }
 }

@@ -11,6 +11,7 @@
 //! renders an error body.
 
 pub mod admin;
+pub mod anonymous;
 pub mod apidoc;
 pub mod auth;
 pub mod conn;
@@ -20,6 +21,7 @@ pub mod data;
 pub mod embeddings;
 pub mod error;
 pub mod files;
+pub mod fleet;
 pub mod grounding;
 pub mod hardening;
 pub mod hints;
@@ -91,7 +93,7 @@ pub struct AppState {
     pub knowledge: Option<knowledge::KnowledgeService>,
     /// Background work a response started (streams, persistence); shutdown waits on it.
     pub tasks: TaskTracker,
-    /// Keys `/v1` and `/admin` require (none: open); see [`auth`].
+    /// The operator's static keys (none: no operator key); see [`auth`].
     pub api_keys: auth::ApiKeys,
     /// The country profile's safety pipeline; `None` only for a bare
     /// inference node (`sovra sim-node`), never for `sovra serve`.
@@ -107,6 +109,8 @@ pub struct AppState {
     pub identity: identity::Identity,
     /// Web sign-in (`/auth/*`) and the session cookie; `None`: not served.
     pub signin: Option<Arc<signin::SignIn>>,
+    /// The fleet behind `/admin/backends`, when `[[backends]]` is set.
+    pub fleet: Option<Arc<dyn fleet::Fleet>>,
     draining: Arc<AtomicBool>,
     metrics: observe::Metrics,
 }
@@ -135,6 +139,7 @@ impl AppState {
             audit_digests: false,
             quotas: None,
             signin: None,
+            fleet: None,
             draining: Arc::new(AtomicBool::new(false)),
             metrics: observe::Metrics::global(),
         }
@@ -152,7 +157,7 @@ impl AppState {
         self
     }
 
-    /// Require one of these keys on `/v1` and `/admin`.
+    /// Accept these operator keys (platform admins).
     pub fn with_api_keys(mut self, keys: auth::ApiKeys) -> Self {
         self.api_keys = keys;
         self
@@ -199,6 +204,19 @@ impl AppState {
     pub fn with_signin(mut self, signin: signin::SignIn) -> Self {
         self.signin = Some(Arc::new(signin));
         self
+    }
+
+    /// Serve the fleet's admin API over this fleet.
+    pub fn with_fleet(mut self, fleet: Arc<dyn fleet::Fleet>) -> Self {
+        self.fleet = Some(fleet);
+        self
+    }
+
+    /// Whether cookies are `Secure` (and `__Host-` named): as sign-in's.
+    pub fn secure_cookies(&self) -> bool {
+        self.signin
+            .as_ref()
+            .is_some_and(|s| s.config.secure_cookies)
     }
 
     /// Mark the server as shutting down: `/readyz` turns 503 so load balancers move away.
@@ -260,6 +278,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
             admin::delete_user
         ))
         .routes(routes!(admin::whoami))
+        .routes(routes!(fleet::list))
+        .routes(routes!(fleet::reload))
+        .routes(routes!(fleet::drain))
+        .routes(routes!(fleet::undrain))
         .routes(routes!(signin::login))
         .routes(routes!(signin::logout))
         .routes(routes!(signin::me))
@@ -293,10 +315,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            signin::csrf_guard,
-        ))
         .layer(axum::middleware::from_fn(observe::track_requests))
         .with_state(state);
     api.layer(CompressionLayer::new().compress_when(web::CompressWeb))

@@ -56,6 +56,10 @@ impl Quotas {
     }
 }
 
+/// When an anonymous caller refused for a crowd of anonymous counters may
+/// try again: the minute windows' counters are swept out by then.
+const CROWDED_RETRY: Duration = Duration::from_secs(60);
+
 /// The routes a quota applies to (as the router matches them).
 const METERED: [&str; 4] = [
     "/v1/chat/completions",
@@ -67,7 +71,9 @@ const METERED: [&str; 4] = [
 /// Who a request is charged to: the caller the identity middleware
 /// resolved. A tenant API key is charged by its id; one of the operator's
 /// static keys by its fingerprint (never the key itself); the user and
-/// their tenant path (every ancestor of which is a pool) always.
+/// their tenant path (every ancestor of which is a pool) always. The
+/// anonymous public (no credential) is marked so: the counters it creates
+/// come out of their own bounded share ([`sovra_limits::memory`]).
 pub fn charge_of(who: &Principal, headers: &HeaderMap) -> Charge {
     let key = match &who.credential {
         Credential::ApiKey { id, .. } => Some(id.clone()),
@@ -83,6 +89,7 @@ pub fn charge_of(who: &Principal, headers: &HeaderMap) -> Charge {
         user: Some(who.user.clone()),
         tenant: who.tenant.to_string(),
         model: None,
+        anonymous: who.credential == Credential::Anonymous,
     }
 }
 
@@ -342,6 +349,16 @@ impl Meter {
             Refusal::Unavailable(_) => HttpError(ApiError::overloaded(
                 "The rate-limit store is unavailable, so requests cannot be counted; try again shortly.",
             )),
+            Refusal::Crowded => {
+                self.set(Outcome {
+                    report: Report::default(),
+                    retry_after: Some(CROWDED_RETRY),
+                    hopeless: false,
+                });
+                HttpError(ApiError::overloaded(
+                    "Too many people without an account are using this service right now. Sign in, or try again in a minute.",
+                ))
+            }
         }
     }
 }
@@ -425,6 +442,7 @@ mod tests {
         assert_eq!(c.user.as_deref(), Some("alice"));
         assert_eq!(c.tenant, "public");
         assert_eq!(c.key, None);
+        assert!(c.anonymous, "nobody authenticated the anonymous public");
         // A tenant key by its id.
         who.tenant = sovra_identity::TenantPath::parse("nation/health").unwrap();
         who.credential = Credential::ApiKey {
@@ -434,6 +452,7 @@ mod tests {
         };
         let c = charge_of(&who, &HeaderMap::new());
         assert_eq!(c.key.as_deref(), Some("key_1"));
+        assert!(!c.anonymous);
         assert_eq!(c.tenant, "nation/health");
         // An operator key by its fingerprint, never the key.
         who.credential = Credential::Operator;

@@ -527,15 +527,25 @@ pub struct CallbackQuery {
         (status = 303, description = "Signed in; `Set-Cookie` carries the session; back to `/`"),
         (status = 401, description = "The flow or the ID token was refused (unknown or reused state, other browser, bad signature, issuer, audience, expiry or nonce)", body = sovra_core::error::ErrorEnvelope),
         (status = 404, description = "Single sign-on is not configured", body = sovra_core::error::ErrorEnvelope),
+        (status = 429, description = "Too many failed callbacks from this address; `retry-after` says when to try again", body = sovra_core::error::ErrorEnvelope),
     ))]
 pub async fn callback(State(state): State<AppState>, request: Request) -> Response {
     let Some((signin, oidc)) = services(&state) else {
         return not_configured();
     };
-    let ip = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip());
+    let ip = signin::client_ip(&request);
+    // Failed callbacks count against the client's address like failed
+    // passwords: past the limit, the address is locked out and each refusal
+    // costs no work and, but for the first, no audit entry.
+    let now = crate::identity::now_ms();
+    let checked = signin.throttle().check(None, ip, now);
+    if let Err(lockout) = checked {
+        metrics::counter!("sovra_signin_refused_total", "method" => "oidc").increment(1);
+        if lockout.first {
+            record_failure(&state, oidc, "locked_out", ip).await;
+        }
+        return signin::locked_out(lockout.retry_after);
+    }
     let query = match Query::<CallbackQuery>::try_from_uri(request.uri()) {
         Ok(q) => q.0,
         Err(e) => return HttpError::from(e).into_response(),
@@ -559,20 +569,9 @@ pub async fn callback(State(state): State<AppState>, request: Request) -> Respon
     let claims = match result {
         Ok(c) => c,
         Err(e) => {
-            signin::audit(
-                state.store.as_ref(),
-                "anonymous".to_owned(),
-                "auth.sign_in_failed",
-                "public",
-                None,
-                serde_json::json!({
-                    "method": "oidc",
-                    "issuer": oidc.config.issuer,
-                    "reason": e.to_string().chars().take(300).collect::<String>(),
-                    "ip": ip.map(|i| i.to_string()),
-                }),
-            )
-            .await;
+            signin.throttle().fail(None, ip, now);
+            let reason: String = e.to_string().chars().take(300).collect();
+            record_failure(&state, oidc, &reason, ip).await;
             return sso_error(&e);
         }
     };
@@ -611,6 +610,25 @@ pub async fn callback(State(state): State<AppState>, request: Request) -> Respon
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
+}
+
+/// `auth.sign_in_failed` for a callback that signed nobody in: the issuer,
+/// why (never a code or a token) and the client address.
+async fn record_failure(state: &AppState, oidc: &Oidc, reason: &str, ip: Option<std::net::IpAddr>) {
+    signin::audit(
+        state.store.as_ref(),
+        "anonymous".to_owned(),
+        "auth.sign_in_failed",
+        "public",
+        None,
+        serde_json::json!({
+            "method": "oidc",
+            "issuer": oidc.config.issuer,
+            "reason": reason,
+            "ip": ip.map(|i| i.to_string()),
+        }),
+    )
+    .await;
 }
 
 /// The user this provider identity maps to, created on first sign-in.

@@ -513,7 +513,7 @@ pub async fn chat_completions(
         return Ok(declined);
     }
     let mut prepared = prepare(&state, req)?;
-    crate::hints::apply(&headers, &mut prepared.generate.hints);
+    crate::hints::apply(&who, &headers, &mut prepared.generate.hints);
     let model = prepared.generate.model.clone();
     let ticket = admit(&state, &quota, &prepared.generate).await?;
     let (events, language) = crate::safety::generate(&state, prepared.generate).await?;
@@ -671,7 +671,7 @@ pub async fn completions(
 ) -> Result<Response, HttpError> {
     crate::identity::check_model(&who, &req.model)?;
     let mut prepared = prepare_text(&state, req)?;
-    crate::hints::apply(&headers, &mut prepared.generate.hints);
+    crate::hints::apply(&who, &headers, &mut prepared.generate.hints);
     let model = prepared.generate.model.clone();
     let ticket = admit(&state, &quota, &prepared.generate).await?;
     let (events, language) = crate::safety::generate(&state, prepared.generate).await?;

@@ -4,14 +4,17 @@
 //! session cookie they set (HttpOnly, SameSite=Lax, `Secure` with the
 //! `__Host-` prefix when served over TLS), [`resolve_session`] (the hook the
 //! principal-resolution middleware calls to turn a cookie into a
-//! [`Principal`]), and [`csrf_guard`], the layer that refuses a
-//! state-changing request carried by a session cookie unless it echoes the
-//! session's CSRF token and comes from this origin. Passwords are argon2id
-//! (`sovra_identity::password`); a name that does not exist costs the same
-//! hash. Failed attempts are counted per name and per client address in a
-//! bounded map ([`Throttle`]) and lock further attempts out for a window.
-//! Every sign-in, failed sign-in and sign-out is appended to the audit
-//! trail with the method and the user, never a password or a token.
+//! [`Principal`]), and [`check_csrf`], which that middleware runs on every
+//! state-changing request a cookie authenticated (a session's, or an
+//! anonymous person's, [`crate::anonymous`]): it is refused unless it
+//! echoes that cookie's CSRF token and comes from this origin. Passwords are
+//! argon2id (`sovra_identity::password`); a name that does not exist costs
+//! the same hash. Failed attempts are counted per name and per client
+//! address in a bounded map ([`Throttle`]) and lock further attempts out for
+//! a window. Every sign-in, failed sign-in and sign-out is appended to the
+//! audit trail with the method and the user, never a password or a token;
+//! attempts refused during a lockout are recorded once per lockout, not
+//! once each, so a client hammering a locked door cannot grow the trail.
 //! Single sign-on (OpenID Connect) lives in [`crate::oidc`] and ends in the
 //! same [`SignIn::start_session`].
 
@@ -23,7 +26,6 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{ConnectInfo, FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 use sovra_core::{ApiError, ErrorKind};
@@ -94,6 +96,17 @@ struct Failures {
     since_ms: i64,
     last_ms: i64,
     count: u32,
+    /// A refusal during this lockout has been put on the record.
+    refusal_recorded: bool,
+}
+
+/// An attempt refused because its name or address is locked out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lockout {
+    /// Seconds until the lockout ends (`retry-after`).
+    pub retry_after: u64,
+    /// The first refusal of this lockout: the one the audit trail records.
+    pub first: bool,
 }
 
 /// Failed sign-ins per account name and per client address, in a map that
@@ -119,38 +132,60 @@ impl Throttle {
         i64::try_from(self.config.window.as_millis()).unwrap_or(i64::MAX)
     }
 
-    fn keys(name: &str, ip: Option<IpAddr>) -> (String, Option<String>) {
-        (
-            format!("n:{}", name.to_lowercase()),
-            ip.map(|ip| format!("a:{ip}")),
-        )
+    fn keys(name: Option<&str>, ip: Option<IpAddr>) -> impl Iterator<Item = (String, bool)> {
+        name.map(|n| (format!("n:{}", n.to_lowercase()), true))
+            .into_iter()
+            .chain(ip.map(|ip| (format!("a:{ip}"), false)))
     }
 
-    /// `Err(seconds)` while `name` or `ip` is locked out.
-    pub fn check(&self, name: &str, ip: Option<IpAddr>, now_ms: i64) -> Result<(), u64> {
-        let (n, a) = Self::keys(name, ip);
+    /// `Err` while `name` or `ip` is locked out (`name` None: the address
+    /// alone, as for single sign-on callbacks). The first refusal of each
+    /// lockout says so ([`Lockout::first`]), for the audit trail.
+    pub fn check(
+        &mut self,
+        name: Option<&str>,
+        ip: Option<IpAddr>,
+        now_ms: i64,
+    ) -> Result<(), Lockout> {
         let window = self.window_ms();
-        let locked = |key: &str, max: u32| {
-            self.entries
-                .get(key)
+        let mut out: Option<Lockout> = None;
+        for (key, is_name) in Self::keys(name, ip) {
+            let max = if is_name {
+                self.config.max_per_name
+            } else {
+                self.config.max_per_ip
+            };
+            let Some(f) = self
+                .entries
+                .get_mut(&key)
                 .filter(|f| f.count >= max && now_ms - f.since_ms < window)
-                .map(|f| {
-                    let left_ms = window - (now_ms - f.since_ms);
-                    u64::try_from(left_ms.max(0)).unwrap_or(0).div_ceil(1000)
-                })
-        };
-        let by_name = locked(&n, self.config.max_per_name);
-        let by_ip = a.and_then(|a| locked(&a, self.config.max_per_ip));
-        match by_name.into_iter().chain(by_ip).max() {
-            Some(secs) => Err(secs.max(1)),
-            None => Ok(()),
+            else {
+                continue;
+            };
+            let left_ms = window - (now_ms - f.since_ms);
+            let secs = u64::try_from(left_ms.max(0))
+                .unwrap_or(0)
+                .div_ceil(1000)
+                .max(1);
+            let first = !f.refusal_recorded;
+            f.refusal_recorded = true;
+            out = Some(match out {
+                Some(o) => Lockout {
+                    retry_after: o.retry_after.max(secs),
+                    first: o.first || first,
+                },
+                None => Lockout {
+                    retry_after: secs,
+                    first,
+                },
+            });
         }
+        out.map_or(Ok(()), Err)
     }
 
-    /// Count a failure against `name` and `ip`.
-    pub fn fail(&mut self, name: &str, ip: Option<IpAddr>, now_ms: i64) {
-        let (n, a) = Self::keys(name, ip);
-        for key in std::iter::once(n).chain(a) {
+    /// Count a failure against `name` and `ip` (`name` None: the address alone).
+    pub fn fail(&mut self, name: Option<&str>, ip: Option<IpAddr>, now_ms: i64) {
+        for (key, _) in Self::keys(name, ip) {
             self.bump(key, now_ms);
         }
     }
@@ -174,6 +209,7 @@ impl Throttle {
             since_ms: now_ms,
             last_ms: now_ms,
             count: 0,
+            refusal_recorded: false,
         };
         let f = self.entries.entry(key).or_insert(fresh);
         if now_ms - f.since_ms >= window {
@@ -185,7 +221,9 @@ impl Throttle {
 
     /// A successful sign-in clears the name's failures (not the address's).
     pub fn succeed(&mut self, name: &str) {
-        self.entries.remove(&Self::keys(name, None).0);
+        for (key, _) in Self::keys(Some(name), None) {
+            self.entries.remove(&key);
+        }
     }
 
     /// Keys tracked now.
@@ -248,7 +286,7 @@ impl SignIn {
         }
     }
 
-    fn throttle(&self) -> std::sync::MutexGuard<'_, Throttle> {
+    pub(crate) fn throttle(&self) -> std::sync::MutexGuard<'_, Throttle> {
         // A poisoned lock only means a panic elsewhere; the counts are still usable.
         self.throttle.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -332,17 +370,19 @@ pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// The hook principal resolution calls: the signed-in user behind the
-/// request's session cookie, or None (no cookie, an unknown, expired or
-/// deleted session, a disabled user, or sign-in not served).
-pub async fn resolve_session(state: &AppState, headers: &HeaderMap) -> Option<Principal> {
+/// request's session cookie, with the session's CSRF token; or None (no
+/// cookie, an unknown, expired or deleted session, a disabled user, or
+/// sign-in not served).
+pub async fn resolve_session(state: &AppState, headers: &HeaderMap) -> Option<(Principal, String)> {
     let signin = state.signin.as_ref()?;
     let (session, user) = signin.session_of(headers).await?;
-    Some(Principal {
+    let who = Principal {
         user: user.id,
         tenant: user.tenant,
         role: user.role,
         credential: Credential::Session { id: session.id },
-    })
+    };
+    Some((who, session.csrf))
 }
 
 fn directory_error(e: sovra_identity::DirectoryError) -> HttpError {
@@ -358,7 +398,7 @@ fn not_served() -> HttpError {
     )
 }
 
-fn client_ip(request: &Request) -> Option<IpAddr> {
+pub(crate) fn client_ip(request: &Request) -> Option<IpAddr> {
     request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -446,8 +486,13 @@ pub struct MeResponse {
     pub signed_in: bool,
     pub user: Option<Me>,
     /// Echo as `x-csrf-token` (or form field `csrf_token`) on every
-    /// state-changing request made with the session cookie.
+    /// state-changing request made with the session cookie (or, not signed
+    /// in, with the anonymous cookie).
     pub csrf_token: Option<String>,
+    /// Not signed in: the anonymous person this browser is (its cookie,
+    /// handed out with this answer), whose conversations and data are
+    /// theirs alone.
+    pub anonymous_id: Option<String>,
     /// `password` or `oidc`.
     pub method: Option<String>,
     pub expires_at_ms: Option<i64>,
@@ -469,6 +514,7 @@ fn me_response(signin: &SignIn, session: &Session, user: &User) -> MeResponse {
         signed_in: true,
         user: Some(Me::from(user)),
         csrf_token: Some(session.csrf.clone()),
+        anonymous_id: None,
         method: Some(session.method.clone()),
         expires_at_ms: Some(session.expires_at_ms),
         methods: methods(Some(signin)),
@@ -489,18 +535,37 @@ fn set_cookie(response: &mut Response, cookie: &str) {
 }
 
 /// Who is signed in, the CSRF token for the page, and how one can sign in.
+/// Not signed in, where the anonymous public is served: the anonymous
+/// person this browser is, handed out (or renewed) as an `HttpOnly` cookie,
+/// and its CSRF token.
 #[utoipa::path(get, path = "/auth/me", tag = "sign-in",
-    responses((status = 200, description = "The session's user (or `signed_in: false`) and the sign-in methods", body = MeResponse)))]
-pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    responses((status = 200, description = "The session's user (or `signed_in: false`, with the anonymous person's id and CSRF token where the anonymous public is served) and the sign-in methods; `Set-Cookie` carries the anonymous cookie", body = MeResponse)))]
+pub async fn me(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: Option<axum::Extension<crate::identity::Caller>>,
+) -> Response {
     let signin = state.signin.as_deref();
-    let body = match signin {
-        Some(s) => match s.session_of(&headers).await {
-            Some((session, user)) => me_response(s, &session, &user),
-            None => signed_out(Some(s)),
-        },
-        None => signed_out(None),
-    };
-    no_store(Json(body).into_response())
+    if let Some(s) = signin
+        && let Some((session, user)) = s.session_of(&headers).await
+    {
+        return no_store(Json(me_response(s, &session, &user)).into_response());
+    }
+    let mut body = signed_out(signin);
+    let citizen = caller.and_then(|c| match c.0.via {
+        crate::identity::Via::Citizen { citizen, .. } => Some(citizen),
+        _ => None,
+    });
+    if let Some(c) = &citizen {
+        body.csrf_token = Some(c.csrf().expose().to_owned());
+        body.anonymous_id = Some(c.user());
+    }
+    let mut response = Json(body).into_response();
+    if let Some(c) = citizen {
+        // Handed out or renewed: a visit keeps the person for another MAX_AGE.
+        c.hand_out(&mut response, state.secure_cookies());
+    }
+    no_store(response)
 }
 
 fn signed_out(signin: Option<&SignIn>) -> MeResponse {
@@ -508,6 +573,7 @@ fn signed_out(signin: Option<&SignIn>) -> MeResponse {
         signed_in: false,
         user: None,
         csrf_token: None,
+        anonymous_id: None,
         method: None,
         expires_at_ms: None,
         methods: methods(signin),
@@ -528,7 +594,7 @@ fn bad_credentials() -> HttpError {
     )
 }
 
-fn locked_out(retry_after: u64) -> Response {
+pub(crate) fn locked_out(retry_after: u64) -> Response {
     let mut r = HttpError(
         ApiError::new(
             ErrorKind::RateLimited,
@@ -588,10 +654,15 @@ async fn login_inner(state: AppState, request: Request) -> Result<Response, Resp
         return Err(bad_credentials().into_response());
     }
     let now = now_ms();
-    let check = signin.throttle().check(&name, ip, now);
-    if let Err(retry_after) = check {
-        record_failure(&state, &name, None, ip, "locked_out").await;
-        return Err(locked_out(retry_after));
+    let check = signin.throttle().check(Some(&name), ip, now);
+    if let Err(lockout) = check {
+        // Once per lockout: a client hammering a locked door does not grow
+        // the trail (the refusals are counted in the metrics instead).
+        metrics::counter!("sovra_signin_refused_total", "method" => "password").increment(1);
+        if lockout.first {
+            record_failure(&state, &name, None, ip, "locked_out").await;
+        }
+        return Err(locked_out(lockout.retry_after));
     }
     let found = signin
         .directory
@@ -616,7 +687,7 @@ async fn login_inner(state: AppState, request: Request) -> Result<Response, Resp
                 Some(u) if u.disabled => "disabled",
                 Some(_) => "wrong_password",
             };
-            signin.throttle().fail(&name, ip, now);
+            signin.throttle().fail(Some(&name), ip, now);
             record_failure(&state, &name, other.as_ref(), ip, reason).await;
             tokio::time::sleep(signin.config.failure_delay).await;
             return Err(bad_credentials().into_response());
@@ -740,7 +811,8 @@ fn forbidden(message: &str, code: &str) -> Response {
     HttpError(ApiError::new(ErrorKind::PermissionDenied, message).with_code(code)).into_response()
 }
 
-fn state_changing(method: &Method) -> bool {
+/// Whether a request changes state (anything but GET, HEAD, OPTIONS, TRACE).
+pub(crate) fn state_changing(method: &Method) -> bool {
     !matches!(
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
@@ -768,50 +840,57 @@ fn cross_origin(headers: &HeaderMap) -> bool {
     origin_host != Some(host)
 }
 
-/// The largest form body the guard reads to find `csrf_token`.
+/// The largest form body the check reads to find `csrf_token`.
 const MAX_FORM_BYTES: usize = 64 * 1024;
 
-/// The CSRF layer. A state-changing request (anything but GET, HEAD,
-/// OPTIONS) that a live session cookie would authenticate must carry the
-/// session's CSRF token (`x-csrf-token`, or form field `csrf_token`),
-/// compared in constant time, and must not come from another origin; else
-/// 403. Requests with an `Authorization` header are authenticated by their
-/// key, not the cookie, and pass; so do requests without a live session.
-/// `POST /auth/login` is checked for its origin only (it has no session yet).
-pub async fn csrf_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(signin) = state.signin.clone() else {
-        return next.run(request).await;
+/// The CSRF check of a state-changing request, run by the identity
+/// middleware once it knows what authenticated the request.
+///
+/// A request a bearer key authenticated used no cookie and passes (a
+/// cross-site page cannot add that header without a CORS preflight, which
+/// Sovra does not grant). Any other must not come from another origin; and
+/// one a cookie authenticates (a signed-in session; an anonymous person's
+/// cookie on their own routes) must carry that cookie's CSRF token
+/// (`x-csrf-token`, or form field `csrf_token`), compared in constant time;
+/// else 403. An `Authorization` header that authenticated nothing (`Basic
+/// …`, an empty `Bearer`) changes none of this. `POST /auth/login` has no
+/// session yet and is checked for its origin only; a new anonymous person
+/// (no cookie came) has nothing to forge.
+pub async fn check_csrf(
+    caller: &crate::identity::Caller,
+    public: bool,
+    login: bool,
+    request: Request,
+) -> Result<Request, Response> {
+    use crate::identity::Via;
+    let expected = match &caller.via {
+        Via::Key => return Ok(request),
+        Via::Session { csrf } if !login => SessionToken::parse(csrf)
+            .map(Some)
+            .map_err(|_| forbidden("The session has no usable CSRF token.", "csrf_failed"))?,
+        Via::Citizen {
+            citizen,
+            fresh: false,
+            ..
+        } if !public => Some(citizen.csrf()),
+        _ => None,
     };
-    if !state_changing(request.method()) {
-        return next.run(request).await;
-    }
     let headers = request.headers();
-    let path = request.uri().path();
-    if path == "/auth/login" {
-        if cross_origin(headers) {
-            return forbidden(
+    if cross_origin(headers) {
+        return Err(if login {
+            forbidden(
                 "Sign-in is only accepted from this site's own pages.",
                 "cross_origin",
-            );
-        }
-        return next.run(request).await;
+            )
+        } else {
+            forbidden(
+                "This request came from another site and is not authenticated by a key: refused.",
+                "cross_origin",
+            )
+        });
     }
-    if headers.contains_key(header::AUTHORIZATION)
-        || cookie_value(headers, signin.cookie_name()).is_none()
-    {
-        return next.run(request).await;
-    }
-    let Some((session, _)) = signin.session_of(headers).await else {
-        return next.run(request).await;
-    };
-    if cross_origin(headers) {
-        return forbidden(
-            "This request came from another site and carries a session cookie: refused.",
-            "cross_origin",
-        );
-    }
-    let Ok(expected) = SessionToken::parse(&session.csrf) else {
-        return forbidden("The session has no usable CSRF token.", "csrf_failed");
+    let Some(expected) = expected else {
+        return Ok(request);
     };
     let presented = headers
         .get(CSRF_HEADER)
@@ -822,7 +901,7 @@ pub async fn csrf_guard(State(state): State<AppState>, request: Request, next: N
         None if is_form(headers) => {
             let (parts, body) = request.into_parts();
             let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
-                return forbidden("The form is too large to check.", "csrf_failed");
+                return Err(forbidden("The form is too large to check.", "csrf_failed"));
             };
             let field = form_field(&bytes, CSRF_FIELD);
             (
@@ -833,11 +912,11 @@ pub async fn csrf_guard(State(state): State<AppState>, request: Request, next: N
         None => (request, None),
     };
     match presented {
-        Some(p) if expected.matches(&p) => next.run(request).await,
-        _ => forbidden(
+        Some(p) if expected.matches(&p) => Ok(request),
+        _ => Err(forbidden(
             "Missing or wrong CSRF token: send the token from GET /auth/me as the x-csrf-token header.",
             "csrf_failed",
-        ),
+        )),
     }
 }
 
@@ -867,13 +946,30 @@ mod tests {
             max_tracked: 100,
         });
         for i in 0..3 {
-            assert!(t.check("Alice", ip("10.0.0.1"), i).is_ok());
-            t.fail("alice", ip("10.0.0.1"), i);
+            assert!(t.check(Some("Alice"), ip("10.0.0.1"), i).is_ok());
+            t.fail(Some("alice"), ip("10.0.0.1"), i);
         }
-        let left = t.check("ALICE", ip("10.0.0.9"), 10_000).unwrap_err();
-        assert_eq!(left, 50, "locked until the first failure's window ends");
-        assert!(t.check("bob", ip("10.0.0.1"), 10_000).is_ok());
-        assert!(t.check("alice", None, 60_000).is_ok(), "window over");
+        let left = t.check(Some("ALICE"), ip("10.0.0.9"), 10_000).unwrap_err();
+        assert_eq!(
+            left,
+            Lockout {
+                retry_after: 50,
+                first: true
+            },
+            "locked until the first failure's window ends"
+        );
+        // Every later refusal of the same lockout is not the first.
+        for now in [10_001, 20_000, 59_999] {
+            let again = t.check(Some("alice"), ip("10.0.0.7"), now).unwrap_err();
+            assert!(!again.first, "{again:?}");
+        }
+        assert!(t.check(Some("bob"), ip("10.0.0.1"), 10_000).is_ok());
+        assert!(t.check(Some("alice"), None, 60_000).is_ok(), "window over");
+        // A new lockout is recorded again.
+        for i in 0..3 {
+            t.fail(Some("alice"), None, 60_000 + i);
+        }
+        assert!(t.check(Some("alice"), None, 60_010).unwrap_err().first);
     }
 
     #[test]
@@ -885,10 +981,14 @@ mod tests {
             max_tracked: 100,
         });
         for i in 0..4 {
-            t.fail(&format!("user{i}"), ip("192.0.2.7"), 0);
+            t.fail(Some(&format!("user{i}")), ip("192.0.2.7"), 0);
         }
-        assert!(t.check("someone-else", ip("192.0.2.7"), 1).is_err());
-        assert!(t.check("someone-else", ip("192.0.2.8"), 1).is_ok());
+        assert!(t.check(Some("someone-else"), ip("192.0.2.7"), 1).is_err());
+        assert!(t.check(Some("someone-else"), ip("192.0.2.8"), 1).is_ok());
+        // The address alone (single sign-on callbacks): locked too, once on the record.
+        assert!(!t.check(None, ip("192.0.2.7"), 2).unwrap_err().first);
+        t.fail(None, ip("192.0.2.9"), 0);
+        assert!(t.check(None, ip("192.0.2.9"), 1).is_ok());
     }
 
     #[test]
@@ -897,11 +997,11 @@ mod tests {
             max_per_name: 2,
             ..ThrottleConfig::default()
         });
-        t.fail("a", None, 0);
-        t.fail("a", None, 0);
-        assert!(t.check("a", None, 1).is_err());
+        t.fail(Some("a"), None, 0);
+        t.fail(Some("a"), None, 0);
+        assert!(t.check(Some("a"), None, 1).is_err());
         t.succeed("a");
-        assert!(t.check("a", None, 1).is_ok());
+        assert!(t.check(Some("a"), None, 1).is_ok());
     }
 
     #[test]
@@ -911,11 +1011,11 @@ mod tests {
             ..ThrottleConfig::default()
         });
         for i in 0..1000 {
-            t.fail(&format!("name{i}"), ip("10.1.1.1"), i);
+            t.fail(Some(&format!("name{i}")), ip("10.1.1.1"), i);
         }
         assert!(t.len() <= 16, "{}", t.len());
         // The address, failing all along, is still there and locked.
-        assert!(t.check("new", ip("10.1.1.1"), 1000).is_err());
+        assert!(t.check(Some("new"), ip("10.1.1.1"), 1000).is_err());
     }
 
     #[test]

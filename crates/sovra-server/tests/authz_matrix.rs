@@ -68,6 +68,7 @@ const API: &[As] = &[R(PlatformAdmin), R(TenantAdmin), R(Developer), R(Member)];
 const ADMINS: &[As] = &[R(PlatformAdmin), R(TenantAdmin)];
 const OVERSIGHT: &[As] = &[R(PlatformAdmin), R(TenantAdmin), R(Auditor)];
 const KEYS: &[As] = &[R(PlatformAdmin), R(TenantAdmin), R(Developer)];
+const PLATFORM: &[As] = &[R(PlatformAdmin)];
 
 /// Who may call each route (of a closed platform: a platform admin exists).
 const EXPECTED: &[(&str, &str, &[As])] = &[
@@ -136,6 +137,11 @@ const EXPECTED: &[(&str, &str, &[As])] = &[
     ("GET", "/admin/keys/{id}", KEYS),
     ("DELETE", "/admin/keys/{id}", KEYS),
     ("GET", "/admin/whoami", SIGNED_IN),
+    // The fleet: the platform's alone (no tenant's admin, never the anonymous).
+    ("GET", "/admin/backends", PLATFORM),
+    ("POST", "/admin/backends/reload", PLATFORM),
+    ("POST", "/admin/backends/{name}/drain", PLATFORM),
+    ("POST", "/admin/backends/{name}/undrain", PLATFORM),
 ];
 
 fn served() -> Vec<(String, String)> {
@@ -298,7 +304,7 @@ fn concrete(template: &str, own: bool, o: &Other) -> String {
                 Some("models") => "sim".into(),
                 _ => "other-thing".into(),
             },
-            "{message_id}" | "{file_id}" => "nothing-here".to_owned(),
+            "{message_id}" | "{file_id}" | "{name}" => "nothing-here".to_owned(),
             s if s.starts_with('{') => panic!("no value for {s} in {template}"),
             s => s.to_owned(),
         };

@@ -257,6 +257,39 @@ async fn directory_users(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(store.platform_admins().await.unwrap(), 1);
+    // The last enabled platform admin cannot be disabled, demoted or
+    // deleted (the platform would have nobody to run it, and would look
+    // fresh); nothing of the refused change is kept, audit entry included.
+    for change in [
+        UserChange {
+            disabled: Some(true),
+            ..UserChange::default()
+        },
+        UserChange {
+            role: Some(Role::TenantAdmin),
+            ..UserChange::default()
+        },
+    ] {
+        let refused = store.update_user(&root.id, &change, "cli:test").await;
+        assert!(
+            matches!(&refused, Err(DirectoryError::Invalid(m)) if m.contains("last enabled platform admin")),
+            "{refused:?}"
+        );
+    }
+    assert!(matches!(
+        store.delete_user(&root.id, "cli:test").await,
+        Err(DirectoryError::Invalid(_))
+    ));
+    assert_eq!(store.user(&root.id).await.unwrap(), Some(root.clone()));
+    assert_eq!(store.platform_admins().await.unwrap(), 1);
+    // With a second one, the first may go.
+    let root2 = store
+        .create_user(
+            &new_user("nation", "root2", Role::PlatformAdmin),
+            "cli:test",
+        )
+        .await
+        .unwrap();
     let changed = store
         .update_user(
             &root.id,
@@ -272,7 +305,7 @@ async fn directory_users(store: &dyn Store) {
     assert!(changed.disabled);
     assert_eq!(
         store.platform_admins().await.unwrap(),
-        0,
+        1,
         "disabled admins do not count"
     );
     let demoted = store
@@ -304,6 +337,7 @@ async fn directory_users(store: &dyn Store) {
     assert!(store.delete_user(&root.id, "cli:test").await.unwrap());
     assert!(!store.delete_user(&root.id, "cli:test").await.unwrap());
     assert!(store.user(&root.id).await.unwrap().is_none());
+    assert!(store.user(&root2.id).await.unwrap().is_some());
     let busy = store.delete_tenant(&tp("acme"), "t").await;
     assert!(
         matches!(busy, Err(DirectoryError::Invalid(_))),
@@ -317,7 +351,7 @@ async fn directory_users(store: &dyn Store) {
             count("user.update"),
             count("user.delete")
         ),
-        (4, 2, 1)
+        (5, 2, 1)
     );
     let upd = audit.iter().rfind(|e| e.action == "user.update").unwrap();
     assert_eq!(upd.subject.as_deref(), Some(bob.id.as_str()));

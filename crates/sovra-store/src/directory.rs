@@ -191,6 +191,33 @@ macro_rules! impl_sql_directory {
                 Ok(())
             }
 
+            /// Refuse the change being made in `conn` when it leaves no enabled
+            /// platform admin: the platform would have nobody to run it, and a
+            /// server started on it would count as a fresh, open one. Called
+            /// after the change's audit entry, whose write holds the audit head
+            /// row's lock, so concurrent changes are counted one after another.
+            async fn keep_a_platform_admin(
+                &self,
+                conn: &mut <$db as sqlx::Database>::Connection,
+            ) -> Result<(), sovra_identity::DirectoryError> {
+                use sqlx::Row as _;
+                use $crate::directory::backend;
+                let n: i64 = sqlx::query(
+                    "SELECT COUNT(*) AS n FROM users WHERE role = 'platform_admin' AND disabled = 0",
+                )
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(backend)?
+                .try_get("n")
+                .map_err(backend)?;
+                if n == 0 {
+                    return Err(sovra_identity::DirectoryError::Invalid(
+                        "this is the last enabled platform admin: make another platform admin first (sovra admin user create --role platform_admin)".into(),
+                    ));
+                }
+                Ok(())
+            }
+
             async fn tenants_where(
                 &self,
                 root: Option<&sovra_identity::TenantPath>,
@@ -536,6 +563,8 @@ macro_rules! impl_sql_directory {
                 let Some((mut user, mut hash)) = row.as_ref().map(Self::user_row).transpose()? else {
                     return Ok(None);
                 };
+                let was_platform_admin =
+                    user.role == sovra_identity::Role::PlatformAdmin && !user.disabled;
                 if let Some(d) = &change.display_name {
                     user.display_name = d.clone();
                 }
@@ -592,6 +621,11 @@ macro_rules! impl_sql_directory {
                     serde_json::Value::Object(details),
                 )
                 .await?;
+                if was_platform_admin
+                    && (user.disabled || user.role != sovra_identity::Role::PlatformAdmin)
+                {
+                    self.keep_a_platform_admin(&mut tx).await?;
+                }
                 tx.commit().await.map_err(backend)?;
                 Ok(Some(user))
             }
@@ -604,7 +638,7 @@ macro_rules! impl_sql_directory {
                 use sqlx::Row as _;
                 use $crate::directory::backend;
                 let mut tx = self.begin_write().await?;
-                let Some(row) = sqlx::query("SELECT tenant FROM users WHERE id = $1")
+                let Some(row) = sqlx::query("SELECT tenant, role FROM users WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&mut *tx)
                     .await
@@ -613,6 +647,7 @@ macro_rules! impl_sql_directory {
                     return Ok(false);
                 };
                 let tenant: String = row.try_get("tenant").map_err(backend)?;
+                let role: String = row.try_get("role").map_err(backend)?;
                 let tenant = $crate::directory::parse_path(&tenant)?;
                 let sessions = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
                     .bind(id)
@@ -640,6 +675,9 @@ macro_rules! impl_sql_directory {
                     serde_json::json!({ "id": id, "keys": keys, "sessions": sessions }),
                 )
                 .await?;
+                if role == sovra_identity::Role::PlatformAdmin.as_str() {
+                    self.keep_a_platform_admin(&mut tx).await?;
+                }
                 tx.commit().await.map_err(backend)?;
                 Ok(true)
             }

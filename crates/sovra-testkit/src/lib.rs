@@ -24,6 +24,10 @@ pub struct Sovra {
     pub base: String,
     pub log: PathBuf,
     pub client: reqwest::Client,
+    /// The anonymous people tests call by name ([`Sovra::person`]).
+    people: std::sync::Mutex<std::collections::HashMap<String, Citizen>>,
+    /// The keys of the members tests call by name ([`Sovra::member_key`]).
+    members: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// A port nobody is listening on right now.
@@ -94,6 +98,8 @@ impl Sovra {
             base: format!("http://127.0.0.1:{port}"),
             log,
             client: reqwest::Client::new(),
+            people: Default::default(),
+            members: Default::default(),
         };
         me.wait_ready(Duration::from_secs(120)).await?;
         Ok(me)
@@ -191,6 +197,248 @@ impl Sovra {
         let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         Ok((status, value))
     }
+}
+
+/// One anonymous person of the web chat: the cookie the server handed out
+/// (`name=value`), its CSRF token, and the user id it stands for.
+#[derive(Debug, Clone)]
+pub struct Citizen {
+    pub cookie: String,
+    pub csrf: String,
+    pub id: String,
+}
+
+/// The `name=value` of the cookie called `name` a response sets.
+pub fn set_cookie(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .map(|pair| pair.trim().to_owned())
+        .find(|pair| {
+            pair.split_once('=')
+                .is_some_and(|(n, v)| n == name && !v.is_empty())
+        })
+}
+
+impl Sovra {
+    /// A new anonymous person, as the web chat becomes one: `GET /auth/me`
+    /// hands out the cookie and its CSRF token.
+    pub async fn citizen(&self) -> Citizen {
+        let r = self
+            .client
+            .get(self.url("/auth/me"))
+            .send()
+            .await
+            .expect("GET /auth/me");
+        let cookie = set_cookie(r.headers(), "sovra_anon")
+            .unwrap_or_else(|| panic!("no anonymous cookie handed out: {:?}", r.headers()));
+        let me: Value = r.json().await.expect("GET /auth/me answers JSON");
+        Citizen {
+            cookie,
+            csrf: me["csrf_token"].as_str().expect("a CSRF token").to_owned(),
+            id: me["anonymous_id"]
+                .as_str()
+                .expect("an anonymous id")
+                .to_owned(),
+        }
+    }
+
+    /// From now on `client` (and so `get`, `post`, `send`) carries
+    /// `Authorization: Bearer KEY`: the test acts as that key everywhere
+    /// (do not mix with [`Sovra::as_person`], which the key would override).
+    pub fn use_key(&mut self, key: &str) {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+            .expect("a key fits a header");
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+        self.client = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("a client");
+    }
+
+    /// The anonymous person this test calls `name`: a new one (its own
+    /// cookie from `GET /auth/me`) the first time, the same one after.
+    pub async fn person(&self, name: &str) -> Citizen {
+        if let Some(c) = self.people.lock().unwrap().get(name) {
+            return c.clone();
+        }
+        let c = self.citizen().await;
+        self.people
+            .lock()
+            .unwrap()
+            .entry(name.to_owned())
+            .or_insert(c)
+            .clone()
+    }
+
+    /// Call `citizen` `name` from now on (a person carried over from another server).
+    pub fn adopt(&self, name: &str, citizen: Citizen) {
+        self.people.lock().unwrap().insert(name.to_owned(), citizen);
+    }
+
+    /// The key of the member of the `public` tenant this test calls `name`
+    /// (`name@public.test`, made over the admin API with `admin_key` the
+    /// first time).
+    pub async fn member_key(&self, admin_key: &str, name: &str) -> String {
+        if let Some(k) = self.members.lock().unwrap().get(name) {
+            return k.clone();
+        }
+        let (_, key) = self
+            .make_user(
+                admin_key,
+                "public",
+                &format!("{name}@public.test"),
+                "member",
+                None,
+            )
+            .await;
+        self.members
+            .lock()
+            .unwrap()
+            .entry(name.to_owned())
+            .or_insert(key)
+            .clone()
+    }
+
+    /// Call the member with `key` `name` from now on (one made on another replica).
+    pub fn adopt_key(&self, name: &str, key: &str) {
+        self.members
+            .lock()
+            .unwrap()
+            .insert(name.to_owned(), key.to_owned());
+    }
+
+    /// A request as the anonymous person this test calls `name`.
+    pub async fn as_person(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        name: &str,
+    ) -> reqwest::RequestBuilder {
+        let c = self.person(name).await;
+        self.as_citizen(method, path, &c)
+    }
+
+    /// A request as `citizen`: their cookie, and their CSRF token.
+    pub fn as_citizen(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        citizen: &Citizen,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .header(reqwest::header::COOKIE, &citizen.cookie)
+            .header("x-csrf-token", &citizen.csrf)
+    }
+
+    /// A request with `Authorization: Bearer KEY`.
+    pub fn with_key(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path)).bearer_auth(key)
+    }
+
+    /// A user of `tenant` with `role` (and `password`, to sign in with),
+    /// made over the admin API with `admin_key`, and a key acting as them
+    /// (every scope): `(user id, key secret)`.
+    pub async fn make_user(
+        &self,
+        admin_key: &str,
+        tenant: &str,
+        name: &str,
+        role: &str,
+        password: Option<&str>,
+    ) -> (String, String) {
+        let mut body = serde_json::json!({"name": name, "tenant": tenant, "role": role});
+        if let Some(p) = password {
+            body["password"] = serde_json::json!(p);
+        }
+        let r = self
+            .with_key(reqwest::Method::POST, "/admin/users", admin_key)
+            .json(&body)
+            .send()
+            .await
+            .expect("POST /admin/users");
+        let status = r.status();
+        let user: Value = r.json().await.unwrap_or_default();
+        assert_eq!(status, 201, "{user}");
+        let id = user["id"].as_str().expect("a user id").to_owned();
+        let r = self
+            .with_key(reqwest::Method::POST, "/admin/keys", admin_key)
+            .json(&serde_json::json!({"name": name, "user": id}))
+            .send()
+            .await
+            .expect("POST /admin/keys");
+        let status = r.status();
+        let key: Value = r.json().await.unwrap_or_default();
+        assert_eq!(status, 201, "{key}");
+        (id, key["secret"].as_str().expect("a secret").to_owned())
+    }
+}
+
+/// `sovra admin ARGS --data-dir DIR`, with `stdin` piped in: whether it
+/// succeeded, and its output (stdout then stderr).
+pub fn sovra_admin(
+    bin: &Path,
+    data_dir: &Path,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (bool, String) {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(bin)
+        .arg("admin")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("SOVRA_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sovra admin runs");
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// `sovra admin bootstrap`: the first platform admin (with `password`, to
+/// sign in with); the secret of the key it prints.
+pub fn bootstrap(bin: &Path, data_dir: &Path, name: &str, password: Option<&str>) -> String {
+    let mut args = vec!["bootstrap", "--name", name];
+    if password.is_some() {
+        args.push("--password-stdin");
+    }
+    let (ok, out) = sovra_admin(bin, data_dir, &args, password);
+    assert!(ok, "bootstrap failed: {out}");
+    let start = out.find('{').expect("bootstrap prints JSON");
+    let boot: Value = serde_json::Deserializer::from_str(&out[start..])
+        .into_iter::<Value>()
+        .next()
+        .and_then(Result::ok)
+        .expect("bootstrap prints JSON");
+    boot["secret"].as_str().expect("a secret").to_owned()
 }
 
 /// The `data:` payloads of an SSE response, in order (including `[DONE]`).

@@ -242,6 +242,12 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormatArg>,
+    /// Serve an open platform (no operator key, no platform admin yet) on an
+    /// address other than loopback: anyone who reaches it may use the
+    /// OpenAI API. Without it such a server refuses to start
+    /// (identity.public_open).
+    #[arg(long)]
+    pub public_open: bool,
 }
 
 impl ServeArgs {
@@ -287,6 +293,9 @@ impl ServeArgs {
         }
         if !engine.is_empty() {
             top.insert("engine".into(), Value::Object(engine));
+        }
+        if self.public_open {
+            top.insert("identity".into(), json!({"public_open": true}));
         }
         Value::Object(top)
     }
@@ -381,6 +390,15 @@ pub struct ChatArgs {
     /// Most tokens per answer.
     #[arg(long)]
     pub max_tokens: Option<u32>,
+    /// Chat as the user or service of this API key. Also SOVRA_API_KEY.
+    #[arg(long, env = "SOVRA_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Sign in with this local account (password: SOVRA_PASSWORD, or --password-stdin).
+    #[arg(long, conflicts_with = "api_key")]
+    pub name: Option<String>,
+    /// Read the password as the first line of stdin (with --name).
+    #[arg(long, requires = "name")]
+    pub password_stdin: bool,
 }
 
 #[derive(Debug, Args)]

@@ -49,7 +49,9 @@ pub async fn build(settings: &Settings) -> Result<Option<Quotas>> {
     }
     let timeout = Duration::from_millis(q.store_timeout_ms);
     let counter: Arc<dyn Counter> = match q.backend {
-        QuotaBackend::Memory => Arc::new(MemoryCounter::new(q.max_counters)),
+        QuotaBackend::Memory => Arc::new(
+            MemoryCounter::new(q.max_counters).with_max_anonymous(q.max_anonymous_counters),
+        ),
         QuotaBackend::Redis => {
             let redis = RedisCounter::new(&q.redis_url, &q.key_prefix, timeout)
                 .with_context(|| format!("quotas.redis_url `{}`", q.redis_url))?;

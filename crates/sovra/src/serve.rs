@@ -2,6 +2,7 @@
 //! settings ask for, serve HTTP, and shut down gracefully.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,7 @@ use sovra_router::admin::ReloadFn;
 use sovra_router::{FleetConfig, Router};
 use sovra_server::conn::ConnLimits;
 use sovra_server::embeddings::EmbeddingService;
-use sovra_server::hardening::SecurityHeaders;
+use sovra_server::hardening::{AllowedHosts, SecurityHeaders};
 use sovra_server::profile::PublicProfile;
 use sovra_server::{AppState, Limits};
 use sovra_store::SqliteStore;
@@ -103,6 +104,13 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     if let Some(quotas) = crate::quotas::build(&settings).await? {
         state = state.with_quotas(quotas);
     }
+    refuse_to_start_open(&settings, &state).await?;
+    if let Some((router, reload)) = &fleet {
+        state = state.with_fleet(Arc::new(FleetAdmin {
+            router: router.clone(),
+            reload: Arc::clone(reload),
+        }));
+    }
     let embeddings = build_embeddings(&settings).await?;
     state = state.with_safety(safety.clone());
     let stop_safety = CancellationToken::new();
@@ -156,7 +164,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         settings.listen,
         Duration::from_secs(settings.limits.shutdown_grace_secs),
         fleet,
-        Network::from_settings(&settings.server)?,
+        Network::from_settings(&settings.server, settings.listen)?,
     )
     .await;
     stop_purges.cancel();
@@ -170,6 +178,63 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         let _ = p.await;
     }
     served
+}
+
+/// An open platform (no operator key, no platform admin: the anonymous
+/// public may use the OpenAI API) is for one machine. Bound beyond loopback
+/// it starts only when the operator says so (`identity.public_open`,
+/// `--public-open`), and then says so loudly.
+async fn refuse_to_start_open(settings: &Settings, state: &AppState) -> Result<()> {
+    if settings.listen.ip().is_loopback() || !state.api_keys.is_open() {
+        return Ok(());
+    }
+    // Asked here, not through the server's latch (which treats a directory
+    // that cannot answer as closed): a start must know.
+    let admins = state
+        .identity
+        .directory
+        .platform_admins()
+        .await
+        .context("could not count the platform admins")?;
+    if admins > 0 {
+        return Ok(());
+    }
+    if !settings.identity.public_open {
+        anyhow::bail!(
+            "refusing to serve an open platform on {}: anyone who reaches it could use it without a credential. \
+             Make the first platform admin (`sovra admin bootstrap --name ...`) or set auth.api_keys, \
+             or listen on 127.0.0.1; to serve it open anyway, pass --public-open (identity.public_open = true)",
+            settings.listen
+        );
+    }
+    for _ in 0..3 {
+        tracing::warn!(
+            listen = %settings.listen,
+            "OPEN PLATFORM ON A PUBLIC ADDRESS (--public-open): anyone who reaches {} may use the OpenAI API without a credential until a platform admin is bootstrapped or auth.api_keys is set",
+            settings.listen
+        );
+    }
+    Ok(())
+}
+
+/// The fleet as the admin API sees it.
+struct FleetAdmin {
+    router: Router,
+    reload: ReloadFn,
+}
+
+impl sovra_server::fleet::Fleet for FleetAdmin {
+    fn snapshot(&self) -> serde_json::Value {
+        self.router.snapshot()
+    }
+
+    fn reload(&self) -> Result<usize, String> {
+        sovra_router::admin::reload(&self.router, &self.reload)
+    }
+
+    fn drain(&self, name: &str, on: bool) -> bool {
+        self.router.drain(name, on)
+    }
 }
 
 /// The fleet router over `[[backends]]`, and how to re-read its settings
@@ -227,7 +292,7 @@ pub async fn sim_node(args: SimNodeArgs) -> Result<()> {
         args.listen,
         Duration::from_secs(5),
         None,
-        Network::from_settings(&sovra_config::ServerSettings::default())?,
+        Network::from_settings(&sovra_config::ServerSettings::default(), args.listen)?,
     )
     .await
 }
@@ -390,16 +455,18 @@ async fn pull_catalogue(
 }
 
 /// How the server meets the network: TLS or not, the connection limits,
-/// the request body deadline and the security headers ([server] settings).
+/// the request body deadline, the security headers and the host names it
+/// answers to ([server] settings).
 pub struct Network {
     tls: Option<tokio_rustls::TlsAcceptor>,
     limits: ConnLimits,
     body_timeout: Duration,
     headers: SecurityHeaders,
+    hosts: Option<AllowedHosts>,
 }
 
 impl Network {
-    pub fn from_settings(s: &sovra_config::ServerSettings) -> Result<Self> {
+    pub fn from_settings(s: &sovra_config::ServerSettings, listen: SocketAddr) -> Result<Self> {
         let tls = match (&s.tls_cert, &s.tls_key) {
             (Some(cert), Some(key)) => Some(
                 sovra_server::conn::load_tls(cert, key)
@@ -420,6 +487,15 @@ impl Network {
             },
             body_timeout: Duration::from_secs(s.body_read_timeout_secs),
             headers: SecurityHeaders::new(hsts),
+            // A loopback server is reached by name only from this machine:
+            // any other name is a page rebinding its DNS to 127.0.0.1.
+            hosts: if !s.allowed_hosts.is_empty() {
+                Some(AllowedHosts::new(&s.allowed_hosts))
+            } else if listen.ip().is_loopback() {
+                Some(AllowedHosts::loopback(listen))
+            } else {
+                None
+            },
         })
     }
 }
@@ -451,16 +527,13 @@ async fn run_http(
     let shutdown = CancellationToken::new();
     let router = fleet.as_ref().map(|(r, _)| r.clone());
     let signals = tokio::spawn(wait_for_signal(shutdown.clone(), state.clone(), router));
+    // Every route of the application (the fleet's admin API included) is
+    // behind the identity middleware inside `sovra_server::router`.
     let mut app = sovra_server::router(state.clone()).merge(extra);
-    let mut hangup = None;
-    if let Some((router, reload)) = fleet {
-        app = app.merge(sovra_router::admin::routes(
-            router.clone(),
-            Arc::clone(&reload),
-        ));
-        hangup = Some(tokio::spawn(reload_on_sighup(router, reload)));
+    let hangup = fleet.map(|(router, reload)| tokio::spawn(reload_on_sighup(router, reload)));
+    if let Some(hosts) = network.hosts {
+        app = sovra_server::hardening::allowed_hosts(app, hosts);
     }
-    let app = sovra_server::auth::guard(app, state.api_keys.clone());
     let app = sovra_server::hardening::body_deadline(app, network.body_timeout);
     let app = sovra_server::hardening::security_headers(app, network.headers);
     let left = sovra_server::conn::serve(

@@ -98,10 +98,9 @@ async fn verify_export_and_tampering_through_the_binary() {
     let s = Sovra::serve(Path::new(BIN), d, &["--engine", "sim"], &env())
         .await
         .unwrap();
+    let dora = s.person("dora").await;
     let r = s
-        .client
-        .get(s.url("/api/me/data"))
-        .header("x-sovra-user", "dora")
+        .as_citizen(reqwest::Method::GET, "/api/me/data", &dora)
         .send()
         .await
         .unwrap();
@@ -117,7 +116,7 @@ async fn verify_export_and_tampering_through_the_binary() {
     // The policy in force is recorded at start; then the export.
     let export = all.last().unwrap();
     assert_eq!(export["action"], "data.export");
-    assert_eq!(export["actor"], "user:dora");
+    assert_eq!(export["actor"], format!("user:{}", dora.id));
     assert_eq!(export["details"]["via"], "api");
     assert!(
         export["details"].get("sha256").is_none(),
@@ -202,9 +201,8 @@ async fn digest_mode_records_what_was_handed_out() {
         .await
         .unwrap();
     let body = s
-        .client
-        .get(s.url("/api/me/data"))
-        .header("x-sovra-user", "fay")
+        .as_person(reqwest::Method::GET, "/api/me/data", "fay")
+        .await
         .send()
         .await
         .unwrap()

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sovra_store::testdb::TestDb;
-use sovra_testkit::{Sovra, sse_events, stream_text};
+use sovra_testkit::{Citizen, Sovra, sse_events, stream_text};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sovra");
 const KEY: &str = "9a1c7a0d9e2b3c8a5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4";
@@ -26,18 +26,19 @@ struct Acked {
     questions: Vec<(String, String)>,
     /// (conversation, full answer seen before `[DONE]`)
     answers: Vec<(String, String)>,
-    /// (conversation, its owner)
-    conversations: Vec<(String, String)>,
+    /// (conversation, its owner: the writer's index)
+    conversations: Vec<(String, usize)>,
     erasures: usize,
 }
 
-async fn writer(base: String, w: usize, round: usize, acked: Arc<Mutex<Acked>>) {
+async fn writer(base: String, w: usize, me: Citizen, round: usize, acked: Arc<Mutex<Acked>>) {
     let client = reqwest::Client::new();
-    let user = format!("crash-w{w}");
+    let as_me = |r: reqwest::RequestBuilder| {
+        r.header(reqwest::header::COOKIE, &me.cookie)
+            .header("x-csrf-token", &me.csrf)
+    };
     for n in 0.. {
-        let Ok(r) = client
-            .post(format!("{base}/api/conversations"))
-            .header("x-sovra-user", &user)
+        let Ok(r) = as_me(client.post(format!("{base}/api/conversations")))
             .json(&json!({"title": format!("r{round} w{w} n{n}")}))
             .send()
             .await
@@ -51,15 +52,9 @@ async fn writer(base: String, w: usize, round: usize, acked: Arc<Mutex<Acked>>) 
             return;
         };
         let id = c["id"].as_str().unwrap_or_default().to_owned();
-        acked
-            .lock()
-            .unwrap()
-            .conversations
-            .push((id.clone(), user.clone()));
+        acked.lock().unwrap().conversations.push((id.clone(), w));
         let content = format!("round {round} writer {w} message {n}: the quick brown fox");
-        let Ok(r) = client
-            .post(format!("{base}/api/conversations/{id}/messages"))
-            .header("x-sovra-user", &user)
+        let Ok(r) = as_me(client.post(format!("{base}/api/conversations/{id}/messages")))
             .json(&json!({"content": content, "max_tokens": 6}))
             .send()
             .await
@@ -84,13 +79,9 @@ async fn writer(base: String, w: usize, round: usize, acked: Arc<Mutex<Acked>>) 
             return;
         }
         if w == 0 {
-            // One writer also exercises audited erasures.
-            let Ok(r) = client
-                .delete(format!("{base}/api/me/data"))
-                .header("x-sovra-user", format!("ephemeral-{round}-{n}"))
-                .send()
-                .await
-            else {
+            // One writer also exercises audited erasures (each of a new
+            // anonymous person: a request without a cookie).
+            let Ok(r) = client.delete(format!("{base}/api/me/data")).send().await else {
                 return;
             };
             if r.status().as_u16() == 200 {
@@ -122,16 +113,22 @@ async fn crash_rounds(postgres: bool) {
     }
     let mut all = Acked::default();
     let mut total_erasures = 0;
+    // The writers are anonymous people, each with the cookie the first
+    // server handed out (it needs no server state, so it outlives crashes).
+    let mut people: Vec<Citizen> = Vec::new();
     for round in 0..rounds {
         let s = Sovra::serve(Path::new(BIN), dir.path(), &["--engine", "sim"], &env)
             .await
             .expect("sovra restarts after kill -9");
+        while people.len() < WRITERS {
+            people.push(s.citizen().await);
+        }
         // Everything acknowledged in earlier rounds survived the crash.
-        check(&s, &all, round).await;
+        check(&s, &all, &people, round).await;
         let acked = Arc::new(Mutex::new(Acked::default()));
         let mut tasks = tokio::task::JoinSet::new();
-        for w in 0..WRITERS {
-            tasks.spawn(writer(s.base.clone(), w, round, acked.clone()));
+        for (w, me) in people.iter().enumerate() {
+            tasks.spawn(writer(s.base.clone(), w, me.clone(), round, acked.clone()));
         }
         let run_ms = 400 + (round as u64 * 337) % 900;
         tokio::time::sleep(Duration::from_millis(run_ms)).await;
@@ -157,7 +154,7 @@ async fn crash_rounds(postgres: bool) {
         .await
         .unwrap();
     let t = &all;
-    check(&s, t, rounds).await;
+    check(&s, t, &people, rounds).await;
     s.stop().await.unwrap();
     // The audit chain verifies and holds every acknowledged erasure.
     let out = std::process::Command::new(BIN)
@@ -190,17 +187,11 @@ async fn crash_rounds(postgres: bool) {
     }
 }
 
-async fn check(s: &Sovra, acked: &Acked, round: usize) {
+async fn check(s: &Sovra, acked: &Acked, people: &[Citizen], round: usize) {
     // Nothing half-written: every stored conversation of every writer,
     // acknowledged or not, lists and opens (a torn sealed value would not).
-    for w in 0..WRITERS {
-        let user = format!("crash-w{w}");
-        let get = |path: String| {
-            s.client
-                .get(s.url(&path))
-                .header("x-sovra-user", user.clone())
-                .send()
-        };
+    for me in people {
+        let get = |path: String| s.as_citizen(reqwest::Method::GET, &path, me).send();
         let list: Value = get("/api/conversations".into())
             .await
             .unwrap()
@@ -218,11 +209,13 @@ async fn check(s: &Sovra, acked: &Acked, round: usize) {
         }
     }
     let mut by_conv: std::collections::HashMap<&str, Value> = Default::default();
-    for (id, user) in &acked.conversations {
+    for (id, w) in &acked.conversations {
         let r = s
-            .client
-            .get(s.url(&format!("/api/conversations/{id}")))
-            .header("x-sovra-user", user)
+            .as_citizen(
+                reqwest::Method::GET,
+                &format!("/api/conversations/{id}"),
+                &people[*w],
+            )
             .send()
             .await
             .unwrap();

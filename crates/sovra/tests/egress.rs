@@ -56,18 +56,9 @@ fn run(ns: Option<&str>, cmd: &[&str], env: &[(&str, &str)]) -> String {
 
 /// Every feature of the data layer and the API, through curl and `sovra data`.
 fn exercise(ns: Option<&str>, bin: &str, base: &str, dir: &Path, env: &[(&str, &str)]) {
-    let curl = |args: &[&str]| {
-        let mut all = vec![
-            "curl",
-            "-sSf",
-            "-H",
-            "x-sovra-user: egress",
-            "-H",
-            "content-type: application/json",
-        ];
-        all.extend_from_slice(args);
-        run(ns, &all, &[])
-    };
+    // curl keeps the anonymous cookie the server hands out, as a browser would.
+    let jar = dir.join("cookies.txt");
+    let jar = jar.to_str().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let ok = Command::new("sh")
@@ -87,6 +78,36 @@ fn exercise(ns: Option<&str>, bin: &str, base: &str, dir: &Path, env: &[(&str, &
         assert!(Instant::now() < deadline, "sovra did not become ready");
         std::thread::sleep(Duration::from_millis(100));
     }
+    let me = run(
+        ns,
+        &[
+            "curl",
+            "-sSf",
+            "-c",
+            jar,
+            "-b",
+            jar,
+            &format!("{base}/auth/me"),
+        ],
+        &[],
+    );
+    let me: serde_json::Value = serde_json::from_str(&me).unwrap();
+    let csrf = format!("x-csrf-token: {}", me["csrf_token"].as_str().unwrap());
+    let user = me["anonymous_id"].as_str().unwrap().to_owned();
+    let curl = |args: &[&str]| {
+        let mut all = vec![
+            "curl",
+            "-sSf",
+            "-b",
+            jar,
+            "-H",
+            csrf.as_str(),
+            "-H",
+            "content-type: application/json",
+        ];
+        all.extend_from_slice(args);
+        run(ns, &all, &[])
+    };
     assert!(curl(&[&format!("{base}/v1/models")]).contains("sim"));
     let chat = r#"{"model":"sim","messages":[{"role":"user","content":"hello"}]}"#;
     assert!(
@@ -115,7 +136,7 @@ fn exercise(ns: Option<&str>, bin: &str, base: &str, dir: &Path, env: &[(&str, &
         all.extend_from_slice(&["--data-dir", d]);
         run(ns, &all, env)
     };
-    assert!(data(&["export", "--user", "egress"]).contains("a sealed question"));
+    assert!(data(&["export", "--user", &user]).contains("a sealed question"));
     let backup = dir.join("egress-backup.bin");
     data(&["backup", "--out", backup.to_str().unwrap()]);
     assert!(curl(&["-X", "DELETE", &format!("{base}/api/me/data")]).contains("\"messages\":2"));

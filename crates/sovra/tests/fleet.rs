@@ -14,6 +14,10 @@ fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_sovra"))
 }
 
+/// The operator's key: the fleet's admin API is a platform admin's, and
+/// these tests act as the operator throughout (tenants get keys of their own).
+const OPERATOR: &str = "sk-sovra-fleet-test-operator-0123456789";
+
 /// A simulated node serving `model` on a free port.
 async fn node(dir: &Path, model: &str, extra: &[&str]) -> Sovra {
     let port = free_port();
@@ -46,13 +50,34 @@ fn write_config(path: &Path, router: &str, backends: &[String]) {
 }
 
 async fn serve(dir: &Path, config: &Path) -> anyhow::Result<Sovra> {
-    Sovra::serve(
+    let keys = format!("[\"{OPERATOR}\"]");
+    let mut s = Sovra::serve(
         &bin(),
         &dir.join("data"),
         &["--config", &config.to_string_lossy()],
-        &[],
+        &[("SOVRA_AUTH_API_KEYS", &keys)],
     )
-    .await
+    .await?;
+    s.use_key(OPERATOR);
+    Ok(s)
+}
+
+/// A tenant at `path` and a service key of it (its requests are queued in its share).
+async fn tenant_key(sovra: &Sovra, path: &str) -> String {
+    let (status, body) = sovra
+        .post("/admin/tenants", &json!({"path": path, "kind": "team"}))
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{body}");
+    let (status, key) = sovra
+        .post(
+            "/admin/keys",
+            &json!({"name": path, "tenant": path, "service": true}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{key}");
+    key["secret"].as_str().unwrap().to_owned()
 }
 
 fn chat(model: &str, system: &str, user: &str) -> Value {
@@ -537,7 +562,8 @@ struct Reply {
     body: Value,
 }
 
-/// POST a chat completion with extra headers.
+/// POST a chat completion with extra headers (`authorization` among them
+/// replaces the operator's key).
 async fn call(sovra: &Sovra, body: Value, headers: Vec<(&'static str, String)>) -> Reply {
     let mut request = sovra
         .client
@@ -558,20 +584,21 @@ async fn call(sovra: &Sovra, body: Value, headers: Vec<(&'static str, String)>) 
     }
 }
 
-/// Ask `name` as `tenant` with `priority`, in the background; `name` goes
+/// Ask `name` with a tenant's `key` (as the operator: None), asking for
+/// `priority` (a header may only lower it), in the background; `name` goes
 /// into `done` when its answer is complete.
 fn queued(
     sovra: &Arc<Sovra>,
     name: String,
-    tenant: &str,
+    key: Option<&str>,
     priority: &str,
     done: &Arc<Mutex<Vec<String>>>,
 ) -> tokio::task::JoinHandle<Reply> {
     let (sovra, done) = (Arc::clone(sovra), Arc::clone(done));
-    let headers = vec![
-        ("x-sovra-tenant", tenant.to_owned()),
-        ("x-sovra-priority", priority.to_owned()),
-    ];
+    let mut headers = vec![("x-sovra-priority", priority.to_owned())];
+    if let Some(k) = key {
+        headers.push(("authorization", format!("Bearer {k}")));
+    }
     tokio::spawn(async move {
         let reply = call(&sovra, chat("sim", "s", &name), headers).await;
         done.lock().unwrap().push(name);
@@ -579,15 +606,14 @@ fn queued(
     })
 }
 
-/// A streamed request holding the node's only slot until the response is dropped.
-async fn occupy(sovra: &Sovra, tenant: &str) -> reqwest::Response {
+/// A streamed request (of the operator's) holding the node's only slot until the response is dropped.
+async fn occupy(sovra: &Sovra) -> reqwest::Response {
     let mut body = chat("sim", "s", "a very long answer please");
     body["stream"] = json!(true);
     body["max_tokens"] = json!(1000);
     let response = sovra
         .client
         .post(sovra.url("/v1/chat/completions"))
-        .header("x-sovra-tenant", tenant)
         .json(&body)
         .send()
         .await
@@ -658,11 +684,7 @@ async fn residency_under_overload_sends_nothing_to_a_foreign_node() {
     let load = futures::future::join_all((0..24).map(|i| {
         let mut body = chat("sim", "s", &format!("question {i}"));
         body["max_tokens"] = json!(20);
-        call(
-            &sovra,
-            body,
-            vec![("x-sovra-tenant", format!("t{}", i % 4))],
-        )
+        call(&sovra, body, vec![])
     }));
     let reload = async {
         until(&sovra, "both nodes busy and requests queued", |a| {
@@ -804,20 +826,21 @@ async fn one_slot_fleet(dir: &Path, router: &str) -> (Sovra, Arc<Sovra>) {
     (only, sovra)
 }
 
-/// An emergency request queued last is served before the batch requests queued before it.
+/// A citizen's request queued last is served before the requests queued
+/// before it that lowered themselves to batch (`x-sovra-priority: batch`).
 #[tokio::test]
 async fn priority_under_saturation() {
     let dir = tempfile::tempdir().unwrap();
     let (_only, sovra) = one_slot_fleet(dir.path(), "").await;
-    let busy = occupy(&sovra, "t").await;
+    let busy = occupy(&sovra).await;
     let done = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
     for i in 0..4 {
-        tasks.push(queued(&sovra, format!("batch-{i}"), "t", "batch", &done));
+        tasks.push(queued(&sovra, format!("batch-{i}"), None, "batch", &done));
         until(&sovra, "batch queued", |a| waiting(a) == i + 1).await;
     }
-    tasks.push(queued(&sovra, "emergency".into(), "t", "emergency", &done));
-    until(&sovra, "emergency queued", |a| waiting(a) == 5).await;
+    tasks.push(queued(&sovra, "citizen".into(), None, "citizen", &done));
+    until(&sovra, "citizen queued", |a| waiting(a) == 5).await;
     drop(busy);
     for t in tasks {
         let reply = t.await.unwrap();
@@ -826,7 +849,7 @@ async fn priority_under_saturation() {
     let order = done.lock().unwrap().clone();
     assert_eq!(
         order,
-        ["emergency", "batch-0", "batch-1", "batch-2", "batch-3"]
+        ["citizen", "batch-0", "batch-1", "batch-2", "batch-3"]
     );
 }
 
@@ -837,24 +860,24 @@ async fn fairness_between_two_tenants() {
     // 10 may wait, 5 of them (50%) per tenant.
     let (_only, sovra) =
         one_slot_fleet(dir.path(), "queue_depth = 10\ntenant_queue_percent = 50").await;
-    let busy = occupy(&sovra, "a").await;
+    let mut keys = std::collections::HashMap::new();
+    for t in ["a", "b", "c", "d", "e"] {
+        keys.insert(t, tenant_key(&sovra, t).await);
+    }
+    let busy = occupy(&sovra).await;
     let done = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
     let mut enqueue = async |name: String, tenant: &str| {
-        tasks.push(queued(&sovra, name, tenant, "citizen", &done));
+        tasks.push(queued(&sovra, name, Some(&keys[tenant]), "citizen", &done));
         let n = tasks.len() as u64;
         until(&sovra, "request queued", |a| waiting(a) == n).await;
     };
     for i in 0..5 {
         enqueue(format!("a-{i}"), "a").await;
     }
+    let as_tenant = |t: &str| vec![("authorization", format!("Bearer {}", keys[t]))];
     // Tenant a holds its share: its sixth waiting request is refused.
-    let over = call(
-        &sovra,
-        chat("sim", "s", "a-5"),
-        vec![("x-sovra-tenant", "a".into())],
-    )
-    .await;
+    let over = call(&sovra, chat("sim", "s", "a-5"), as_tenant("a")).await;
     assert_eq!(over.status, 429, "{over:?}");
     assert!(over.retry_after, "{over:?}");
     enqueue("b-0".into(), "b").await;
@@ -862,13 +885,9 @@ async fn fairness_between_two_tenants() {
         enqueue(format!("c-{i}"), "c").await;
     }
     // The queue is full (10): exactly the 3 extra requests are refused.
-    let extra = futures::future::join_all(["b", "d", "e"].map(|t| {
-        call(
-            &sovra,
-            chat("sim", "s", t),
-            vec![("x-sovra-tenant", t.into())],
-        )
-    }))
+    let extra = futures::future::join_all(
+        ["b", "d", "e"].map(|t| call(&sovra, chat("sim", "s", t), as_tenant(t))),
+    )
     .await;
     for r in &extra {
         assert_eq!(r.status, 503, "{r:?}");

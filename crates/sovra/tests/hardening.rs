@@ -81,7 +81,7 @@ async fn slow_clients_are_cut_off_and_others_served() {
 
     // A slowloris: a header line every 300 ms, never the blank line.
     let mut slow = TcpStream::connect(&addr).await.unwrap();
-    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: sovra\r\n")
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         .await
         .unwrap();
     let dribble = tokio::spawn(async move {
@@ -115,7 +115,7 @@ async fn slow_clients_are_cut_off_and_others_served() {
 
     // An idle keep-alive connection is closed once the limit passes.
     let mut idle = TcpStream::connect(&addr).await.unwrap();
-    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: sovra\r\n\r\n")
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .await
         .unwrap();
     let (took, got) = read_to_close(&mut idle, Duration::from_secs(8)).await;
@@ -128,7 +128,7 @@ async fn slow_clients_are_cut_off_and_others_served() {
     // A body dribbled a byte at a time gets 408, within the limit.
     let mut body = TcpStream::connect(&addr).await.unwrap();
     body.write_all(
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: sovra\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
     )
     .await
     .unwrap();

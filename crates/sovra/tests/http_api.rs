@@ -272,10 +272,30 @@ async fn models_are_listed() {
     s.stop().await.unwrap();
 }
 
+/// The web chat's JSON as the anonymous person this test calls "me".
+async fn as_me(
+    s: &Sovra,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut r = s.as_person(method, path, "me").await;
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
 async fn send_message(s: &Sovra, conversation: &str, content: &str) -> String {
     let r = s
-        .client
-        .post(s.url(&format!("/api/conversations/{conversation}/messages")))
+        .as_person(
+            reqwest::Method::POST,
+            &format!("/api/conversations/{conversation}/messages"),
+            "me",
+        )
+        .await
         .json(&json!({"content": content}))
         .send()
         .await
@@ -290,16 +310,26 @@ async fn send_message(s: &Sovra, conversation: &str, content: &str) -> String {
 async fn conversation_history_survives_restart() {
     let dir = tempfile::tempdir().unwrap();
     let s = sim(dir.path(), &[]).await;
-    let (status, conv) = s.post("/api/conversations", &json!({})).await.unwrap();
+    let (status, conv) = as_me(
+        &s,
+        reqwest::Method::POST,
+        "/api/conversations",
+        Some(json!({})),
+    )
+    .await;
     assert_eq!(status, 201);
     let id = conv["id"].as_str().unwrap().to_owned();
     let first = send_message(&s, &id, "How do I renew my passport?").await;
     let second = send_message(&s, &id, "And for a child?").await;
     assert!(first.starts_with("You said: How do I renew my passport?"));
+    let me = s.person("me").await;
     assert_eq!(s.stop().await.unwrap().code(), Some(0));
 
+    // The browser keeps its cookie across the restart.
     let s = sim(dir.path(), &[]).await;
-    let (status, got) = s.get(&format!("/api/conversations/{id}")).await.unwrap();
+    s.adopt("me", me);
+    let path = format!("/api/conversations/{id}");
+    let (status, got) = as_me(&s, reqwest::Method::GET, &path, None).await;
     assert_eq!(status, 200);
     let msgs = got["messages"].as_array().unwrap();
     let pairs: Vec<(&str, &str)> = msgs
@@ -317,17 +347,12 @@ async fn conversation_history_survives_restart() {
     );
     assert_eq!(got["title"], "How do I renew my passport?");
     assert_eq!(msgs[1]["usage"]["finish_reason"], "stop");
-    let (_, list) = s.get("/api/conversations").await.unwrap();
+    let (_, list) = as_me(&s, reqwest::Method::GET, "/api/conversations", None).await;
     assert_eq!(list["data"][0]["id"], id.as_str());
     // Delete removes it for good.
-    let r = s
-        .client
-        .delete(s.url(&format!("/api/conversations/{id}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
-    let (status, _) = s.get(&format!("/api/conversations/{id}")).await.unwrap();
+    let (status, _) = as_me(&s, reqwest::Method::DELETE, &path, None).await;
+    assert_eq!(status, 204);
+    let (status, _) = as_me(&s, reqwest::Method::GET, &path, None).await;
     assert_eq!(status, 404);
     s.stop().await.unwrap();
 }
@@ -504,13 +529,28 @@ async fn sim_node_serves_the_openai_api() {
 #[tokio::test]
 async fn terminal_chat_streams_and_keeps_the_conversation() {
     let dir = tempfile::tempdir().unwrap();
-    let s = sim(dir.path(), &[]).await;
+    // A key of the public tenant: the terminal chats as its own subject.
+    let (ok, made) = sovra_testkit::sovra_admin(
+        Path::new(BIN),
+        dir.path(),
+        &["key", "create", "--name", "terminal", "--tenant", "public"],
+        None,
+    );
+    assert!(ok, "{made}");
+    let made: Value = serde_json::Deserializer::from_str(&made[made.find('{').unwrap()..])
+        .into_iter::<Value>()
+        .next()
+        .unwrap()
+        .unwrap();
+    let key = made["secret"].as_str().unwrap().to_owned();
+    let mut s = sim(dir.path(), &[]).await;
     let out = tokio::task::spawn_blocking({
         let base = s.base.clone();
+        let key = key.clone();
         move || {
             use std::io::Write;
             let mut child = std::process::Command::new(BIN)
-                .args(["chat", "--url", &base])
+                .args(["chat", "--url", &base, "--api-key", &key])
                 .stdin(std::process::Stdio::piped())
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
@@ -538,7 +578,8 @@ async fn terminal_chat_streams_and_keeps_the_conversation() {
         "{stdout}"
     );
     assert!(stdout.contains("You said: second question."), "{stdout}");
-    // Both turns are in one stored conversation.
+    // Both turns are in one stored conversation, the key's.
+    s.use_key(&key);
     let (_, list) = s.get("/api/conversations").await.unwrap();
     let id = list["data"][0]["id"].as_str().unwrap();
     let (_, conv) = s.get(&format!("/api/conversations/{id}")).await.unwrap();

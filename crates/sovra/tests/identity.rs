@@ -19,36 +19,7 @@ const ENV: &[(&str, &str)] = &[
 ];
 
 fn admin(dir: &Path, args: &[&str], stdin: Option<&str>) -> (bool, String) {
-    use std::io::Write as _;
-    let mut child = std::process::Command::new(BIN)
-        .arg("admin")
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .envs(ENV.iter().copied())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("sovra admin runs");
-    if let Some(text) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    sovra_testkit::sovra_admin(Path::new(BIN), dir, args, stdin)
 }
 
 async fn call(

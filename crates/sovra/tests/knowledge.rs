@@ -15,14 +15,20 @@ use serde_json::{Value, json};
 use sovra_testkit::Sovra;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sovra");
+/// The operator's key: "operator" in these tests (a platform admin, who
+/// writes the public collections); everyone else is a member of `public`
+/// with a key of their own.
+const OPERATOR: &str = "sk-sovra-knowledge-test-operator-0123456789";
 
 async fn serve(dir: &Path, env: &[(&str, &str)]) -> Sovra {
     let model = sovra_testkit::embedding_model_path()
         .to_string_lossy()
         .into_owned();
+    let keys = format!("[\"{OPERATOR}\"]");
     let mut all = vec![
         ("SOVRA_EMBEDDINGS_ENABLED", "true"),
         ("SOVRA_EMBEDDINGS_MODEL", model.as_str()),
+        ("SOVRA_AUTH_API_KEYS", keys.as_str()),
     ];
     all.extend_from_slice(env);
     Sovra::serve(Path::new(BIN), dir, &["--engine", "sim"], &all)
@@ -37,10 +43,7 @@ async fn call(
     user: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut r = s
-        .client
-        .request(method, s.url(path))
-        .header("x-sovra-user", user);
+    let mut r = s.with_key(method, path, &key_of(s, user).await);
     if let Some(b) = body {
         r = r.json(&b);
     }
@@ -51,6 +54,15 @@ async fn call(
         status,
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
     )
+}
+
+/// The key `user` calls with.
+async fn key_of(s: &Sovra, user: &str) -> String {
+    if user == "operator" {
+        OPERATOR.to_owned()
+    } else {
+        s.member_key(OPERATOR, user).await
+    }
 }
 
 async fn post(s: &Sovra, path: &str, user: &str, body: Value) -> (u16, Value) {
@@ -185,8 +197,11 @@ async fn grounded_chat_cites_the_right_document_and_declines_in_the_users_langua
 
     // Streamed: the citations come first, in a chunk without choices.
     let r = s
-        .client
-        .post(s.url("/v1/chat/completions"))
+        .with_key(
+            reqwest::Method::POST,
+            "/v1/chat/completions",
+            &key_of(&s, "citizen").await,
+        )
         .json(&ask(
             "Wie viel Kindergeld bekommt man pro Kind im Monat?",
             false,
@@ -466,9 +481,11 @@ fn chunk_text(chunks: &[Value]) -> String {
 
 async fn web_send(s: &Sovra, user: &str, conversation: &str, text: &str) -> Vec<Value> {
     let r = s
-        .client
-        .post(s.url(&format!("/api/conversations/{conversation}/messages")))
-        .header("x-sovra-user", user)
+        .with_key(
+            reqwest::Method::POST,
+            &format!("/api/conversations/{conversation}/messages"),
+            &key_of(s, user).await,
+        )
         .json(&json!({"content": text, "language": "en"}))
         .send()
         .await
@@ -618,9 +635,7 @@ async fn upload_file(
 ) -> (u16, Value) {
     let (ct, body) = multipart(filename, content, purpose);
     let r = s
-        .client
-        .post(s.url("/v1/files"))
-        .header("x-sovra-user", user)
+        .with_key(reqwest::Method::POST, "/v1/files", &key_of(s, user).await)
         .header("content-type", ct)
         .body(body)
         .send()
@@ -686,9 +701,11 @@ async fn files_are_uploaded_attached_by_id_owned_and_erased() {
         assert_eq!(body["error"]["code"], "not_found", "{body}");
     }
     let r = s
-        .client
-        .get(s.url(&format!("/v1/files/{id}/content")))
-        .header("x-sovra-user", "dana")
+        .with_key(
+            reqwest::Method::GET,
+            &format!("/v1/files/{id}/content"),
+            &key_of(&s, "dana").await,
+        )
         .send()
         .await
         .unwrap();
@@ -745,9 +762,11 @@ async fn files_are_uploaded_attached_by_id_owned_and_erased() {
     assert_eq!(status, 413, "{body}");
     assert_eq!(body["error"]["code"], "file_too_large", "{body}");
     let r = s
-        .client
-        .post(s.url("/v1/files"))
-        .header("x-sovra-user", "dana")
+        .with_key(
+            reqwest::Method::POST,
+            "/v1/files",
+            &key_of(&s, "dana").await,
+        )
         .json(&json!({"purpose": "assistants"}))
         .send()
         .await
@@ -931,6 +950,8 @@ async fn replicas_on_postgresql_share_the_knowledge_base() {
 
     let a = serve(dir_a.path(), &env).await;
     let b = serve(dir_b.path(), &env).await;
+    // The replicas share the directory: a member made on one is known to both.
+    b.adopt_key("anyone", &key_of(&a, "anyone").await);
     for s in [&a, &b] {
         let (status, found) = post(
             s,
@@ -949,8 +970,10 @@ async fn replicas_on_postgresql_share_the_knowledge_base() {
         );
     }
 
-    // Alice's private collection, made on a, is hers on b too.
+    // Alice's private collection, made on a, is hers on b too (her key is
+    // in the directory both share).
     let mine = store(&a, "alice", "mine", "private").await;
+    b.adopt_key("alice", &key_of(&a, "alice").await);
     upload(
         &a,
         "alice",

@@ -84,11 +84,17 @@ fn header<'a>(r: &'a reqwest::Response, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {name} header: {:?}", r.headers()))
 }
 
+/// POST as `user`: a member of `public` with a key of their own (made with
+/// the operator's key on first use); `""`: the operator's key itself.
 async fn post(s: &Sovra, path: &str, user: &str, body: &Value) -> reqwest::Response {
+    let key = if user.is_empty() {
+        KEY.to_owned()
+    } else {
+        s.member_key(KEY, user).await
+    };
     s.client
         .post(s.url(path))
-        .bearer_auth(KEY)
-        .header("x-sovra-user", user)
+        .bearer_auth(key)
         .json(body)
         .send()
         .await
@@ -112,16 +118,8 @@ async fn two_replicas_share_one_key_limit_exactly() {
     away_from_a_minute_boundary().await;
     let requests = (0..40).map(|i| {
         let s = &replicas[i % 2];
-        // Different users: only the key's limit applies.
-        async move {
-            post(
-                s,
-                "/v1/chat/completions",
-                &format!("user{i}"),
-                &chat("hi", 2),
-            )
-            .await
-        }
+        // Forty clients with the one key: only the key's limit applies.
+        async move { post(s, "/v1/chat/completions", "", &chat("hi", 2)).await }
     });
     let responses = futures::future::join_all(requests).await;
     let mut ok_remaining = Vec::new();
@@ -263,16 +261,15 @@ async fn team_members_share_the_team_pool() {
         if r.status() == 429 {
             let e: Value = r.json().await.unwrap();
             let m = e["error"]["message"].as_str().unwrap().to_owned();
-            assert!(m.contains("for user alice"), "{m}");
+            assert!(m.contains("for user usr_"), "{m}");
         }
     }
     // Alice's own limit is 3.
     assert_eq!(statuses, [200, 200, 200, 429]);
     // Bob, in the web chat, has 2 left of the team's 5.
     let created = s
-        .client
-        .post(s.url("/api/conversations"))
-        .header("x-sovra-user", "bob")
+        .as_person(reqwest::Method::POST, "/api/conversations", "bob")
+        .await
         .json(&json!({}))
         .send()
         .await
@@ -284,13 +281,17 @@ async fn team_members_share_the_team_pool() {
         .to_owned();
     let mut statuses = Vec::new();
     for _ in 0..3 {
-        let r = post(
-            &s,
-            &format!("/api/conversations/{id}/messages"),
-            "bob",
-            &json!({"content": "hello", "max_tokens": 2}),
-        )
-        .await;
+        let r = s
+            .as_person(
+                reqwest::Method::POST,
+                &format!("/api/conversations/{id}/messages"),
+                "bob",
+            )
+            .await
+            .json(&json!({"content": "hello", "max_tokens": 2}))
+            .send()
+            .await
+            .unwrap();
         statuses.push(r.status().as_u16());
         // The headers show the tightest limit: the team's, with 1 and then 0 left.
         assert_eq!(header(&r, "x-ratelimit-limit-requests"), "5");

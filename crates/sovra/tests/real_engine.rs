@@ -163,14 +163,18 @@ async fn sovra_in_front_of(engine: &LlamaServer, dir: &Path) -> Sovra {
         engine.base()
     );
     std::fs::write(&config, text).unwrap();
-    Sovra::serve(
+    // The operator's key: the fleet's admin API is a platform admin's.
+    const OPERATOR: &str = "sk-sovra-real-engine-operator-0123456789";
+    let mut sovra = Sovra::serve(
         &bin(),
         &dir.join("data"),
         &["--config", &config.to_string_lossy()],
-        &[],
+        &[("SOVRA_AUTH_API_KEYS", &format!("[\"{OPERATOR}\"]"))],
     )
     .await
-    .unwrap_or_else(|e| panic!("sovra serve in front of llama-cpp-python: {e:#}"))
+    .unwrap_or_else(|e| panic!("sovra serve in front of llama-cpp-python: {e:#}"));
+    sovra.use_key(OPERATOR);
+    sovra
 }
 
 fn question(stream: bool) -> Value {

@@ -13,6 +13,24 @@ use serde_json::{Value, json};
 use sovra_testkit::{Sovra, sse_chunks, stream_text};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sovra");
+/// The operator's key: these servers are closed (the anonymous public keeps
+/// the web chat), and the OpenAI API and the operator's queues take it.
+const KEY: &str = "sk-sovra-safety-test-0123456789";
+
+/// GET (or POST `body` to) `path` with the operator's key.
+async fn operator(s: &Sovra, path: &str, body: Option<Value>) -> (u16, Value) {
+    let r = match body {
+        Some(b) => s.with_key(reqwest::Method::POST, path, KEY).json(&b),
+        None => s.with_key(reqwest::Method::GET, path, KEY),
+    };
+    let r = r.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
 
 fn root(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -24,6 +42,7 @@ async fn serve(dir: &Path, profile: Option<&Path>) -> Sovra {
     let mut env = vec![
         ("SOVRA_ENGINE_SIM_TTFT_MS", "0".to_owned()),
         ("SOVRA_ENGINE_SIM_TOKENS_PER_SECOND", "0".to_owned()),
+        ("SOVRA_AUTH_API_KEYS", format!("[\"{KEY}\"]")),
     ];
     if let Some(p) = profile {
         env.push(("SOVRA_SAFETY_PROFILE", p.display().to_string()));
@@ -35,11 +54,11 @@ async fn serve(dir: &Path, profile: Option<&Path>) -> Sovra {
 }
 
 async fn chat(s: &Sovra, text: &str, stream: bool) -> reqwest::Response {
-    s.send(
-        "/v1/chat/completions",
-        &json!({"model": "sim", "messages": [{"role": "user", "content": text}], "stream": stream, "max_tokens": 40}),
-    )
-    .await
+    s.with_key(reqwest::Method::POST, "/v1/chat/completions", KEY)
+        .json(&json!({"model": "sim", "messages": [{"role": "user", "content": text}], "stream": stream, "max_tokens": 40}))
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -124,7 +143,7 @@ async fn refusals_and_safe_completions_on_the_openai_api() {
     );
 
     // The operator's queue holds metadata only.
-    let (status, queue) = s.get("/admin/moderation").await.unwrap();
+    let (status, queue) = operator(&s, "/admin/moderation", None).await;
     assert_eq!(status, 200);
     let events = queue["data"].as_array().unwrap();
     assert_eq!(events.len(), 3, "{queue}");
@@ -156,9 +175,13 @@ async fn request_counts_survive_a_restart() {
 
 /// The web chat's send endpoint: text of the answer and the language header.
 async fn send(s: &Sovra, user: &str, conversation: &str, text: &str) -> (String, String, bool) {
-    let r = reqwest::Client::new()
-        .post(s.url(&format!("/api/conversations/{conversation}/messages")))
-        .header("x-sovra-user", user)
+    let r = s
+        .as_person(
+            reqwest::Method::POST,
+            &format!("/api/conversations/{conversation}/messages"),
+            user,
+        )
+        .await
         .json(&json!({"content": text, "max_tokens": 60}))
         .send()
         .await
@@ -171,9 +194,9 @@ async fn send(s: &Sovra, user: &str, conversation: &str, text: &str) -> (String,
 }
 
 async fn new_conversation(s: &Sovra, user: &str) -> String {
-    let r = reqwest::Client::new()
-        .post(s.url("/api/conversations"))
-        .header("x-sovra-user", user)
+    let r = s
+        .as_person(reqwest::Method::POST, "/api/conversations", user)
+        .await
         .json(&json!({}))
         .send()
         .await
@@ -186,9 +209,13 @@ async fn new_conversation(s: &Sovra, user: &str) -> String {
 }
 
 async fn messages(s: &Sovra, user: &str, conversation: &str) -> Vec<Value> {
-    let r = reqwest::Client::new()
-        .get(s.url(&format!("/api/conversations/{conversation}")))
-        .header("x-sovra-user", user)
+    let r = s
+        .as_person(
+            reqwest::Method::GET,
+            &format!("/api/conversations/{conversation}"),
+            user,
+        )
+        .await
         .send()
         .await
         .unwrap();
@@ -299,7 +326,7 @@ en = ['(?i)you said: banana']
         .rev()
         .find_map(|c| c["choices"][0]["finish_reason"].as_str().map(str::to_owned));
     assert_eq!(last.as_deref(), Some("content_filter"));
-    let (_, queue) = s.get("/admin/moderation").await.unwrap();
+    let (_, queue) = operator(&s, "/admin/moderation", None).await;
     assert_eq!(queue["data"][0]["stage"], "output", "{queue}");
     assert_eq!(queue["data"][0]["rule"], "test-echo", "{queue}");
     s.stop().await.unwrap();
@@ -309,13 +336,12 @@ en = ['(?i)you said: banana']
 async fn moderations_speak_openais_shape() {
     let dir = tempfile::tempdir().unwrap();
     let s = serve(dir.path(), None).await;
-    let (status, body) = s
-        .post(
-            "/v1/moderations",
-            &json!({"input": ["I will find you and kill you.", "When is the library open?"]}),
-        )
-        .await
-        .unwrap();
+    let (status, body) = operator(
+        &s,
+        "/v1/moderations",
+        Some(json!({"input": ["I will find you and kill you.", "When is the library open?"]})),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert!(body["id"].as_str().unwrap().starts_with("modr"));
     assert_eq!(body["model"], "sovra-guard");
@@ -348,27 +374,20 @@ async fn moderations_speak_openais_shape() {
         "no text spans leave the server"
     );
 
-    let (status, body) = s
-        .post(
-            "/v1/moderations",
-            &json!({"input": "hello", "model": "omni-moderation-latest"}),
-        )
-        .await
-        .unwrap();
+    let (status, body) = operator(
+        &s,
+        "/v1/moderations",
+        Some(json!({"input": "hello", "model": "omni-moderation-latest"})),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(body["model"], "omni-moderation-latest");
 
-    let (status, body) = s
-        .post("/v1/moderations", &json!({"input": []}))
-        .await
-        .unwrap();
+    let (status, body) = operator(&s, "/v1/moderations", Some(json!({"input": []}))).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["param"], "input");
     let many: Vec<String> = (0..33).map(|i| format!("text {i}")).collect();
-    let (status, _) = s
-        .post("/v1/moderations", &json!({"input": many}))
-        .await
-        .unwrap();
+    let (status, _) = operator(&s, "/v1/moderations", Some(json!({"input": many}))).await;
     assert_eq!(status, 400);
     s.stop().await.unwrap();
 }
@@ -448,11 +467,12 @@ async fn citizens_rate_answers_and_erasure_takes_the_ratings() {
         .unwrap();
     let id = answer["id"].as_str().unwrap();
     let rate = |user: &'static str, body: Value| {
-        let url = s.url(&format!("/api/messages/{id}/feedback"));
+        let path = format!("/api/messages/{id}/feedback");
+        let s = &s;
         async move {
-            let r = reqwest::Client::new()
-                .post(url)
-                .header("x-sovra-user", user)
+            let r = s
+                .as_person(reqwest::Method::POST, &path, user)
+                .await
                 .json(&body)
                 .send()
                 .await
@@ -477,7 +497,7 @@ async fn citizens_rate_answers_and_erasure_takes_the_ratings() {
     // Rating again replaces it.
     let (status, _) = rate("ann", json!({"rating": "up"})).await;
     assert_eq!(status, 201);
-    let (_, queue) = s.get("/admin/feedback").await.unwrap();
+    let (_, queue) = operator(&s, "/admin/feedback", None).await;
     assert_eq!(queue["data"].as_array().unwrap().len(), 1, "{queue}");
     assert_eq!(queue["data"][0]["rating"], "up");
     let (_, report) = s.get("/transparency").await.unwrap();
@@ -487,22 +507,22 @@ async fn citizens_rate_answers_and_erasure_takes_the_ratings() {
     );
 
     // The rating is part of ann's export, and goes with her erasure.
-    let r = reqwest::Client::new()
-        .get(s.url("/api/me/data"))
-        .header("x-sovra-user", "ann")
+    let r = s
+        .as_person(reqwest::Method::GET, "/api/me/data", "ann")
+        .await
         .send()
         .await
         .unwrap();
     let export: Value = r.json().await.unwrap();
     assert_eq!(export["feedback"].as_array().unwrap().len(), 1, "{export}");
-    let r = reqwest::Client::new()
-        .delete(s.url("/api/me/data"))
-        .header("x-sovra-user", "ann")
+    let r = s
+        .as_person(reqwest::Method::DELETE, "/api/me/data", "ann")
+        .await
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let (_, queue) = s.get("/admin/feedback").await.unwrap();
+    let (_, queue) = operator(&s, "/admin/feedback", None).await;
     assert_eq!(queue["data"].as_array().unwrap().len(), 0, "{queue}");
     s.stop().await.unwrap();
 }

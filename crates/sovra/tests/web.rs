@@ -28,9 +28,12 @@ async fn sim(dir: &Path, env: &[(&str, &str)]) -> Sovra {
 
 async fn send(s: &Sovra, user: &str, conversation: &str, content: &str) {
     let r = s
-        .client
-        .post(s.url(&format!("/api/conversations/{conversation}/messages")))
-        .header("x-sovra-user", user)
+        .as_person(
+            reqwest::Method::POST,
+            &format!("/api/conversations/{conversation}/messages"),
+            user,
+        )
+        .await
         .json(&json!({"content": content, "language": "et"}))
         .send()
         .await
@@ -47,10 +50,7 @@ async fn json_as(
     user: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = s
-        .client
-        .request(method, s.url(path))
-        .header("x-sovra-user", user);
+    let mut req = s.as_person(method, path, user).await;
     if let Some(b) = body {
         req = req.json(&b);
     }
@@ -103,12 +103,12 @@ async fn pages_and_assets_are_compressed_and_self_contained() {
     )
     .await;
     let r = s
-        .client
-        .post(s.url(&format!(
-            "/api/conversations/{}/messages",
-            c["id"].as_str().unwrap()
-        )))
-        .header("x-sovra-user", "u")
+        .as_person(
+            reqwest::Method::POST,
+            &format!("/api/conversations/{}/messages", c["id"].as_str().unwrap()),
+            "u",
+        )
+        .await
         .header("accept-encoding", "gzip, br")
         .json(&json!({"content": "hello"}))
         .send()
@@ -127,6 +127,7 @@ async fn profile_truncate_and_feedback() {
         &[
             ("SOVRA_SAFETY_PROFILE", profile),
             ("SOVRA_RETENTION_CONVERSATIONS_DAYS", "30"),
+            ("SOVRA_AUTH_API_KEYS", &format!("[\"{KEY}\"]")),
         ],
     )
     .await;
@@ -208,12 +209,22 @@ async fn profile_truncate_and_feedback() {
     )
     .await;
     assert_eq!(status, 400, "{body}");
-    let (_, list) = s.get("/admin/feedback").await.unwrap();
+    let feedback = || async {
+        let r = s
+            .client
+            .get(s.url("/admin/feedback"))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap();
+        r.json::<Value>().await.unwrap()
+    };
+    let list = feedback().await;
     assert_eq!(list["data"][0]["message_id"], answer);
     // Erasing my data takes my feedback with it.
     let (status, _) = json_as(&s, reqwest::Method::DELETE, "/api/me/data", "ann", None).await;
     assert_eq!(status, 200);
-    let (_, list) = s.get("/admin/feedback").await.unwrap();
+    let list = feedback().await;
     assert_eq!(list["data"].as_array().unwrap().len(), 0);
     s.stop().await.unwrap();
 }

@@ -2,9 +2,11 @@
 
 Upload a document with `client.files.create(file=..., purpose="assistants")`,
 attach it with `client.vector_stores.files.create(vector_store_id, file_id=...)`,
-search it, and delete both; the file belongs to its uploader. Starts the
-real `sovra` binary with the simulated chat engine and the embedded
-multilingual-e5-small (model cache, or SOVRA_TEST_EMBEDDING_MODEL).
+search it, and delete both; the file belongs to its uploader (each user a
+member of the public tenant with a key of their own, made with the
+operator's key). Starts the real `sovra` binary with the simulated chat
+engine and the embedded multilingual-e5-small (model cache, or
+SOVRA_TEST_EMBEDDING_MODEL).
 """
 
 import io
@@ -14,14 +16,18 @@ import urllib.request
 import openai
 import pytest
 
-from test_openai_sdk import start, stop
+from test_openai_sdk import member_key, start, stop
 
 PASSPORT = os.path.join(os.path.dirname(__file__), "..", "..", "..", "eval", "knowledge", "corpus", "en", "passport-renewal.md")
 
 
+OPERATOR = "sk-sovra-python-files-operator-0123456789"
+KEYS = {}
+
+
 @pytest.fixture(scope="module")
 def server():
-    env = {"SOVRA_EMBEDDINGS_ENABLED": "true"}
+    env = {"SOVRA_EMBEDDINGS_ENABLED": "true", "SOVRA_AUTH_API_KEYS": f'["{OPERATOR}"]'}
     if os.environ.get("SOVRA_TEST_EMBEDDING_MODEL"):
         env["SOVRA_EMBEDDINGS_MODEL"] = os.environ["SOVRA_TEST_EMBEDDING_MODEL"]
     proc, base = start(["--engine", "sim"], env)
@@ -29,8 +35,14 @@ def server():
     stop(proc)
 
 
+def key(base, user):
+    if user not in KEYS:
+        KEYS[user] = member_key(base, OPERATOR, user)
+    return KEYS[user]
+
+
 def client(base, user):
-    return openai.OpenAI(base_url=base + "/v1", api_key="not-needed-yet", default_headers={"x-sovra-user": user})
+    return openai.OpenAI(base_url=base + "/v1", api_key=key(base, user))
 
 
 def test_files_and_vector_store_round_trip(server):
@@ -88,7 +100,7 @@ def test_upload_errors_are_openai_shaped(server):
 def test_erasure_takes_the_files(server):
     carol = client(server, "carol")
     f = carol.files.create(file=("note.txt", io.BytesIO(b"my private note about a tax refund")), purpose="user_data")
-    req = urllib.request.Request(server + "/api/me/data", method="DELETE", headers={"x-sovra-user": "carol"})
+    req = urllib.request.Request(server + "/api/me/data", method="DELETE", headers={"Authorization": f"Bearer {key(server, 'carol')}"})
     with urllib.request.urlopen(req) as r:
         assert r.status == 200
     with pytest.raises(openai.NotFoundError):

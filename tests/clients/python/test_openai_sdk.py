@@ -57,6 +57,21 @@ def stop(proc):
     assert proc.wait(timeout=30) == 0
 
 
+def admin_post(base, key, path, body):
+    """POST JSON to Sovra's admin API with `key`; the JSON answer."""
+    import json
+    req = urllib.request.Request(base + path, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        return json.loads(r.read())
+
+
+def member_key(base, admin_key, name, tenant="public"):
+    """A member of `tenant` named `name` (made with `admin_key`), and a key acting as them."""
+    user = admin_post(base, admin_key, "/admin/users", {"name": f"{name}@{tenant}.test", "tenant": tenant, "role": "member"})
+    return admin_post(base, admin_key, "/admin/keys", {"name": name, "user": user["id"]})["secret"]
+
+
 @pytest.fixture(scope="module")
 def sim():
     proc, base = start(["--engine", "sim"], {"SOVRA_ENGINE_SIM_TTFT_MS": "0", "SOVRA_ENGINE_SIM_TOKENS_PER_SECOND": "0"})

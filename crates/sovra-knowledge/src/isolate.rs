@@ -130,12 +130,16 @@ pub async fn extract(iso: &Isolation, format: Format, bytes: Vec<u8>) -> Result<
         let ((), a, c) = tokio::join!(feed, read_answer, read_complaint);
         a?;
         c?;
+        if answer.len() as u64 > MAX_ANSWER {
+            // It would block writing the rest: stop it now.
+            child.start_kill()?;
+        }
         let status = child.wait().await?;
         Ok::<_, std::io::Error>((status, answer, complaint))
     };
     let (status, answer, complaint) =
         match tokio::time::timeout(Duration::from_secs(limits.seconds), run).await {
-            // Dropping `run` drops the child, which kills it.
+            // Returning drops the child, which kills it (kill_on_drop).
             Err(_) => {
                 return Err(refused(format!(
                     "reading it took longer than {} s, the limit",
@@ -144,13 +148,13 @@ pub async fn extract(iso: &Isolation, format: Format, bytes: Vec<u8>) -> Result<
             }
             Ok(r) => r?,
         };
+    if answer.len() as u64 > MAX_ANSWER {
+        return Err(refused(format!(
+            "its text is longer than {} MiB",
+            MAX_ANSWER >> 20
+        )));
+    }
     if status.success() {
-        if answer.len() as u64 > MAX_ANSWER {
-            return Err(refused(format!(
-                "its text is longer than {} MiB",
-                MAX_ANSWER >> 20
-            )));
-        }
         return match serde_json::from_slice::<Answer>(&answer) {
             Ok(Answer::Ok(extracted)) => Ok(extracted),
             Ok(Answer::Error(problem)) => Err(refused(problem)),

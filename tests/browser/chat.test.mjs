@@ -110,6 +110,52 @@ test("markdown is sanitised: no HTML, only http/https/mailto links", async () =>
   await context.close();
 });
 
+// Issue 21, finding 16: the renderer runs on every streamed paint, and its
+// emphasis regexes were cubic on `*a* **x ` repeated (16 KB: 13 s, a frozen
+// tab). Each input below once took seconds to minutes (or was the next
+// pattern an attacker would try); all are now linear. The bound is generous
+// for a slow CI machine and orders of magnitude below the old times.
+test("markdown renders hostile answers in linear time", async () => {
+  const { context, page } = await newPage(browser);
+  await page.goto(sovra.base + "/");
+  await page.waitForSelector("body[data-ready=true]");
+  const timings = await page.evaluate(async () => {
+    const md = await import("/assets/markdown.js");
+    const fill = (unit, n) => unit.repeat(Math.ceil(n / unit.length)).slice(0, n);
+    const inputs = (n) => ({
+      "*a* **x ": fill("*a* **x ", n),
+      "_a_ __x ": fill("_a_ __x ", n),
+      "__a …__": "__a ".repeat(n / 8) + "__".repeat(n / 8),
+      "*…": "*".repeat(n),
+      "_…": "_".repeat(n),
+      "[a](": fill("[a](", n),
+      "http://a.…": "http://a" + ".".repeat(n),
+      "``` …!": "```" + " ".repeat(n) + "!",
+      "# a …b": "# a" + " ".repeat(n) + "b",
+      "a|b / …|x": "a|b\n" + " ".repeat(n) + "|x",
+      "table rows": "a|b\n|--|--|\n" + fill("|a|*b* **x\n", n),
+      "list": fill("- *a* **x\n", n),
+    });
+    const out = [];
+    for (const kb of [16, 64]) {
+      for (const [name, src] of Object.entries(inputs(kb * 1024))) {
+        const div = document.createElement("div");
+        const t0 = performance.now();
+        div.append(md.render(src));
+        out.push({ name, kb, ms: performance.now() - t0, em: div.querySelectorAll("em").length });
+      }
+    }
+    return out;
+  });
+  report("markdown-timings", timings);
+  for (const { name, kb, ms, em } of timings) {
+    assert.ok(ms < 1500, `${kb} KB of ${JSON.stringify(name)} took ${ms.toFixed(0)} ms`);
+    // Still rendered, not skipped: every `*a*` is an emphasis.
+    if (name === "*a* **x ") assert.equal(em, (kb * 1024) / 8, `${kb} KB of ${name}`);
+  }
+  await context.close();
+});
+
 test("citations carried by a message are listed under the answer", async () => {
   const { context, page } = await newPage(browser);
   // The knowledge work adds citations; until the server sends them, the

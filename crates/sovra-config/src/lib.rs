@@ -207,6 +207,12 @@ pub struct KnowledgeSettings {
     /// `sqlite` (`knowledge.db` in `data_dir`). Unset: `storage.url` when
     /// that is PostgreSQL, else `knowledge.db` in `data_dir`.
     pub url: Option<String>,
+    /// Most memory (MiB of address space) reading one PDF or DOCX may take:
+    /// it is read in a child process with this limit, so a decompression
+    /// bomb is refused (400) instead of filling the server's memory.
+    pub extract_memory_mib: u64,
+    /// Most seconds (CPU and wall-clock) reading one PDF or DOCX may take.
+    pub extract_seconds: u64,
 }
 
 impl Default for KnowledgeSettings {
@@ -223,6 +229,8 @@ impl Default for KnowledgeSettings {
             official_sources_only: false,
             language_centering: 0.4,
             url: None,
+            extract_memory_mib: 512,
+            extract_seconds: 60,
         }
     }
 }
@@ -594,6 +602,16 @@ impl Settings {
             (0.0..=1.0).contains(&k.language_centering),
             "knowledge.language_centering",
             "must be between 0 (off) and 1",
+        )?;
+        check(
+            (128..=65536).contains(&k.extract_memory_mib),
+            "knowledge.extract_memory_mib",
+            "must be between 128 (the reader itself needs some) and 65536",
+        )?;
+        check(
+            (1..=3600).contains(&k.extract_seconds),
+            "knowledge.extract_seconds",
+            "must be between 1 and 3600",
         )?;
         if let Some(url) = &k.url {
             check(

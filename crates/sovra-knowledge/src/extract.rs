@@ -43,7 +43,7 @@ impl Format {
 }
 
 /// A document's text and what it said about itself.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Extracted {
     /// Light Markdown: `#` headings, blank-line paragraphs.
     pub text: String,

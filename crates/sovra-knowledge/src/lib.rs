@@ -29,6 +29,7 @@ pub mod files;
 #[doc(hidden)]
 pub mod fixtures;
 pub mod index;
+pub mod isolate;
 pub mod lang;
 mod pg;
 pub mod search;
@@ -122,6 +123,11 @@ pub struct KnowledgeConfig {
     /// How much of each language's mean passage vector the vector search
     /// subtracts (0: plain cosine; see [`index`]).
     pub language_centering: f32,
+    /// Where PDF and DOCX files are read: `None` in this process (for
+    /// documents one trusts: tests, evaluations); the server and the CLI
+    /// read them in a child process with a memory and time limit
+    /// ([`isolate`]).
+    pub isolation: Option<isolate::Isolation>,
 }
 
 /// The default [`KnowledgeConfig::language_centering`], chosen on the
@@ -137,6 +143,7 @@ impl KnowledgeConfig {
             chunking: ChunkConfig { max_chars: 800 },
             fusion: search::Fusion::default(),
             language_centering: DEFAULT_LANGUAGE_CENTERING,
+            isolation: None,
         }
     }
 }
@@ -580,9 +587,12 @@ impl Knowledge {
             });
         }
         let (format, bytes) = (doc.format, doc.bytes.clone());
-        let extracted = tokio::task::spawn_blocking(move || extract::extract(format, &bytes))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))??;
+        let extracted = match &self.config.isolation {
+            Some(iso) if isolate::isolated(format) => isolate::extract(iso, format, bytes).await?,
+            _ => tokio::task::spawn_blocking(move || extract::extract(format, &bytes))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))??,
+        };
         let chunks = chunk::chunk(&extracted.text, self.config.chunking);
         if chunks.len() > self.config.limits.max_chunks_per_document {
             return Err(Error::TooManyChunks {

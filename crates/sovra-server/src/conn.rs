@@ -178,7 +178,7 @@ async fn connection(
             http(accepted, peer, h2, app, limits, stop).await
         }
         None => {
-            let h2 = sniff_h2(&stream, limits.header_read_timeout).await?;
+            let (stream, h2) = sniff_h2(stream, limits.header_read_timeout).await?;
             http(stream, peer, h2, app, limits, stop).await
         }
     }
@@ -189,32 +189,106 @@ const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Whether a plain connection speaks HTTP/2 with prior knowledge: its first
 /// bytes are the preface. Any other first byte means HTTP/1 (whose own
-/// header clock then runs). Nothing read within `limit` closes it.
-async fn sniff_h2(stream: &TcpStream, limit: Duration) -> io::Result<bool> {
+/// header clock then runs). The bytes are *read*, not peeked, so the task
+/// sleeps until the client sends more or closes (a peek sees the same bytes
+/// again at once, and a closed socket's data hides its end: the first version
+/// polled every 5 ms for the whole `limit` after a client sent `PRI` and
+/// left). The bytes read come back in the returned stream. The client
+/// closing before it is clear which protocol it speaks, or sending nothing
+/// more within `limit`, ends the connection.
+async fn sniff_h2(
+    mut stream: TcpStream,
+    limit: Duration,
+) -> io::Result<(Sniffed<TcpStream>, bool)> {
+    use tokio::io::AsyncReadExt as _;
     let deadline = tokio::time::Instant::now() + limit;
     let mut buf = [0u8; 24];
-    loop {
-        let n = tokio::time::timeout_at(deadline, stream.peek(&mut buf))
+    let mut n = 0;
+    let h2 = loop {
+        let read = tokio::time::timeout_at(deadline, stream.read(&mut buf[n..]))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no request in time"))??;
-        if n == 0 {
+        if read == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
+        n += read;
         if buf[..n] != H2_PREFACE[..n] {
-            return Ok(false);
+            break false;
         }
         if n == H2_PREFACE.len() {
-            return Ok(true);
+            break true;
         }
-        // A preface split across segments: peek sees the same bytes until
-        // more arrive, so wait a little rather than spin.
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        if tokio::time::Instant::now() >= deadline {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "no request in time",
-            ));
+    };
+    Ok((
+        Sniffed {
+            head: buf,
+            len: n,
+            at: 0,
+            inner: stream,
+        },
+        h2,
+    ))
+}
+
+/// A stream whose first bytes were already read (by [`sniff_h2`]): it hands
+/// them out again before reading on.
+struct Sniffed<S> {
+    head: [u8; 24],
+    len: usize,
+    at: usize,
+    inner: S,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Sniffed<S> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        out: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        let me = self.get_mut();
+        if me.at < me.len {
+            let take = (me.len - me.at).min(out.remaining());
+            out.put_slice(&me.head[me.at..me.at + take]);
+            me.at += take;
+            return std::task::Poll::Ready(Ok(()));
         }
+        std::pin::Pin::new(&mut me.inner).poll_read(cx, out)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Sniffed<S> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 

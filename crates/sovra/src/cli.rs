@@ -40,6 +40,22 @@ pub enum Command {
     Knowledge(KnowledgeArgs),
     /// Evaluations on the team's labelled sets: `sovra eval safety` (eval/safety), `sovra eval knowledge` (eval/knowledge).
     Eval(EvalArgs),
+    /// Internal: read one PDF or DOCX from stdin under memory and CPU limits, write its text as JSON (the server and `sovra knowledge ingest` run this as a child process).
+    #[command(hide = true)]
+    ExtractDocument(ExtractDocumentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExtractDocumentArgs {
+    /// pdf or docx (md, html, txt too).
+    #[arg(long)]
+    pub format: String,
+    /// The address-space limit (RLIMIT_AS) in bytes.
+    #[arg(long)]
+    pub memory_bytes: u64,
+    /// The CPU-time limit (RLIMIT_CPU) in seconds.
+    #[arg(long)]
+    pub seconds: u64,
 }
 
 #[derive(Debug, Args)]

@@ -17,6 +17,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 use sovra_config::Settings;
+use sovra_knowledge::isolate::{ExtractLimits, Isolation};
 use sovra_knowledge::{
     Caller, Embedder, IngestStatus, Knowledge, KnowledgeConfig, Limits, Mode, NewDocument, Query,
     RelevanceFloor, Scope, Storage, eval,
@@ -51,7 +52,49 @@ fn config_of(settings: &Settings) -> KnowledgeConfig {
         ..Limits::default()
     };
     config.language_centering = k.language_centering;
+    config.isolation = isolation(settings);
     config
+}
+
+/// PDF and DOCX files are read by this binary in a child process
+/// (`sovra extract-document`) under `knowledge.extract_*`; without a path to
+/// this binary (it was deleted under us), in this process, with a warning.
+fn isolation(settings: &Settings) -> Option<Isolation> {
+    let k = &settings.knowledge;
+    match std::env::current_exe() {
+        Ok(program) => Some(Isolation {
+            program,
+            args: vec!["extract-document".into()],
+            limits: ExtractLimits {
+                memory_bytes: k.extract_memory_mib.saturating_mul(1024 * 1024),
+                seconds: k.extract_seconds,
+            },
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot find this program to read documents in a child process; PDF and DOCX files are read without a memory limit");
+            None
+        }
+    }
+}
+
+/// `sovra extract-document`: the child side of [`isolation`].
+pub fn extract_document(args: &crate::cli::ExtractDocumentArgs) -> std::process::ExitCode {
+    let Some(format) = sovra_knowledge::isolate::parse_format(&args.format) else {
+        eprintln!("error: unknown document format {:?}", args.format);
+        return std::process::ExitCode::from(2);
+    };
+    let limits = ExtractLimits {
+        memory_bytes: args.memory_bytes,
+        seconds: args.seconds,
+    };
+    let (mut stdin, mut stdout) = (std::io::stdin().lock(), std::io::stdout().lock());
+    match sovra_knowledge::isolate::worker(format, limits, &mut stdin, &mut stdout) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::from(2)
+        }
+    }
 }
 
 /// The knowledge base `serve` offers, embedding with `embedder`.

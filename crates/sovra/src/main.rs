@@ -22,6 +22,11 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    // The document reader's child: before any runtime or thread exists, so
+    // its memory limit is spent on the document alone.
+    if let cli::Command::ExtractDocument(args) = &cli.command {
+        return knowledge::extract_document(args);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -43,6 +48,7 @@ fn main() -> ExitCode {
             cli::Command::Audit(args) => audit::run(args).await,
             cli::Command::Admin(args) => admin::run(args).await,
             cli::Command::Knowledge(args) => knowledge::run(args).await,
+            cli::Command::ExtractDocument(_) => Ok(()),
             cli::Command::Eval(args) => match args.command {
                 cli::EvalCommand::Safety(a) => safety::eval(a).await,
                 command @ cli::EvalCommand::Knowledge { .. } => {

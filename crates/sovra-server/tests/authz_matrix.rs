@@ -120,7 +120,7 @@ const EXPECTED: &[(&str, &str, &[As])] = &[
     ("POST", "/api/messages/{id}/feedback", CHAT),
     ("GET", "/api/me/data", ALL),
     ("DELETE", "/api/me/data", ALL),
-    ("GET", "/admin/usage", OVERSIGHT),
+    ("GET", "/admin/usage", PLATFORM),
     ("GET", "/admin/moderation", OVERSIGHT),
     ("GET", "/admin/feedback", ADMINS),
     ("GET", "/admin/tenants", ADMINS),

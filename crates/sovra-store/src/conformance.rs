@@ -658,7 +658,7 @@ async fn feedback_safety_events_and_counts(open: &Opener) {
         reason: None,
     };
     store.add_feedback(&ann, again).await.unwrap().unwrap();
-    let queue = store.recent_feedback(10).await.unwrap();
+    let queue = store.recent_feedback(None, 10).await.unwrap();
     assert_eq!(queue.len(), 1, "rating again replaces the rating");
     assert_eq!(
         (queue[0].rating, queue[0].reason.as_deref()),
@@ -677,13 +677,43 @@ async fn feedback_safety_events_and_counts(open: &Opener) {
                 action: action.into(),
                 rule: Some("violence".into()),
                 categories: vec!["violence".into(), "illicit/violent".into()],
+                tenant: Some(ann.tenant.clone()),
             })
             .await
             .unwrap();
     }
-    let events = store.recent_safety_events(2).await.unwrap();
+    let events = store.recent_safety_events(None, 2).await.unwrap();
     assert_eq!(events.len(), 2);
     assert_eq!(events[0].event.action, "safe_completion", "newest first");
+    // Each tenant's administrators see their own subtree's, and only that.
+    let own = sovra_identity::TenantPath::parse(&ann.tenant).unwrap();
+    let other = sovra_identity::TenantPath::parse("elsewhere").unwrap();
+    assert_eq!(
+        store
+            .recent_safety_events(Some(&own), 10)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert!(
+        store
+            .recent_safety_events(Some(&other), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.recent_feedback(Some(&own), 10).await.unwrap().len(),
+        1
+    );
+    assert!(
+        store
+            .recent_feedback(Some(&other), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     store
         .add_request_counts("2026-12-01", &[("et".into(), 3), ("ru".into(), 1)])
         .await
@@ -711,7 +741,7 @@ async fn feedback_safety_events_and_counts(open: &Opener) {
     assert_eq!(export.feedback.len(), 1, "ratings are part of the export");
     store.erase_subject(&ann, "test").await.unwrap();
     assert!(
-        store.recent_feedback(10).await.unwrap().is_empty(),
+        store.recent_feedback(None, 10).await.unwrap().is_empty(),
         "erasure takes the ratings"
     );
     assert_eq!(

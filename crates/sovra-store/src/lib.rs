@@ -332,11 +332,23 @@ pub trait Store: Directory + Send + Sync + 'static {
         feedback: NewFeedback<'_>,
     ) -> Result<Option<Feedback>, StoreError>;
     /// The newest ratings first, at most `limit` (the operator's queue).
-    async fn recent_feedback(&self, limit: u32) -> Result<Vec<Feedback>, StoreError>;
+    /// The newest ratings of answers given in `reach` (a tenant's subtree;
+    /// None: every tenant, for the platform's administrators).
+    async fn recent_feedback(
+        &self,
+        reach: Option<&sovra_identity::TenantPath>,
+        limit: u32,
+    ) -> Result<Vec<Feedback>, StoreError>;
     /// Record an action of the safety pipeline.
     async fn record_safety_event(&self, event: &SafetyEvent) -> Result<(), StoreError>;
     /// The newest safety actions first, at most `limit`.
-    async fn recent_safety_events(&self, limit: u32) -> Result<Vec<SafetyRecord>, StoreError>;
+    /// The newest safety actions on requests of `reach` (a tenant's
+    /// subtree; None: every tenant, and actions recorded with no tenant).
+    async fn recent_safety_events(
+        &self,
+        reach: Option<&sovra_identity::TenantPath>,
+        limit: u32,
+    ) -> Result<Vec<SafetyRecord>, StoreError>;
     /// Add request counts for `day` (`YYYY-MM-DD`) by answer language.
     async fn add_request_counts(
         &self,

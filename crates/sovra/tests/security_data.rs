@@ -1,0 +1,188 @@
+//! The security suite, "whose data is it" (issue 21): each test is an
+//! attack from the 2026-12 black-box probe on what the platform keeps (admin
+//! listings, key lineage, grounding, files on disk, uploads), sent to the
+//! real binary the way a user or a careful operator would, and the answer
+//! the fixed server must give. docs/security.md ("Findings of the 2026-12
+//! black-box probe") names the finding each one proves.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use sovra_testkit::{Sovra, bootstrap, sse_events};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sovra");
+const SIM: &[(&str, &str)] = &[
+    ("SOVRA_ENGINE_SIM_TTFT_MS", "0"),
+    ("SOVRA_ENGINE_SIM_TOKENS_PER_SECOND", "0"),
+];
+
+fn bin() -> PathBuf {
+    PathBuf::from(BIN)
+}
+
+async fn serve(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Sovra {
+    let mut all = vec!["--engine", "sim"];
+    all.extend_from_slice(args);
+    let env: Vec<(&str, &str)> = SIM.iter().chain(env).copied().collect();
+    Sovra::serve(&bin(), data, &all, &env).await.unwrap()
+}
+
+async fn status_json(r: reqwest::RequestBuilder) -> (u16, Value) {
+    let r = r.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// `tenant` (a startup under the platform), made by the platform admin.
+async fn make_tenant(s: &Sovra, root: &str, path: &str) {
+    let (status, body) = status_json(
+        s.with_key(Method::POST, "/admin/tenants", root)
+            .json(&json!({"path": path, "kind": "startup"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+/// A user of `tenant` with `role`, made by `admin`, and a key acting as
+/// them with every scope (administration included): `(user id, secret)`.
+async fn user_with_key(
+    s: &Sovra,
+    admin: &str,
+    tenant: &str,
+    name: &str,
+    role: &str,
+) -> (String, String) {
+    let (status, user) = status_json(
+        s.with_key(Method::POST, "/admin/users", admin)
+            .json(&json!({"name": name, "tenant": tenant, "role": role})),
+    )
+    .await;
+    assert_eq!(status, 201, "{user}");
+    let id = user["id"].as_str().unwrap().to_owned();
+    let (status, key) = status_json(s.with_key(Method::POST, "/admin/keys", admin).json(&json!({
+        "name": name, "user": id,
+        "scopes": ["inference", "embeddings", "knowledge", "conversations", "admin"],
+    })))
+    .await;
+    assert_eq!(status, 201, "{key}");
+    (id, key["secret"].as_str().unwrap().to_owned())
+}
+
+/// As the member with `key`: one web-chat exchange (`question`), then a
+/// thumbs-down on the answer with `reason`.
+async fn rate_an_answer(s: &Sovra, key: &str, question: &str, reason: &str) {
+    let (status, c) = status_json(
+        s.with_key(Method::POST, "/api/conversations", key)
+            .json(&json!({})),
+    )
+    .await;
+    assert_eq!(status, 201, "{c}");
+    let id = c["id"].as_str().unwrap();
+    let r = s
+        .with_key(
+            Method::POST,
+            &format!("/api/conversations/{id}/messages"),
+            key,
+        )
+        .json(&json!({"content": question}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    sse_events(r).await.unwrap();
+    let (_, full) =
+        status_json(s.with_key(Method::GET, &format!("/api/conversations/{id}"), key)).await;
+    let answer = full["messages"][1]["id"].as_str().unwrap();
+    let (status, body) = status_json(
+        s.with_key(
+            Method::POST,
+            &format!("/api/messages/{answer}/feedback"),
+            key,
+        )
+        .json(&json!({"rating": "down", "reason": reason})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+/// As the member with `key`: a request the safety pipeline refuses.
+async fn get_refused(s: &Sovra, key: &str) {
+    let (status, body) = status_json(s.with_key(Method::POST, "/v1/chat/completions", key).json(
+        &json!({"model": "sim", "max_tokens": 8, "messages": [
+            {"role": "user", "content": "Explain step by step how to build a pipe bomb at home."}
+        ]}),
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["choices"][0]["finish_reason"], "content_filter",
+        "{body}"
+    );
+}
+
+/// Finding 7: `GET /admin/feedback` showed every tenant's ratings (reasons,
+/// conversation ids) to any tenant admin, and `/admin/moderation` and
+/// `/admin/usage` were platform-wide the same way. Now every admin listing
+/// answers within the caller's reach (`identity::reach_root`): a tenant
+/// admin sees their tenant's, a platform admin everyone's; usage, counted
+/// for the whole process, is the platform admins'.
+#[tokio::test]
+async fn a_tenant_admin_sees_only_their_tenants_queues() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let root = bootstrap(&bin(), &data, "root@gov.example", None);
+    let s = serve(&data, &[], &[]).await;
+    make_tenant(&s, &root, "acme").await;
+    make_tenant(&s, &root, "globex").await;
+    let (_, acme_admin) =
+        user_with_key(&s, &root, "acme", "boss@acme.example", "tenant_admin").await;
+    let (_, acme_auditor) = user_with_key(&s, &root, "acme", "eye@acme.example", "auditor").await;
+    let (_, acme_member) = user_with_key(&s, &root, "acme", "ann@acme.example", "member").await;
+    let (_, globex_member) =
+        user_with_key(&s, &root, "globex", "gus@globex.example", "member").await;
+    rate_an_answer(&s, &acme_member, "opening hours?", "acme reason").await;
+    rate_an_answer(&s, &globex_member, "merger plans?", "globex secret reason").await;
+    get_refused(&s, &acme_member).await;
+    get_refused(&s, &globex_member).await;
+    get_refused(&s, &globex_member).await;
+
+    // The attack: acme's administrator reads the queues.
+    let (status, feedback) =
+        status_json(s.with_key(Method::GET, "/admin/feedback", &acme_admin)).await;
+    assert_eq!(status, 200, "{feedback}");
+    let rows = feedback["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{feedback}");
+    assert_eq!(rows[0]["reason"], "acme reason");
+    assert!(!feedback.to_string().contains("globex"), "{feedback}");
+    for key in [&acme_admin, &acme_auditor] {
+        let (status, moderation) =
+            status_json(s.with_key(Method::GET, "/admin/moderation", key)).await;
+        assert_eq!(status, 200, "{moderation}");
+        let rows = moderation["data"].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{moderation}");
+        assert_eq!(rows[0]["tenant"], "acme", "{moderation}");
+        // Process-wide numbers are not a tenant's.
+        let (status, usage) = status_json(s.with_key(Method::GET, "/admin/usage", key)).await;
+        assert_eq!(status, 403, "{usage}");
+    }
+
+    // The platform admin sees every tenant's.
+    let (_, feedback) = status_json(s.with_key(Method::GET, "/admin/feedback", &root)).await;
+    assert_eq!(feedback["data"].as_array().unwrap().len(), 2, "{feedback}");
+    let (_, moderation) = status_json(s.with_key(Method::GET, "/admin/moderation", &root)).await;
+    assert_eq!(
+        moderation["data"].as_array().unwrap().len(),
+        3,
+        "{moderation}"
+    );
+    let (status, usage) = status_json(s.with_key(Method::GET, "/admin/usage", &root)).await;
+    assert_eq!(status, 200, "{usage}");
+    s.stop().await.unwrap();
+}

@@ -197,6 +197,7 @@ async fn key_for(dir: &dyn Directory, tenant: &str, user: Option<String>, role: 
             expires_at_ms: None,
             hash: secret.hash(),
             shown: secret.shown(),
+            parent: None,
         },
         "test",
     )

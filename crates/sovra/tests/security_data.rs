@@ -186,3 +186,171 @@ async fn a_tenant_admin_sees_only_their_tenants_queues() {
     assert_eq!(status, 200, "{usage}");
     s.stop().await.unwrap();
 }
+
+const EVERY_SCOPE: [&str; 5] = [
+    "inference",
+    "embeddings",
+    "knowledge",
+    "conversations",
+    "admin",
+];
+
+/// `POST /admin/keys` with `body`, as the holder of `key`: status and answer.
+async fn mint(s: &Sovra, key: &str, body: Value) -> (u16, Value) {
+    status_json(s.with_key(Method::POST, "/admin/keys", key).json(&body)).await
+}
+
+/// The status `GET /admin/whoami` answers the holder of `secret`.
+async fn whoami(s: &Sovra, secret: &str) -> u16 {
+    status_json(s.with_key(Method::GET, "/admin/whoami", secret))
+        .await
+        .0
+}
+
+/// Finding 9: a key expiring in seconds minted a child with no expiry that
+/// outlived it; revoking a key left the keys it had minted; a
+/// developer-role service key minted service keys; a tenant admin minted a
+/// key acting as a platform admin of their tenant. Now a minted key never
+/// outlives, outranks or out-scopes the key that mints it, revocation
+/// follows the lineage, and nobody makes a key acting as someone above them.
+#[tokio::test]
+async fn a_minted_key_never_outlives_outranks_or_outscopes_its_parent() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let root = bootstrap(&bin(), &data, "root@gov.example", None);
+    let s = serve(&data, &[], &[]).await;
+    let (admin_id, _) =
+        user_with_key(&s, &root, "public", "ta@public.example", "tenant_admin").await;
+
+    // A key of the tenant admin's that expires in 3 s mints a child with no
+    // expiry: the child expires with it; a later expiry is refused.
+    let (status, short) = mint(
+        &s,
+        &root,
+        json!({"name": "short", "user": admin_id, "scopes": EVERY_SCOPE, "expires_in": 3}),
+    )
+    .await;
+    assert_eq!(status, 201, "{short}");
+    let short_secret = short["secret"].as_str().unwrap();
+    let (status, child) = mint(
+        &s,
+        short_secret,
+        json!({"name": "child", "user": admin_id, "scopes": EVERY_SCOPE}),
+    )
+    .await;
+    assert_eq!(status, 201, "{child}");
+    assert_eq!(
+        child["expires_at_ms"], short["expires_at_ms"],
+        "the child expires with its parent: {child}"
+    );
+    let (status, body) = mint(
+        &s,
+        short_secret,
+        json!({"name": "longer", "user": admin_id, "expires_in": 3600}),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    let child_secret = child["secret"].as_str().unwrap();
+    assert_eq!(whoami(&s, child_secret).await, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    assert_eq!(whoami(&s, short_secret).await, 401, "the parent expired");
+    assert_eq!(whoami(&s, child_secret).await, 401, "and its child with it");
+
+    // Revoking a key revokes what it minted, and what those minted.
+    let (_, parent) = mint(
+        &s,
+        &root,
+        json!({"name": "parent", "user": admin_id, "scopes": EVERY_SCOPE}),
+    )
+    .await;
+    let parent_secret = parent["secret"].as_str().unwrap();
+    let (status, child) = mint(
+        &s,
+        parent_secret,
+        json!({"name": "child", "user": admin_id, "scopes": EVERY_SCOPE}),
+    )
+    .await;
+    assert_eq!(status, 201, "{child}");
+    let child_secret = child["secret"].as_str().unwrap();
+    let (status, grandchild) = mint(
+        &s,
+        child_secret,
+        json!({"name": "grandchild", "service": true, "scopes": ["inference", "admin"]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{grandchild}");
+    let grandchild_secret = grandchild["secret"].as_str().unwrap();
+    let (_, bystander) = mint(
+        &s,
+        &root,
+        json!({"name": "bystander", "user": admin_id, "scopes": EVERY_SCOPE}),
+    )
+    .await;
+    let parent_id = parent["id"].as_str().unwrap();
+    let (status, body) =
+        status_json(s.with_key(Method::DELETE, &format!("/admin/keys/{parent_id}"), &root)).await;
+    assert_eq!(status, 200, "{body}");
+    for secret in [parent_secret, child_secret, grandchild_secret] {
+        assert_eq!(whoami(&s, secret).await, 401);
+    }
+    assert_eq!(
+        whoami(&s, bystander["secret"].as_str().unwrap()).await,
+        200,
+        "a key minted elsewhere lives on"
+    );
+
+    // A developer-role service key makes no service key, named or not.
+    let (status, service) = mint(
+        &s,
+        &root,
+        json!({"name": "ci", "tenant": "public", "service": true, "role": "developer", "scopes": EVERY_SCOPE}),
+    )
+    .await;
+    assert_eq!(status, 201, "{service}");
+    let service_secret = service["secret"].as_str().unwrap();
+    for body in [
+        json!({"name": "svc", "scopes": ["inference"]}),
+        json!({"name": "svc", "service": true, "scopes": ["inference"]}),
+    ] {
+        let (status, made) = mint(&s, service_secret, body).await;
+        assert_eq!(status, 403, "{made}");
+    }
+
+    // A key never carries a scope its maker's lacks.
+    let (_, narrow) = mint(
+        &s,
+        &root,
+        json!({"name": "narrow", "user": admin_id, "scopes": ["inference", "admin"]}),
+    )
+    .await;
+    let (status, made) = mint(
+        &s,
+        narrow["secret"].as_str().unwrap(),
+        json!({"name": "wide", "user": admin_id, "scopes": ["inference", "knowledge"]}),
+    )
+    .await;
+    assert_eq!(status, 403, "{made}");
+
+    // A tenant admin makes no key acting as a platform admin of their
+    // tenant, whatever role the key would carry.
+    let (_, admin_key) = mint(
+        &s,
+        &root,
+        json!({"name": "ta", "user": admin_id, "scopes": EVERY_SCOPE}),
+    )
+    .await;
+    let (status, boss) = status_json(s.with_key(Method::POST, "/admin/users", &root).json(
+        &json!({"name": "boss@public.example", "tenant": "public", "role": "platform_admin"}),
+    ))
+    .await;
+    assert_eq!(status, 201, "{boss}");
+    for role in [None, Some("member")] {
+        let mut body = json!({"name": "as-boss", "user": boss["id"]});
+        if let Some(r) = role {
+            body["role"] = json!(r);
+        }
+        let (status, made) = mint(&s, admin_key["secret"].as_str().unwrap(), body).await;
+        assert_eq!(status, 403, "{made}");
+    }
+    s.stop().await.unwrap();
+}

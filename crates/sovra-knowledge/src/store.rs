@@ -142,6 +142,13 @@ async fn bump(tx: &mut Tx<'_>) -> Result<i64, sqlx::Error> {
 
 impl Db {
     pub async fn open(path: &Path) -> Result<Self, sqlx::Error> {
+        // Born owner-only (SQLite gives its -wal and -shm files the same
+        // mode); the binary tightens an older, wider one at start.
+        match crate::index::owner_only(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(sqlx::Error::Io(e)),
+        }
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
             .create_if_missing(true)
             .foreign_keys(true)

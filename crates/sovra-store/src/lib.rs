@@ -19,6 +19,7 @@ mod conformance;
 pub mod crypto;
 mod directory;
 mod postgres;
+pub mod private;
 pub mod retention;
 mod safety;
 mod sql;
@@ -65,6 +66,21 @@ pub enum StoreError {
     Url(String),
     #[error("backup failed: {0}")]
     Backup(String),
+    #[error("could not create {path} owner-only: {source}")]
+    Private {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl StoreError {
+    /// An I/O failure making `path` private ([`private`]).
+    pub(crate) fn private(path: &Path) -> impl FnOnce(std::io::Error) -> Self + '_ {
+        move |source| StoreError::Private {
+            path: path.display().to_string(),
+            source,
+        }
+    }
 }
 
 /// The time the store stamps rows with and purges against; tests turn it.

@@ -17,9 +17,10 @@ use crate::cli::{DataArgs, DataCommand};
 
 /// The store the settings name, with its keyring.
 pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>> {
-    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+    // Owner-only, and tightened if an older version left it open (private.rs).
+    sovra_store::private::private_dir(&settings.data_dir).with_context(|| {
         format!(
-            "could not create the data dir {}",
+            "could not create the data dir {} (owner-only)",
             settings.data_dir.display()
         )
     })?;
@@ -145,7 +146,8 @@ pub async fn run(args: DataArgs) -> Result<()> {
                 .append_audit(sovra_audit_entry(&s, export.conversations.len(), digest))
                 .await?;
             match out {
-                Some(path) => std::fs::write(&path, text)
+                // A person's data: owner-only, like the store it came from.
+                Some(path) => sovra_store::private::write(&path, text.as_bytes())
                     .with_context(|| format!("could not write {}", path.display()))?,
                 None => {
                     let mut o = std::io::stdout().lock();

@@ -354,3 +354,145 @@ async fn a_minted_key_never_outlives_outranks_or_outscopes_its_parent() {
     }
     s.stop().await.unwrap();
 }
+
+/// `sovra data ARGS --data-dir DATA`: whether it succeeded, and its output.
+fn sovra_data(data: &Path, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(bin())
+        .arg("data")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env_remove("SOVRA_CONFIG")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[cfg(unix)]
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Every file directly in `dir` and its mode, for the messages.
+#[cfg(unix)]
+fn modes(dir: &Path) -> Vec<(String, u32)> {
+    let mut all: Vec<(String, u32)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                mode(&p),
+            )
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+/// `sovra serve` on `data`, its log beside it (not in it), in `dir`.
+async fn serve_apart(dir: &Path, data: &Path) -> Sovra {
+    let port = sovra_testkit::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let data = data.to_string_lossy().into_owned();
+    let args = [
+        "serve",
+        "--listen",
+        &listen,
+        "--data-dir",
+        &data,
+        "--engine",
+        "sim",
+    ];
+    Sovra::start(&bin(), &args, SIM, port, dir).await.unwrap()
+}
+
+/// Finding 15: a data dir Sovra created was 0755, and `sovra.db` (password
+/// hashes), `knowledge.db` and backups 0644: any account on the machine
+/// could read them. Now what Sovra creates to hold data is owner-only from
+/// birth (dir 0700, files 0600), and a wider dir or file left by an older
+/// version is tightened at start, with a warning in the log.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_dir_and_its_files_are_the_owners_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("srv/sovra");
+    let root = bootstrap(
+        &bin(),
+        &data,
+        "root@gov.example",
+        Some("a long enough password"),
+    );
+    let s = serve_apart(dir.path(), &data).await;
+    // Something worth reading: a conversation and its messages.
+    let (status, body) = status_json(
+        s.with_key(Method::POST, "/v1/chat/completions", &root)
+            .json(&json!({"model": "sim", "max_tokens": 4, "messages": [{"role": "user", "content": "hi"}]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(mode(&data), 0o700, "the data dir");
+    let files = modes(&data);
+    assert!(files.iter().any(|(n, _)| n == "sovra.db"), "{files:?}");
+    assert!(
+        files.iter().all(|(_, m)| m & 0o077 == 0),
+        "every file in the data dir is the owner's only: {files:?}"
+    );
+    let (ok, out) = sovra_data(
+        &data,
+        &[
+            "backup",
+            "--out",
+            &dir.path().join("b.db").to_string_lossy(),
+        ],
+    );
+    assert!(ok, "{out}");
+    assert_eq!(mode(&dir.path().join("b.db")), 0o600, "the backup");
+    let export = dir.path().join("me.json");
+    let me = status_json(s.with_key(Method::GET, "/admin/whoami", &root))
+        .await
+        .1;
+    let (ok, out) = sovra_data(
+        &data,
+        &[
+            "export",
+            "--tenant",
+            me["tenant"].as_str().unwrap(),
+            "--user",
+            me["user"].as_str().unwrap(),
+            "--out",
+            &export.to_string_lossy(),
+        ],
+    );
+    assert!(ok, "{out}");
+    assert_eq!(mode(&export), 0o600, "an export");
+    s.stop().await.unwrap();
+
+    // An older version's open dir and database are tightened at start.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        data.join("sovra.db"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let s = serve_apart(dir.path(), &data).await;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("sovra.db")), 0o600);
+    let log = std::fs::read_to_string(&s.log).unwrap();
+    assert!(log.contains("tightened the permissions"), "{log}");
+    s.stop().await.unwrap();
+}

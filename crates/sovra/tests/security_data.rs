@@ -496,3 +496,132 @@ async fn the_data_dir_and_its_files_are_the_owners_only() {
     assert!(log.contains("tightened the permissions"), "{log}");
     s.stop().await.unwrap();
 }
+
+/// A server with the knowledge base (the e5 embedding model), and `env`.
+async fn serve_knowledge(data: &Path, env: &[(&str, &str)]) -> Sovra {
+    let model = sovra_testkit::embedding_model_path()
+        .to_string_lossy()
+        .into_owned();
+    let mut all = vec![
+        ("SOVRA_EMBEDDINGS_ENABLED", "true"),
+        ("SOVRA_EMBEDDINGS_MODEL", model.as_str()),
+    ];
+    all.extend_from_slice(env);
+    serve(data, &[], &all).await
+}
+
+/// A collection `name` of `scope` made by the holder of `key`, holding one
+/// document `text`: its id.
+async fn collection_with(s: &Sovra, key: &str, name: &str, scope: &str, text: &str) -> String {
+    let (status, store) = status_json(
+        s.with_key(Method::POST, "/v1/vector_stores", key)
+            .json(&json!({"name": name, "sovra": {"scope": scope}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{store}");
+    let id = store["id"].as_str().unwrap().to_owned();
+    let (status, file) = status_json(
+        s.with_key(Method::POST, &format!("/v1/vector_stores/{id}/files"), key)
+            .json(&json!({"filename": format!("{name}.md"), "content": text})),
+    )
+    .await;
+    assert_eq!(status, 200, "{file}");
+    id
+}
+
+const VAULT: &str =
+    "# Vault\n\nThe Acme vault code is 4417-ZEBRA. Staff open the vault with it on Mondays.\n";
+
+/// Finding 10: grounded chat ignored the key's scopes: an
+/// `inference`-only key got snippets of a tenant collection through
+/// `"sovra": {"knowledge": …}`. Now grounding reads what the knowledge API
+/// lets the key read: such a key is refused (`403`, as the knowledge API
+/// refuses it), and grounding by the server's default reads only the
+/// public collections for it.
+#[tokio::test]
+async fn grounding_honours_the_keys_scopes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let root = bootstrap(&bin(), &data, "root@gov.example", None);
+    let s = serve_knowledge(&data, &[("SOVRA_KNOWLEDGE_GROUND_BY_DEFAULT", "true")]).await;
+    make_tenant(&s, &root, "acme").await;
+    let (_, boss) = user_with_key(&s, &root, "acme", "boss@acme.example", "tenant_admin").await;
+    let vault = collection_with(&s, &boss, "vault", "tenant", VAULT).await;
+    let (_, full) = user_with_key(&s, &root, "acme", "ann@acme.example", "member").await;
+    let (status, narrow) = mint(
+        &s,
+        &root,
+        json!({"name": "chat only", "tenant": "acme", "service": true, "scopes": ["inference"]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{narrow}");
+    let narrow = narrow["secret"].as_str().unwrap();
+    let ask = |sovra: Option<Value>| {
+        let mut body = json!({"model": "sim", "max_tokens": 8,
+            "messages": [{"role": "user", "content": "What is the Acme vault code?"}]});
+        if let Some(x) = sovra {
+            body["sovra"] = x;
+        }
+        body
+    };
+
+    // The knowledge API refuses the inference-only key...
+    let (status, _) = status_json(
+        s.with_key(
+            Method::POST,
+            &format!("/v1/vector_stores/{vault}/search"),
+            narrow,
+        )
+        .json(&json!({"query": "vault code"})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    // ...and so does grounding it asks for, naming the scope.
+    for asked in [
+        json!({"knowledge": {"collections": [vault]}}),
+        json!({"knowledge": true}),
+    ] {
+        let (status, body) = status_json(
+            s.with_key(Method::POST, "/v1/chat/completions", narrow)
+                .json(&ask(Some(asked))),
+        )
+        .await;
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(body["error"]["code"], "permission_denied", "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("knowledge"),
+            "{body}"
+        );
+        assert!(!body.to_string().contains("ZEBRA"), "{body}");
+    }
+    // Grounded by default, it reads no tenant collection.
+    let (status, body) = status_json(
+        s.with_key(Method::POST, "/v1/chat/completions", narrow)
+            .json(&ask(None)),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.to_string().contains("ZEBRA"), "{body}");
+    assert_eq!(body["citations"], json!([]), "{body}");
+
+    // A key that may read the collection is grounded in it, both ways.
+    for asked in [Some(json!({"knowledge": {"collections": [vault]}})), None] {
+        let (status, body) = status_json(
+            s.with_key(Method::POST, "/v1/chat/completions", &full)
+                .json(&ask(asked)),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            body["citations"][0]["snippet"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("4417-ZEBRA"),
+            "{body}"
+        );
+    }
+    s.stop().await.unwrap();
+}

@@ -40,7 +40,7 @@ fn storage_of(settings: &Settings) -> Storage {
     }
 }
 
-fn config_of(settings: &Settings) -> KnowledgeConfig {
+pub(crate) fn config_of(settings: &Settings) -> KnowledgeConfig {
     let k = &settings.knowledge;
     let mut config = KnowledgeConfig::new(&settings.data_dir);
     config.storage = storage_of(settings);

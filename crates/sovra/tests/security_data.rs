@@ -625,3 +625,165 @@ async fn grounding_honours_the_keys_scopes() {
     }
     s.stop().await.unwrap();
 }
+
+/// `POST /v1/files` as the holder of `key`: a multipart upload, as the
+/// OpenAI SDKs send it. The file's id.
+async fn upload_file(s: &Sovra, key: &str, filename: &str, content: &str) -> String {
+    let boundary = "sovra-security-data-boundary";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nassistants\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n\
+         Content-Type: text/markdown\r\n\r\n{content}\r\n--{boundary}--\r\n"
+    );
+    let (status, file) = status_json(
+        s.with_key(Method::POST, "/v1/files", key)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body),
+    )
+    .await;
+    assert_eq!(status, 200, "{file}");
+    file["id"].as_str().unwrap().to_owned()
+}
+
+/// The knowledge base's files in `data` (the database, its write-ahead
+/// log, the vector index) that hold `needle`.
+fn knowledge_files_holding(data: &Path, needle: &str) -> Vec<String> {
+    std::fs::read_dir(data)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("knowledge"))
+        })
+        .filter(|p| {
+            std::fs::read(p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        })
+        .map(|p| p.display().to_string())
+        .collect()
+}
+
+/// One person's uploads: a file and a private collection, each with a
+/// marker of its own.
+async fn keep_things(s: &Sovra, key: &str, who: &str) -> (String, String) {
+    let file = upload_file(
+        s,
+        key,
+        "letter.md",
+        &format!("# Letter\n\nMy tax number is FILE-{who}-8613.\n"),
+    )
+    .await;
+    let private = collection_with(
+        s,
+        key,
+        "my notes",
+        "private",
+        &format!("# Notes\n\nMy diagnosis code is NOTE-{who}-5521.\n"),
+    )
+    .await;
+    (file, private)
+}
+
+/// Finding 8: uploads and private collections fell outside the data
+/// subject's guarantees: missing from `GET /api/me/data`, untouched by
+/// `sovra data erase` (and still served after it), their chunk and
+/// full-text rows lingering in the database's write-ahead log for minutes
+/// after `DELETE /api/me/data`, and `sovra data backup` left `knowledge.db`
+/// out. Now the export holds them, both erasure paths take them at once, and
+/// the backup carries the knowledge base beside the store.
+#[tokio::test]
+async fn uploads_and_private_collections_are_exported_erased_and_backed_up() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let root = bootstrap(&bin(), &data, "root@gov.example", None);
+    let s = serve_knowledge(&data, &[]).await;
+    let (_, ann) = user_with_key(&s, &root, "public", "ann@public.example", "member").await;
+    let (bob_id, bob) = user_with_key(&s, &root, "public", "bob@public.example", "member").await;
+    let (ann_file, ann_notes) = keep_things(&s, &ann, "ann").await;
+    let (bob_file, bob_notes) = keep_things(&s, &bob, "bob").await;
+
+    // The right of access: the export holds the file's bytes and the
+    // private collection.
+    let (status, export) = status_json(s.with_key(Method::GET, "/api/me/data", &ann)).await;
+    assert_eq!(status, 200, "{export}");
+    let files = export["knowledge"]["files"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{export}"));
+    assert_eq!(files.len(), 1, "{export}");
+    assert_eq!(files[0]["id"], ann_file.as_str());
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(files[0]["content_base64"].as_str().unwrap())
+        .unwrap();
+    assert!(String::from_utf8(bytes).unwrap().contains("FILE-ann-8613"));
+    let stores = export["knowledge"]["vector_stores"].as_array().unwrap();
+    assert_eq!(stores.len(), 1, "{export}");
+    assert_eq!(stores[0]["id"], ann_notes.as_str());
+    assert_eq!(
+        stores[0]["documents"].as_array().unwrap().len(),
+        1,
+        "{export}"
+    );
+    assert!(
+        !export.to_string().contains("bob"),
+        "only the caller's: {export}"
+    );
+
+    // The backup carries the knowledge base.
+    let backup = dir.path().join("backup.db");
+    let (ok, out) = sovra_data(&data, &["backup", "--out", &backup.to_string_lossy()]);
+    assert!(ok, "{out}");
+    let kb_backup = dir.path().join("backup.knowledge.db");
+    let held =
+        std::fs::read(&kb_backup).unwrap_or_else(|e| panic!("{}: {e}: {out}", kb_backup.display()));
+    let held = String::from_utf8_lossy(&held);
+    assert!(
+        held.contains("NOTE-ann-5521") && held.contains("FILE-ann-8613"),
+        "{out}"
+    );
+
+    // Erasure over HTTP: gone from the files at once, WAL included.
+    for marker in ["FILE-ann-8613", "NOTE-ann-5521"] {
+        assert!(
+            !knowledge_files_holding(&data, marker).is_empty(),
+            "{marker} is kept before"
+        );
+    }
+    let (status, erased) = status_json(s.with_key(Method::DELETE, "/api/me/data", &ann)).await;
+    assert_eq!(status, 200, "{erased}");
+    for marker in ["FILE-ann-8613", "NOTE-ann-5521"] {
+        let left = knowledge_files_holding(&data, marker);
+        assert!(left.is_empty(), "{marker} lingers in {left:?}");
+    }
+
+    // Erasure from the command line, beside the running server: nothing of
+    // bob's is served after it, and nothing is left in the files.
+    let (ok, out) = sovra_data(&data, &["erase", "--tenant", "public", "--user", &bob_id]);
+    assert!(ok, "{out}");
+    assert!(out.contains("\"knowledge\""), "{out}");
+    let (status, _) =
+        status_json(s.with_key(Method::GET, &format!("/v1/files/{bob_file}/content"), &bob)).await;
+    assert_eq!(status, 404);
+    let (status, list) = status_json(s.with_key(Method::GET, "/v1/files", &bob)).await;
+    assert_eq!((status, &list["data"]), (200, &json!([])), "{list}");
+    let (status, body) =
+        status_json(s.with_key(Method::GET, &format!("/v1/vector_stores/{bob_notes}"), &bob)).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, hits) = status_json(s.with_key(Method::POST, "/v1/chat/completions", &bob).json(
+        &json!({
+            "model": "sim", "max_tokens": 8,
+            "messages": [{"role": "user", "content": "What is my diagnosis code?"}],
+            "sovra": {"knowledge": true},
+        }),
+    ))
+    .await;
+    assert_eq!(status, 200, "{hits}");
+    assert!(!hits.to_string().contains("NOTE-bob"), "{hits}");
+    for marker in ["FILE-bob-8613", "NOTE-bob-5521"] {
+        let left = knowledge_files_holding(&data, marker);
+        assert!(left.is_empty(), "{marker} lingers in {left:?}");
+    }
+    s.stop().await.unwrap();
+}

@@ -143,6 +143,10 @@ pub struct ApiKeyRecord {
     pub revoked_at_ms: Option<i64>,
     pub created_at_ms: i64,
     pub created_by: String,
+    /// The key this one was minted with (its parent): revoking the parent
+    /// revokes it; it never outlives, outranks or out-scopes the parent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 impl ApiKeyRecord {
@@ -165,6 +169,8 @@ pub struct NewApiKey {
     pub expires_at_ms: Option<i64>,
     pub hash: String,
     pub shown: String,
+    /// The key the request that makes this one came with, if any.
+    pub parent: Option<String>,
 }
 
 /// A web session; `id` is the SHA-256 of the cookie's token.
@@ -236,7 +242,8 @@ pub trait Directory: Send + Sync + 'static {
     async fn keys_under(&self, root: &TenantPath) -> Result<Vec<ApiKeyRecord>, DirectoryError>;
     /// Every key (a platform admin's reach).
     async fn all_keys(&self) -> Result<Vec<ApiKeyRecord>, DirectoryError>;
-    /// Revoke; false if there is no such key or it was already revoked.
+    /// Revoke, with every live key minted from it down its lineage (each
+    /// audited); false if there is no such key or it was already revoked.
     async fn revoke_key(&self, id: &str, actor: &str) -> Result<bool, DirectoryError>;
 
     async fn create_session(&self, session: &Session) -> Result<(), DirectoryError>;

@@ -395,7 +395,7 @@ impl VectorIndex {
         // A name of its own: a background save and an explicit flush may overlap.
         let tmp = path.with_extension(format!("vec.{}.tmp", uuid::Uuid::new_v4().simple()));
         {
-            let mut w = BufWriter::new(std::fs::File::create(&tmp)?);
+            let mut w = BufWriter::new(owner_only(&tmp)?);
             w.write_all(MAGIC)?;
             w.write_all(&(self.dim as u64).to_le_bytes())?;
             w.write_all(&generation.to_le_bytes())?;
@@ -487,6 +487,20 @@ impl VectorIndex {
         }
         Some(index)
     }
+}
+
+/// Create `path` for writing, readable and writable by its owner only
+/// (it holds the embeddings of documents people uploaded); fails if it
+/// exists.
+pub(crate) fn owner_only(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options.open(path)
 }
 
 #[cfg(test)]

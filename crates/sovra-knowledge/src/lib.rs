@@ -243,6 +243,15 @@ pub struct Counts {
     pub vectors: u64,
 }
 
+/// Everything the knowledge base holds of one person (the right of
+/// access): their uploaded files with the bytes, and their private
+/// collections with the documents in them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectKnowledge {
+    pub files: Vec<(StoredFile, Vec<u8>)>,
+    pub collections: Vec<(Collection, Vec<Document>)>,
+}
+
 /// What an erasure or purge removed from the knowledge base.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Removed {
@@ -289,13 +298,44 @@ fn check_name(what: &'static str, v: &str, max: usize) -> Result<(), Error> {
     Ok(())
 }
 
+/// Delete (tenant, user)'s files and private collections in `db`: what
+/// went, and when collections went, the new generation and their ids.
+async fn erase_in(
+    db: &backend::Db,
+    tenant: &str,
+    user: &str,
+) -> Result<(Removed, Option<(i64, Vec<String>)>), Error> {
+    let files = db.erase_files(tenant, user).await?;
+    let ids = db.private_collections_of(tenant, user).await?;
+    if ids.is_empty() {
+        return Ok((
+            Removed {
+                files,
+                ..Removed::default()
+            },
+            None,
+        ));
+    }
+    let (mut removed, generation) = db.delete_collections(&ids).await?;
+    removed.files = files;
+    Ok((removed, Some((generation, ids))))
+}
+
 impl Knowledge {
     /// Open (or create) the knowledge base in `config.storage` (the data
     /// dir's `knowledge.db` or a PostgreSQL database); rebuilds the
     /// full-text and vector indexes from the stored chunks when they are
     /// missing or stale.
     pub async fn open(config: KnowledgeConfig, embedder: Arc<dyn Embedder>) -> Result<Self, Error> {
-        std::fs::create_dir_all(&config.data_dir)?;
+        // Owner-only when made here (the binary makes and tightens it first).
+        let mut dir = std::fs::DirBuilder::new();
+        dir.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt as _;
+            dir.mode(0o700);
+        }
+        dir.create(&config.data_dir)?;
         let db = backend::Db::open(&config.storage, &config.data_dir).await?;
         let fts_rebuilt = db.ensure_fts().await?;
         if fts_rebuilt > 0 {
@@ -763,26 +803,79 @@ impl Knowledge {
         Ok(hits)
     }
 
-    /// Erase a data subject: their private collections, with every chunk,
-    /// vector and full-text row.
+    /// Erase a data subject: their uploaded files and private collections,
+    /// with every chunk, vector and full-text row, gone from the database
+    /// file and its write-ahead log when this returns.
     pub async fn erase_subject(&self, tenant: &str, user: &str) -> Result<Removed, Error> {
         let _w = self.writer.lock().await;
-        let files = self.db.erase_files(tenant, user).await?;
-        let ids = self.db.private_collections_of(tenant, user).await?;
-        if ids.is_empty() {
-            return Ok(Removed {
-                files,
-                ..Removed::default()
-            });
+        let (removed, change) = erase_in(&self.db, tenant, user).await?;
+        if let Some((generation, ids)) = change {
+            self.follow(generation, |ix| {
+                for id in &ids {
+                    ix.remove_collection(id);
+                }
+            })
+            .await?;
         }
-        let (mut removed, generation) = self.db.delete_collections(&ids).await?;
-        removed.files = files;
-        self.follow(generation, |ix| {
-            for id in &ids {
-                ix.remove_collection(id);
+        Ok(removed)
+    }
+
+    /// What the knowledge base holds of (tenant, user): see [`SubjectKnowledge`].
+    pub async fn export_subject(
+        &self,
+        tenant: &str,
+        user: &str,
+    ) -> Result<SubjectKnowledge, Error> {
+        let me = Caller::new(tenant, user, false);
+        let page = self.db.list_files(&me, &FileListQuery::default()).await?;
+        let mut files = Vec::with_capacity(page.files.len());
+        for f in page.files {
+            files.push(self.db.file_content(&me, &f.id).await?);
+        }
+        let mut collections = Vec::new();
+        for id in self.db.private_collections_of(tenant, user).await? {
+            if let Some(c) = self.db.collection(&id).await? {
+                let documents = self.db.documents(&id).await?;
+                collections.push((c, documents));
             }
-        })
-        .await?;
+        }
+        Ok(SubjectKnowledge { files, collections })
+    }
+
+    /// A consistent copy of `knowledge.db` at `dest` (owner-only; `VACUUM
+    /// INTO`, safe beside a running server), without opening the knowledge
+    /// base. False for PostgreSQL, whose tables its own backups hold.
+    pub async fn backup_offline(config: &KnowledgeConfig, dest: &Path) -> Result<bool, Error> {
+        match &config.storage {
+            Storage::Postgres { .. } => Ok(false),
+            Storage::Sqlite => {
+                let db = store::Db::open(&config.data_dir.join("knowledge.db")).await?;
+                db.backup_to(dest).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// [`Knowledge::erase_subject`] without opening the knowledge base (no
+    /// embedder, no index in memory), for `sovra data erase` beside a
+    /// running server: the database rows go at once, and the vector index
+    /// file with them (it is rebuilt from the database at the next start; a
+    /// running server reloads its index when it sees the database moved).
+    pub async fn erase_subject_offline(
+        config: &KnowledgeConfig,
+        tenant: &str,
+        user: &str,
+    ) -> Result<Removed, Error> {
+        let db = backend::Db::open(&config.storage, &config.data_dir).await?;
+        let (removed, change) = erase_in(&db, tenant, user).await?;
+        if change.is_some() {
+            let vec_path = config.data_dir.join(db.vec_file().await?);
+            match std::fs::remove_file(&vec_path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         Ok(removed)
     }
 

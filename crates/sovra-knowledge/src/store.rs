@@ -21,7 +21,7 @@ use sqlx::{Row, SqlitePool};
 
 use crate::chunk::Chunk;
 use crate::search::{Hit, fts_query};
-use crate::{Collection, Counts, Document, Removed, Scope, Visibility};
+use crate::{Collection, Counts, Document, Error, Removed, Scope, Visibility};
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -142,6 +142,13 @@ async fn bump(tx: &mut Tx<'_>) -> Result<i64, sqlx::Error> {
 
 impl Db {
     pub async fn open(path: &Path) -> Result<Self, sqlx::Error> {
+        // Born owner-only (SQLite gives its -wal and -shm files the same
+        // mode); the binary tightens an older, wider one at start.
+        match crate::index::owner_only(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(sqlx::Error::Io(e)),
+        }
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
             .create_if_missing(true)
             .foreign_keys(true)
@@ -158,6 +165,24 @@ impl Db {
         sqlx::raw_sql(crate::files::SCHEMA).execute(&pool).await?;
         sqlx::query(FTS).execute(&pool).await?;
         Ok(Self { pool })
+    }
+
+    /// `VACUUM INTO` a new owner-only file at `dest` (it must not exist).
+    pub async fn backup_to(&self, dest: &Path) -> Result<(), Error> {
+        let name = dest.to_str().ok_or_else(|| Error::Invalid {
+            what: "backup path",
+            problem: "must be UTF-8".into(),
+        })?;
+        crate::index::owner_only(dest)?;
+        let done = sqlx::query("VACUUM INTO ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await;
+        if let Err(e) = done {
+            let _ = std::fs::remove_file(dest);
+            return Err(e.into());
+        }
+        Ok(())
     }
 
     pub async fn generation(&self) -> Result<i64, sqlx::Error> {
@@ -356,6 +381,12 @@ impl Db {
         let generation = bump(&mut tx).await?;
         tx.commit().await?;
         self.optimize_fts().await?;
+        // The deleted text (chunks, full-text rows) is zeroed in the file by
+        // `secure_delete`, but its old pages stay in the write-ahead log
+        // until a checkpoint: take it now, not minutes later.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await?;
         Ok((removed, generation))
     }
 
@@ -659,5 +690,34 @@ impl Db {
         }
         bump(&mut tx).await?;
         tx.commit().await
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    /// Issue 21, finding 15: `knowledge.db` and its backups are the owner's only.
+    #[tokio::test]
+    async fn the_database_and_its_backup_are_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("knowledge.db");
+        let db = Db::open(&path).await.unwrap();
+        assert_eq!(mode(&path), 0o600);
+        let wal = dir.path().join("knowledge.db-wal");
+        if wal.exists() {
+            assert_eq!(mode(&wal), 0o600);
+        }
+        let backup = dir.path().join("b.knowledge.db");
+        db.backup_to(&backup).await.unwrap();
+        assert_eq!(mode(&backup), 0o600);
+        assert!(db.backup_to(&backup).await.is_err(), "never over a file");
     }
 }

@@ -160,24 +160,32 @@ async function optional(path) {
 let last = null;
 let lastKeys = '';
 
+function refused(e) {
+  last = null;
+  lastKeys = '';
+  $('manage').hidden = true;
+  $('state').textContent = e instanceof HttpError && (e.status === 401 || e.status === 403)
+    ? (session.signedIn ? t('c_not_admin') : t('c_need_auth'))
+    : t('c_usage_failed', { error: e.message });
+}
+
 async function poll() {
-  let usage;
+  // Usage is the whole platform's (platform admins only); a tenant's
+  // administrators still get their tenant's keys and queues.
+  let usage = null;
   try {
     usage = await api('GET', '/admin/usage');
   } catch (e) {
-    last = null;
-    lastKeys = '';
-    $('manage').hidden = true;
-    $('state').textContent = e instanceof HttpError && (e.status === 401 || e.status === 403)
-      ? (session.signedIn ? t('c_not_admin') : t('c_need_auth'))
-      : t('c_usage_failed', { error: e.message });
-    return;
+    if (!(e instanceof HttpError && e.status === 403 && session.signedIn)) return refused(e);
   }
-  history.push({ at: Date.now(), requests: usage.requests, errors: usage.errors, prompt: usage.prompt_tokens, completion: usage.completion_tokens });
-  if (history.length > POINTS + 1) history.shift();
+  if (usage) {
+    history.push({ at: Date.now(), requests: usage.requests, errors: usage.errors, prompt: usage.prompt_tokens, completion: usage.completion_tokens });
+    if (history.length > POINTS + 1) history.shift();
+  }
   const [fleet, keys, feedback, moderation] = await Promise.all([
     optional('/admin/backends'), optional('/admin/keys'), optional('/admin/feedback'), optional('/admin/moderation'),
   ].map((p) => p.catch(() => null)));
+  if (!usage && !keys && !feedback && !moderation) return refused(new HttpError('', 403));
   last = { usage, fleet, keys, feedback, moderation, at: Date.now() };
   redraw();
 }
@@ -186,16 +194,18 @@ function redraw() {
   if (!last) return;
   const { usage, fleet, keys, feedback, moderation } = last;
   $('state').textContent = t('c_live', { time: new Date(last.at).toLocaleTimeString(lang) });
-  tiles(usage);
-  chart($('chart-traffic'), t('c_chart_traffic'), (h) => h.requests, (h) => h.errors);
-  chart($('chart-tokens'), t('c_chart_tokens'), (h) => h.completion, (h) => h.prompt);
   const ready = (ok) => badge(ok, t('c_ready'), t('c_not_ready'));
-  $('models').replaceChildren(table([t('c_col_model'), t('c_col_state'), t('c_requests'), t('c_errors')],
-    usage.models.map((m) => [id(m.model), ready(m.ready), fmt(m.requests), fmt(m.errors)]), [2, 3]));
-  $('routes').replaceChildren(table([t('c_col_route'), t('c_requests'), t('c_errors')],
-    usage.routes.map((r) => [id(r.route), fmt(r.requests), fmt(r.errors)]), [1, 2]));
+  if (usage) {
+    tiles(usage);
+    chart($('chart-traffic'), t('c_chart_traffic'), (h) => h.requests, (h) => h.errors);
+    chart($('chart-tokens'), t('c_chart_tokens'), (h) => h.completion, (h) => h.prompt);
+    $('models').replaceChildren(table([t('c_col_model'), t('c_col_state'), t('c_requests'), t('c_errors')],
+      usage.models.map((m) => [id(m.model), ready(m.ready), fmt(m.requests), fmt(m.errors)]), [2, 3]));
+    $('routes').replaceChildren(table([t('c_col_route'), t('c_requests'), t('c_errors')],
+      usage.routes.map((r) => [id(r.route), fmt(r.requests), fmt(r.errors)]), [1, 2]));
+  }
 
-  const counted = new Map(usage.backends.map((b) => [b.backend, b]));
+  const counted = new Map((usage ? usage.backends : []).map((b) => [b.backend, b]));
   if (fleet && Array.isArray(fleet.backends)) {
     $('backends').replaceChildren(table([t('c_col_backend'), t('c_col_state'), t('c_col_jurisdiction'), t('c_col_served'), t('c_col_failures'), t('c_col_retries'), t('c_col_ttft')],
       fleet.backends.map((b) => {
@@ -206,7 +216,7 @@ function redraw() {
   } else {
     $('backends').replaceChildren(
       el('p', { class: 'muted' }, t('c_one_engine')),
-      table([t('c_col_engine'), t('c_col_health')], usage.models.map((m) => [m.description || m.model, ready(m.ready)])));
+      table([t('c_col_engine'), t('c_col_health')], (usage ? usage.models : []).map((m) => [m.description || m.model, ready(m.ready)])));
   }
   if (keys) renderKeys(keys);
   const queue = (box, data, columns) => box.replaceChildren(data === null

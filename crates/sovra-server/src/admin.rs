@@ -577,6 +577,11 @@ pub async fn create_key(
     if !admin && user_id.as_deref() != directory_user(&who) {
         return Err(forbidden("You may create API keys only for yourself."));
     }
+    // A key with no user is a service key, whatever the body says: a caller
+    // who acts as no user (a service key) makes one only if its role may.
+    if user_id.is_none() && !admin {
+        return Err(forbidden("Only administrators may create service keys."));
+    }
     let user = match &user_id {
         Some(id) => Some(
             dir.user(id)
@@ -592,6 +597,14 @@ pub async fn create_key(
         ),
         None => None,
     };
+    // A key acting as a user is that user: nobody makes one for a user
+    // whose role is above their own (a tenant admin for a platform admin).
+    if let Some(u) = user.as_ref().filter(|u| !who.role.may_grant(u.role)) {
+        return Err(forbidden(format!(
+            "You may not create keys acting as {}: their role ({}) is above yours.",
+            u.id, u.role
+        )));
+    }
     let tenant = match (&req.tenant, &user) {
         (Some(t), _) => parse_tenant(t, "tenant")?,
         (None, Some(u)) => u.tenant.clone(),
@@ -645,9 +658,31 @@ pub async fn create_key(
         }
     }
     let now = crate::identity::now_ms();
-    let expires_at_ms = req
+    let mut expires_at_ms = req
         .expires_in
         .map(|s| now.saturating_add(i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX)));
+    // A key never outlives the key that mints it: no expiry asked for is
+    // the parent's; a later one is refused.
+    let parent = match &who.credential {
+        Credential::ApiKey { id, .. } => Some(
+            dir.key(id)
+                .await
+                .map_err(dir_err)?
+                .ok_or_else(|| forbidden("The key this request came with is gone."))?,
+        ),
+        _ => None,
+    };
+    if let Some(limit) = parent.as_ref().and_then(|p| p.expires_at_ms) {
+        match expires_at_ms {
+            None => expires_at_ms = Some(limit),
+            Some(asked) if asked > limit => {
+                return Err(forbidden(
+                    "A key may not outlive the key that makes it: ask for an `expires_in` within your key's.",
+                ));
+            }
+            Some(_) => {}
+        }
+    }
     let secret = ApiKeySecret::generate();
     let key = dir
         .create_key(
@@ -661,6 +696,7 @@ pub async fn create_key(
                 expires_at_ms,
                 hash: secret.hash(),
                 shown: secret.shown(),
+                parent: parent.map(|p| p.id),
             },
             &who.actor(),
         )

@@ -353,8 +353,9 @@ pub async fn send(
             (events, None, content.clone())
         }
         Some(safety) => {
-            let (gate, model_text, stored) =
-                safety.check_message(&*state.store, content.clone()).await?;
+            let (gate, model_text, stored) = safety
+                .check_message(&*state.store, Some(who.tenant.as_str()), content.clone())
+                .await?;
             match gate {
                 Gate::Answer { language, decision } => {
                     (answer_stream(&decision), Some(language), stored)
@@ -400,6 +401,7 @@ pub async fn send(
                                 &language.answer_language,
                                 vault,
                                 state.store.clone(),
+                                Some(who.tenant.to_string()),
                             )
                         }
                     };

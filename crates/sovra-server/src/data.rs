@@ -5,7 +5,8 @@
 //! resolved (see [`crate::identity`]); for the anonymous public, the
 //! `public` tenant and the person of the server-issued anonymous cookie
 //! ([`crate::anonymous`]). `GET /api/me/data` exports
-//! everything held about the caller as JSON (the export itself is recorded
+//! everything held about the caller as JSON (their uploaded files, bytes
+//! included, and private knowledge collections among it) (the export itself is recorded
 //! in the audit trail, without content); `DELETE /api/me/data` erases it
 //! and records the erasure in the audit trail, and deletes the caller's
 //! uploaded files (`/v1/files`, bytes included) and private knowledge
@@ -43,13 +44,24 @@ pub async fn export_me(
     RequestSubject(me): RequestSubject,
 ) -> Result<impl IntoResponse, HttpError> {
     let export = state.store.export_subject(&me).await?;
-    let body = serde_json::to_vec(&export)
+    let mut value = serde_json::to_value(&export)
+        .map_err(|e| ApiError::internal(format!("could not encode the export: {e}")))?;
+    // What the knowledge base holds of the caller: their uploads (bytes
+    // included) and private collections.
+    let mut files = 0;
+    if let Some(k) = &state.knowledge {
+        let held = k.kb.export_subject(&me.tenant, &me.user).await?;
+        files = held.files.len();
+        value["knowledge"] = knowledge_export(held);
+    }
+    let body = serde_json::to_vec(&value)
         .map_err(|e| ApiError::internal(format!("could not encode the export: {e}")))?;
     // A copy of a person's data leaving the system is on the record (counts,
     // never content; its digest with `[audit] content = "digest"`): no
     // record, no copy.
     let mut details = serde_json::json!({
         "conversations": export.conversations.len(),
+        "files": files,
         "via": "api",
     });
     if state.audit_digests {
@@ -72,6 +84,40 @@ pub async fn export_me(
         )],
         body,
     ))
+}
+
+/// The export's `knowledge` part: `files` (metadata and `content_base64`)
+/// and `vector_stores` (the caller's private collections, with `documents`).
+fn knowledge_export(held: sovra_knowledge::SubjectKnowledge) -> serde_json::Value {
+    use base64::Engine as _;
+    let files: Vec<serde_json::Value> = held
+        .files
+        .into_iter()
+        .map(|(f, bytes)| {
+            serde_json::json!({
+                "id": f.id,
+                "filename": f.filename,
+                "purpose": f.purpose,
+                "bytes": f.bytes,
+                "created_at": f.created_at,
+                "content_base64": base64::engine::general_purpose::STANDARD.encode(bytes),
+            })
+        })
+        .collect();
+    let stores: Vec<serde_json::Value> = held
+        .collections
+        .into_iter()
+        .map(|(c, documents)| {
+            serde_json::json!({
+                "id": c.id,
+                "name": c.name,
+                "description": c.description,
+                "created_at": c.created_at,
+                "documents": documents,
+            })
+        })
+        .collect();
+    serde_json::json!({"files": files, "vector_stores": stores})
 }
 
 /// Lowercase hex SHA-256, as audit entries record digests.

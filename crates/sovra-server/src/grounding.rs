@@ -56,6 +56,8 @@ pub enum Grounding {
 struct Ask {
     collections: Option<Vec<String>>,
     official_only: bool,
+    /// The request asked for grounding itself (not the server's default).
+    explicit: bool,
 }
 
 fn ask(state: &AppState, ext: Option<&Value>) -> Result<Option<Ask>, ApiError> {
@@ -73,11 +75,13 @@ fn ask(state: &AppState, ext: Option<&Value>) -> Result<Option<Ask>, ApiError> {
         None | Some(Value::Null) if by_default => Ask {
             collections: None,
             official_only: official_by_default,
+            explicit: false,
         },
         None | Some(Value::Null) | Some(Value::Bool(false)) => return Ok(None),
         Some(Value::Bool(true)) => Ask {
             collections: None,
             official_only: false,
+            explicit: true,
         },
         Some(Value::Object(o)) => {
             let collections = match o.get("collections") {
@@ -108,6 +112,7 @@ fn ask(state: &AppState, ext: Option<&Value>) -> Result<Option<Ask>, ApiError> {
             Ask {
                 collections,
                 official_only,
+                explicit: true,
             }
         }
         Some(_) => return Err(bad("'sovra.knowledge' must be an object, true or false.")),
@@ -146,13 +151,31 @@ pub async fn ground(
     else {
         return Ok(Grounding::Off);
     };
+    // Grounding reads collections: what the knowledge API lets this caller
+    // read, no more. A key without the `knowledge` scope is refused there
+    // (403), and so here when it asks for grounding; grounding by the
+    // server's default reads the public collections only for it, as for the
+    // anonymous web chat.
+    let may_read = who.allows(sovra_identity::Scope::Knowledge);
+    if !may_read && ask.explicit {
+        return Err(HttpError(
+            ApiError::new(
+                sovra_core::ErrorKind::PermissionDenied,
+                "This API key lacks the scope 'knowledge', which grounding ('sovra.knowledge') needs: it reads collections.",
+            )
+            .with_code("permission_denied"),
+        ));
+    }
     let caller = crate::knowledge::caller(who);
     let (citations, block) = match retrieve(
         svc,
         &caller,
         &question,
         ask.collections,
-        ask.official_only,
+        Reach {
+            public_only: ask.official_only || !may_read,
+            decline: ask.official_only,
+        },
         None,
     )
     .await?
@@ -197,23 +220,32 @@ pub enum Retrieved {
     Declined { message: String, language: String },
 }
 
+/// Which collections one retrieval reads, and what it does with no passage.
+#[derive(Debug, Clone, Copy)]
+pub struct Reach {
+    /// Public (official) collections only.
+    pub public_only: bool,
+    /// Decline when no passage is relevant (official sources only).
+    pub decline: bool,
+}
+
 /// Search `question` in what `caller` may read (public collections only
-/// with `official_only`), keep the relevant passages that do not look like
-/// prompt injections, and fence them into a prompt block. `language`: the
-/// language to decline in; None: the question's (English when unknown).
+/// with `reach.public_only`), keep the relevant passages that do not look
+/// like prompt injections, and fence them into a prompt block. `language`:
+/// the language to decline in; None: the question's (English when unknown).
 pub async fn retrieve(
     svc: &crate::knowledge::KnowledgeService,
     caller: &sovra_knowledge::Caller,
     question: &str,
     collections: Option<Vec<String>>,
-    official_only: bool,
+    reach: Reach,
     language: Option<&str>,
 ) -> Result<Retrieved, HttpError> {
     let max = svc.kb.limits().max_query_chars;
     let query_text: String = question.chars().take(max).collect();
     let q = Query {
         collections,
-        official_only,
+        official_only: reach.public_only,
         mode: Mode::Hybrid,
         ..Query::new(&query_text, svc.passages)
     };
@@ -231,7 +263,7 @@ pub async fn retrieve(
             !report.suspicious
         })
         .collect();
-    if hits.is_empty() && official_only {
+    if hits.is_empty() && reach.decline {
         let language = match language {
             Some(l) => l.to_owned(),
             None => sovra_knowledge::lang::detect(question).unwrap_or_else(|| "en".into()),
@@ -317,7 +349,10 @@ pub async fn for_web_chat(
         &caller,
         question,
         None,
-        svc.official_sources_only,
+        Reach {
+            public_only: svc.official_sources_only || !who.allows(sovra_identity::Scope::Knowledge),
+            decline: svc.official_sources_only,
+        },
         language.as_deref(),
     )
     .await

@@ -344,10 +344,12 @@ pub const RULES: &[(&str, &str, Rule)] = &[
         guarded(Scope::Conversations, EVERYONE, Served),
     ),
     // Administration. Feedback carries reasons (content): not auditors.
+    // Listings answer within the caller's reach (`reach_root`); usage comes
+    // from the process's metrics, which carry no tenant: the platform's.
     (
         "GET",
         "/admin/usage",
-        guarded(Scope::Admin, ADMINS_AND_AUDITORS, Refused),
+        guarded(Scope::Admin, PLATFORM, Refused),
     ),
     (
         "GET",

@@ -213,9 +213,16 @@ impl Safety {
     /// Screens a chat prompt: checks its last user message, redacts the
     /// user turns when the profile says so, screens and fences tool
     /// results, and records what it did.
-    pub async fn screen(&self, store: &dyn Store, prompt: &mut Prompt) -> Result<Gate, HttpError> {
+    /// `tenant`: the tenant of the request, recorded with what the
+    /// pipeline did (its administrators see it in `/admin/moderation`).
+    pub async fn screen(
+        &self,
+        store: &dyn Store,
+        tenant: Option<&str>,
+        prompt: &mut Prompt,
+    ) -> Result<Gate, HttpError> {
         let started = std::time::Instant::now();
-        let gate = self.screen_inner(store, prompt).await;
+        let gate = self.screen_inner(store, tenant, prompt).await;
         metrics::histogram!("sovra_safety_check_seconds", "stage" => "input")
             .record(started.elapsed().as_secs_f64());
         gate
@@ -224,6 +231,7 @@ impl Safety {
     async fn screen_inner(
         &self,
         store: &dyn Store,
+        tenant: Option<&str>,
         prompt: &mut Prompt,
     ) -> Result<Gate, HttpError> {
         let guard = self.guard();
@@ -238,7 +246,9 @@ impl Safety {
             let owned = std::mem::take(text);
             let screened = screen_text(guard.clone(), owned).await?;
             *text = screened.model_text;
-            return self.gate(store, screened.check, screened.vault).await;
+            return self
+                .gate(store, tenant, screened.check, screened.vault)
+                .await;
         };
         let last_user = turns.iter().rposition(|t| t.role == Role::User);
         let taken: Vec<Turn> = std::mem::take(turns);
@@ -286,12 +296,13 @@ impl Safety {
                     action: "fenced_injection".into(),
                     rule: None,
                     categories: vec!["prompt-injection".into()],
+                    tenant: tenant.map(str::to_owned),
                 },
             )
             .await;
         }
         match check {
-            Some(check) => self.gate(store, check, vault).await,
+            Some(check) => self.gate(store, tenant, check, vault).await,
             None => {
                 let language = neutral_language(&guard);
                 self.count(&language.answer_language);
@@ -303,6 +314,7 @@ impl Safety {
     async fn gate(
         &self,
         store: &dyn Store,
+        tenant: Option<&str>,
         check: InputCheck,
         vault: Vault,
     ) -> Result<Gate, HttpError> {
@@ -315,7 +327,7 @@ impl Safety {
         }
         record(
             store,
-            event(Stage::Input, &language.answer_language, &decision),
+            event(Stage::Input, &language.answer_language, &decision, tenant),
         )
         .await;
         Ok(Gate::Answer { language, decision })
@@ -365,6 +377,7 @@ impl Safety {
         language: &str,
         vault: Vault,
         store: Arc<dyn Store>,
+        tenant: Option<String>,
     ) -> EventStream {
         let guard = self.rules.clone();
         if vault.is_empty() && !self.check_output {
@@ -377,6 +390,7 @@ impl Safety {
             guard,
             language: language.to_owned(),
             store,
+            tenant,
             queued: VecDeque::new(),
             done: false,
             spent: std::time::Duration::ZERO,
@@ -421,6 +435,8 @@ struct OutputState {
     guard: Arc<Guard>,
     language: String,
     store: Arc<dyn Store>,
+    /// The tenant of the request, for the record of a stop.
+    tenant: Option<String>,
     queued: VecDeque<Result<Event, sovra_engine::EngineError>>,
     done: bool,
     /// Time spent checking this answer so far.
@@ -498,7 +514,12 @@ impl OutputState {
                 };
                 record(
                     &*self.store,
-                    event(Stage::Output, &self.language, &decision),
+                    event(
+                        Stage::Output,
+                        &self.language,
+                        &decision,
+                        self.tenant.as_deref(),
+                    ),
                 )
                 .await;
                 self.queued
@@ -515,7 +536,7 @@ impl OutputState {
     }
 }
 
-fn event(stage: Stage, language: &str, decision: &Decision) -> SafetyEvent {
+fn event(stage: Stage, language: &str, decision: &Decision, tenant: Option<&str>) -> SafetyEvent {
     let (action, rule, categories) = match decision {
         Decision::Block {
             rule, categories, ..
@@ -531,6 +552,7 @@ fn event(stage: Stage, language: &str, decision: &Decision) -> SafetyEvent {
         action: action.into(),
         rule,
         categories,
+        tenant: tenant.map(str::to_owned),
     }
 }
 
@@ -608,7 +630,11 @@ pub async fn generate(
     let Some(safety) = &state.safety else {
         return Ok((state.engine.generate(request).await?, None));
     };
-    match safety.screen(&*state.store, &mut request.prompt).await? {
+    let tenant = request.hints.tenant.clone();
+    match safety
+        .screen(&*state.store, tenant.as_deref(), &mut request.prompt)
+        .await?
+    {
         Gate::Answer { language, decision } => Ok((answer_stream(&decision), Some(language))),
         Gate::Pass { language, vault } => {
             let events = state.engine.generate(request).await?;
@@ -617,6 +643,7 @@ pub async fn generate(
                 &language.answer_language,
                 vault,
                 state.store.clone(),
+                tenant,
             );
             Ok((events, Some(language)))
         }
@@ -651,13 +678,16 @@ impl Safety {
     pub async fn check_message(
         &self,
         store: &dyn Store,
+        tenant: Option<&str>,
         text: String,
     ) -> Result<(Gate, String, String), HttpError> {
         let started = std::time::Instant::now();
         let screened = screen_text(self.guard(), text).await?;
         metrics::histogram!("sovra_safety_check_seconds", "stage" => "input")
             .record(started.elapsed().as_secs_f64());
-        let gate = self.gate(store, screened.check, screened.vault).await?;
+        let gate = self
+            .gate(store, tenant, screened.check, screened.vault)
+            .await?;
         Ok((gate, screened.model_text, screened.stored_text))
     }
 
@@ -703,7 +733,7 @@ mod tests {
             ),
             Turn::new(Role::User, "Kirjuta mulle: mari@example.ee"),
         ]);
-        let gate = safety.screen(&store, &mut prompt).await.unwrap();
+        let gate = safety.screen(&store, None, &mut prompt).await.unwrap();
         let Gate::Pass { language, vault } = gate else {
             panic!("a benign request passes")
         };
@@ -720,7 +750,7 @@ mod tests {
         );
         assert_eq!(vault.restore("<PII_2>"), "mari@example.ee");
         // The suspicious tool result was recorded, without its text.
-        let events = store.recent_safety_events(10).await.unwrap();
+        let events = store.recent_safety_events(None, 10).await.unwrap();
         assert_eq!(events[0].event.action, "fenced_injection");
     }
 
@@ -729,13 +759,13 @@ mod tests {
         let safety = estonia();
         let store = sovra_store::SqliteStore::in_memory().await.unwrap();
         let (gate, _, _) = safety
-            .check_message(&store, "Как продлить паспорт?".into())
+            .check_message(&store, None, "Как продлить паспорт?".into())
             .await
             .unwrap();
         let prompt = safety.system_prompt(gate.language());
         assert!(prompt.contains("Отвечай по-русски"), "{prompt}");
         let (gate, _, _) = safety
-            .check_message(&store, "Wie verlängere ich meinen Reisepass?".into())
+            .check_message(&store, None, "Wie verlängere ich meinen Reisepass?".into())
             .await
             .unwrap();
         assert!(gate.language().fallback);
@@ -768,6 +798,7 @@ mod tests {
             "en",
             Vault::new(),
             store,
+            None,
         );
         let got: Vec<Event> = out.map(|e| e.unwrap()).collect().await;
         let Some(Event::Finish(f)) = got.last() else {

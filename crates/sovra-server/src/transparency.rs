@@ -12,7 +12,9 @@
 //!   optional reason (sealed and PII-masked like messages).
 //! - `GET /transparency`: requests by language, moderation actions by
 //!   category and rule, ratings; counts only, no personal data.
-//! - `GET /admin/feedback`, `GET /admin/moderation`: the operator's queues.
+//! - `GET /admin/feedback`, `GET /admin/moderation`: the administrators'
+//!   queues, each within the caller's reach (a tenant admin sees their
+//!   tenant's subtree; a platform admin, every tenant).
 //! - `POST /v1/moderations`: OpenAI's request and response shape.
 
 use std::collections::BTreeMap;
@@ -26,6 +28,7 @@ use sovra_core::{ApiError, ErrorKind};
 use sovra_store::{Feedback, NewFeedback, Rating, SafetyRecord, Store, TransparencyCounts};
 
 use crate::data::RequestSubject;
+use crate::identity::{Who, reach_root};
 use crate::openai::{ApiJson, ApiQuery};
 use crate::{AppState, HttpError};
 
@@ -443,7 +446,9 @@ pub struct Queue<T> {
     pub data: Vec<T>,
 }
 
-/// `GET /admin/feedback`: the newest ratings (reasons PII-masked).
+/// `GET /admin/feedback`: the newest ratings (reasons PII-masked) of answers
+/// in the caller's reach ([`reach_root`]: a tenant admin's subtree, all for
+/// a platform admin).
 #[utoipa::path(get, path = "/admin/feedback", tag = "admin", params(QueueQuery),
     responses(
         (status = 200, description = "The newest ratings first", body = Queue<Feedback>),
@@ -452,9 +457,13 @@ pub struct Queue<T> {
     ))]
 pub async fn admin_feedback(
     State(state): State<AppState>,
+    Who(who): Who,
     ApiQuery(q): ApiQuery<QueueQuery>,
 ) -> Result<axum::Json<Queue<Feedback>>, HttpError> {
-    let data = state.store.recent_feedback(limit(&q)?).await?;
+    let data = state
+        .store
+        .recent_feedback(reach_root(&who), limit(&q)?)
+        .await?;
     Ok(axum::Json(Queue {
         object: "list",
         data,
@@ -462,7 +471,8 @@ pub async fn admin_feedback(
 }
 
 /// `GET /admin/moderation`: the newest actions of the safety pipeline
-/// (metadata only: stage, language, action, rule, categories).
+/// (metadata only: stage, language, action, rule, categories, tenant) on
+/// requests in the caller's reach ([`reach_root`]).
 #[utoipa::path(get, path = "/admin/moderation", tag = "admin", params(QueueQuery),
     responses(
         (status = 200, description = "The newest safety actions first", body = Queue<SafetyRecord>),
@@ -471,9 +481,13 @@ pub async fn admin_feedback(
     ))]
 pub async fn admin_moderation(
     State(state): State<AppState>,
+    Who(who): Who,
     ApiQuery(q): ApiQuery<QueueQuery>,
 ) -> Result<axum::Json<Queue<SafetyRecord>>, HttpError> {
-    let data = state.store.recent_safety_events(limit(&q)?).await?;
+    let data = state
+        .store
+        .recent_safety_events(reach_root(&who), limit(&q)?)
+        .await?;
     Ok(axum::Json(Queue {
         object: "list",
         data,

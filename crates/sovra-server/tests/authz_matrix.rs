@@ -120,7 +120,7 @@ const EXPECTED: &[(&str, &str, &[As])] = &[
     ("POST", "/api/messages/{id}/feedback", CHAT),
     ("GET", "/api/me/data", ALL),
     ("DELETE", "/api/me/data", ALL),
-    ("GET", "/admin/usage", OVERSIGHT),
+    ("GET", "/admin/usage", PLATFORM),
     ("GET", "/admin/moderation", OVERSIGHT),
     ("GET", "/admin/feedback", ADMINS),
     ("GET", "/admin/tenants", ADMINS),
@@ -197,6 +197,7 @@ async fn key_for(dir: &dyn Directory, tenant: &str, user: Option<String>, role: 
             expires_at_ms: None,
             hash: secret.hash(),
             shown: secret.shown(),
+            parent: None,
         },
         "test",
     )

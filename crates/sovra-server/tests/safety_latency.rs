@@ -44,7 +44,7 @@ async fn pipeline_latency_per_request() {
     }
     // Warm up lingua's models (loaded on first use).
     let mut p = Prompt::Chat(vec![Turn::new(Role::User, "Tere!")]);
-    safety.screen(&*store, &mut p).await.unwrap();
+    safety.screen(&*store, None, &mut p).await.unwrap();
 
     let mut input = Vec::with_capacity(texts.len());
     let mut output = Vec::new();
@@ -59,7 +59,7 @@ async fn pipeline_latency_per_request() {
             Turn::new(Role::User, text.clone()),
         ]);
         let started = Instant::now();
-        let gate = safety.screen(&*store, &mut prompt).await.unwrap();
+        let gate = safety.screen(&*store, None, &mut prompt).await.unwrap();
         input.push(started.elapsed());
         if i % 5 != 0 {
             continue;
@@ -83,6 +83,7 @@ async fn pipeline_latency_per_request() {
             &language.answer_language,
             vault,
             store.clone(),
+            None,
         );
         let n = out.count().await;
         output.push(started.elapsed());

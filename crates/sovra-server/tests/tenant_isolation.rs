@@ -105,6 +105,7 @@ async fn world() -> World {
                 expires_at_ms: None,
                 hash: secret.hash(),
                 shown: secret.shown(),
+                parent: None,
             },
             "t",
         )

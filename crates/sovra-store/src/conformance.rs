@@ -375,6 +375,7 @@ async fn directory_keys(store: &dyn Store, clock: &ManualClock) {
                 expires_at_ms: Some(clock.now_ms() + 60_000),
                 hash: secret.hash(),
                 shown: secret.shown(),
+                parent: None,
             },
             &format!("user:{}", vic.id),
         )
@@ -408,6 +409,7 @@ async fn directory_keys(store: &dyn Store, clock: &ManualClock) {
                 expires_at_ms: None,
                 hash: secret.hash(),
                 shown: secret.shown(),
+                parent: None,
             },
             "t",
         )
@@ -428,6 +430,7 @@ async fn directory_keys(store: &dyn Store, clock: &ManualClock) {
                 expires_at_ms: None,
                 hash: ApiKeySecret::generate().hash(),
                 shown: "x".into(),
+                parent: None,
             },
             "t",
         )
@@ -452,6 +455,7 @@ async fn directory_keys(store: &dyn Store, clock: &ManualClock) {
                 expires_at_ms: None,
                 hash: service.hash(),
                 shown: service.shown(),
+                parent: None,
             },
             "cli:test",
         )
@@ -484,6 +488,61 @@ async fn directory_keys(store: &dyn Store, clock: &ManualClock) {
         "a revoked key is dead at once"
     );
 
+    // Revoking a key revokes every key minted from it, down the lineage,
+    // each revocation audited; a key minted elsewhere lives on.
+    let mint = |name: &str, parent: Option<&str>| NewApiKey {
+        tenant: tp("acme"),
+        user: None,
+        name: name.into(),
+        role: Role::Member,
+        scopes: vec![Scope::Inference],
+        models: None,
+        expires_at_ms: None,
+        hash: ApiKeySecret::generate().hash(),
+        shown: format!("sk-sovra-{name}…"),
+        parent: parent.map(str::to_owned),
+    };
+    let a = store.create_key(&mint("a", None), "t").await.unwrap();
+    let b = store
+        .create_key(&mint("b", Some(&a.id)), &format!("key:{}", a.id))
+        .await
+        .unwrap();
+    assert_eq!(b.parent.as_deref(), Some(a.id.as_str()));
+    assert_eq!(store.key(&b.id).await.unwrap().unwrap().parent, b.parent);
+    let c = store
+        .create_key(&mint("c", Some(&b.id)), &format!("key:{}", b.id))
+        .await
+        .unwrap();
+    let d = store
+        .create_key(&mint("d", Some(&svc.id)), "t")
+        .await
+        .unwrap();
+    let audited = store.audit_entries(0, 100_000).await.unwrap().len();
+    clock.advance_ms(5);
+    assert!(store.revoke_key(&a.id, "cli:test").await.unwrap());
+    for k in [&a, &b, &c] {
+        let k = store.key(&k.id).await.unwrap().unwrap();
+        assert_eq!(
+            k.revoked_at_ms,
+            Some(clock.now_ms()),
+            "{} goes with a",
+            k.name
+        );
+    }
+    assert!(
+        store
+            .key(&d.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_live(clock.now_ms())
+    );
+    assert_eq!(
+        store.audit_entries(0, 100_000).await.unwrap().len(),
+        audited + 3,
+        "each revocation is audited"
+    );
+
     // Deleting a user takes their keys with them.
     let tmp = store
         .create_user(&new_user("acme", "tmp", Role::Developer), "t")
@@ -502,6 +561,7 @@ async fn directory_keys(store: &dyn Store, clock: &ManualClock) {
                 expires_at_ms: None,
                 hash: tmp_secret.hash(),
                 shown: tmp_secret.shown(),
+                parent: None,
             },
             "t",
         )
@@ -568,8 +628,10 @@ async fn directory_audit_carries_no_secret(store: &dyn Store) {
         .iter()
         .filter(|e| e.action.starts_with("key."))
         .collect();
-    assert_eq!(keys.iter().filter(|e| e.action == "key.create").count(), 3);
-    assert_eq!(keys.iter().filter(|e| e.action == "key.revoke").count(), 1);
+    // vic's, the service key, tmp's, and the lineage a, b, c, d; revoked:
+    // vic's, and a with b and c.
+    assert_eq!(keys.iter().filter(|e| e.action == "key.create").count(), 7);
+    assert_eq!(keys.iter().filter(|e| e.action == "key.revoke").count(), 4);
     for k in &keys {
         assert!(
             k.details["shown"]
@@ -658,7 +720,7 @@ async fn feedback_safety_events_and_counts(open: &Opener) {
         reason: None,
     };
     store.add_feedback(&ann, again).await.unwrap().unwrap();
-    let queue = store.recent_feedback(10).await.unwrap();
+    let queue = store.recent_feedback(None, 10).await.unwrap();
     assert_eq!(queue.len(), 1, "rating again replaces the rating");
     assert_eq!(
         (queue[0].rating, queue[0].reason.as_deref()),
@@ -677,13 +739,43 @@ async fn feedback_safety_events_and_counts(open: &Opener) {
                 action: action.into(),
                 rule: Some("violence".into()),
                 categories: vec!["violence".into(), "illicit/violent".into()],
+                tenant: Some(ann.tenant.clone()),
             })
             .await
             .unwrap();
     }
-    let events = store.recent_safety_events(2).await.unwrap();
+    let events = store.recent_safety_events(None, 2).await.unwrap();
     assert_eq!(events.len(), 2);
     assert_eq!(events[0].event.action, "safe_completion", "newest first");
+    // Each tenant's administrators see their own subtree's, and only that.
+    let own = sovra_identity::TenantPath::parse(&ann.tenant).unwrap();
+    let other = sovra_identity::TenantPath::parse("elsewhere").unwrap();
+    assert_eq!(
+        store
+            .recent_safety_events(Some(&own), 10)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert!(
+        store
+            .recent_safety_events(Some(&other), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.recent_feedback(Some(&own), 10).await.unwrap().len(),
+        1
+    );
+    assert!(
+        store
+            .recent_feedback(Some(&other), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     store
         .add_request_counts("2026-12-01", &[("et".into(), 3), ("ru".into(), 1)])
         .await
@@ -711,7 +803,7 @@ async fn feedback_safety_events_and_counts(open: &Opener) {
     assert_eq!(export.feedback.len(), 1, "ratings are part of the export");
     store.erase_subject(&ann, "test").await.unwrap();
     assert!(
-        store.recent_feedback(10).await.unwrap().is_empty(),
+        store.recent_feedback(None, 10).await.unwrap().is_empty(),
         "erasure takes the ratings"
     );
     assert_eq!(

@@ -165,6 +165,7 @@ macro_rules! impl_sql_directory {
                     revoked_at_ms: row.try_get("revoked_at").map_err(backend)?,
                     created_at_ms: row.try_get("created_at").map_err(backend)?,
                     created_by: row.try_get("created_by").map_err(backend)?,
+                    parent: row.try_get("parent_id").map_err(backend)?,
                 })
             }
 
@@ -263,7 +264,7 @@ macro_rules! impl_sql_directory {
                 &self,
                 root: Option<&sovra_identity::TenantPath>,
             ) -> Result<Vec<sovra_identity::ApiKeyRecord>, sovra_identity::DirectoryError> {
-                const COLS: &str = "SELECT id, tenant, user_id, name, shown, role, scopes, models, expires_at, revoked_at, created_at, created_by FROM api_keys";
+                const COLS: &str = "SELECT id, tenant, user_id, name, shown, role, scopes, models, expires_at, revoked_at, created_at, created_by, parent_id FROM api_keys";
                 let rows = match root {
                     Some(root) => sqlx::query(&format!(
                         "{COLS} WHERE tenant = $1 OR tenant LIKE $2 ORDER BY tenant, created_at, id"
@@ -738,8 +739,8 @@ macro_rules! impl_sql_directory {
                 }
                 let scopes = $crate::directory::scopes_to_text(&key.scopes);
                 sqlx::query(
-                    "INSERT INTO api_keys (id, tenant, user_id, name, shown, hash, role, scopes, models, expires_at, revoked_at, created_at, created_by)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, $12)",
+                    "INSERT INTO api_keys (id, tenant, user_id, name, shown, hash, role, scopes, models, expires_at, revoked_at, created_at, created_by, parent_id)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, $12, $13)",
                 )
                 .bind(&id)
                 .bind(key.tenant.as_str())
@@ -753,6 +754,7 @@ macro_rules! impl_sql_directory {
                 .bind(key.expires_at_ms)
                 .bind(now)
                 .bind(actor)
+                .bind(key.parent.as_deref())
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| db_err(e, "an API key with this secret"))?;
@@ -769,6 +771,7 @@ macro_rules! impl_sql_directory {
                         "scopes": key.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
                         "models": key.models,
                         "expires_at_ms": key.expires_at_ms,
+                        "parent": key.parent,
                     }),
                 )
                 .await?;
@@ -789,6 +792,7 @@ macro_rules! impl_sql_directory {
                     revoked_at_ms: None,
                     created_at_ms: now,
                     created_by: actor.to_owned(),
+                    parent: key.parent.clone(),
                 })
             }
 
@@ -797,7 +801,7 @@ macro_rules! impl_sql_directory {
                 hash: &str,
             ) -> Result<Option<sovra_identity::ApiKeyRecord>, sovra_identity::DirectoryError> {
                 let row = sqlx::query(
-                    "SELECT id, tenant, user_id, name, shown, role, scopes, models, expires_at, revoked_at, created_at, created_by FROM api_keys WHERE hash = $1",
+                    "SELECT id, tenant, user_id, name, shown, role, scopes, models, expires_at, revoked_at, created_at, created_by, parent_id FROM api_keys WHERE hash = $1",
                 )
                 .bind(hash)
                 .fetch_optional(&self.pool)
@@ -811,7 +815,7 @@ macro_rules! impl_sql_directory {
                 id: &str,
             ) -> Result<Option<sovra_identity::ApiKeyRecord>, sovra_identity::DirectoryError> {
                 let row = sqlx::query(
-                    "SELECT id, tenant, user_id, name, shown, role, scopes, models, expires_at, revoked_at, created_at, created_by FROM api_keys WHERE id = $1",
+                    "SELECT id, tenant, user_id, name, shown, role, scopes, models, expires_at, revoked_at, created_at, created_by, parent_id FROM api_keys WHERE id = $1",
                 )
                 .bind(id)
                 .fetch_optional(&self.pool)
@@ -856,6 +860,21 @@ macro_rules! impl_sql_directory {
                 let tenant = $crate::directory::parse_path(&tenant)?;
                 let user: Option<String> = row.try_get("user_id").map_err(backend)?;
                 let shown: String = row.try_get("shown").map_err(backend)?;
+                // Every live key minted from this one, and from those, down
+                // the lineage: they go with it, in the same transaction.
+                let minted = sqlx::query(
+                    "WITH RECURSIVE lineage (id) AS (
+                         SELECT id FROM api_keys WHERE parent_id = $1
+                         UNION SELECT k.id FROM api_keys k JOIN lineage l ON k.parent_id = l.id
+                     )
+                     SELECT k.id AS id, k.tenant AS tenant, k.user_id AS user_id, k.shown AS shown
+                     FROM api_keys k JOIN lineage l ON k.id = l.id
+                     WHERE k.revoked_at IS NULL ORDER BY k.id",
+                )
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend)?;
                 sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1")
                     .bind(id)
                     .bind(now)
@@ -871,6 +890,28 @@ macro_rules! impl_sql_directory {
                     serde_json::json!({ "id": id, "shown": shown }),
                 )
                 .await?;
+                for child in minted {
+                    let child_id: String = child.try_get("id").map_err(backend)?;
+                    let child_tenant: String = child.try_get("tenant").map_err(backend)?;
+                    let child_tenant = $crate::directory::parse_path(&child_tenant)?;
+                    let child_user: Option<String> = child.try_get("user_id").map_err(backend)?;
+                    let child_shown: String = child.try_get("shown").map_err(backend)?;
+                    sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1")
+                        .bind(&child_id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    self.audit_dir(
+                        &mut tx,
+                        actor,
+                        "key.revoke",
+                        &child_tenant,
+                        child_user.as_deref(),
+                        serde_json::json!({ "id": child_id, "shown": child_shown, "with": id }),
+                    )
+                    .await?;
+                }
                 tx.commit().await.map_err(backend)?;
                 Ok(true)
             }

@@ -19,6 +19,7 @@ mod conformance;
 pub mod crypto;
 mod directory;
 mod postgres;
+pub mod private;
 pub mod retention;
 mod safety;
 mod sql;
@@ -65,6 +66,21 @@ pub enum StoreError {
     Url(String),
     #[error("backup failed: {0}")]
     Backup(String),
+    #[error("could not create {path} owner-only: {source}")]
+    Private {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl StoreError {
+    /// An I/O failure making `path` private ([`private`]).
+    pub(crate) fn private(path: &Path) -> impl FnOnce(std::io::Error) -> Self + '_ {
+        move |source| StoreError::Private {
+            path: path.display().to_string(),
+            source,
+        }
+    }
 }
 
 /// The time the store stamps rows with and purges against; tests turn it.
@@ -332,11 +348,23 @@ pub trait Store: Directory + Send + Sync + 'static {
         feedback: NewFeedback<'_>,
     ) -> Result<Option<Feedback>, StoreError>;
     /// The newest ratings first, at most `limit` (the operator's queue).
-    async fn recent_feedback(&self, limit: u32) -> Result<Vec<Feedback>, StoreError>;
+    /// The newest ratings of answers given in `reach` (a tenant's subtree;
+    /// None: every tenant, for the platform's administrators).
+    async fn recent_feedback(
+        &self,
+        reach: Option<&sovra_identity::TenantPath>,
+        limit: u32,
+    ) -> Result<Vec<Feedback>, StoreError>;
     /// Record an action of the safety pipeline.
     async fn record_safety_event(&self, event: &SafetyEvent) -> Result<(), StoreError>;
     /// The newest safety actions first, at most `limit`.
-    async fn recent_safety_events(&self, limit: u32) -> Result<Vec<SafetyRecord>, StoreError>;
+    /// The newest safety actions on requests of `reach` (a tenant's
+    /// subtree; None: every tenant, and actions recorded with no tenant).
+    async fn recent_safety_events(
+        &self,
+        reach: Option<&sovra_identity::TenantPath>,
+        limit: u32,
+    ) -> Result<Vec<SafetyRecord>, StoreError>;
     /// Add request counts for `day` (`YYYY-MM-DD`) by answer language.
     async fn add_request_counts(
         &self,

@@ -73,7 +73,9 @@ impl Stage {
     }
 }
 
-/// One action of the safety pipeline. It holds no text and no identity.
+/// One action of the safety pipeline. It holds no text and no person's
+/// identity: only the tenant the request was made in, so that a tenant's
+/// administrators see their tenant's actions and nobody else's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SafetyEvent {
     pub stage: Stage,
@@ -86,6 +88,9 @@ pub struct SafetyEvent {
     pub rule: Option<String>,
     /// The categories flagged.
     pub categories: Vec<String>,
+    /// The tenant of the request (None: unknown, the platform's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 /// A recorded [`SafetyEvent`].

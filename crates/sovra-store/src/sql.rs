@@ -1169,9 +1169,25 @@ macro_rules! impl_sql_store {
                 Ok(stored.into_iter().next())
             }
 
-            async fn recent_feedback(&self, limit: u32) -> Result<Vec<$crate::Feedback>, $crate::StoreError> {
+            async fn recent_feedback(
+                &self,
+                reach: Option<&sovra_identity::TenantPath>,
+                limit: u32,
+            ) -> Result<Vec<$crate::Feedback>, $crate::StoreError> {
                 let mut conn = self.pool.acquire().await?;
-                self.feedback_where(&mut conn, "1 = 1", &[], Some(limit)).await
+                match reach {
+                    None => self.feedback_where(&mut conn, "1 = 1", &[], Some(limit)).await,
+                    Some(root) => {
+                        let below = $crate::directory::below(root);
+                        self.feedback_where(
+                            &mut conn,
+                            "(c.tenant_id = $1 OR c.tenant_id LIKE $2)",
+                            &[root.as_str(), below.as_str()],
+                            Some(limit),
+                        )
+                        .await
+                    }
+                }
             }
 
             async fn record_safety_event(&self, event: &$crate::SafetyEvent) -> Result<(), $crate::StoreError> {
@@ -1179,7 +1195,7 @@ macro_rules! impl_sql_store {
                     .map_err(|e| $crate::StoreError::Corrupt(e.to_string()))?;
                 let mut tx = self.begin_write().await?;
                 sqlx::query(
-                    "INSERT INTO safety_events (at_ms, stage, language, action, rule, categories) VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO safety_events (at_ms, stage, language, action, rule, categories, tenant) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .bind(self.core.now_ms())
                 .bind(event.stage.as_str())
@@ -1187,20 +1203,35 @@ macro_rules! impl_sql_store {
                 .bind(&event.action)
                 .bind(event.rule.as_deref())
                 .bind(categories)
+                .bind(event.tenant.as_deref())
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
                 Ok(())
             }
 
-            async fn recent_safety_events(&self, limit: u32) -> Result<Vec<$crate::SafetyRecord>, $crate::StoreError> {
+            async fn recent_safety_events(
+                &self,
+                reach: Option<&sovra_identity::TenantPath>,
+                limit: u32,
+            ) -> Result<Vec<$crate::SafetyRecord>, $crate::StoreError> {
                 use sqlx::Row as _;
-                let rows = sqlx::query(
-                    "SELECT seq, at_ms, stage, language, action, rule, categories FROM safety_events ORDER BY seq DESC LIMIT $1",
-                )
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?;
+                const COLS: &str = "SELECT seq, at_ms, stage, language, action, rule, categories, tenant FROM safety_events";
+                let rows = match reach {
+                    None => sqlx::query(&format!("{COLS} ORDER BY seq DESC LIMIT $1"))
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await?,
+                    // Events of no tenant (recorded before tenants were) are the platform's.
+                    Some(root) => sqlx::query(&format!(
+                        "{COLS} WHERE tenant = $1 OR tenant LIKE $2 ORDER BY seq DESC LIMIT $3"
+                    ))
+                    .bind(root.as_str())
+                    .bind($crate::directory::below(root))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?,
+                };
                 let mut out = Vec::with_capacity(rows.len());
                 for row in rows {
                     let stage: String = row.try_get("stage")?;
@@ -1215,6 +1246,7 @@ macro_rules! impl_sql_store {
                             rule: row.try_get("rule")?,
                             categories: serde_json::from_str(&categories)
                                 .map_err(|e| $crate::StoreError::Corrupt(e.to_string()))?,
+                            tenant: row.try_get("tenant")?,
                         },
                     });
                 }

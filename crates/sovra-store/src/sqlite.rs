@@ -47,6 +47,8 @@ impl SqliteStore {
         keyring: Keyring,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
+        // Born owner-only (SQLite gives its -wal and -shm files the same mode).
+        crate::private::private_file(path).map_err(StoreError::private(path))?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -180,13 +182,20 @@ impl SqliteStore {
                 dest.display()
             )));
         }
+        let path = dest;
         let dest = dest
             .to_str()
             .ok_or_else(|| StoreError::Backup("the backup path is not UTF-8".into()))?;
-        sqlx::query("VACUUM INTO $1")
+        // `VACUUM INTO` fills an empty file: made owner-only before it does.
+        crate::private::open_new(path).map_err(StoreError::private(path))?;
+        let done = sqlx::query("VACUUM INTO $1")
             .bind(dest)
             .execute(&self.pool)
-            .await?;
+            .await;
+        if let Err(e) = done {
+            let _ = std::fs::remove_file(path);
+            return Err(e.into());
+        }
         Ok(())
     }
 }

@@ -355,6 +355,7 @@ pub async fn run(args: AdminArgs) -> Result<()> {
                             }),
                             hash: secret.hash(),
                             shown: secret.shown(),
+                            parent: None,
                         },
                         &actor,
                     )
@@ -439,6 +440,7 @@ async fn bootstrap(
                 expires_at_ms: None,
                 hash: secret.hash(),
                 shown: secret.shown(),
+                parent: None,
             },
             actor,
         )

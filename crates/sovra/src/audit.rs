@@ -136,11 +136,15 @@ pub async fn export(store: &dyn Store, out: Option<&Path>, after: Option<i64>) -
     }
     let mut sink: Box<dyn std::io::Write> = match out {
         Some(path) => Box::new(BufWriter::new(
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .with_context(|| format!("could not open {}", path.display()))?,
+            {
+                // The trail names people (actors, subjects): owner-only.
+                let mut o = OpenOptions::new();
+                o.create(true).append(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut o, sovra_store::private::FILE_MODE);
+                o.open(path)
+            }
+            .with_context(|| format!("could not open {}", path.display()))?,
         )),
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };

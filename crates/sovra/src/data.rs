@@ -17,9 +17,10 @@ use crate::cli::{DataArgs, DataCommand};
 
 /// The store the settings name, with its keyring.
 pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>> {
-    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+    // Owner-only, and tightened if an older version left it open (private.rs).
+    sovra_store::private::private_dir(&settings.data_dir).with_context(|| {
         format!(
-            "could not create the data dir {}",
+            "could not create the data dir {} (owner-only)",
             settings.data_dir.display()
         )
     })?;
@@ -145,7 +146,8 @@ pub async fn run(args: DataArgs) -> Result<()> {
                 .append_audit(sovra_audit_entry(&s, export.conversations.len(), digest))
                 .await?;
             match out {
-                Some(path) => std::fs::write(&path, text)
+                // A person's data: owner-only, like the store it came from.
+                Some(path) => sovra_store::private::write(&path, text.as_bytes())
                     .with_context(|| format!("could not write {}", path.display()))?,
                 None => {
                     let mut o = std::io::stdout().lock();
@@ -155,8 +157,15 @@ pub async fn run(args: DataArgs) -> Result<()> {
         }
         DataCommand::Erase { subject } => {
             let s = Subject::new(&subject.tenant, &subject.user)?;
+            // The store first: it refuses under a legal hold, and then
+            // nothing else goes either.
             let report = store.erase_subject(&s, &actor()).await?;
-            emit(&json!({"erased": s, "report": report}))?;
+            let knowledge = erase_knowledge(&settings, &s).await?;
+            let mut out = json!({"erased": s, "report": report});
+            if let Some(k) = knowledge {
+                out["knowledge"] = json!(k);
+            }
+            emit(&out)?;
         }
         DataCommand::ShredTenant { tenant, yes } => {
             if !yes {
@@ -201,11 +210,53 @@ pub async fn run(args: DataArgs) -> Result<()> {
                 .backup(&out)
                 .await
                 .with_context(|| format!("could not back up to {}", out.display()))?;
-            emit(&json!({"backup": out}))?;
+            // Uploads and private collections are a person's data too: the
+            // knowledge base goes beside it (SQLite; PostgreSQL's is in the
+            // database's own backups).
+            let mut done = json!({"backup": out});
+            if settings.data_dir.join("knowledge.db").exists() {
+                let k = knowledge_backup(&out);
+                let config = crate::knowledge::config_of(&settings);
+                if sovra_knowledge::Knowledge::backup_offline(&config, &k)
+                    .await
+                    .with_context(|| {
+                        format!("could not back up the knowledge base to {}", k.display())
+                    })?
+                {
+                    done["knowledge"] = json!(k);
+                }
+            }
+            emit(&done)?;
         }
         DataCommand::Restore { .. } => {}
     }
     Ok(())
+}
+
+/// Where `sovra data backup --out OUT` puts the knowledge base:
+/// `OUT`'s stem with `.knowledge.db` (`b.db` → `b.knowledge.db`).
+pub(crate) fn knowledge_backup(out: &Path) -> std::path::PathBuf {
+    out.with_extension("knowledge.db")
+}
+
+/// A person's uploads and private collections, as `DELETE /api/me/data`
+/// erases them; None when this node keeps no knowledge base.
+async fn erase_knowledge(
+    settings: &Settings,
+    s: &Subject,
+) -> Result<Option<sovra_knowledge::Removed>> {
+    let config = crate::knowledge::config_of(settings);
+    let kept = match &config.storage {
+        sovra_knowledge::Storage::Sqlite => settings.data_dir.join("knowledge.db").exists(),
+        sovra_knowledge::Storage::Postgres { .. } => settings.knowledge.enabled != Some(false),
+    };
+    if !kept {
+        return Ok(None);
+    }
+    let removed = sovra_knowledge::Knowledge::erase_subject_offline(&config, &s.tenant, &s.user)
+        .await
+        .context("could not erase the person's files and private collections")?;
+    Ok(Some(removed))
 }
 
 async fn restore(settings: &Settings, from: &Path, force: bool) -> Result<()> {
@@ -232,17 +283,35 @@ async fn restore(settings: &Settings, from: &Path, force: bool) -> Result<()> {
                 );
             }
             if let Some(dir) = db.parent() {
-                std::fs::create_dir_all(dir)?;
+                sovra_store::private::private_dir(dir)?;
             }
-            let staging = db.with_extension("db.restoring");
-            std::fs::copy(from, &staging)
-                .with_context(|| format!("could not copy {}", from.display()))?;
-            std::fs::File::open(&staging)?.sync_all()?;
-            for ext in ["db-wal", "db-shm"] {
-                let _ = std::fs::remove_file(db.with_extension(ext));
+            restore_file(from, &db)?;
+            // The knowledge base, when the backup has it beside (the vector
+            // index is rebuilt from it at start).
+            let k = knowledge_backup(from);
+            if k.is_file() {
+                restore_file(&k, &settings.data_dir.join("knowledge.db"))?;
+                let _ = std::fs::remove_file(settings.data_dir.join("knowledge.vec"));
+                return emit(&json!({"restored": from, "knowledge": k}));
             }
-            std::fs::rename(&staging, &db)?;
         }
     }
     emit(&json!({"restored": from}))
+}
+
+/// Copy the SQLite file `from` over `db` (owner-only, staged, synced, and
+/// the old write-ahead log dropped).
+fn restore_file(from: &Path, db: &Path) -> Result<()> {
+    let staging = db.with_extension("db.restoring");
+    let _ = std::fs::remove_file(&staging);
+    let mut copy = sovra_store::private::open_new(&staging)?;
+    std::io::copy(&mut std::fs::File::open(from)?, &mut copy)
+        .with_context(|| format!("could not copy {}", from.display()))?;
+    drop(copy);
+    std::fs::File::open(&staging)?.sync_all()?;
+    for ext in ["db-wal", "db-shm"] {
+        let _ = std::fs::remove_file(db.with_extension(ext));
+    }
+    std::fs::rename(&staging, db)?;
+    Ok(())
 }

@@ -41,7 +41,7 @@ fn storage_of(settings: &Settings) -> Storage {
     }
 }
 
-fn config_of(settings: &Settings) -> KnowledgeConfig {
+pub(crate) fn config_of(settings: &Settings) -> KnowledgeConfig {
     let k = &settings.knowledge;
     let mut config = KnowledgeConfig::new(&settings.data_dir);
     config.storage = storage_of(settings);
@@ -212,7 +212,7 @@ pub async fn run(args: KnowledgeArgs) -> Result<()> {
         let baseline = baseline_chunks.unwrap_or(chunks / 10);
         return bench(&settings, *chunks, baseline, *queries, corpus).await;
     }
-    std::fs::create_dir_all(&settings.data_dir)?;
+    sovra_store::private::private_dir(&settings.data_dir)?;
     let kb = Knowledge::open(config_of(&settings), embedder(&settings).await?).await?;
     let caller = Caller::new(
         &args.tenant,

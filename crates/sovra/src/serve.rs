@@ -50,12 +50,8 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     for var in sovra_config::unknown_env_vars() {
         tracing::warn!(variable = %var, "ignoring an environment variable that names no setting (see docs/configuration.md)");
     }
-    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-        format!(
-            "could not create the data dir {}",
-            settings.data_dir.display()
-        )
-    })?;
+    // open_store makes the data dir owner-only (and tightens it and its
+    // files when an older version left them open).
     let store = crate::data::open_store(&settings).await?;
     let (engine, fleet) = if settings.backends.is_empty() {
         (build_engine(&settings).await?, None)

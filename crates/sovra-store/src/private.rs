@@ -80,21 +80,25 @@ pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     f.sync_all()
 }
 
-/// Take the group's and others' bits off `path` when it has any (and
-/// `mode`'s owner bits); whether it changed anything.
+/// Take the group's and others' bits off `path` when it has any beyond
+/// `mode` (which allows none); whether it changed anything. The owner's
+/// own bits stay as they are: a program the operator keeps in the data dir
+/// stays executable, it only stops being readable by other accounts.
 pub fn tighten(path: &Path, mode: u32) -> io::Result<bool> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
         let now = std::fs::metadata(path)?.permissions().mode() & 0o7777;
-        if now & !mode == 0 {
+        let others = 0o7077 & !mode;
+        if now & others == 0 {
             return Ok(false);
         }
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+        let new = now & !others;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(new))?;
         tracing::warn!(
             path = %path.display(),
             was = %format!("{now:o}"),
-            now = %format!("{mode:o}"),
+            now = %format!("{new:o}"),
             "tightened the permissions of a data path: it was open to other accounts"
         );
         Ok(true)
@@ -136,5 +140,11 @@ mod tests {
         write(&out, b"y").unwrap();
         assert_eq!(mode(&out), 0o600);
         assert!(!tighten(&out, FILE_MODE).unwrap(), "nothing left to take");
+        // A program kept in the data dir loses the others' bits, not its own.
+        let tool = dir.join("tool");
+        std::fs::write(&tool, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        private_dir(&dir).unwrap();
+        assert_eq!(mode(&tool), 0o700);
     }
 }

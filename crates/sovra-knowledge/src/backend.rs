@@ -182,21 +182,16 @@ impl Db {
 
     // Uploaded files.
 
+    /// Keep `file`'s stored bytes (sealed already, when there is a sealer).
     pub async fn add_file(
         &self,
         caller: &Caller,
-        filename: &str,
-        purpose: &str,
-        content: &[u8],
-        now: i64,
-    ) -> Result<StoredFile, Error> {
+        file: &StoredFile,
+        stored: &[u8],
+    ) -> Result<(), Error> {
         match self {
-            Db::Sqlite(d) => files::add(&d.pool, caller, filename, purpose, content, now).await,
-            Db::Postgres(d) => {
-                let file = files::new_file(filename, purpose, content.len(), now);
-                d.add_file(caller, &file, content).await?;
-                Ok(file)
-            }
+            Db::Sqlite(d) => files::add(&d.pool, caller, file, stored).await,
+            Db::Postgres(d) => d.add_file(caller, file, stored).await,
         }
     }
 

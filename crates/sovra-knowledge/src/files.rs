@@ -4,7 +4,8 @@
 //! vector store (which ingests a copy). This module has the SQLite queries.
 //!
 //! A file belongs to one (tenant, user); anyone else asking for it gets
-//! "not found". The database runs with `secure_delete`, and every deletion
+//! "not found". The server seals the bytes with the owner's key before
+//! they reach these queries (`sealing.rs`); `bytes` is the plaintext size. The database runs with `secure_delete`, and every deletion
 //! of file bytes ends with a WAL checkpoint, so erased bytes are
 //! overwritten in the file itself rather than left in free pages or the
 //! write-ahead log.
@@ -82,14 +83,14 @@ fn not_found(id: &str) -> Error {
     }
 }
 
+/// Keep `file` with its stored bytes (sealed by the caller when it has a
+/// sealer, see `sealing.rs`), within [`MAX_FILES_PER_OWNER`].
 pub(crate) async fn add(
     pool: &SqlitePool,
     caller: &Caller,
-    filename: &str,
-    purpose: &str,
-    content: &[u8],
-    now: i64,
-) -> Result<StoredFile, Error> {
+    file: &StoredFile,
+    stored: &[u8],
+) -> Result<(), Error> {
     let mut tx = pool.begin().await?;
     let held: i64 = sqlx::query_scalar("SELECT count(*) FROM files WHERE tenant = ? AND owner = ?")
         .bind(&caller.tenant)
@@ -99,7 +100,6 @@ pub(crate) async fn add(
     if held as u64 >= MAX_FILES_PER_OWNER {
         return Err(too_many());
     }
-    let file = new_file(filename, purpose, content.len(), now);
     sqlx::query(
         "INSERT INTO files (id, tenant, owner, filename, purpose, bytes, created_at, content)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -111,11 +111,11 @@ pub(crate) async fn add(
     .bind(&file.purpose)
     .bind(file.bytes as i64)
     .bind(file.created_at)
-    .bind(content)
+    .bind(stored)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(file)
+    Ok(())
 }
 
 /// Most files one page of `GET /v1/files` may hold (OpenAI's bound, and its default).

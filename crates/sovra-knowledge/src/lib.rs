@@ -32,6 +32,7 @@ pub mod index;
 pub mod isolate;
 pub mod lang;
 mod pg;
+pub mod sealing;
 pub mod search;
 mod store;
 
@@ -45,6 +46,7 @@ pub use backend::Storage;
 pub use chunk::ChunkConfig;
 pub use extract::Format;
 pub use files::{FileListQuery, FilePage, MAX_LIST_LIMIT, StoredFile};
+pub use sealing::{FileSealer, SealError};
 pub use search::{Fusion, FusionMethod, Hit, Mode, Query, RelevanceFloor};
 use serde::Serialize;
 pub use sovra_embeddings::Embedder;
@@ -84,6 +86,9 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("internal error: {0}")]
     Internal(String),
+    /// A file's bytes could not be sealed or opened with its owner's key.
+    #[error("file sealing: {0}")]
+    Seal(#[from] sealing::SealError),
 }
 
 /// Bounds on what one request may ask of the knowledge base.
@@ -278,6 +283,8 @@ pub struct Knowledge {
     vec_path: PathBuf,
     saving: Arc<AtomicBool>,
     dirty: Arc<AtomicBool>,
+    /// Seals uploaded files with their owner's key (none: kept as given).
+    sealer: Option<Arc<dyn FileSealer>>,
 }
 
 fn poisoned<T>(_: T) -> Error {
@@ -363,6 +370,7 @@ impl Knowledge {
             vec_path,
             saving: Arc::new(AtomicBool::new(false)),
             dirty: Arc::new(AtomicBool::new(false)),
+            sealer: None,
         };
         match cached {
             Some(mut index) => {
@@ -382,6 +390,31 @@ impl Knowledge {
             }
         }
         Ok(me)
+    }
+
+    /// Seal uploaded files from now on with `sealer` (the server gives one
+    /// over the store's keys); files written before stay readable.
+    pub fn with_sealer(mut self, sealer: Arc<dyn FileSealer>) -> Self {
+        self.sealer = Some(sealer);
+        self
+    }
+
+    /// The stored bytes of `caller`'s file, opened.
+    async fn open_file(
+        &self,
+        caller: &Caller,
+        file: StoredFile,
+        stored: Vec<u8>,
+    ) -> Result<(StoredFile, Vec<u8>), Error> {
+        let bytes = sealing::open(
+            self.sealer.as_deref(),
+            &caller.tenant,
+            &caller.user,
+            &file.id,
+            stored,
+        )
+        .await?;
+        Ok((file, bytes))
     }
 
     pub fn limits(&self) -> &Limits {
@@ -830,7 +863,8 @@ impl Knowledge {
         let page = self.db.list_files(&me, &FileListQuery::default()).await?;
         let mut files = Vec::with_capacity(page.files.len());
         for f in page.files {
-            files.push(self.db.file_content(&me, &f.id).await?);
+            let (file, stored) = self.db.file_content(&me, &f.id).await?;
+            files.push(self.open_file(&me, file, stored).await?);
         }
         let mut collections = Vec::new();
         for id in self.db.private_collections_of(tenant, user).await? {
@@ -926,9 +960,17 @@ impl Knowledge {
         }
         check_name("filename", filename, 512)?;
         check_name("purpose", purpose, 64)?;
-        self.db
-            .add_file(caller, filename, purpose, content, now_secs())
-            .await
+        let file = files::new_file(filename, purpose, content.len(), now_secs());
+        let stored = sealing::seal(
+            self.sealer.as_deref(),
+            &caller.tenant,
+            &caller.user,
+            &file.id,
+            content,
+        )
+        .await?;
+        self.db.add_file(caller, &file, &stored).await?;
+        Ok(file)
     }
 
     /// A page of the caller's uploaded files (OpenAI's `limit`, `after`,
@@ -959,7 +1001,8 @@ impl Knowledge {
         caller: &Caller,
         file_id: &str,
     ) -> Result<NewDocument, Error> {
-        let (file, bytes) = self.db.file_content(caller, file_id).await?;
+        let (file, stored) = self.db.file_content(caller, file_id).await?;
+        let (file, bytes) = self.open_file(caller, file, stored).await?;
         let mut doc = NewDocument::from_source(&file.filename, bytes)?;
         doc.id = Some(file.id);
         Ok(doc)
@@ -971,7 +1014,8 @@ impl Knowledge {
         caller: &Caller,
         id: &str,
     ) -> Result<(StoredFile, Vec<u8>), Error> {
-        self.db.file_content(caller, id).await
+        let (file, stored) = self.db.file_content(caller, id).await?;
+        self.open_file(caller, file, stored).await
     }
 
     /// What is stored, row by row, and how many vectors the index holds.

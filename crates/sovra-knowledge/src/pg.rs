@@ -7,7 +7,8 @@
 //! f32s as the SQLite blob); the full-text index is a `tsvector` column on
 //! each chunk, built with the `simple` configuration from the same body
 //! text FTS5 indexes ([`crate::store::fts_body`]), under a GIN index.
-//! Uploaded files' bytes are `bytea` too.
+//! Uploaded files' bytes are `bytea` too (sealed with the owner's key when
+//! the server gave a sealer, `sealing.rs`).
 //!
 //! Every write transaction bumps `knowledge_meta.generation` *first*: the
 //! row lock serialises writers across replicas, and every replica's

@@ -21,8 +21,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sovra_knowledge::embed::HashEmbedder;
 use sovra_knowledge::{
-    Caller, Error, FileListQuery, IngestStatus, Knowledge, KnowledgeConfig, Limits, Mode,
-    NewDocument, Query, Scope, Storage,
+    Caller, Error, FileListQuery, FileSealer, IngestStatus, Knowledge, KnowledgeConfig, Limits,
+    Mode, NewDocument, Query, Scope, SealError, Storage,
 };
 use sovra_store::testdb::TestDb;
 
@@ -112,7 +112,181 @@ both!(
     limits_are_enforced,
     pdf_and_docx_are_ingested_with_their_metadata,
     files_page_by_keyset_in_a_total_order,
+    uploaded_files_are_sealed_with_their_owners_key,
 );
+
+/// The server's sealer, over a real store's subject keys (the binary's
+/// `StoreSealer` is the same few lines).
+struct StoreSealer(Arc<dyn sovra_store::Store>);
+
+#[async_trait::async_trait]
+impl FileSealer for StoreSealer {
+    async fn seal(&self, t: &str, u: &str, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>, SealError> {
+        let s = sovra_store::Subject::new(t, u).map_err(|e| SealError(e.to_string()))?;
+        self.0
+            .seal_for(&s, aad, plain)
+            .await
+            .map_err(|e| SealError(e.to_string()))
+    }
+
+    async fn open(
+        &self,
+        t: &str,
+        u: &str,
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, SealError> {
+        let s = sovra_store::Subject::new(t, u).map_err(|e| SealError(e.to_string()))?;
+        self.0
+            .open_for(&s, aad, sealed)
+            .await
+            .map_err(|e| SealError(e.to_string()))
+    }
+}
+
+/// Run one statement on the knowledge database itself, bypassing the API.
+async fn raw_sql(place: &Place, sqlite: &str, postgres: &str) {
+    match &place.db {
+        None => {
+            let url = format!("sqlite://{}", place.path().join("knowledge.db").display());
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            sqlx::query(sqlite).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+        Some(db) => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            sqlx::query(postgres).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+}
+
+/// Whether `marker` is anywhere in the stored knowledge base: the raw
+/// bytes of `knowledge.db` and its write-ahead log, or every stored file's
+/// content on PostgreSQL.
+async fn stored_anywhere(place: &Place, marker: &str) -> bool {
+    match &place.db {
+        None => ["knowledge.db", "knowledge.db-wal"].iter().any(|f| {
+            std::fs::read(place.path().join(f))
+                .is_ok_and(|b| b.windows(marker.len()).any(|w| w == marker.as_bytes()))
+        }),
+        Some(db) => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM knowledge_files WHERE position(convert_to($1, 'UTF8') in content) > 0",
+            )
+            .bind(marker)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+            n > 0
+        }
+    }
+}
+
+/// Issue 21, finding 8: an upload's bytes are sealed with its owner's
+/// subject key: not in the database, yet downloaded, exported and
+/// attached as before; rows from before sealing stay readable; sealed
+/// bytes moved to another row do not open; erasing the owner's key
+/// shreds what is left.
+async fn uploaded_files_are_sealed_with_their_owners_key(backend: Backend) {
+    let place = Place::new(backend).await;
+    let keys = tempfile::tempdir().unwrap();
+    let store: Arc<dyn sovra_store::Store> = Arc::new(
+        sovra_store::SqliteStore::open(
+            keys.path(),
+            sovra_store::crypto::Keyring::new(sovra_store::crypto::Key::generate()),
+        )
+        .await
+        .unwrap(),
+    );
+    let alice = Caller::new("public", "alice", false);
+    let bob = Caller::new("public", "bob", false);
+
+    // Written before sealing: plaintext, and it stays readable.
+    let old = place
+        .open()
+        .await
+        .add_file(&alice, "old.txt", "assistants", b"legacy walrusplain")
+        .await
+        .unwrap();
+    assert!(stored_anywhere(&place, "walrusplain").await);
+
+    let kb = place
+        .open()
+        .await
+        .with_sealer(Arc::new(StoreSealer(store.clone())));
+    let plain = b"# Note\n\nThe sealedmanatee code is 4.";
+    let f = kb
+        .add_file(&alice, "note.md", "assistants", plain)
+        .await
+        .unwrap();
+    assert_eq!(f.bytes, plain.len() as u64, "the size is the plaintext's");
+    assert!(
+        !stored_anywhere(&place, "sealedmanatee").await,
+        "the upload's bytes are sealed at rest"
+    );
+    assert_eq!(kb.file_content(&alice, &f.id).await.unwrap().1, plain);
+    assert_eq!(
+        kb.file_content(&alice, &old.id).await.unwrap().1,
+        b"legacy walrusplain"
+    );
+    assert!(matches!(
+        kb.file_content(&bob, &f.id).await,
+        Err(Error::NotFound { .. })
+    ));
+    let export = kb.export_subject("public", "alice").await.unwrap();
+    let mut exported: Vec<&[u8]> = export.files.iter().map(|(_, b)| b.as_slice()).collect();
+    exported.sort();
+    assert_eq!(
+        exported,
+        vec![plain.as_slice(), b"legacy walrusplain".as_slice()]
+    );
+
+    // Attached to a collection: ingested from the opened bytes.
+    let mine = kb
+        .create_collection(&alice, "mine", Scope::Private, "")
+        .await
+        .unwrap();
+    let doc = kb.file_document(&alice, &f.id).await.unwrap();
+    assert_eq!(doc.bytes, plain);
+    kb.ingest(&alice, &mine.id, doc).await.unwrap();
+    assert_eq!(
+        kb.search(&alice, &text_query("sealedmanatee"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Sealed bytes moved to another row (here: her old file) do not open.
+    let id = &f.id;
+    let old_id = &old.id;
+    raw_sql(
+        &place,
+        &format!("UPDATE files SET content = (SELECT content FROM files WHERE id = '{id}') WHERE id = '{old_id}'"),
+        &format!("UPDATE knowledge_files SET content = (SELECT content FROM knowledge_files WHERE id = '{id}') WHERE id = '{old_id}'"),
+    )
+    .await;
+    assert!(matches!(
+        kb.file_content(&alice, &old.id).await,
+        Err(Error::Seal(_))
+    ));
+
+    // The owner's key erased (as `DELETE /api/me/data` and `sovra data
+    // erase` do, with the rows): any copy left of the bytes is shredded.
+    store
+        .erase_subject(&sovra_store::Subject::public("alice").unwrap(), "test")
+        .await
+        .unwrap();
+    assert!(matches!(
+        kb.file_content(&alice, &f.id).await,
+        Err(Error::Seal(_))
+    ));
+    assert!(kb.file_document(&alice, &f.id).await.is_err());
+    assert!(kb.export_subject("public", "alice").await.is_err());
+}
 
 fn md(source: &str, body: &str) -> NewDocument {
     NewDocument::from_source(source, body.as_bytes().to_vec()).unwrap()

@@ -72,7 +72,7 @@ pub fn knowledge_error(e: Error) -> ApiError {
             ApiError::invalid_param("file", capitalise(&e.to_string()))
         }
         Error::Embed(inner) => crate::embeddings::embed_error(inner),
-        Error::Database(_) | Error::Io(_) | Error::Internal(_) => {
+        Error::Database(_) | Error::Io(_) | Error::Internal(_) | Error::Seal(_) => {
             tracing::error!(error = %e, "knowledge failure");
             ApiError::internal("The server could not read or write its knowledge base.")
         }

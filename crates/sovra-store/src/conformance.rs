@@ -56,6 +56,7 @@ pub async fn run_all(open: &Opener) {
     lists_are_per_owner(&*store).await;
     export_holds_everything_of_one_subject(&*store).await;
     erasure_removes_a_subject_and_is_audited(&*store).await;
+    sealing_for_others_follows_the_subject_key(&*store).await;
     legal_hold_blocks_erasure(&*store).await;
     shredding_a_tenant_leaves_others(&*store).await;
     tenant_key_rotation_keeps_data_readable(&*store).await;
@@ -65,6 +66,90 @@ pub async fn run_all(open: &Opener) {
     retention_with_a_controlled_clock(open).await;
     feedback_safety_events_and_counts(open).await;
     directory_checks(open).await;
+}
+
+/// `seal_for`/`open_for`: what another part keeps about a person, sealed
+/// with their key, opens only for them with the same binding, and no
+/// more once they are erased (the key is gone) or their tenant shredded.
+async fn sealing_for_others_follows_the_subject_key(store: &dyn Store) {
+    let me = user("seal-owner");
+    let other = user("seal-other");
+    let sealed = store
+        .seal_for(&me, b"file:1", b"uploaded words")
+        .await
+        .expect("seal (makes the key)");
+    assert!(
+        !sealed.windows(8).any(|w| w == b"uploaded"),
+        "no plaintext in the sealed value"
+    );
+    assert_eq!(
+        store.open_for(&me, b"file:1", &sealed).await.expect("open"),
+        b"uploaded words"
+    );
+    assert!(
+        store.open_for(&me, b"file:2", &sealed).await.is_err(),
+        "bound to its aad"
+    );
+    store.seal_for(&other, b"x", b"y").await.expect("seal");
+    assert!(
+        store.open_for(&other, b"file:1", &sealed).await.is_err(),
+        "another subject's key does not open it"
+    );
+    let mut legacy = vec![0u8];
+    legacy.extend_from_slice(b"plain");
+    assert!(
+        store.open_for(&me, b"file:1", &legacy).await.is_err(),
+        "only sealed values open"
+    );
+    // A conversation title sealed under the same key is not a file.
+    let c = store
+        .create_conversation(&me, "title")
+        .await
+        .expect("create");
+    let title_aad = format!("title:{}", c.id);
+    assert!(
+        store
+            .open_for(&me, title_aad.as_bytes(), &sealed)
+            .await
+            .is_err()
+    );
+
+    store.erase_subject(&me, "cli:test").await.expect("erase");
+    assert!(
+        matches!(
+            store.open_for(&me, b"file:1", &sealed).await,
+            Err(StoreError::Key(_))
+        ),
+        "the erased subject's values are shredded"
+    );
+    let fresh = store
+        .seal_for(&me, b"file:1", b"again")
+        .await
+        .expect("new key");
+    assert!(
+        store.open_for(&me, b"file:1", &sealed).await.is_err(),
+        "a new key never opens the old values"
+    );
+    assert_eq!(
+        store.open_for(&me, b"file:1", &fresh).await.expect("open"),
+        b"again"
+    );
+    store.erase_subject(&me, "cli:test").await.expect("erase");
+    store
+        .erase_subject(&other, "cli:test")
+        .await
+        .expect("erase");
+
+    let tenant = Subject::new("seal-shredded-tenant", "u1").unwrap();
+    let sealed = store.seal_for(&tenant, b"f", b"z").await.expect("seal");
+    store
+        .shred_tenant("seal-shredded-tenant", "cli:test")
+        .await
+        .expect("shred");
+    assert!(
+        store.open_for(&tenant, b"f", &sealed).await.is_err(),
+        "a shredded tenant's values are unreadable"
+    );
 }
 
 /// The directory: tenants, users, keys and sessions, each change audited.

@@ -118,6 +118,14 @@ impl Key {
         }
     }
 
+    /// [`Key::open`] of a value that must be sealed (no legacy plaintext).
+    pub fn open_sealed(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
+        if sealed.first() != Some(&SEALED_V1) {
+            return Err(StoreError::Corrupt("a value is not sealed".into()));
+        }
+        self.open(aad, sealed)
+    }
+
     pub fn open_string(&self, aad: &[u8], sealed: &[u8]) -> Result<String, StoreError> {
         String::from_utf8(self.open(aad, sealed)?)
             .map_err(|_| StoreError::Corrupt("sealed text is not UTF-8".into()))

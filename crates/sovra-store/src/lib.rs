@@ -373,6 +373,27 @@ pub trait Store: Directory + Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Everything the transparency report counts.
     async fn transparency(&self) -> Result<TransparencyCounts, StoreError>;
+
+    /// Seal `plain` with `subject`'s key (made if they have none yet), bound
+    /// to `aad`: for what other parts keep about a person outside this
+    /// store (uploaded files), so that erasing the subject, which deletes
+    /// the key, or shredding their tenant leaves it unreadable everywhere.
+    /// The value is bound to `aad` in a domain of its own, never mistaken
+    /// for one of this store's rows.
+    async fn seal_for(
+        &self,
+        subject: &Subject,
+        aad: &[u8],
+        plain: &[u8],
+    ) -> Result<Vec<u8>, StoreError>;
+    /// Open what [`Store::seal_for`] sealed for `subject` with the same
+    /// `aad`; [`StoreError::Key`] when the subject's key is gone (erased).
+    async fn open_for(
+        &self,
+        subject: &Subject,
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, StoreError>;
 }
 
 /// The same store, seen as the directory.

@@ -93,6 +93,12 @@ pub(crate) fn citations_aad(id: &str) -> Vec<u8> {
     format!("citations:{id}").into_bytes()
 }
 
+/// What [`Store::seal_for`](crate::Store::seal_for) binds a value to: the
+/// caller's `aad` in a domain no row of this store uses.
+pub(crate) fn outside_aad(aad: &[u8]) -> Vec<u8> {
+    [b"outside:".as_slice(), aad].concat()
+}
+
 pub(crate) fn role_from(s: &str) -> Result<Role, StoreError> {
     match s {
         "system" => Ok(Role::System),
@@ -562,6 +568,47 @@ macro_rules! impl_sql_store {
             async fn ping(&self) -> Result<(), $crate::StoreError> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())
+            }
+
+            async fn seal_for(
+                &self,
+                subject: &$crate::Subject,
+                aad: &[u8],
+                plain: &[u8],
+            ) -> Result<Vec<u8>, $crate::StoreError> {
+                // Most subjects have a key already: read it without taking
+                // the write lock; make one in a write transaction otherwise.
+                let found = {
+                    let mut conn = self.pool.acquire().await?;
+                    self.subject_key(&mut conn, subject, false).await?
+                };
+                let key = match found {
+                    Some(k) => k,
+                    None => {
+                        let mut tx = self.begin_write().await?;
+                        let key = self
+                            .subject_key(&mut tx, subject, true)
+                            .await?
+                            .ok_or_else(|| $crate::StoreError::Key(format!("no key for {subject}")))?;
+                        tx.commit().await?;
+                        key
+                    }
+                };
+                key.seal(&$crate::sql::outside_aad(aad), plain)
+            }
+
+            async fn open_for(
+                &self,
+                subject: &$crate::Subject,
+                aad: &[u8],
+                sealed: &[u8],
+            ) -> Result<Vec<u8>, $crate::StoreError> {
+                let mut conn = self.pool.acquire().await?;
+                let key = self
+                    .subject_key(&mut conn, subject, false)
+                    .await?
+                    .ok_or_else(|| $crate::StoreError::Key(format!("no key for {subject} (erased?)")))?;
+                key.open_sealed(&$crate::sql::outside_aad(aad), sealed)
             }
 
             async fn create_conversation(

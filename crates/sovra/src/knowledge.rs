@@ -19,11 +19,11 @@ use serde_json::json;
 use sovra_config::Settings;
 use sovra_knowledge::isolate::{ExtractLimits, Isolation};
 use sovra_knowledge::{
-    Caller, Embedder, IngestStatus, Knowledge, KnowledgeConfig, Limits, Mode, NewDocument, Query,
-    RelevanceFloor, Scope, Storage, eval,
+    Caller, Embedder, FileSealer, IngestStatus, Knowledge, KnowledgeConfig, Limits, Mode,
+    NewDocument, Query, RelevanceFloor, Scope, SealError, Storage, eval,
 };
 use sovra_server::knowledge::KnowledgeService;
-use sovra_store::RetentionRules;
+use sovra_store::{RetentionRules, Store, Subject};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{EvalArgs, EvalCommand, KnowledgeArgs, KnowledgeCommand, ModeArg, ScopeArg};
@@ -97,10 +97,54 @@ pub fn extract_document(args: &crate::cli::ExtractDocumentArgs) -> std::process:
     }
 }
 
-/// The knowledge base `serve` offers, embedding with `embedder`.
+/// Seals uploaded files with their owner's subject key, held by the store
+/// (master → tenant → subject): erasing the subject or shredding the tenant
+/// leaves their files unreadable wherever a copy lies.
+pub struct StoreSealer(pub Arc<dyn Store>);
+
+impl StoreSealer {
+    fn subject(tenant: &str, user: &str) -> std::result::Result<Subject, SealError> {
+        Subject::new(tenant, user).map_err(|e| SealError(e.to_string()))
+    }
+}
+
+#[async_trait::async_trait]
+impl FileSealer for StoreSealer {
+    async fn seal(
+        &self,
+        tenant: &str,
+        user: &str,
+        aad: &[u8],
+        plain: &[u8],
+    ) -> std::result::Result<Vec<u8>, SealError> {
+        let subject = Self::subject(tenant, user)?;
+        self.0
+            .seal_for(&subject, aad, plain)
+            .await
+            .map_err(|e| SealError(e.to_string()))
+    }
+
+    async fn open(
+        &self,
+        tenant: &str,
+        user: &str,
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> std::result::Result<Vec<u8>, SealError> {
+        let subject = Self::subject(tenant, user)?;
+        self.0
+            .open_for(&subject, aad, sealed)
+            .await
+            .map_err(|e| SealError(e.to_string()))
+    }
+}
+
+/// The knowledge base `serve` offers, embedding with `embedder`, its
+/// uploads sealed with the keys of `store`.
 pub async fn open_service(
     settings: &Settings,
     embedder: Arc<dyn Embedder>,
+    store: Arc<dyn Store>,
 ) -> Result<KnowledgeService> {
     let config = config_of(settings);
     let place = match &config.storage {
@@ -109,7 +153,8 @@ pub async fn open_service(
     };
     let kb = Knowledge::open(config, embedder)
         .await
-        .with_context(|| format!("could not open the knowledge base in {place}"))?;
+        .with_context(|| format!("could not open the knowledge base in {place}"))?
+        .with_sealer(Arc::new(StoreSealer(store)));
     let counts = kb.counts().await?;
     tracing::info!(
         collections = counts.collections,

@@ -130,7 +130,8 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     if let Some(service) = embeddings {
         if settings.knowledge.enabled != Some(false) {
             let knowledge =
-                crate::knowledge::open_service(&settings, service.embedder.clone()).await?;
+                crate::knowledge::open_service(&settings, service.embedder.clone(), store.clone())
+                    .await?;
             state = state.with_knowledge(knowledge);
         }
         state = state.with_embeddings(service);

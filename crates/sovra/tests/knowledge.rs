@@ -801,9 +801,35 @@ async fn files_are_uploaded_attached_by_id_owned_and_erased() {
     let marker = b"ZEBRA-MARKER-7731 my private tax note";
     let (status, secret) = upload_file(&s, "dana", "note.txt", marker, Some("user_data")).await;
     assert_eq!(status, 200, "{secret}");
+    // Sealed with Dana's key: the bytes are nowhere in the data dir
+    // (issue 21, finding 8); attached to her private collection, its text
+    // is (the full-text index needs it), until she is erased.
+    assert_eq!(
+        dir_holds(dir.path(), marker),
+        Vec::<String>::new(),
+        "an upload is sealed at rest"
+    );
+    let r = s
+        .with_key(
+            reqwest::Method::GET,
+            &format!("/v1/files/{}/content", secret["id"].as_str().unwrap()),
+            &key_of(&s, "dana").await,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.bytes().await.unwrap().as_ref(), marker.as_slice());
+    let (status, attached) = post(
+        &s,
+        &format!("/v1/vector_stores/{vs}/files"),
+        "dana",
+        json!({"file_id": secret["id"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{attached}");
     assert!(
         !dir_holds(dir.path(), marker).is_empty(),
-        "the upload is on disk before erasure"
+        "the attached text is on disk before erasure"
     );
     let (status, erased) = call(&s, reqwest::Method::DELETE, "/api/me/data", "dana", None).await;
     assert_eq!(status, 200, "{erased}");

@@ -691,8 +691,11 @@ async fn keep_things(s: &Sovra, key: &str, who: &str) -> (String, String) {
 /// `sovra data erase` (and still served after it), their chunk and
 /// full-text rows lingering in the database's write-ahead log for minutes
 /// after `DELETE /api/me/data`, and `sovra data backup` left `knowledge.db`
-/// out. Now the export holds them, both erasure paths take them at once, and
-/// the backup carries the knowledge base beside the store.
+/// out; and the uploads were plaintext in `knowledge.db`. Now the export
+/// holds them, both erasure paths take them at once, the backup carries the
+/// knowledge base beside the store, and an upload's bytes are sealed with
+/// its owner's subject key: in no knowledge file (database, write-ahead
+/// log) nor the backup, yet downloaded, exported and attached as before.
 #[tokio::test]
 async fn uploads_and_private_collections_are_exported_erased_and_backed_up() {
     use base64::Engine as _;
@@ -704,6 +707,25 @@ async fn uploads_and_private_collections_are_exported_erased_and_backed_up() {
     let (bob_id, bob) = user_with_key(&s, &root, "public", "bob@public.example", "member").await;
     let (ann_file, ann_notes) = keep_things(&s, &ann, "ann").await;
     let (bob_file, bob_notes) = keep_things(&s, &bob, "bob").await;
+
+    // Sealed at rest: no upload's bytes in the knowledge files; the
+    // private collections' text is there (the full-text index reads it).
+    for marker in ["FILE-ann-8613", "FILE-bob-8613"] {
+        let left = knowledge_files_holding(&data, marker);
+        assert!(left.is_empty(), "{marker} is plaintext in {left:?}");
+    }
+    assert!(!knowledge_files_holding(&data, "NOTE-ann-5521").is_empty());
+    // Downloaded as uploaded.
+    let r = s
+        .with_key(Method::GET, &format!("/v1/files/{ann_file}/content"), &ann)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.text().await.unwrap(),
+        "# Letter\n\nMy tax number is FILE-ann-8613.\n"
+    );
 
     // The right of access: the export holds the file's bytes and the
     // private collection.
@@ -739,10 +761,34 @@ async fn uploads_and_private_collections_are_exported_erased_and_backed_up() {
     let held =
         std::fs::read(&kb_backup).unwrap_or_else(|e| panic!("{}: {e}: {out}", kb_backup.display()));
     let held = String::from_utf8_lossy(&held);
+    assert!(held.contains("NOTE-ann-5521"), "{out}");
     assert!(
-        held.contains("NOTE-ann-5521") && held.contains("FILE-ann-8613"),
-        "{out}"
+        !held.contains("FILE-ann-8613"),
+        "the upload is sealed in the backup too"
     );
+
+    // Attached to her collection by id: ingested from the opened bytes.
+    let (status, attached) = status_json(
+        s.with_key(
+            Method::POST,
+            &format!("/v1/vector_stores/{ann_notes}/files"),
+            &ann,
+        )
+        .json(&json!({"file_id": ann_file})),
+    )
+    .await;
+    assert_eq!(status, 200, "{attached}");
+    let (status, found) = status_json(
+        s.with_key(
+            Method::POST,
+            &format!("/v1/vector_stores/{ann_notes}/search"),
+            &ann,
+        )
+        .json(&json!({"query": "FILE-ann-8613 tax number"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{found}");
+    assert!(found.to_string().contains("FILE-ann-8613"), "{found}");
 
     // Erasure over HTTP: gone from the files at once, WAL included.
     for marker in ["FILE-ann-8613", "NOTE-ann-5521"] {

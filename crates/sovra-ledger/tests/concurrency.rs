@@ -164,3 +164,96 @@ async fn sqlite_abandoned_reservations_expire_back() {
         .unwrap();
     crash(Arc::new(l), clock).await;
 }
+
+/// Two replicas settle the same reservations at once: for each, one posts,
+/// one voids, and both run `expire_due` after its expiry. Exactly one
+/// settlement per reservation lands; the losers get `Settled` (or, for
+/// expiry, skip it), and no hold is released twice.
+async fn settle_race(replicas: [Arc<dyn Ledger>; 2], clock: ManualClock) {
+    const R: usize = 60;
+    open_accounts(&*replicas[0], 1_000_000).await;
+    for i in 0..R {
+        replicas[i % 2]
+            .reserve(
+                NewTransfer::new(format!("r{i}"), "grant", "spent", 100, "request"),
+                T0 + 1000,
+            )
+            .await
+            .unwrap();
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..R {
+        let (a, b) = (replicas[i % 2].clone(), replicas[(i + 1) % 2].clone());
+        tasks.spawn(async move {
+            match a.post(&format!("p{i}"), &format!("r{i}"), 60, "used").await {
+                Ok(_) => 1u64,
+                Err(Error::Settled { .. }) => 0,
+                Err(e) => panic!("post: {e}"),
+            }
+        });
+        tasks.spawn(async move {
+            match b
+                .void(&format!("v{i}"), &format!("r{i}"), "cancelled")
+                .await
+            {
+                Ok(_) => 1u64,
+                Err(Error::Settled { .. }) => 0,
+                Err(e) => panic!("void: {e}"),
+            }
+        });
+    }
+    let mut settled = 0;
+    while let Some(n) = tasks.join_next().await {
+        settled += n.unwrap();
+    }
+    assert_eq!(settled, R as u64, "one of post and void wins each race");
+    // A second batch left to expire, expired by both replicas at once.
+    for i in 0..R {
+        replicas[0]
+            .reserve(
+                NewTransfer::new(format!("e{i}"), "grant", "spent", 100, "request"),
+                T0 + 1000,
+            )
+            .await
+            .unwrap();
+    }
+    clock.set(T0 + 1000);
+    let (x, y) = tokio::join!(
+        replicas[0].expire_due(T0 + 1000),
+        replicas[1].expire_due(T0 + 1000)
+    );
+    let expired = x.unwrap().len() + y.unwrap().len();
+    assert_eq!(expired, R, "each reservation expired once, counted once");
+    let g = replicas[1].account("grant").await.unwrap();
+    assert_eq!(g.held, 0);
+    let r = replicas[0].reconcile().await.unwrap();
+    assert!(r.is_clean(), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_two_replicas_settle_each_reservation_once() {
+    let db = TestDb::create().await.unwrap();
+    let clock = ManualClock::at(T0);
+    let a = PostgresLedger::connect_with(&db.url, 8, Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    let b = PostgresLedger::connect_with(&db.url, 8, Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    settle_race([Arc::new(a), Arc::new(b)], clock).await;
+    db.drop_now().await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_two_pools_settle_each_reservation_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l.db");
+    let clock = ManualClock::at(T0);
+    let a = SqliteLedger::open_with(&path, Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    let b = SqliteLedger::open_with(&path, Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    settle_race([Arc::new(a), Arc::new(b)], clock).await;
+}

@@ -534,6 +534,17 @@ async fn the_fund_from_contribution_to_charge(open: &Opener) {
         fund.charge_plan("startup-b", "smollm2", 10, 10).await,
         Err(Error::NotFound { .. })
     ));
+    let free = crate::ChargePlan {
+        worst_case: 0,
+        ..plan.clone()
+    };
+    assert!(matches!(
+        fund.reserve("req-free", &free, 30_000).await,
+        Err(Error::Invalid {
+            field: "worst_case",
+            ..
+        })
+    ));
     let held = fund.reserve("req-1", &plan, 30_000).await.unwrap();
     assert_eq!(held.amount, 700);
     let used = Usage {

@@ -295,6 +295,15 @@ impl Fund {
 
     /// Hold a plan's worst case for `hold_ms` (idempotent by `id`).
     pub async fn reserve(&self, id: &str, plan: &ChargePlan, hold_ms: i64) -> Result<Transfer> {
+        if plan.worst_case == 0 {
+            return Err(Error::invalid(
+                "worst_case",
+                format!(
+                    "{} is free at programme {}'s prices: nothing to reserve",
+                    plan.model, plan.programme
+                ),
+            ));
+        }
         let expires_at = self.clock.now_ms().saturating_add(hold_ms.max(1));
         self.ledger
             .reserve(

@@ -174,19 +174,23 @@ macro_rules! impl_sql_ledger {
             Ok(())
         }
 
-        /// Why a conditional debit touched no row.
-        async fn refused(conn: &mut Conn, account: &str, amount: i64) -> Error {
+        /// Why a conditional update of `amount` touched no row (a debit or
+        /// hold when `debit`, else a credit).
+        async fn refused(conn: &mut Conn, account: &str, amount: i64, debit: bool) -> Error {
             match find_account(conn, account).await {
-                Ok(Some(a)) if !a.may_go_negative && a.available() < amount => {
+                Ok(Some(a)) if debit && !a.may_go_negative && a.available() < amount => {
                     Error::InsufficientCredits {
                         account: account.to_owned(),
                         available: a.available(),
                         requested: amount.unsigned_abs(),
                     }
                 }
-                Ok(Some(_)) => Error::invalid(
+                Ok(Some(a)) => Error::invalid(
                     "amount",
-                    format!("{amount} would overflow account {account}"),
+                    format!(
+                        "{amount} would take account {account} past what a balance holds (balance {}, held {})",
+                        a.balance, a.held
+                    ),
                 ),
                 Ok(None) => Error::not_found("account", account),
                 Err(e) => e,
@@ -204,7 +208,7 @@ macro_rules! impl_sql_ledger {
             .execute(&mut *conn)
             .await?
             .rows_affected();
-            if done == 1 { Ok(()) } else { Err(refused(conn, account, amount).await) }
+            if done == 1 { Ok(()) } else { Err(refused(conn, account, amount, true).await) }
         }
 
         /// Hold `amount` on the account, if available covers it.
@@ -218,7 +222,7 @@ macro_rules! impl_sql_ledger {
             .execute(&mut *conn)
             .await?
             .rows_affected();
-            if done == 1 { Ok(()) } else { Err(refused(conn, account, amount).await) }
+            if done == 1 { Ok(()) } else { Err(refused(conn, account, amount, true).await) }
         }
 
         /// Release `held` and debit `actual` (at most `held`).
@@ -253,7 +257,7 @@ macro_rules! impl_sql_ledger {
             .execute(&mut *conn)
             .await?
             .rows_affected();
-            if done == 1 { Ok(()) } else { Err(refused(conn, account, -amount).await) }
+            if done == 1 { Ok(()) } else { Err(refused(conn, account, amount, false).await) }
         }
 
         impl $ledger {

@@ -1321,7 +1321,8 @@ async fn search_latency_on_both_backends() {
 /// What a search costs its owner over a private collection at its bound:
 /// every passage opened with the owner's key (a real store's) and ranked
 /// in memory (run with `--ignored --nocapture`; `SOVRA_BENCH_PRIVATE`
-/// passages, 1,000 by default; docs/knowledge.md has a measurement).
+/// passages, 1,000 by default, `SOVRA_BENCH_QUERIES` queries, 200;
+/// docs/knowledge.md has a measurement).
 #[tokio::test]
 #[ignore]
 async fn private_search_latency_at_the_bound() {
@@ -1333,7 +1334,11 @@ async fn private_search_latency_at_the_bound() {
     let per_doc = 100;
     let alice = Caller::new("public", "alice", false);
     let mut r = StdRng::seed_from_u64(99);
-    let queries: Vec<String> = (0..200)
+    let count: usize = std::env::var("SOVRA_BENCH_QUERIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let queries: Vec<String> = (0..count)
         .map(|_| {
             (0..3)
                 .map(|_| vocab[r.random_range(0..vocab.len())].as_str())

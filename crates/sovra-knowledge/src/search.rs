@@ -603,6 +603,9 @@ pub fn fts_query(text: &str) -> Option<String> {
 pub fn fold(word: &str) -> String {
     use unicode_normalization::UnicodeNormalization as _;
     use unicode_normalization::char::is_combining_mark;
+    if word.is_ascii() {
+        return word.to_ascii_lowercase();
+    }
     word.to_lowercase()
         .nfd()
         .filter(|c| !is_combining_mark(*c))

@@ -11,6 +11,7 @@ use std::path::Path;
 use crate::chunk::Chunk;
 use crate::files::{FileListQuery, FilePage};
 use crate::search::Hit;
+use crate::store::StoredPassage;
 use crate::{Caller, Collection, Counts, Document, Error, Removed, StoredFile, files, pg, store};
 
 /// Where a knowledge base is stored.
@@ -136,8 +137,10 @@ impl Db {
         doc: &Document,
         chunks: &[Chunk],
         vectors: &[Vec<f32>],
+        indexed: bool,
+        replaces: Option<&str>,
     ) -> Result<(HashSet<i64>, Vec<i64>, i64), sqlx::Error> {
-        on!(self, d => d.replace_document(doc, chunks, vectors).await)
+        on!(self, d => d.replace_document(doc, chunks, vectors, indexed, replaces).await)
     }
 
     pub async fn delete_documents_before(
@@ -161,8 +164,25 @@ impl Db {
         on!(self, d => d.fts_count(term).await)
     }
 
-    pub async fn hits(&self, fused: &[(i64, f32)]) -> Result<Vec<Hit>, sqlx::Error> {
+    pub async fn hits(&self, fused: &[(i64, f32)]) -> Result<Vec<(Hit, i64)>, sqlx::Error> {
         on!(self, d => d.hits(fused).await)
+    }
+
+    pub async fn passages(
+        &self,
+        collections: &[String],
+        limit: usize,
+    ) -> Result<Vec<StoredPassage>, sqlx::Error> {
+        on!(self, d => d.passages(collections, limit).await)
+    }
+
+    pub async fn private_passages_of(
+        &self,
+        tenant: &str,
+        owner: &str,
+        except: &str,
+    ) -> Result<u64, sqlx::Error> {
+        on!(self, d => d.private_passages_of(tenant, owner, except).await)
     }
 
     pub async fn counts(&self) -> Result<Counts, sqlx::Error> {

@@ -18,6 +18,14 @@
 //! each language's mean taken out ([`index`]), so a question finds a
 //! passage in another language. Every document has a content hash: ingesting the same
 //! bytes again does nothing, changed bytes replace the old chunks.
+//!
+//! Private collections are one person's: with a [`FileSealer`] their
+//! documents' titles, sources and URLs and their passages' text and
+//! headings are sealed with the owner's key ([`sealing`]), so they have no
+//! full-text rows; a search that reaches them (only their owner's does)
+//! opens their passages and ranks them by BM25 in memory
+//! ([`search::bm25_in_memory`]), at most [`Limits::max_private_passages`]
+//! of them per person.
 
 pub mod access;
 mod backend;
@@ -86,8 +94,9 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("internal error: {0}")]
     Internal(String),
-    /// A file's bytes could not be sealed or opened with its owner's key.
-    #[error("file sealing: {0}")]
+    /// A file's bytes, or a private collection's text, could not be sealed
+    /// or opened with its owner's key.
+    #[error("sealing: {0}")]
     Seal(#[from] sealing::SealError),
 }
 
@@ -102,6 +111,20 @@ pub struct Limits {
     pub max_query_chars: usize,
     /// Most results one search returns.
     pub max_results: usize,
+    /// Most passages one person's private collections hold together: a
+    /// search that reaches them opens and ranks every one of them in
+    /// memory (their text is sealed, so no full-text index holds it).
+    #[serde(default = "default_max_private_passages")]
+    pub max_private_passages: usize,
+}
+
+/// The default [`Limits::max_private_passages`]: one largest document
+/// (`max_chunks_per_document`); a text search over that many takes about
+/// 80-150 ms in an optimised build, 25 ms over 1,000 (docs/knowledge.md).
+pub const DEFAULT_MAX_PRIVATE_PASSAGES: usize = 5000;
+
+fn default_max_private_passages() -> usize {
+    DEFAULT_MAX_PRIVATE_PASSAGES
 }
 
 impl Default for Limits {
@@ -111,6 +134,7 @@ impl Default for Limits {
             max_chunks_per_document: 5000,
             max_query_chars: 2000,
             max_results: 50,
+            max_private_passages: DEFAULT_MAX_PRIVATE_PASSAGES,
         }
     }
 }
@@ -283,8 +307,24 @@ pub struct Knowledge {
     vec_path: PathBuf,
     saving: Arc<AtomicBool>,
     dirty: Arc<AtomicBool>,
-    /// Seals uploaded files with their owner's key (none: kept as given).
+    /// Seals uploaded files and private collections' text with their
+    /// owner's key (none: kept as given).
     sealer: Option<Arc<dyn FileSealer>>,
+}
+
+/// Whose key a collection's text is sealed with: its (tenant, owner) when
+/// it is private.
+fn sealed_for(c: &Collection) -> Option<(&str, &str)> {
+    match (c.visibility.scope, c.visibility.owner.as_deref()) {
+        (Scope::Private, Some(owner)) => Some((c.visibility.tenant.as_str(), owner)),
+        _ => None,
+    }
+}
+
+/// The collections a search reaches: every id, and the private ones.
+struct Reach {
+    ids: HashSet<String>,
+    private: Vec<Collection>,
 }
 
 fn poisoned<T>(_: T) -> Error {
@@ -392,8 +432,9 @@ impl Knowledge {
         Ok(me)
     }
 
-    /// Seal uploaded files from now on with `sealer` (the server gives one
-    /// over the store's keys); files written before stay readable.
+    /// Seal uploaded files and private collections' text from now on with
+    /// `sealer` (the server gives one over the store's keys); what was
+    /// written before stays readable.
     pub fn with_sealer(mut self, sealer: Arc<dyn FileSealer>) -> Self {
         self.sealer = Some(sealer);
         self
@@ -415,6 +456,227 @@ impl Knowledge {
         )
         .await?;
         Ok((file, bytes))
+    }
+
+    /// A sealed text field of private collection `c`.
+    fn field<'a>(
+        c: &'a Collection,
+        (tenant, owner): (&'a str, &'a str),
+        row: &'a str,
+        field: &'a str,
+    ) -> sealing::Field<'a> {
+        sealing::Field {
+            tenant,
+            owner,
+            collection: &c.id,
+            row,
+            field,
+        }
+    }
+
+    /// `doc` as stored in `c`: title, source and URL sealed when `c` is
+    /// private (and there is a sealer).
+    async fn seal_document(&self, c: &Collection, mut doc: Document) -> Result<Document, Error> {
+        let Some(who) = sealed_for(c) else {
+            return Ok(doc);
+        };
+        let sealer = self.sealer.as_deref();
+        let id = doc.id.clone();
+        doc.title =
+            sealing::seal_text(sealer, Self::field(c, who, &id, "title"), &doc.title).await?;
+        doc.source =
+            sealing::seal_text(sealer, Self::field(c, who, &id, "source"), &doc.source).await?;
+        if let Some(url) = &doc.url {
+            doc.url = Some(sealing::seal_text(sealer, Self::field(c, who, &id, "url"), url).await?);
+        }
+        Ok(doc)
+    }
+
+    /// A stored document of `c`, opened.
+    async fn open_document(&self, c: &Collection, mut doc: Document) -> Result<Document, Error> {
+        let Some(who) = sealed_for(c) else {
+            return Ok(doc);
+        };
+        let id = doc.id.clone();
+        let aad = |field| Self::field(c, who, &id, field).aad();
+        let mut fields = vec![
+            (aad("title"), std::mem::take(&mut doc.title)),
+            (aad("source"), std::mem::take(&mut doc.source)),
+        ];
+        let url = doc.url.take();
+        if let Some(url) = url.clone() {
+            fields.push((aad("url"), url));
+        }
+        let mut opened = sealing::open_texts(self.sealer.as_deref(), who.0, who.1, fields)
+            .await?
+            .into_iter();
+        doc.title = opened.next().unwrap_or_default();
+        doc.source = opened.next().unwrap_or_default();
+        doc.url = url.and(opened.next());
+        Ok(doc)
+    }
+
+    /// The stored documents of `c`, opened.
+    async fn open_documents(&self, c: &Collection) -> Result<Vec<Document>, Error> {
+        let mut out = Vec::new();
+        for d in self.db.documents(&c.id).await? {
+            out.push(self.open_document(c, d).await?);
+        }
+        Ok(out)
+    }
+
+    /// The document of `c` ingested under `source`, opened. A private
+    /// collection's sources may be sealed (no two alike), so they are
+    /// opened and compared; its documents are few (within
+    /// [`Limits::max_private_passages`]).
+    async fn document_by_source(
+        &self,
+        c: &Collection,
+        source: &str,
+    ) -> Result<Option<Document>, Error> {
+        if sealed_for(c).is_none() {
+            return Ok(self.db.document_by_source(&c.id, source).await?);
+        }
+        Ok(self
+            .open_documents(c)
+            .await?
+            .into_iter()
+            .find(|d| d.source == source))
+    }
+
+    /// The chunks of document `doc` as stored in `c`: text and heading
+    /// sealed when `c` is private.
+    async fn seal_chunks(
+        &self,
+        c: &Collection,
+        doc: &str,
+        chunks: Vec<chunk::Chunk>,
+    ) -> Result<Vec<chunk::Chunk>, Error> {
+        let Some(who) = sealed_for(c) else {
+            return Ok(chunks);
+        };
+        let sealer = self.sealer.as_deref();
+        let mut out = Vec::with_capacity(chunks.len());
+        for (ord, ch) in chunks.into_iter().enumerate() {
+            let row = sealing::passage_row(doc, ord as i64);
+            out.push(chunk::Chunk {
+                heading: sealing::seal_text(
+                    sealer,
+                    Self::field(c, who, &row, "heading"),
+                    &ch.heading,
+                )
+                .await?,
+                text: sealing::seal_text(sealer, Self::field(c, who, &row, "text"), &ch.text)
+                    .await?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// A hit (passage `ord` of its document) from `c`, opened.
+    async fn open_hit(&self, c: &Collection, mut h: Hit, ord: i64) -> Result<Hit, Error> {
+        let Some(who) = sealed_for(c) else {
+            return Ok(h);
+        };
+        let doc = h.document_id.clone();
+        let row = sealing::passage_row(&doc, ord);
+        let mut fields = vec![
+            (
+                Self::field(c, who, &row, "heading").aad(),
+                std::mem::take(&mut h.heading),
+            ),
+            (
+                Self::field(c, who, &row, "text").aad(),
+                std::mem::take(&mut h.text),
+            ),
+            (
+                Self::field(c, who, &doc, "title").aad(),
+                std::mem::take(&mut h.title),
+            ),
+            (
+                Self::field(c, who, &doc, "source").aad(),
+                std::mem::take(&mut h.source),
+            ),
+        ];
+        let url = h.url.take();
+        if let Some(url) = url.clone() {
+            fields.push((Self::field(c, who, &doc, "url").aad(), url));
+        }
+        let mut opened = sealing::open_texts(self.sealer.as_deref(), who.0, who.1, fields)
+            .await?
+            .into_iter();
+        h.heading = opened.next().unwrap_or_default();
+        h.text = opened.next().unwrap_or_default();
+        h.title = opened.next().unwrap_or_default();
+        h.source = opened.next().unwrap_or_default();
+        h.url = url.and(opened.next());
+        Ok(h)
+    }
+
+    /// The full-text list over the private collections a search reaches:
+    /// their passages opened (at most [`Limits::max_private_passages`], the
+    /// most their one owner may hold) and ranked by BM25 in memory.
+    async fn private_text_hits(
+        &self,
+        private: &[Collection],
+        text: &str,
+        limit: usize,
+    ) -> Result<Vec<(i64, f32)>, Error> {
+        if private.is_empty() || search::fts_terms(text).is_empty() {
+            return Ok(Vec::new());
+        }
+        let max = self.config.limits.max_private_passages;
+        let ids: Vec<String> = private.iter().map(|c| c.id.clone()).collect();
+        let mut passages = self.db.passages(&ids, max.saturating_add(1)).await?;
+        if passages.len() > max {
+            // Only rows from before the bound (or another process's) get here.
+            tracing::warn!(
+                max,
+                "private collections hold more passages than knowledge.max_private_passages; the full-text search reads the first ones only"
+            );
+            passages.truncate(max);
+        }
+        // Each collection's fields opened in one call (one key read): every
+        // passage's heading and text, every document's title once.
+        let mut bodies = Vec::with_capacity(passages.len());
+        for c in private {
+            let Some(who) = sealed_for(c) else { continue };
+            let mut titles: std::collections::HashMap<&str, usize> =
+                std::collections::HashMap::new();
+            let mut fields = Vec::new();
+            // Per passage: its id and where its title, heading and text are.
+            let mut at = Vec::new();
+            for p in passages.iter().filter(|p| p.collection_id == c.id) {
+                let title = match titles.get(p.document_id.as_str()) {
+                    Some(i) => *i,
+                    None => {
+                        let aad = Self::field(c, who, &p.document_id, "title").aad();
+                        fields.push((aad, p.title.clone()));
+                        titles.insert(&p.document_id, fields.len() - 1);
+                        fields.len() - 1
+                    }
+                };
+                let row = sealing::passage_row(&p.document_id, p.ord);
+                fields.push((
+                    Self::field(c, who, &row, "heading").aad(),
+                    p.heading.clone(),
+                ));
+                fields.push((Self::field(c, who, &row, "text").aad(), p.text.clone()));
+                at.push((p.id, title, fields.len() - 2));
+            }
+            let opened = sealing::open_texts(self.sealer.as_deref(), who.0, who.1, fields).await?;
+            let get = |i: usize| opened.get(i).map_or("", String::as_str);
+            for (id, title, heading) in at {
+                bodies.push((
+                    id,
+                    store::fts_body(get(title), get(heading), get(heading + 1)),
+                ));
+            }
+        }
+        let text = text.to_owned();
+        tokio::task::spawn_blocking(move || search::bm25_in_memory(&text, &bodies, limit))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))
     }
 
     pub fn limits(&self) -> &Limits {
@@ -613,8 +875,8 @@ impl Knowledge {
         caller: &Caller,
         collection: &str,
     ) -> Result<Vec<Document>, Error> {
-        self.collection(caller, collection).await?;
-        Ok(self.db.documents(collection).await?)
+        let c = self.collection(caller, collection).await?;
+        self.open_documents(&c).await
     }
 
     pub async fn delete_document(
@@ -649,13 +911,14 @@ impl Knowledge {
             });
         }
         check_name("source", &doc.source, 2048)?;
-        self.writable(caller, collection).await?;
+        let coll = self.writable(caller, collection).await?;
         let hash = content_hash(&doc);
-        if let Some(existing) = self.db.document_by_source(collection, &doc.source).await?
+        let existing = self.document_by_source(&coll, &doc.source).await?;
+        if let Some(existing) = &existing
             && existing.content_hash == hash
         {
             return Ok(Ingested {
-                document: existing,
+                document: existing.clone(),
                 status: IngestStatus::Unchanged,
             });
         }
@@ -678,6 +941,20 @@ impl Knowledge {
                 format: "document",
                 problem: "it holds no text".into(),
             });
+        }
+        if let Some((tenant, owner)) = sealed_for(&coll) {
+            let replaced = existing.as_ref().map_or("", |d| d.id.as_str());
+            let held = self.db.private_passages_of(tenant, owner, replaced).await?;
+            let max = self.config.limits.max_private_passages;
+            let total = held.saturating_add(chunks.len() as u64);
+            if total > max as u64 {
+                return Err(Error::Invalid {
+                    what: "file",
+                    problem: format!(
+                        "your private collections would hold {total} passages; this server keeps at most {max} per person (a search reads them all); delete some documents first"
+                    ),
+                });
+            }
         }
         let title = doc
             .title
@@ -712,10 +989,28 @@ impl Knowledge {
             chunks: chunks.len() as u64,
             created_at: now_secs(),
         };
+        let stored_doc = self.seal_document(&coll, document.clone()).await?;
+        let stored_chunks = self.seal_chunks(&coll, &document.id, chunks).await?;
         let _w = self.writer.lock().await;
+        // A private collection's sources are sealed: the document this one
+        // replaces is found by opening them (under the lock, so no other
+        // ingest of this process slips in between).
+        let replaces = match sealed_for(&coll) {
+            Some(_) => self
+                .document_by_source(&coll, &document.source)
+                .await?
+                .map(|d| d.id),
+            None => None,
+        };
         let (old, new, generation) = self
             .db
-            .replace_document(&document, &chunks, &vectors)
+            .replace_document(
+                &stored_doc,
+                &stored_chunks,
+                &vectors,
+                sealed_for(&coll).is_none(),
+                replaces.as_deref(),
+            )
             .await?;
         let status = if old.is_empty() {
             IngestStatus::Added
@@ -735,10 +1030,11 @@ impl Knowledge {
     }
 
     /// Collections a search may look in: those asked for (each must be
-    /// readable) or all readable ones; only public ones when `official_only`.
-    async fn allowed(&self, caller: &Caller, q: &Query) -> Result<HashSet<String>, Error> {
+    /// readable) or all readable ones; only public ones when
+    /// `official_only`. The private ones among them are the caller's own.
+    async fn allowed(&self, caller: &Caller, q: &Query) -> Result<Reach, Error> {
         let readable = self.list_collections(caller).await?;
-        let mut out = HashSet::new();
+        let mut chosen = Vec::new();
         match &q.collections {
             Some(wanted) => {
                 for id in wanted {
@@ -749,18 +1045,22 @@ impl Knowledge {
                         });
                     };
                     if !q.official_only || c.visibility.scope == Scope::Public {
-                        out.insert(c.id.clone());
+                        chosen.push(c.clone());
                     }
                 }
             }
-            None => out.extend(
+            None => chosen.extend(
                 readable
                     .into_iter()
-                    .filter(|c| !q.official_only || c.visibility.scope == Scope::Public)
-                    .map(|c| c.id),
+                    .filter(|c| !q.official_only || c.visibility.scope == Scope::Public),
             ),
         }
-        Ok(out)
+        let ids = chosen.iter().map(|c| c.id.clone()).collect();
+        let private = chosen
+            .into_iter()
+            .filter(|c| sealed_for(c).is_some())
+            .collect();
+        Ok(Reach { ids, private })
     }
 
     /// Search what the caller may read; best first.
@@ -777,7 +1077,8 @@ impl Knowledge {
             });
         }
         let k = q.k.clamp(1, self.config.limits.max_results);
-        let allowed = self.allowed(caller, q).await?;
+        let reach = self.allowed(caller, q).await?;
+        let allowed = reach.ids;
         if allowed.is_empty() {
             return Ok(Vec::new());
         }
@@ -813,9 +1114,16 @@ impl Knowledge {
             }
             None => Vec::new(),
         };
+        // Private passages have no full-text rows: the indexed list holds
+        // the public and tenant ones, the in-memory one the private ones.
         let text_hits = match q.mode {
             Mode::Vector => Vec::new(),
-            _ => self.db.fts(&q.text, &allowed, candidates).await?,
+            _ => search::merge_text_lists(
+                self.db.fts(&q.text, &allowed, candidates).await?,
+                self.private_text_hits(&reach.private, &q.text, candidates)
+                    .await?,
+                candidates,
+            ),
         };
         let fused = search::fuse(
             &vector_hits,
@@ -823,7 +1131,13 @@ impl Knowledge {
             k,
             q.fusion.unwrap_or(self.config.fusion),
         );
-        let mut hits = self.db.hits(&fused).await?;
+        let mut hits = Vec::with_capacity(fused.len());
+        for (h, ord) in self.db.hits(&fused).await? {
+            match reach.private.iter().find(|c| c.id == h.collection_id) {
+                Some(c) => hits.push(self.open_hit(c, h, ord).await?),
+                None => hits.push(h),
+            }
+        }
         if let Some(v) = &qvec {
             let l = self.loaded.read().map_err(poisoned)?;
             let ids: Vec<i64> = hits.iter().map(|h| h.chunk_id).collect();
@@ -869,7 +1183,7 @@ impl Knowledge {
         let mut collections = Vec::new();
         for id in self.db.private_collections_of(tenant, user).await? {
             if let Some(c) = self.db.collection(&id).await? {
-                let documents = self.db.documents(&id).await?;
+                let documents = self.open_documents(&c).await?;
                 collections.push((c, documents));
             }
         }

@@ -6,7 +6,9 @@
 //! together do not race). Embeddings are `bytea` (the same little-endian
 //! f32s as the SQLite blob); the full-text index is a `tsvector` column on
 //! each chunk, built with the `simple` configuration from the same body
-//! text FTS5 indexes ([`crate::store::fts_body`]), under a GIN index.
+//! text FTS5 indexes ([`crate::store::fts_body`]), under a GIN index;
+//! chunks of private collections have none (their text is sealed,
+//! `sealing.rs`, and searched in memory).
 //! Uploaded files' bytes are `bytea` too (sealed with the owner's key when
 //! the server gave a sealer, `sealing.rs`).
 //!
@@ -28,7 +30,7 @@ use crate::chunk::Chunk;
 use crate::files::{self, FileListQuery, FilePage};
 use crate::files::{MAX_FILES_PER_OWNER, StoredFile};
 use crate::search::{Hit, render_terms};
-use crate::store::{blob, fts_body, unblob};
+use crate::store::{StoredPassage, blob, fts_body, unblob};
 use crate::{Caller, Collection, Counts, Document, Error, Removed, Scope, Visibility};
 
 const SCHEMA: &str = r#"
@@ -91,6 +93,10 @@ CREATE INDEX IF NOT EXISTS knowledge_files_by_owner_page ON knowledge_files (ten
 const VACUUM_KNOWLEDGE: &str =
     "VACUUM (INDEX_CLEANUP ON) knowledge_chunks, knowledge_documents, knowledge_collections";
 const VACUUM_FILES: &str = "VACUUM (INDEX_CLEANUP ON) knowledge_files";
+
+/// Chunks that the full-text column is kept for: those outside private collections.
+const INDEXED_CHUNK: &str =
+    "collection_id NOT IN (SELECT id FROM knowledge_collections WHERE scope = 'private')";
 
 /// A tsquery for free text: the search terms (prefix terms with `:*`), ORed. The terms
 /// are letters and digits only; quoting them keeps it so.
@@ -226,10 +232,18 @@ impl Db {
 
     async fn fill_fts(&self, all: bool) -> Result<u64, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
+        // Private passages written before they were kept out of the index
+        // lose their lexemes (a no-op once done).
+        let cleared = sqlx::query(&format!(
+            "UPDATE knowledge_chunks SET fts = NULL WHERE fts IS NOT NULL AND NOT ({INDEXED_CHUNK})"
+        ))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         let sql = format!(
             "SELECT c.id, d.title, c.heading, c.text FROM knowledge_chunks c
-             JOIN knowledge_documents d ON d.id = c.document_id {} ORDER BY c.id",
-            if all { "" } else { "WHERE c.fts IS NULL" }
+             JOIN knowledge_documents d ON d.id = c.document_id WHERE c.{INDEXED_CHUNK} {} ORDER BY c.id",
+            if all { "" } else { "AND c.fts IS NULL" }
         );
         let rows: Vec<(i64, String, String, String)> =
             sqlx::query_as(&sql).fetch_all(&mut *tx).await?;
@@ -248,7 +262,10 @@ impl Db {
             .rows_affected();
         }
         tx.commit().await?;
-        Ok(n)
+        if cleared > 0 {
+            self.vacuum(VACUUM_KNOWLEDGE).await?;
+        }
+        Ok(n + cleared)
     }
 
     pub async fn each_embedding(
@@ -432,22 +449,28 @@ impl Db {
         doc: &Document,
         chunks: &[Chunk],
         vectors: &[Vec<f32>],
+        indexed: bool,
+        replaces: Option<&str>,
     ) -> Result<(HashSet<i64>, Vec<i64>, i64), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         let generation = bump(&mut tx).await?;
         let old: Vec<i64> = sqlx::query_scalar(
             "DELETE FROM knowledge_chunks WHERE document_id IN
-             (SELECT id FROM knowledge_documents WHERE collection_id = $1 AND source = $2) RETURNING id",
+             (SELECT id FROM knowledge_documents WHERE collection_id = $1 AND (source = $2 OR id = $3)) RETURNING id",
         )
         .bind(&doc.collection_id)
         .bind(&doc.source)
+        .bind(replaces.unwrap_or_default())
         .fetch_all(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM knowledge_documents WHERE collection_id = $1 AND source = $2")
-            .bind(&doc.collection_id)
-            .bind(&doc.source)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "DELETE FROM knowledge_documents WHERE collection_id = $1 AND (source = $2 OR id = $3)",
+        )
+        .bind(&doc.collection_id)
+        .bind(&doc.source)
+        .bind(replaces.unwrap_or_default())
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("INSERT INTO knowledge_documents (id, collection_id, source, title, url, language, effective_date, content_hash, bytes, chunks, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
             .bind(&doc.id)
             .bind(&doc.collection_id)
@@ -471,7 +494,7 @@ impl Db {
                 .bind(&c.heading)
                 .bind(&c.text)
                 .bind(blob(v))
-                .bind(fts_body(&doc.title, &c.heading, &c.text))
+                .bind(indexed.then(|| fts_body(&doc.title, &c.heading, &c.text)))
                 .fetch_one(&mut *tx)
                 .await?;
             new.push(id);
@@ -559,13 +582,13 @@ impl Db {
     }
 
     /// The passages of `fused` (id, score), in that order.
-    pub async fn hits(&self, fused: &[(i64, f32)]) -> Result<Vec<Hit>, sqlx::Error> {
+    pub async fn hits(&self, fused: &[(i64, f32)]) -> Result<Vec<(Hit, i64)>, sqlx::Error> {
         if fused.is_empty() {
             return Ok(Vec::new());
         }
         let ids: Vec<i64> = fused.iter().map(|(id, _)| *id).collect();
         let rows = sqlx::query(
-            "SELECT c.id, c.document_id, c.collection_id, c.heading, c.text, d.source, d.title, d.url, d.language, d.effective_date
+            "SELECT c.id, c.document_id, c.collection_id, c.ord, c.heading, c.text, d.source, d.title, d.url, d.language, d.effective_date
              FROM knowledge_chunks c JOIN knowledge_documents d ON d.id = c.document_id WHERE c.id = ANY($1)",
         )
         .bind(&ids)
@@ -574,34 +597,92 @@ impl Db {
         let mut by_id = std::collections::HashMap::new();
         for r in rows {
             let id: i64 = r.try_get("id")?;
+            let ord: i64 = r.try_get("ord")?;
             by_id.insert(
                 id,
-                Hit {
-                    chunk_id: id,
-                    document_id: r.try_get("document_id")?,
-                    collection_id: r.try_get("collection_id")?,
-                    source: r.try_get("source")?,
-                    title: r.try_get("title")?,
-                    url: r.try_get("url")?,
-                    language: r.try_get("language")?,
-                    effective_date: r.try_get("effective_date")?,
-                    heading: r.try_get("heading")?,
-                    text: r.try_get("text")?,
-                    score: 0.0,
-                    similarity: None,
-                    relevance: None,
-                },
+                (
+                    Hit {
+                        chunk_id: id,
+                        document_id: r.try_get("document_id")?,
+                        collection_id: r.try_get("collection_id")?,
+                        source: r.try_get("source")?,
+                        title: r.try_get("title")?,
+                        url: r.try_get("url")?,
+                        language: r.try_get("language")?,
+                        effective_date: r.try_get("effective_date")?,
+                        heading: r.try_get("heading")?,
+                        text: r.try_get("text")?,
+                        score: 0.0,
+                        similarity: None,
+                        relevance: None,
+                    },
+                    ord,
+                ),
             );
         }
         Ok(fused
             .iter()
             .filter_map(|(id, s)| {
-                by_id.remove(id).map(|mut h| {
+                by_id.remove(id).map(|(mut h, ord)| {
                     h.score = *s;
-                    h
+                    (h, ord)
                 })
             })
             .collect())
+    }
+
+    /// The passages of `collections` (private ones), by id, at most `limit`.
+    pub async fn passages(
+        &self,
+        collections: &[String],
+        limit: usize,
+    ) -> Result<Vec<StoredPassage>, sqlx::Error> {
+        if collections.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT c.id, c.document_id, c.collection_id, c.ord, c.heading, c.text, d.title
+             FROM knowledge_chunks c JOIN knowledge_documents d ON d.id = c.document_id
+             WHERE c.collection_id = ANY($1) ORDER BY c.id LIMIT $2",
+        )
+        .bind(collections)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredPassage {
+                    id: r.try_get(0)?,
+                    document_id: r.try_get(1)?,
+                    collection_id: r.try_get(2)?,
+                    ord: r.try_get(3)?,
+                    heading: r.try_get(4)?,
+                    text: r.try_get(5)?,
+                    title: r.try_get(6)?,
+                })
+            })
+            .collect()
+    }
+
+    /// How many passages (tenant, owner)'s private collections hold, but
+    /// those of document `except`.
+    pub async fn private_passages_of(
+        &self,
+        tenant: &str,
+        owner: &str,
+        except: &str,
+    ) -> Result<u64, sqlx::Error> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT coalesce(sum(d.chunks), 0)::BIGINT FROM knowledge_documents d
+             JOIN knowledge_collections k ON k.id = d.collection_id
+             WHERE k.scope = 'private' AND k.tenant = $1 AND k.owner = $2 AND d.id <> $3",
+        )
+        .bind(tenant)
+        .bind(owner)
+        .bind(except)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n as u64)
     }
 
     pub async fn counts(&self) -> Result<Counts, sqlx::Error> {
@@ -644,7 +725,7 @@ impl Db {
                     .await?;
             }
             let text = text_of(i);
-            sqlx::query("INSERT INTO knowledge_chunks (document_id, collection_id, ord, heading, text, embedding, fts) VALUES ($1, $2, $3, '', $4, $5, to_tsvector('simple', $4))")
+            sqlx::query("INSERT INTO knowledge_chunks (document_id, collection_id, ord, heading, text, embedding, fts) VALUES ($1, $2, $3, '', $4, $5, CASE WHEN $2 IN (SELECT id FROM knowledge_collections WHERE scope = 'private') THEN NULL ELSE to_tsvector('simple', $4) END)")
                 .bind(&doc)
                 .bind(collection)
                 .bind((i % per_doc) as i64)

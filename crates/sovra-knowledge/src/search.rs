@@ -598,6 +598,137 @@ pub fn fts_query(text: &str) -> Option<String> {
     )
 }
 
+/// Lowercase with diacritics removed (`Führerschein` → `fuhrerschein`), as
+/// FTS5's `unicode61 remove_diacritics 2` tokenizer folds words.
+pub fn fold(word: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    use unicode_normalization::char::is_combining_mark;
+    if word.is_ascii() {
+        return word.to_ascii_lowercase();
+    }
+    word.to_lowercase()
+        .nfd()
+        .filter(|c| !is_combining_mark(*c))
+        .collect()
+}
+
+/// The words of `text` as the full-text index sees them: runs of letters
+/// and digits, [`fold`]ed.
+pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(fold)
+}
+
+/// BM25 with FTS5's constants and IDF, so a score means what `-bm25()`
+/// does: k1 = 1.2, b = 0.75, IDF ln((N − n + 0.5)/(n + 0.5)) floored at
+/// 1e-6 (a term in most passages still counts a little).
+const BM25_K1: f32 = 1.2;
+const BM25_B: f32 = 0.75;
+
+/// Full-text search in memory over passages that have no full-text rows
+/// (private collections, whose text is sealed at rest): `bodies` are
+/// (chunk id, [`crate::store::fts_body`] text), already opened. The same
+/// terms as the indexed search ([`fts_terms`], [`fold`]ed: prefix terms
+/// match every word they start, others whole words), ORed and ranked by
+/// BM25 over these passages; the best `limit` as (id, score), higher is
+/// better, ties by id.
+pub fn bm25_in_memory(query: &str, bodies: &[(i64, String)], limit: usize) -> Vec<(i64, f32)> {
+    let terms: Vec<Term> = fts_terms(query)
+        .into_iter()
+        .map(|t| Term {
+            text: fold(&t.text),
+            prefix: t.prefix,
+        })
+        .collect();
+    if terms.is_empty() || bodies.is_empty() || limit == 0 {
+        return Vec::new();
+    }
+    // Per passage: its length in words and each term's frequency.
+    let mut lengths = Vec::with_capacity(bodies.len());
+    let mut freqs: Vec<Vec<u32>> = Vec::with_capacity(bodies.len());
+    for (_, body) in bodies {
+        let mut f = vec![0u32; terms.len()];
+        let mut n = 0usize;
+        for w in words(body) {
+            n += 1;
+            for (i, t) in terms.iter().enumerate() {
+                let hit = if t.prefix {
+                    w.starts_with(&t.text)
+                } else {
+                    w == t.text
+                };
+                if hit {
+                    f[i] += 1;
+                }
+            }
+        }
+        lengths.push(n as f32);
+        freqs.push(f);
+    }
+    let total = bodies.len() as f32;
+    let avg = (lengths.iter().sum::<f32>() / total).max(1.0);
+    let idf: Vec<f32> = (0..terms.len())
+        .map(|i| {
+            let n = freqs.iter().filter(|f| f[i] > 0).count() as f32;
+            ((total - n + 0.5) / (n + 0.5)).ln().max(1e-6)
+        })
+        .collect();
+    let mut scored: Vec<(i64, f32)> = bodies
+        .iter()
+        .zip(freqs.iter().zip(&lengths))
+        .filter(|(_, (f, _))| f.iter().any(|x| *x > 0))
+        .map(|((id, _), (f, len))| {
+            let norm = BM25_K1 * (1.0 - BM25_B + BM25_B * len / avg);
+            let score = f
+                .iter()
+                .zip(&idf)
+                .map(|(tf, idf)| {
+                    let tf = *tf as f32;
+                    idf * tf * (BM25_K1 + 1.0) / (tf + norm)
+                })
+                .sum();
+            (*id, score)
+        })
+        .collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    scored.truncate(limit);
+    scored
+}
+
+/// One full-text list from the indexed one (`indexed`: FTS5 BM25, or
+/// PostgreSQL's rank) and the in-memory one over private passages
+/// ([`bm25_in_memory`]), best first, at most `limit`. Either alone is kept
+/// as it is; together, each is scaled by its best score first (the two
+/// scales differ, PostgreSQL's rank above all), so the best of each stand
+/// level, and a passage in both keeps its higher score.
+pub fn merge_text_lists(
+    indexed: Vec<(i64, f32)>,
+    in_memory: Vec<(i64, f32)>,
+    limit: usize,
+) -> Vec<(i64, f32)> {
+    if in_memory.is_empty() {
+        return indexed;
+    }
+    if indexed.is_empty() {
+        return in_memory;
+    }
+    let scaled = |list: Vec<(i64, f32)>| {
+        let best = list.iter().map(|x| x.1).fold(f32::MIN, f32::max);
+        let best = if best > 0.0 { best } else { 1.0 };
+        list.into_iter().map(move |(id, s)| (id, s / best))
+    };
+    let mut by_id: HashMap<i64, f32> = HashMap::new();
+    for (id, s) in scaled(indexed).chain(scaled(in_memory)) {
+        let e = by_id.entry(id).or_insert(s);
+        *e = e.max(s);
+    }
+    let mut out: Vec<(i64, f32)> = by_id.into_iter().collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    out.truncate(limit);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -687,5 +818,43 @@ mod tests {
         );
         assert_eq!(fts_query("What is it?"), None);
         assert_eq!(fts_query("?! -"), None);
+    }
+
+    #[test]
+    fn in_memory_full_text_ranks_like_bm25_with_the_same_terms() {
+        let bodies = vec![
+            (1, "Der Führerschein kostet 40 Euro.".to_owned()),
+            (
+                2,
+                "Führerscheine und Führerscheinprüfung: Führerschein.".to_owned(),
+            ),
+            (3, "Nothing here about licences.".to_owned()),
+            (
+                4,
+                "Vaccinations for travellers; one vaccination each.".to_owned(),
+            ),
+        ];
+        // Diacritics fold both ways; a long word is a prefix term.
+        let hits = bm25_in_memory("Fuhrerschein", &bodies, 10);
+        assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), [2, 1]);
+        assert!(hits.iter().all(|h| h.1 > 0.0));
+        // Short words match whole words only; function words are no terms.
+        assert_eq!(bm25_in_memory("kostet", &bodies, 10)[0].0, 1);
+        assert!(bm25_in_memory("kost", &bodies, 10).is_empty());
+        assert!(bm25_in_memory("what is it", &bodies, 10).is_empty());
+        assert_eq!(bm25_in_memory("vaccination", &bodies, 10)[0].0, 4);
+        assert_eq!(bm25_in_memory("licences kostet", &bodies, 1).len(), 1);
+    }
+
+    #[test]
+    fn text_lists_merge_level_and_without_repeats() {
+        let indexed = vec![(1, 0.10), (2, 0.05)];
+        let memory = vec![(7, 8.0), (1, 2.0)];
+        assert_eq!(merge_text_lists(indexed.clone(), vec![], 10), indexed);
+        assert_eq!(merge_text_lists(vec![], memory.clone(), 10), memory);
+        let merged = merge_text_lists(indexed, memory, 10);
+        let ids: Vec<i64> = merged.iter().map(|x| x.0).collect();
+        assert_eq!(ids, [1, 7, 2], "{merged:?}");
+        assert_eq!(merged[0].1, 1.0);
     }
 }

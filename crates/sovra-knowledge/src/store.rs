@@ -9,7 +9,9 @@
 //! wrote) and reload. Full-text rows share their chunk's rowid; deleting a
 //! chunk deletes its full-text row in the same transaction, and erasures
 //! end with an FTS5 `optimize` so the deleted terms leave the index's
-//! segments too, not just its visible rows.
+//! segments too, not just its visible rows. Chunks of private collections
+//! get no full-text rows (their text is sealed, `sealing.rs`; they are
+//! searched in memory, [`crate::search::bm25_in_memory`]).
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -84,6 +86,23 @@ pub(crate) fn unblob(b: &[u8]) -> Vec<f32> {
 /// index exactly this text (FTS5 here, a `tsvector` in PostgreSQL).
 pub(crate) fn fts_body(title: &str, heading: &str, text: &str) -> String {
     format!("{title}\n{heading}\n{text}")
+}
+
+/// Chunks that the full-text index holds: those outside private collections.
+pub(crate) const INDEXED_CHUNK: &str =
+    "collection_id NOT IN (SELECT id FROM collections WHERE scope = 'private')";
+
+/// A stored passage of a private collection, as read for the in-memory
+/// full-text search (its text, heading and document title still sealed).
+#[derive(Debug, Clone)]
+pub(crate) struct StoredPassage {
+    pub id: i64,
+    pub document_id: String,
+    pub collection_id: String,
+    pub ord: i64,
+    pub heading: String,
+    pub text: String,
+    pub title: String,
 }
 
 fn placeholders(n: usize) -> String {
@@ -194,9 +213,11 @@ impl Db {
     /// Rebuild the full-text index when its row count disagrees with the
     /// chunks (lost, torn or never built); the number of rows rebuilt.
     pub async fn ensure_fts(&self) -> Result<u64, sqlx::Error> {
-        let chunks: i64 = sqlx::query_scalar("SELECT count(*) FROM chunks")
-            .fetch_one(&self.pool)
-            .await?;
+        let chunks: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM chunks WHERE {INDEXED_CHUNK}"
+        ))
+        .fetch_one(&self.pool)
+        .await?;
         let fts: Result<i64, _> = sqlx::query_scalar("SELECT count(*) FROM chunks_fts")
             .fetch_one(&self.pool)
             .await;
@@ -212,10 +233,10 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         sqlx::query(FTS).execute(&mut *tx).await?;
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "SELECT c.id, d.title, c.heading, c.text, c.collection_id
-             FROM chunks c JOIN documents d ON d.id = c.document_id",
-        )
+             FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.{INDEXED_CHUNK}"
+        ))
         .fetch_all(&mut *tx)
         .await?;
         let mut n = 0;
@@ -438,25 +459,34 @@ impl Db {
         Ok(Some((ids, generation)))
     }
 
-    /// Put `doc` in place of whatever had its (collection, source), in one
-    /// transaction: the old chunk ids, the new ones, the new generation.
+    /// Put `doc` in place of whatever had its (collection, source), or was
+    /// document `replaces` of its collection (a sealed source matches no
+    /// other), in one transaction: the old chunk ids, the new ones, the new
+    /// generation. `indexed`: whether its chunks get full-text rows.
     pub async fn replace_document(
         &self,
         doc: &Document,
         chunks: &[Chunk],
         vectors: &[Vec<f32>],
+        indexed: bool,
+        replaces: Option<&str>,
     ) -> Result<(HashSet<i64>, Vec<i64>, i64), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        let binds = [doc.collection_id.clone(), doc.source.clone()];
+        let binds = [
+            doc.collection_id.clone(),
+            doc.source.clone(),
+            replaces.unwrap_or_default().to_owned(),
+        ];
         let old = Self::delete_chunks_where(
             &mut tx,
-            "document_id IN (SELECT id FROM documents WHERE collection_id = ? AND source = ?)",
+            "document_id IN (SELECT id FROM documents WHERE collection_id = ? AND (source = ? OR id = ?))",
             &binds,
         )
         .await?;
-        sqlx::query("DELETE FROM documents WHERE collection_id = ? AND source = ?")
+        sqlx::query("DELETE FROM documents WHERE collection_id = ? AND (source = ? OR id = ?)")
             .bind(&doc.collection_id)
             .bind(&doc.source)
+            .bind(replaces.unwrap_or_default())
             .execute(&mut *tx)
             .await?;
         sqlx::query("INSERT INTO documents (id, collection_id, source, title, url, language, effective_date, content_hash, bytes, chunks, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
@@ -484,12 +514,14 @@ impl Db {
                 .bind(blob(v))
                 .fetch_one(&mut *tx)
                 .await?;
-            sqlx::query("INSERT INTO chunks_fts (rowid, body, collection_id) VALUES (?, ?, ?)")
-                .bind(id)
-                .bind(fts_body(&doc.title, &c.heading, &c.text))
-                .bind(&doc.collection_id)
-                .execute(&mut *tx)
-                .await?;
+            if indexed {
+                sqlx::query("INSERT INTO chunks_fts (rowid, body, collection_id) VALUES (?, ?, ?)")
+                    .bind(id)
+                    .bind(fts_body(&doc.title, &c.heading, &c.text))
+                    .bind(&doc.collection_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             new.push(id);
         }
         let generation = bump(&mut tx).await?;
@@ -586,13 +618,14 @@ impl Db {
         Ok(n as u64)
     }
 
-    /// The passages of `fused` (id, score), in that order.
-    pub async fn hits(&self, fused: &[(i64, f32)]) -> Result<Vec<Hit>, sqlx::Error> {
+    /// The passages of `fused` (id, score), in that order, each with its
+    /// place in its document (`ord`, which a sealed passage is bound to).
+    pub async fn hits(&self, fused: &[(i64, f32)]) -> Result<Vec<(Hit, i64)>, sqlx::Error> {
         if fused.is_empty() {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT c.id, c.document_id, c.collection_id, c.heading, c.text, d.source, d.title, d.url, d.language, d.effective_date
+            "SELECT c.id, c.document_id, c.collection_id, c.ord, c.heading, c.text, d.source, d.title, d.url, d.language, d.effective_date
              FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id IN ({})",
             placeholders(fused.len())
         );
@@ -604,34 +637,93 @@ impl Db {
         let mut by_id = std::collections::HashMap::new();
         for r in rows {
             let id: i64 = r.try_get("id")?;
+            let ord: i64 = r.try_get("ord")?;
             by_id.insert(
                 id,
-                Hit {
-                    chunk_id: id,
-                    document_id: r.try_get("document_id")?,
-                    collection_id: r.try_get("collection_id")?,
-                    source: r.try_get("source")?,
-                    title: r.try_get("title")?,
-                    url: r.try_get("url")?,
-                    language: r.try_get("language")?,
-                    effective_date: r.try_get("effective_date")?,
-                    heading: r.try_get("heading")?,
-                    text: r.try_get("text")?,
-                    score: 0.0,
-                    similarity: None,
-                    relevance: None,
-                },
+                (
+                    Hit {
+                        chunk_id: id,
+                        document_id: r.try_get("document_id")?,
+                        collection_id: r.try_get("collection_id")?,
+                        source: r.try_get("source")?,
+                        title: r.try_get("title")?,
+                        url: r.try_get("url")?,
+                        language: r.try_get("language")?,
+                        effective_date: r.try_get("effective_date")?,
+                        heading: r.try_get("heading")?,
+                        text: r.try_get("text")?,
+                        score: 0.0,
+                        similarity: None,
+                        relevance: None,
+                    },
+                    ord,
+                ),
             );
         }
         Ok(fused
             .iter()
             .filter_map(|(id, s)| {
-                by_id.remove(id).map(|mut h| {
+                by_id.remove(id).map(|(mut h, ord)| {
                     h.score = *s;
-                    h
+                    (h, ord)
                 })
             })
             .collect())
+    }
+
+    /// The passages of `collections` (private ones), by id, at most `limit`.
+    pub async fn passages(
+        &self,
+        collections: &[String],
+        limit: usize,
+    ) -> Result<Vec<StoredPassage>, sqlx::Error> {
+        if collections.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT c.id, c.document_id, c.collection_id, c.ord, c.heading, c.text, d.title
+             FROM chunks c JOIN documents d ON d.id = c.document_id
+             WHERE c.collection_id IN ({}) ORDER BY c.id LIMIT ?",
+            placeholders(collections.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for c in collections {
+            q = q.bind(c);
+        }
+        let rows = q.bind(limit as i64).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredPassage {
+                    id: r.try_get(0)?,
+                    document_id: r.try_get(1)?,
+                    collection_id: r.try_get(2)?,
+                    ord: r.try_get(3)?,
+                    heading: r.try_get(4)?,
+                    text: r.try_get(5)?,
+                    title: r.try_get(6)?,
+                })
+            })
+            .collect()
+    }
+
+    /// How many passages (tenant, owner)'s private collections hold, but
+    /// those of document `except`.
+    pub async fn private_passages_of(
+        &self,
+        tenant: &str,
+        owner: &str,
+        except: &str,
+    ) -> Result<u64, sqlx::Error> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT coalesce(sum(d.chunks), 0) FROM documents d JOIN collections k ON k.id = d.collection_id
+             WHERE k.scope = 'private' AND k.tenant = ? AND k.owner = ? AND d.id <> ?",
+        )
+        .bind(tenant)
+        .bind(owner)
+        .bind(except)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n as u64)
     }
 
     pub async fn counts(&self) -> Result<Counts, sqlx::Error> {
@@ -659,6 +751,12 @@ impl Db {
         vector_of: &(dyn Fn(usize) -> Vec<f32> + Sync),
     ) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
+        let private: bool = sqlx::query_scalar(
+            "SELECT count(*) > 0 FROM collections WHERE id = ? AND scope = 'private'",
+        )
+        .bind(collection)
+        .fetch_one(&mut *tx)
+        .await?;
         let mut doc = String::new();
         for i in 0..n {
             if i % per_doc == 0 {
@@ -681,6 +779,9 @@ impl Db {
                 .bind(blob(&vector_of(i)))
                 .fetch_one(&mut *tx)
                 .await?;
+            if private {
+                continue;
+            }
             sqlx::query("INSERT INTO chunks_fts (rowid, body, collection_id) VALUES (?, ?, ?)")
                 .bind(id)
                 .bind(&text)

@@ -113,7 +113,20 @@ both!(
     pdf_and_docx_are_ingested_with_their_metadata,
     files_page_by_keyset_in_a_total_order,
     uploaded_files_are_sealed_with_their_owners_key,
+    private_collections_are_sealed_and_searched_in_memory,
 );
+
+/// A store whose subject keys seal for the knowledge base, in `dir`.
+async fn key_store(dir: &Path) -> Arc<dyn sovra_store::Store> {
+    Arc::new(
+        sovra_store::SqliteStore::open(
+            dir,
+            sovra_store::crypto::Keyring::new(sovra_store::crypto::Key::generate()),
+        )
+        .await
+        .unwrap(),
+    )
+}
 
 /// The server's sealer, over a real store's subject keys (the binary's
 /// `StoreSealer` is the same few lines).
@@ -142,6 +155,19 @@ impl FileSealer for StoreSealer {
             .await
             .map_err(|e| SealError(e.to_string()))
     }
+
+    async fn open_many(
+        &self,
+        t: &str,
+        u: &str,
+        items: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<Vec<Vec<u8>>, SealError> {
+        let s = sovra_store::Subject::new(t, u).map_err(|e| SealError(e.to_string()))?;
+        self.0
+            .open_many_for(&s, items)
+            .await
+            .map_err(|e| SealError(e.to_string()))
+    }
 }
 
 /// Run one statement on the knowledge database itself, bypassing the API.
@@ -149,8 +175,15 @@ async fn raw_sql(place: &Place, sqlite: &str, postgres: &str) {
     match &place.db {
         None => {
             let url = format!("sqlite://{}", place.path().join("knowledge.db").display());
+            // As the knowledge base writes: what is overwritten is zeroed.
             let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-            sqlx::query(sqlite).execute(&pool).await.unwrap();
+            let mut conn = pool.acquire().await.unwrap();
+            sqlx::query("PRAGMA secure_delete = on")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            sqlx::query(sqlite).execute(&mut *conn).await.unwrap();
+            drop(conn);
             pool.close().await;
         }
         Some(db) => {
@@ -162,8 +195,9 @@ async fn raw_sql(place: &Place, sqlite: &str, postgres: &str) {
 }
 
 /// Whether `marker` is anywhere in the stored knowledge base: the raw
-/// bytes of `knowledge.db` and its write-ahead log, or every stored file's
-/// content on PostgreSQL.
+/// bytes of `knowledge.db` and its write-ahead log, or on PostgreSQL every
+/// stored file's content and every row of the other tables as text (the
+/// full-text column's lexemes included).
 async fn stored_anywhere(place: &Place, marker: &str) -> bool {
     match &place.db {
         None => ["knowledge.db", "knowledge.db-wal"].iter().any(|f| {
@@ -173,7 +207,11 @@ async fn stored_anywhere(place: &Place, marker: &str) -> bool {
         Some(db) => {
             let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
             let n: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM knowledge_files WHERE position(convert_to($1, 'UTF8') in content) > 0",
+                "SELECT (SELECT count(*) FROM knowledge_files WHERE position(convert_to($1, 'UTF8') in content) > 0)
+                      + (SELECT count(*) FROM knowledge_files f WHERE strpos(lower(f::text), lower($1)) > 0)
+                      + (SELECT count(*) FROM knowledge_chunks c WHERE strpos(lower(c::text), lower($1)) > 0)
+                      + (SELECT count(*) FROM knowledge_documents d WHERE strpos(lower(d::text), lower($1)) > 0)
+                      + (SELECT count(*) FROM knowledge_collections k WHERE strpos(lower(k::text), lower($1)) > 0)",
             )
             .bind(marker)
             .fetch_one(&pool)
@@ -286,6 +324,281 @@ async fn uploaded_files_are_sealed_with_their_owners_key(backend: Backend) {
     ));
     assert!(kb.file_document(&alice, &f.id).await.is_err());
     assert!(kb.export_subject("public", "alice").await.is_err());
+}
+
+/// Issue 21, finding 8: a private collection's documents and passages are
+/// sealed with the owner's key: no word of them in the database files or
+/// rows, nor in the full-text index, yet the owner finds them by text and
+/// by meaning, with their citations opened; nobody else finds them; public
+/// collections keep their full-text index; rows from before sealing still
+/// read and are still found; once the owner's key is gone nothing opens,
+/// and erasure still takes the rows.
+async fn private_collections_are_sealed_and_searched_in_memory(backend: Backend) {
+    let place = Place::new(backend).await;
+    let keys = tempfile::tempdir().unwrap();
+    let store = key_store(keys.path()).await;
+    let op = Caller::operator("public");
+    let alice = Caller::new("public", "alice", false);
+    let bob = Caller::new("public", "bob", false);
+
+    // Written before sealing, by a version that indexed private passages.
+    let mine = {
+        let kb = place.open().await;
+        let mine = kb
+            .create_collection(&alice, "mine", Scope::Private, "")
+            .await
+            .unwrap();
+        kb.ingest(
+            &alice,
+            &mine.id,
+            md(
+                "legacy.md",
+                "# Old\n\nThe walrusledger was kept before sealing.",
+            ),
+        )
+        .await
+        .unwrap();
+        mine
+    };
+    raw_sql(
+        &place,
+        "INSERT INTO chunks_fts (rowid, body, collection_id) SELECT id, text, collection_id FROM chunks",
+        "UPDATE knowledge_chunks SET fts = to_tsvector('simple', text)",
+    )
+    .await;
+    assert!(stored_anywhere(&place, "walrusledger").await);
+
+    // Opening drops the private full-text rows; the passage stays plaintext.
+    let kb = place
+        .open()
+        .await
+        .with_sealer(Arc::new(StoreSealer(store.clone())));
+    assert_eq!(kb.fts_matches("walrusledger").await.unwrap(), 0);
+    assert_eq!(kb.counts().await.unwrap().fts_rows, 0);
+
+    let public = kb
+        .create_collection(&op, "gov", Scope::Public, "")
+        .await
+        .unwrap();
+    kb.ingest(
+        &op,
+        &public.id,
+        md("gov.md", "# Fees\n\nThe narwhalpermit costs 5 euros."),
+    )
+    .await
+    .unwrap();
+    let letter = NewDocument {
+        title: Some("Tax note quokkatitle".into()),
+        url: Some("https://example.org/quokkaurl".into()),
+        ..md(
+            "quokkasource-letter.md",
+            "# Heading quokkaheading\n\nMy quokkasecret tax number is 7.\n\n# Garden\n\nA second passage about roses.",
+        )
+    };
+    let ing = kb.ingest(&alice, &mine.id, letter.clone()).await.unwrap();
+    assert_eq!(ing.status, IngestStatus::Added);
+    assert_eq!(ing.document.title, "Tax note quokkatitle");
+    assert_eq!(ing.document.source, "quokkasource-letter.md");
+    let markers = [
+        "quokkasecret",
+        "quokkatitle",
+        "quokkaurl",
+        "quokkasource",
+        "quokkaheading",
+        "roses",
+    ];
+    for m in markers {
+        assert!(
+            !stored_anywhere(&place, m).await,
+            "{m} is stored in the clear"
+        );
+    }
+    assert!(stored_anywhere(&place, "narwhalpermit").await);
+    // The public collection keeps its full-text rows; private ones have none.
+    assert_eq!(kb.fts_matches("narwhalpermit").await.unwrap(), 1);
+    assert_eq!(kb.fts_matches("quokkasecret").await.unwrap(), 0);
+    let c = kb.counts().await.unwrap();
+    assert_eq!((c.chunks, c.fts_rows, c.vectors), (4, 1, 4));
+
+    // The owner finds it by text and by both lists, cited in the clear.
+    for mode in [Mode::Text, Mode::Hybrid, Mode::Vector] {
+        let hits = kb
+            .search(
+                &alice,
+                &Query {
+                    mode,
+                    ..Query::new("quokkasecret tax number", 5)
+                },
+            )
+            .await
+            .unwrap();
+        let h = hits
+            .iter()
+            .find(|h| h.text.contains("quokkasecret"))
+            .unwrap_or_else(|| panic!("{mode:?}: {hits:?}"));
+        if mode == Mode::Text {
+            assert_eq!(hits[0].chunk_id, h.chunk_id, "{hits:?}");
+        }
+        assert_eq!(h.document_id, ing.document.id);
+        assert_eq!(h.collection_id, mine.id);
+        assert_eq!(h.title, "Tax note quokkatitle");
+        assert_eq!(h.source, "quokkasource-letter.md");
+        assert_eq!(h.url.as_deref(), Some("https://example.org/quokkaurl"));
+        assert_eq!(h.heading, "Heading quokkaheading");
+        assert_eq!(h.text, "My quokkasecret tax number is 7.");
+    }
+    // A word of the title finds every passage of the document, as in FTS.
+    assert_eq!(
+        kb.search(&alice, &text_query("quokkatitle"))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    // Public and private text hits come in one list.
+    let both = kb
+        .search(&alice, &text_query("narwhalpermit quokkasecret"))
+        .await
+        .unwrap();
+    let mut cols: Vec<&str> = both.iter().map(|h| h.collection_id.as_str()).collect();
+    cols.sort();
+    let mut want = vec![mine.id.as_str(), public.id.as_str()];
+    want.sort();
+    assert_eq!(cols, want, "{both:?}");
+    // The legacy plaintext passage is read and found, once.
+    let old = kb
+        .search(&alice, &text_query("walrusledger"))
+        .await
+        .unwrap();
+    assert_eq!(old.len(), 1, "{old:?}");
+    assert_eq!(old[0].text, "The walrusledger was kept before sealing.");
+    assert_eq!(old[0].source, "legacy.md");
+
+    // Nobody else finds it, by any list, nor reaches the collection.
+    for mode in [Mode::Text, Mode::Hybrid, Mode::Vector] {
+        let hits = kb
+            .search(
+                &bob,
+                &Query {
+                    mode,
+                    ..Query::new("quokkasecret tax number walrusledger", 10)
+                },
+            )
+            .await
+            .unwrap();
+        assert!(
+            hits.iter().all(|h| h.collection_id == public.id),
+            "{hits:?}"
+        );
+    }
+    assert!(matches!(
+        kb.search(
+            &bob,
+            &Query {
+                collections: Some(vec![mine.id.clone()]),
+                ..text_query("quokkasecret")
+            }
+        )
+        .await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        kb.documents(&bob, &mine.id).await,
+        Err(Error::NotFound { .. })
+    ));
+
+    // The owner's listing and export are in the clear.
+    let mut sources: Vec<String> = kb
+        .documents(&alice, &mine.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.source)
+        .collect();
+    sources.sort();
+    assert_eq!(sources, ["legacy.md", "quokkasource-letter.md"]);
+    let export = kb.export_subject("public", "alice").await.unwrap();
+    assert_eq!(export.collections.len(), 1);
+    let doc = export.collections[0]
+        .1
+        .iter()
+        .find(|d| d.id == ing.document.id)
+        .unwrap();
+    assert_eq!(doc.title, "Tax note quokkatitle");
+    assert_eq!(doc.url.as_deref(), Some("https://example.org/quokkaurl"));
+
+    // Sealed sources still say when a document is unchanged or replaced.
+    let again = kb.ingest(&alice, &mine.id, letter.clone()).await.unwrap();
+    assert_eq!(again.status, IngestStatus::Unchanged);
+    assert_eq!(again.document, ing.document);
+    let changed = NewDocument {
+        bytes: b"Now the quokkanew passage only.".to_vec(),
+        ..letter
+    };
+    let replaced = kb.ingest(&alice, &mine.id, changed).await.unwrap();
+    assert_eq!(replaced.status, IngestStatus::Replaced);
+    assert_eq!(kb.counts().await.unwrap().chunks, 3);
+    assert!(
+        kb.search(&alice, &text_query("quokkasecret"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        kb.search(&alice, &text_query("quokkanew"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(!stored_anywhere(&place, "quokkanew").await);
+
+    // A sealed passage moved to another row does not open.
+    raw_sql(
+        &place,
+        &format!("UPDATE chunks SET text = (SELECT text FROM chunks WHERE document_id = '{0}') WHERE collection_id = '{1}' AND document_id <> '{0}'", replaced.document.id, mine.id),
+        &format!("UPDATE knowledge_chunks SET text = (SELECT text FROM knowledge_chunks WHERE document_id = '{0}') WHERE collection_id = '{1}' AND document_id <> '{0}'", replaced.document.id, mine.id),
+    )
+    .await;
+    assert!(matches!(
+        kb.search(&alice, &text_query("quokkanew")).await,
+        Err(Error::Seal(_))
+    ));
+
+    // The owner's key erased: nothing of hers opens; others are served.
+    store
+        .erase_subject(&sovra_store::Subject::public("alice").unwrap(), "test")
+        .await
+        .unwrap();
+    assert!(matches!(
+        kb.search(&alice, &Query::new("quokkanew", 5)).await,
+        Err(Error::Seal(_))
+    ));
+    assert!(matches!(
+        kb.documents(&alice, &mine.id).await,
+        Err(Error::Seal(_))
+    ));
+    assert!(kb.export_subject("public", "alice").await.is_err());
+    assert_eq!(
+        kb.search(&bob, &Query::new("narwhalpermit", 5))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // Erasure takes the rows, legacy plaintext included, without opening them.
+    let removed = kb.erase_subject("public", "alice").await.unwrap();
+    assert_eq!((removed.collections, removed.documents), (1, 2));
+    assert!(!stored_anywhere(&place, "walrusledger").await);
+    assert!(
+        kb.search(&alice, &Query::new("quokkanew", 5))
+            .await
+            .unwrap()
+            .iter()
+            .all(|h| h.collection_id == public.id)
+    );
+    let export = kb.export_subject("public", "alice").await.unwrap();
+    assert!(export.collections.is_empty() && export.files.is_empty());
 }
 
 fn md(source: &str, body: &str) -> NewDocument {
@@ -513,10 +826,12 @@ async fn erasure_leaves_no_chunk_vector_or_fulltext_row(backend: Backend) {
         (removed.collections, removed.documents, removed.chunks),
         (1, 1, a.document.chunks)
     );
+    // Bob's private passage is left, with no full-text row (private
+    // collections are searched in memory).
     let c = kb.counts().await.unwrap();
     assert_eq!(
         (c.collections, c.documents, c.chunks, c.fts_rows, c.vectors),
-        (1, 1, 1, 1, 1)
+        (1, 1, 1, 0, 1)
     );
     assert_eq!(kb.fts_matches("aardvarkcase").await.unwrap(), 0);
     for id in chunk_ids {
@@ -527,7 +842,14 @@ async fn erasure_leaves_no_chunk_vector_or_fulltext_row(backend: Backend) {
     drop(kb);
     let kb = place.open().await;
     assert_eq!(kb.counts().await.unwrap().vectors, 1);
-    assert_eq!(kb.fts_matches("okapifile").await.unwrap(), 1);
+    assert_eq!(kb.counts().await.unwrap().fts_rows, 0);
+    assert_eq!(
+        kb.search(&bob, &text_query("okapifile"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 async fn retention_purges_old_private_documents_only(backend: Backend) {
@@ -656,6 +978,7 @@ async fn limits_are_enforced(backend: Backend) {
         max_chunks_per_document: 2,
         max_query_chars: 20,
         max_results: 5,
+        max_private_passages: 3,
     };
     config.chunking.max_chars = 50;
     let kb = Knowledge::open(config, Arc::new(HashEmbedder::default()))
@@ -697,6 +1020,38 @@ async fn limits_are_enforced(backend: Backend) {
         kb.ingest(&anyone, &c.id, md("e.md", "evil")).await,
         Err(Error::Forbidden(_))
     ));
+    // One person's private passages, all searched in memory, are bounded:
+    // 2 + 2 > 3 is refused; replacing a document counts its new passages
+    // instead of its old ones.
+    let mine = kb
+        .create_collection(&anyone, "mine", Scope::Private, "")
+        .await
+        .unwrap();
+    let two = "# A\n\none.\n\n# B\n\ntwo.";
+    kb.ingest(&anyone, &mine.id, md("a.md", two)).await.unwrap();
+    match kb.ingest(&anyone, &mine.id, md("b.md", two)).await {
+        Err(Error::Invalid { problem, .. }) => assert!(problem.contains("at most 3"), "{problem}"),
+        other => panic!("expected the private bound, got {other:?}"),
+    }
+    let other = kb
+        .create_collection(&anyone, "other", Scope::Private, "")
+        .await
+        .unwrap();
+    assert!(
+        kb.ingest(&anyone, &other.id, md("b.md", two))
+            .await
+            .is_err()
+    );
+    kb.ingest(
+        &anyone,
+        &mine.id,
+        md("a.md", "# A\n\nthree.\n\n# B\n\nfour."),
+    )
+    .await
+    .unwrap();
+    kb.ingest(&anyone, &other.id, md("c.md", "one passage."))
+        .await
+        .unwrap();
 }
 
 async fn pdf_and_docx_are_ingested_with_their_metadata(backend: Backend) {
@@ -958,6 +1313,92 @@ async fn search_latency_on_both_backends() {
                 "{backend:?} {n} chunks (loaded in {load:.1} s), {mode:?}: p50 {:.2} ms, p95 {:.2} ms",
                 ms[ms.len() / 2],
                 ms[ms.len() * 95 / 100]
+            );
+        }
+    }
+}
+
+/// What a search costs its owner over a private collection at its bound:
+/// every passage opened with the owner's key (a real store's) and ranked
+/// in memory (run with `--ignored --nocapture`; `SOVRA_BENCH_PRIVATE`
+/// passages, 1,000 by default, `SOVRA_BENCH_QUERIES` queries, 200;
+/// docs/knowledge.md has a measurement).
+#[tokio::test]
+#[ignore]
+async fn private_search_latency_at_the_bound() {
+    let n: usize = std::env::var("SOVRA_BENCH_PRIVATE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let vocab: Vec<String> = (0..3000).map(|i| format!("w{i:04}x")).collect();
+    let per_doc = 100;
+    let alice = Caller::new("public", "alice", false);
+    let mut r = StdRng::seed_from_u64(99);
+    let count: usize = std::env::var("SOVRA_BENCH_QUERIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let queries: Vec<String> = (0..count)
+        .map(|_| {
+            (0..3)
+                .map(|_| vocab[r.random_range(0..vocab.len())].as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let place = Place::new(backend).await;
+        let keys = tempfile::tempdir().unwrap();
+        let store = key_store(keys.path()).await;
+        let mut config = place.config();
+        config.limits.max_private_passages = n;
+        let kb = Knowledge::open(config, Arc::new(HashEmbedder::default()))
+            .await
+            .unwrap()
+            .with_sealer(Arc::new(StoreSealer(store)));
+        let c = kb
+            .create_collection(&alice, "mine", Scope::Private, "")
+            .await
+            .unwrap();
+        let t = std::time::Instant::now();
+        for d in 0..n.div_ceil(per_doc) {
+            let body: String = (0..per_doc.min(n - d * per_doc))
+                .map(|p| {
+                    let mut r = StdRng::seed_from_u64((d * per_doc + p) as u64);
+                    let words: Vec<&str> = (0..60)
+                        .map(|_| vocab[r.random_range(0..vocab.len())].as_str())
+                        .collect();
+                    format!("# P{p}\n\n{}\n\n", words.join(" "))
+                })
+                .collect();
+            kb.ingest(&alice, &c.id, md(&format!("d{d}.md"), &body))
+                .await
+                .unwrap();
+        }
+        let load = t.elapsed().as_secs_f64();
+        assert_eq!(kb.counts().await.unwrap().chunks, n as u64);
+        for mode in [Mode::Text, Mode::Hybrid, Mode::Vector] {
+            let mut ms: Vec<f64> = Vec::new();
+            for q in &queries {
+                let t = std::time::Instant::now();
+                let hits = kb
+                    .search(
+                        &alice,
+                        &Query {
+                            mode,
+                            ..Query::new(q, 10)
+                        },
+                    )
+                    .await
+                    .unwrap();
+                ms.push(t.elapsed().as_secs_f64() * 1e3);
+                assert!(!hits.is_empty() || mode == Mode::Text);
+            }
+            ms.sort_by(f64::total_cmp);
+            println!(
+                "{backend:?} private {n} passages (sealed and ingested in {load:.1} s), {mode:?}: p50 {:.2} ms, p99 {:.2} ms",
+                ms[ms.len() / 2],
+                ms[ms.len() * 99 / 100]
             );
         }
     }

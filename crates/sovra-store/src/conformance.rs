@@ -90,6 +90,33 @@ async fn sealing_for_others_follows_the_subject_key(store: &dyn Store) {
         store.open_for(&me, b"file:2", &sealed).await.is_err(),
         "bound to its aad"
     );
+    // Many at once, the key read once: each bound to its own aad.
+    let second = store
+        .seal_for(&me, b"file:2", b"second words")
+        .await
+        .expect("seal");
+    let items = vec![
+        (b"file:1".to_vec(), sealed.clone()),
+        (b"file:2".to_vec(), second),
+    ];
+    assert_eq!(
+        store.open_many_for(&me, &items).await.expect("open many"),
+        vec![b"uploaded words".to_vec(), b"second words".to_vec()]
+    );
+    assert!(
+        store
+            .open_many_for(&me, &[])
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    assert!(
+        store
+            .open_many_for(&me, &[(b"file:2".to_vec(), sealed.clone())])
+            .await
+            .is_err(),
+        "each bound to its aad"
+    );
     store.seal_for(&other, b"x", b"y").await.expect("seal");
     assert!(
         store.open_for(&other, b"file:1", &sealed).await.is_err(),
@@ -121,6 +148,13 @@ async fn sealing_for_others_follows_the_subject_key(store: &dyn Store) {
             Err(StoreError::Key(_))
         ),
         "the erased subject's values are shredded"
+    );
+    assert!(
+        matches!(
+            store.open_many_for(&me, &items).await,
+            Err(StoreError::Key(_))
+        ),
+        "all of them"
     );
     let fresh = store
         .seal_for(&me, b"file:1", b"again")

@@ -394,6 +394,19 @@ pub trait Store: Directory + Send + Sync + 'static {
         aad: &[u8],
         sealed: &[u8],
     ) -> Result<Vec<u8>, StoreError>;
+    /// [`Store::open_for`] of many `(aad, sealed)` values of one subject,
+    /// its key read once (a search opening a private collection's passages).
+    async fn open_many_for(
+        &self,
+        subject: &Subject,
+        items: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut out = Vec::with_capacity(items.len());
+        for (aad, sealed) in items {
+            out.push(self.open_for(subject, aad, sealed).await?);
+        }
+        Ok(out)
+    }
 }
 
 /// The same store, seen as the directory.

@@ -611,6 +611,26 @@ macro_rules! impl_sql_store {
                 key.open_sealed(&$crate::sql::outside_aad(aad), sealed)
             }
 
+            async fn open_many_for(
+                &self,
+                subject: &$crate::Subject,
+                items: &[(Vec<u8>, Vec<u8>)],
+            ) -> Result<Vec<Vec<u8>>, $crate::StoreError> {
+                if items.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let key = {
+                    let mut conn = self.pool.acquire().await?;
+                    self.subject_key(&mut conn, subject, false)
+                        .await?
+                        .ok_or_else(|| $crate::StoreError::Key(format!("no key for {subject} (erased?)")))?
+                };
+                items
+                    .iter()
+                    .map(|(aad, sealed)| key.open_sealed(&$crate::sql::outside_aad(aad), sealed))
+                    .collect()
+            }
+
             async fn create_conversation(
                 &self,
                 owner: &$crate::Subject,

@@ -137,6 +137,19 @@ impl FileSealer for StoreSealer {
             .await
             .map_err(|e| SealError(e.to_string()))
     }
+
+    async fn open_many(
+        &self,
+        tenant: &str,
+        user: &str,
+        items: &[(Vec<u8>, Vec<u8>)],
+    ) -> std::result::Result<Vec<Vec<u8>>, SealError> {
+        let subject = Self::subject(tenant, user)?;
+        self.0
+            .open_many_for(&subject, items)
+            .await
+            .map_err(|e| SealError(e.to_string()))
+    }
 }
 
 /// The knowledge base `serve` offers, embedding with `embedder`, its

@@ -52,6 +52,8 @@ pub struct TrainParams {
     /// missed one leaves a person in crisis alone, so they are moved less.
     /// 1/2 was chosen after the first blind run (docs/safety.md): with 1/3
     /// the everyday-mood exemplars cost four crisis answers on heldout4.
+    /// 3/5 since exemplars3.jsonl (harm look-alikes pulled crises down):
+    /// no everyday-tuning message more, two crises more on heldout4.
     pub help_prior_odds: f32,
 }
 
@@ -71,7 +73,7 @@ impl Default for TrainParams {
             folds: 5,
             max_iterations: 400,
             prior_odds: 1.0 / 3.0,
-            help_prior_odds: 0.5,
+            help_prior_odds: 0.6,
         }
     }
 }

@@ -22,9 +22,9 @@ use tokio_util::sync::CancellationToken;
 
 /// The labelled exemplars the classifiers learn from (see eval/safety/):
 /// the team's first evaluation set, the harmful and look-alike exemplar
-/// banks, and everyday messages (moods and complaints too) in every web chat
-/// language.
-const EXEMPLAR_SETS: [(&str, &str); 5] = [
+/// banks (the third for the harms the blind heldout5 run missed), and
+/// everyday messages (moods and complaints too) in every web chat language.
+const EXEMPLAR_SETS: [(&str, &str); 6] = [
     (
         "eval/safety/cases.jsonl",
         include_str!("../../../eval/safety/cases.jsonl"),
@@ -36,6 +36,10 @@ const EXEMPLAR_SETS: [(&str, &str); 5] = [
     (
         "eval/safety/exemplars2.jsonl",
         include_str!("../../../eval/safety/exemplars2.jsonl"),
+    ),
+    (
+        "eval/safety/exemplars3.jsonl",
+        include_str!("../../../eval/safety/exemplars3.jsonl"),
     ),
     (
         "eval/safety/everyday-exemplars.jsonl",

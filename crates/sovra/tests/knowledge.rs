@@ -802,8 +802,8 @@ async fn files_are_uploaded_attached_by_id_owned_and_erased() {
     let (status, secret) = upload_file(&s, "dana", "note.txt", marker, Some("user_data")).await;
     assert_eq!(status, 200, "{secret}");
     // Sealed with Dana's key: the bytes are nowhere in the data dir
-    // (issue 21, finding 8); attached to her private collection, its text
-    // is (the full-text index needs it), until she is erased.
+    // (issue 21, finding 8), neither as an upload nor, once attached to her
+    // private collection, as its text; her search still finds it.
     assert_eq!(
         dir_holds(dir.path(), marker),
         Vec::<String>::new(),
@@ -827,10 +827,19 @@ async fn files_are_uploaded_attached_by_id_owned_and_erased() {
     )
     .await;
     assert_eq!(status, 200, "{attached}");
-    assert!(
-        !dir_holds(dir.path(), marker).is_empty(),
-        "the attached text is on disk before erasure"
+    assert_eq!(
+        dir_holds(dir.path(), b"ZEBRA-MARKER-7731"),
+        Vec::<String>::new(),
+        "a private collection's text is sealed at rest"
     );
+    let (_, found) = post(
+        &s,
+        &format!("/v1/vector_stores/{vs}/search"),
+        "dana",
+        json!({"query": "ZEBRA-MARKER-7731 private tax note"}),
+    )
+    .await;
+    assert_eq!(found["data"][0]["file_id"], secret["id"], "{found}");
     let (status, erased) = call(&s, reqwest::Method::DELETE, "/api/me/data", "dana", None).await;
     assert_eq!(status, 200, "{erased}");
     assert_eq!(erased["knowledge"]["files"], 2, "{erased}");

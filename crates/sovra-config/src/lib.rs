@@ -213,6 +213,10 @@ pub struct KnowledgeSettings {
     pub extract_memory_mib: u64,
     /// Most seconds (CPU and wall-clock) reading one PDF or DOCX may take.
     pub extract_seconds: u64,
+    /// Most passages one person's private collections hold together: their
+    /// text is sealed with the person's key, so a search opens and ranks
+    /// them in memory (an ingest past it: 400).
+    pub max_private_passages: usize,
 }
 
 impl Default for KnowledgeSettings {
@@ -231,6 +235,7 @@ impl Default for KnowledgeSettings {
             url: None,
             extract_memory_mib: 512,
             extract_seconds: 60,
+            max_private_passages: 5000,
         }
     }
 }
@@ -612,6 +617,11 @@ impl Settings {
             (1..=3600).contains(&k.extract_seconds),
             "knowledge.extract_seconds",
             "must be between 1 and 3600",
+        )?;
+        check(
+            (1..=100_000).contains(&k.max_private_passages),
+            "knowledge.max_private_passages",
+            "must be between 1 and 100000 (a private search ranks them all in memory)",
         )?;
         if let Some(url) = &k.url {
             check(
@@ -1004,6 +1014,23 @@ mod tests {
                 .map(|e| e.to_string())
                 .unwrap_or_default();
             assert!(err.contains("engine.parallel"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_private_passage_bound_is_a_setting_with_a_range() {
+        Jail::expect_with(|jail| {
+            jail.create_file("sovra.toml", "[knowledge]\nmax_private_passages = 1200\n")?;
+            let s =
+                Settings::load(Some(Path::new("sovra.toml")), none()).map_err(|e| e.to_string())?;
+            assert_eq!(s.knowledge.max_private_passages, 1200);
+            jail.set_env("SOVRA_KNOWLEDGE_MAX_PRIVATE_PASSAGES", "0");
+            let err = Settings::load(None, none())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("knowledge.max_private_passages"), "{err}");
             Ok(())
         });
     }

@@ -49,6 +49,7 @@ pub(crate) fn config_of(settings: &Settings) -> KnowledgeConfig {
         max_upload_bytes: k.max_upload_bytes,
         max_chunks_per_document: k.max_chunks_per_document,
         max_query_chars: k.max_query_chars,
+        max_private_passages: k.max_private_passages,
         ..Limits::default()
     };
     config.language_centering = k.language_centering;

@@ -695,7 +695,8 @@ async fn keep_things(s: &Sovra, key: &str, who: &str) -> (String, String) {
 /// holds them, both erasure paths take them at once, the backup carries the
 /// knowledge base beside the store, and an upload's bytes are sealed with
 /// its owner's subject key: in no knowledge file (database, write-ahead
-/// log) nor the backup, yet downloaded, exported and attached as before.
+/// log) nor the backup, and neither is a private collection's text, yet
+/// downloaded, exported, attached and found as before.
 #[tokio::test]
 async fn uploads_and_private_collections_are_exported_erased_and_backed_up() {
     use base64::Engine as _;
@@ -708,13 +709,18 @@ async fn uploads_and_private_collections_are_exported_erased_and_backed_up() {
     let (ann_file, ann_notes) = keep_things(&s, &ann, "ann").await;
     let (bob_file, bob_notes) = keep_things(&s, &bob, "bob").await;
 
-    // Sealed at rest: no upload's bytes in the knowledge files; the
-    // private collections' text is there (the full-text index reads it).
-    for marker in ["FILE-ann-8613", "FILE-bob-8613"] {
+    // Sealed at rest: neither an upload's bytes nor a private collection's
+    // text is in the knowledge files; the collections' rows are (by id).
+    for marker in [
+        "FILE-ann-8613",
+        "FILE-bob-8613",
+        "NOTE-ann-5521",
+        "NOTE-bob-5521",
+    ] {
         let left = knowledge_files_holding(&data, marker);
         assert!(left.is_empty(), "{marker} is plaintext in {left:?}");
     }
-    assert!(!knowledge_files_holding(&data, "NOTE-ann-5521").is_empty());
+    assert!(!knowledge_files_holding(&data, &ann_notes).is_empty());
     // Downloaded as uploaded.
     let r = s
         .with_key(Method::GET, &format!("/v1/files/{ann_file}/content"), &ann)
@@ -761,11 +767,13 @@ async fn uploads_and_private_collections_are_exported_erased_and_backed_up() {
     let held =
         std::fs::read(&kb_backup).unwrap_or_else(|e| panic!("{}: {e}: {out}", kb_backup.display()));
     let held = String::from_utf8_lossy(&held);
-    assert!(held.contains("NOTE-ann-5521"), "{out}");
-    assert!(
-        !held.contains("FILE-ann-8613"),
-        "the upload is sealed in the backup too"
-    );
+    assert!(held.contains(ann_notes.as_str()), "{out}");
+    for marker in ["FILE-ann-8613", "NOTE-ann-5521"] {
+        assert!(
+            !held.contains(marker),
+            "{marker} is sealed in the backup too"
+        );
+    }
 
     // Attached to her collection by id: ingested from the opened bytes.
     let (status, attached) = status_json(
@@ -791,18 +799,24 @@ async fn uploads_and_private_collections_are_exported_erased_and_backed_up() {
     assert!(found.to_string().contains("FILE-ann-8613"), "{found}");
 
     // Erasure over HTTP: gone from the files at once, WAL included.
-    for marker in ["FILE-ann-8613", "NOTE-ann-5521"] {
-        assert!(
-            !knowledge_files_holding(&data, marker).is_empty(),
-            "{marker} is kept before"
-        );
-    }
+    assert!(
+        !knowledge_files_holding(&data, &ann_notes).is_empty(),
+        "ann's collection is kept before"
+    );
     let (status, erased) = status_json(s.with_key(Method::DELETE, "/api/me/data", &ann)).await;
     assert_eq!(status, 200, "{erased}");
     for marker in ["FILE-ann-8613", "NOTE-ann-5521"] {
         let left = knowledge_files_holding(&data, marker);
         assert!(left.is_empty(), "{marker} lingers in {left:?}");
     }
+    // The collection's rows are gone from the database and its log at once;
+    // the vector index file (vectors by collection id, no text) is
+    // rewritten by the index's saver afterwards.
+    let left: Vec<String> = knowledge_files_holding(&data, &ann_notes)
+        .into_iter()
+        .filter(|f| !f.ends_with("knowledge.vec"))
+        .collect();
+    assert!(left.is_empty(), "ann's collection lingers in {left:?}");
 
     // Erasure from the command line, beside the running server: nothing of
     // bob's is served after it, and nothing is left in the files.
@@ -831,5 +845,10 @@ async fn uploads_and_private_collections_are_exported_erased_and_backed_up() {
         let left = knowledge_files_holding(&data, marker);
         assert!(left.is_empty(), "{marker} lingers in {left:?}");
     }
+    let left: Vec<String> = knowledge_files_holding(&data, &bob_notes)
+        .into_iter()
+        .filter(|f| !f.ends_with("knowledge.vec"))
+        .collect();
+    assert!(left.is_empty(), "bob's collection lingers in {left:?}");
     s.stop().await.unwrap();
 }

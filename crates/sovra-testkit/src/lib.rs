@@ -183,20 +183,33 @@ impl Sovra {
 
     /// POST JSON, return status and JSON body.
     pub async fn post(&self, path: &str, body: &Value) -> Result<(u16, Value)> {
-        let r = self.client.post(self.url(path)).json(body).send().await?;
-        let status = r.status().as_u16();
-        let text = r.text().await?;
-        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Ok((status, value))
+        read_json(self.client.post(self.url(path)).json(body).send().await?).await
     }
 
     pub async fn get(&self, path: &str) -> Result<(u16, Value)> {
-        let r = self.client.get(self.url(path)).send().await?;
-        let status = r.status().as_u16();
-        let text = r.text().await?;
-        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Ok((status, value))
+        read_json(self.client.get(self.url(path)).send().await?).await
     }
+}
+
+/// A response's status and body: JSON when it parses, else the text as a
+/// JSON string.
+async fn read_json(r: reqwest::Response) -> Result<(u16, Value)> {
+    let status = r.status().as_u16();
+    let text = r.text().await?;
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Ok((status, value))
+}
+
+/// Send `r` and read its status and body as [`Sovra::post`] does; a
+/// transport error fails the test.
+pub async fn status_json(r: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = r
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("sending a request: {e}"));
+    read_json(response)
+        .await
+        .unwrap_or_else(|e| panic!("reading a response: {e:#}"))
 }
 
 /// One anonymous person of the web chat: the cookie the server handed out

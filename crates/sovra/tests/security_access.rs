@@ -14,7 +14,7 @@ use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, COOKIE, HOST};
 use serde_json::{Value, json};
 use sovra_store::{OpenOptions, SystemClock};
-use sovra_testkit::{Sovra, bootstrap, free_port, set_cookie, sovra_admin};
+use sovra_testkit::{Sovra, bootstrap, free_port, set_cookie, sovra_admin, status_json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sovra");
 const SIM: &[(&str, &str)] = &[
@@ -36,16 +36,6 @@ async fn serve(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Sovra {
 
 fn chat(content: &str) -> Value {
     json!({"model": "sim", "max_tokens": 4, "messages": [{"role": "user", "content": content}]})
-}
-
-async fn status_json(r: reqwest::RequestBuilder) -> (u16, Value) {
-    let r = r.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
 }
 
 async fn audit(data: &Path) -> Vec<sovra_store::AuditEntry> {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use sovra_testkit::{Sovra, bootstrap, sse_events};
+use sovra_testkit::{Sovra, bootstrap, sse_events, status_json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sovra");
 const SIM: &[(&str, &str)] = &[
@@ -28,16 +28,6 @@ async fn serve(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Sovra {
     all.extend_from_slice(args);
     let env: Vec<(&str, &str)> = SIM.iter().chain(env).copied().collect();
     Sovra::serve(&bin(), data, &all, &env).await.unwrap()
-}
-
-async fn status_json(r: reqwest::RequestBuilder) -> (u16, Value) {
-    let r = r.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
 }
 
 /// `tenant` (a startup under the platform), made by the platform admin.

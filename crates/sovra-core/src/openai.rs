@@ -283,6 +283,50 @@ pub struct ChatCompletion {
     pub system_fingerprint: Option<String>,
     pub choices: Vec<ChatChoice>,
     pub usage: Usage,
+    /// Sovra extension: the official passages a grounded answer may cite
+    /// (`[1]`, `[2]` in its text); absent when the answer was not grounded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub citations: Option<Vec<Citation>>,
+    /// Sovra extension: why the answer was given without the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sovra: Option<AnswerNote>,
+}
+
+/// One official passage a grounded answer may cite (a Sovra extension
+/// field, which OpenAI clients ignore).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Citation {
+    /// The number the answer cites it by (`[1]`).
+    pub index: usize,
+    pub document_id: String,
+    pub title: String,
+    pub url: Option<String>,
+    pub effective_date: Option<String>,
+    /// The start of the passage, cut at a word.
+    pub snippet: String,
+}
+
+/// Sovra's note on an answer given without the model: today, a question
+/// declined because no official source answers it
+/// (`{"declined": true, "reason": "no_official_source", "language": "de"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AnswerNote {
+    pub declined: bool,
+    /// `no_official_source`.
+    pub reason: String,
+    /// The language the decline is written in.
+    pub language: String,
+}
+
+impl AnswerNote {
+    /// "No official source answers this", in `language`.
+    pub fn no_official_source(language: &str) -> Self {
+        Self {
+            declined: true,
+            reason: "no_official_source".into(),
+            language: language.to_owned(),
+        }
+    }
 }
 
 /// One choice of a [`ChatCompletion`].
@@ -344,6 +388,14 @@ pub struct ChatCompletionChunk {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Usage>)]
     pub usage: Option<Option<Usage>>,
+    /// Sovra extension, on the first chunk of a grounded answer (one with
+    /// no choices): the passages it may cite.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub citations: Option<Vec<Citation>>,
+    /// Sovra extension, on the same chunk: why the answer was given
+    /// without the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sovra: Option<AnswerNote>,
 }
 
 /// One choice of a [`ChatCompletionChunk`].
@@ -532,9 +584,12 @@ mod tests {
             system_fingerprint: None,
             choices: vec![],
             usage: None,
+            citations: None,
+            sovra: None,
         };
         let v = serde_json::to_value(&chunk).unwrap_or_default();
         assert!(v.get("usage").is_none());
+        assert!(v.get("citations").is_none() && v.get("sovra").is_none());
         chunk.usage = Some(None);
         let v = serde_json::to_value(&chunk).unwrap_or_default();
         assert!(v.get("usage").is_some_and(|u| u.is_null()));

@@ -130,7 +130,7 @@ pub async fn list_tenants(
 pub async fn create_tenant(
     State(state): State<AppState>,
     Who(who): Who,
-    crate::openai::ApiJson(req): crate::openai::ApiJson<CreateTenant>,
+    crate::extract::ApiJson(req): crate::extract::ApiJson<CreateTenant>,
 ) -> Result<impl IntoResponse, HttpError> {
     let path = parse_tenant(&req.path, "path")?;
     // A tenant admin creates below their tenant, never beside or above it.
@@ -293,7 +293,7 @@ pub async fn list_users(
 pub async fn create_user(
     State(state): State<AppState>,
     Who(who): Who,
-    crate::openai::ApiJson(req): crate::openai::ApiJson<CreateUser>,
+    crate::extract::ApiJson(req): crate::extract::ApiJson<CreateUser>,
 ) -> Result<impl IntoResponse, HttpError> {
     let tenant = match &req.tenant {
         Some(t) => parse_tenant(t, "tenant")?,
@@ -364,7 +364,7 @@ pub async fn update_user(
     State(state): State<AppState>,
     Who(who): Who,
     Path(id): Path<String>,
-    crate::openai::ApiJson(req): crate::openai::ApiJson<UpdateUser>,
+    crate::extract::ApiJson(req): crate::extract::ApiJson<UpdateUser>,
 ) -> Result<Json<User>, HttpError> {
     let user = managed_user(&state, &who, &id).await?;
     for role in std::iter::once(user.role).chain(req.role) {
@@ -554,7 +554,7 @@ pub async fn list_keys(
 pub async fn create_key(
     State(state): State<AppState>,
     Who(who): Who,
-    crate::openai::ApiJson(req): crate::openai::ApiJson<CreateKey>,
+    crate::extract::ApiJson(req): crate::extract::ApiJson<CreateKey>,
 ) -> Result<impl IntoResponse, HttpError> {
     let dir = &state.identity.directory;
     let admin = matches!(who.role, Role::PlatformAdmin | Role::TenantAdmin);

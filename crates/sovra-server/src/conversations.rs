@@ -7,29 +7,29 @@
 //! got if the client leaves). Long histories are trimmed from the oldest turn
 //! until the prompt fits the model's context.
 //!
-//! With `knowledge.ground_by_default` a message is grounded in official
-//! documents ([`crate::grounding::for_web_chat`]): the stream opens with the
-//! citations, and they are stored with the answer so a reload shows them.
+//! A message is answered by the one answer pipeline
+//! ([`sovra_assistant::Assistant::answer`]), which keeps both turns. With
+//! `knowledge.ground_by_default` it is grounded in official documents: the
+//! stream opens with the citations, and they are stored with the answer so
+//! a reload shows them.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use sovra_core::openai::{ChatCompletionChunk, Role};
+use sovra_core::openai::ChatCompletionChunk;
 use sovra_core::{ApiError, ErrorKind};
-use sovra_engine::{EngineError, Finish, GenerateRequest, SamplingParams, Turn};
-use sovra_store::{Conversation, MessageUsage, NewMessage, StoredMessage, Subject};
+use sovra_engine::{GenerateRequest, SamplingParams};
+use sovra_store::{Conversation, StoredMessage, Subject};
 
 use crate::data::RequestSubject;
-use crate::grounding::{Grounding, Retrieved};
-use crate::openai::ApiJson;
-use crate::safety::{Gate, answer_stream};
-use crate::stream::{ChunkMeta, OnEnd};
+use crate::extract::ApiJson;
+use crate::stream::ChunkMeta;
 use crate::{AppState, HttpError};
+use sovra_assistant::Question;
 
 /// The title a conversation has until its first message names it.
 pub const DEFAULT_TITLE: &str = "New chat";
-const TITLE_CHARS: usize = 60;
 const MAX_TITLE_CHARS: usize = 200;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -301,241 +301,38 @@ pub async fn send(
         top_p: 0.9,
         ..SamplingParams::default()
     };
-    // Charged before the model runs: the history as it stands, with the
-    // default system prompt (the engine's count settles the difference).
-    let ticket = {
-        let mut turns = vec![Turn::new(Role::System, &*state.system_prompt)];
-        turns.extend(
-            history
-                .iter()
-                .filter(|m| matches!(m.role, Role::User | Role::Assistant))
-                .map(|m| Turn::new(m.role, m.content.clone())),
-        );
-        turns.push(Turn::new(Role::User, content.clone()));
-        quota
-            .admit(
-                &*state.engine,
-                &state.engine.model().id,
-                &sovra_engine::Prompt::Chat(turns),
-                body.max_tokens,
-                limits.max_completion_tokens,
-            )
-            .await?
-    };
-    // The safety pipeline: the answer's language and persona, whether the
-    // model runs at all, and the text it may see (placeholders for PII).
-    // Grounding (docs/knowledge.md): the passages go after the system
-    // prompt; a decline is the answer, without the model.
-    let mut retrieved: Option<Retrieved> = None;
-    let (events, language, stored_question) = match state.safety.clone() {
-        None => {
-            let system = body
-                .language
-                .as_deref()
-                .and_then(|l| state.system_prompts.get(l))
-                .map(String::as_str)
-                .unwrap_or(&state.system_prompt);
-            retrieved = crate::grounding::for_web_chat(
-                &state,
-                &who,
-                &content,
-                None,
-                body.language.as_deref(),
-            )
-            .await?;
-            let events = match &retrieved {
-                Some(Retrieved::Declined { message, .. }) => fixed_answer(message),
-                _ => {
-                    let system = with_passages(system, retrieved.as_ref());
-                    generate_with_history(&state, &id, &history, &content, &system, params).await?
-                }
-            };
-            (events, None, content.clone())
-        }
-        Some(safety) => {
-            let (gate, model_text, stored) = safety
-                .check_message(&*state.store, Some(who.tenant.as_str()), content.clone())
-                .await?;
-            match gate {
-                Gate::Answer { language, decision } => {
-                    (answer_stream(&decision), Some(language), stored)
-                }
-                Gate::Pass {
-                    mut language,
-                    vault,
-                } => {
-                    // No letters to detect (an emoji, a number): the page's
-                    // language, when the profile speaks it.
-                    if language.detected.is_none()
-                        && let Some(l) = body.language.as_deref()
-                        && safety.guard().profile.supports(l)
-                    {
-                        language.answer_language = l.to_owned();
-                        language.fallback = false;
-                    }
-                    let system = safety.system_prompt(&language);
-                    // Searched with what the model may see (placeholders for PII).
-                    retrieved = crate::grounding::for_web_chat(
-                        &state,
-                        &who,
-                        &model_text,
-                        Some(&language.answer_language),
-                        body.language.as_deref(),
-                    )
-                    .await?;
-                    let events = match &retrieved {
-                        Some(Retrieved::Declined { message, .. }) => fixed_answer(message),
-                        _ => {
-                            let system = with_passages(&system, retrieved.as_ref());
-                            let events = generate_with_history(
-                                &state,
-                                &id,
-                                &history,
-                                &model_text,
-                                &system,
-                                params,
-                            )
-                            .await?;
-                            safety.guard_output(
-                                events,
-                                &language.answer_language,
-                                vault,
-                                state.store.clone(),
-                                Some(who.tenant.to_string()),
-                            )
-                        }
-                    };
-                    (events, Some(language), stored)
-                }
-            }
-        }
-    };
-
-    // The engine accepted the turn: record the question (personal data
-    // masked), then stream the answer.
-    state
-        .store
-        .append_message(
-            &id,
-            NewMessage {
-                role: Role::User,
-                content: &stored_question,
-                usage: None,
-            },
-        )
-        .await?;
-    if history.is_empty() && conversation.title == DEFAULT_TITLE {
-        let title: String = stored_question.chars().take(TITLE_CHARS).collect();
-        state.store.rename_conversation(&id, title.trim()).await?;
-    }
-    let grounding = retrieved
+    // The pipeline builds the prompt from the history, with the profile's
+    // persona in the answer's language and, when grounded by default, the
+    // official passages (docs/knowledge.md).
+    let assistant = state.assistant();
+    let grounding = assistant
+        .knowledge
         .as_ref()
-        .map(Retrieved::grounding)
-        .unwrap_or_default();
-    // Stored with the answer so a reload shows them; a decline cites nothing.
-    let citations = match &grounding {
-        Grounding::Grounded(c) => serde_json::to_value(c).ok(),
-        Grounding::Declined { .. } | Grounding::Off => None,
-    };
-    let store = state.store.clone();
-    let safety = state.safety.clone();
-    let on_end: OnEnd = Box::new(move |text: String, finish: Option<Finish>| {
-        Box::pin(async move {
-            let text = match &safety {
-                Some(s) => s.mask(&text),
-                None => text,
-            };
-            if text.is_empty() && finish.is_none() {
-                return true;
-            }
-            let usage = finish.map(|f| MessageUsage {
-                prompt_tokens: f.prompt_tokens,
-                completion_tokens: f.completion_tokens,
-                finish_reason: f.reason.as_str().into(),
-            });
-            let message = NewMessage {
-                role: Role::Assistant,
-                content: &text,
-                usage,
-            };
-            match store
-                .append_message_cited(&id, message, citations.as_ref())
-                .await
-            {
-                Ok(_) => true,
-                Err(e) => {
-                    tracing::error!(conversation = %id, error = %e, "could not store the answer");
-                    false
-                }
-            }
+        .filter(|k| k.ground_by_default)
+        .map(sovra_assistant::grounding::Ask::by_default);
+    let retitle = history.is_empty() && conversation.title == DEFAULT_TITLE;
+    let answer = assistant
+        .answer(Question {
+            who: &who,
+            request: GenerateRequest::chat(Vec::new(), params),
+            grounding,
+            asked_priority: None,
+            session: None,
+            conversation: Some(sovra_assistant::Conversation {
+                id,
+                history,
+                content,
+                page_language: body.language,
+                retitle,
+            }),
+            admission: &quota,
         })
-    });
-    let meta = ChunkMeta::new(&state);
-    let events = ticket.meter(events);
-    let model = meta.model.clone();
-    let response = crate::stream::sse(&state, meta, events, false, Some(on_end)).into_response();
-    let mut response = grounding.stream(response, &model);
-    crate::safety::language_headers(&mut response, language.as_ref());
+        .await?;
+    let language = answer.language.clone();
+    let meta = ChunkMeta::new(&state).for_answer(&answer);
+    let response =
+        crate::stream::sse(&state, meta, answer.events, false, answer.on_end).into_response();
+    let mut response = response;
+    crate::answer::language_headers(&mut response, language.as_ref());
     Ok(response)
-}
-
-/// The system prompt with the retrieved passages after it.
-fn with_passages(system: &str, retrieved: Option<&Retrieved>) -> String {
-    match retrieved {
-        Some(Retrieved::Passages {
-            block: Some(block), ..
-        }) if system.is_empty() => block.clone(),
-        Some(Retrieved::Passages {
-            block: Some(block), ..
-        }) => format!("{system}\n\n{block}"),
-        _ => system.to_owned(),
-    }
-}
-
-/// An answer given without the model (an "official sources only" decline).
-fn fixed_answer(message: &str) -> sovra_engine::EventStream {
-    let events = vec![
-        Ok(sovra_engine::Event::Delta(message.to_owned())),
-        Ok(sovra_engine::Event::Finish(Finish {
-            reason: sovra_core::openai::FinishReason::Stop,
-            prompt_tokens: 0,
-            completion_tokens: 0,
-        })),
-    ];
-    Box::pin(futures::stream::iter(events))
-}
-
-/// Start generating with as much history as fits, dropping the oldest turns first.
-async fn generate_with_history(
-    state: &AppState,
-    conversation: &str,
-    history: &[StoredMessage],
-    content: &str,
-    system_prompt: &str,
-    params: SamplingParams,
-) -> Result<sovra_engine::EventStream, HttpError> {
-    let mut skip = 0;
-    loop {
-        let mut turns = Vec::with_capacity(history.len() + 2);
-        if !system_prompt.is_empty() {
-            turns.push(Turn::new(Role::System, system_prompt));
-        }
-        turns.extend(
-            history[skip..]
-                .iter()
-                .filter(|m| matches!(m.role, Role::User | Role::Assistant))
-                .map(|m| Turn::new(m.role, m.content.clone())),
-        );
-        turns.push(Turn::new(Role::User, content));
-        let mut request = GenerateRequest::chat(turns, params.clone());
-        // A fleet keeps one conversation on one backend (its prefix cache).
-        request.hints.session = Some(conversation.to_owned());
-        match state.engine.generate(request).await {
-            Err(EngineError::ContextLength { .. }) if skip < history.len() => {
-                // Drop the older half of what is left (at least one turn).
-                skip += ((history.len() - skip) / 2).max(1);
-            }
-            other => return Ok(other?),
-        }
-    }
 }

@@ -123,13 +123,7 @@ fn knowledge_export(held: sovra_knowledge::SubjectKnowledge) -> serde_json::Valu
 /// Lowercase hex SHA-256, as audit entries record digests.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .fold(String::with_capacity(64), |mut s, b| {
-            use std::fmt::Write as _;
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 /// `DELETE /api/me/data`: erase everything held about the caller.

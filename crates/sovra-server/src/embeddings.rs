@@ -16,9 +16,9 @@ use sovra_core::embeddings::{
     EmbeddingVector, EncodingFormat,
 };
 use sovra_core::openai::Model;
-use sovra_embeddings::{EmbedError, EmbedInput, Embedder};
+use sovra_embeddings::{EmbedInput, Embedder};
 
-use crate::openai::ApiJson;
+use crate::extract::ApiJson;
 use crate::{AppState, HttpError};
 
 /// The embedding model a server offers, and its request limits.
@@ -37,23 +37,6 @@ pub fn model_object(state: &AppState) -> Option<Model> {
         created: 0,
         owned_by: "sovra".into(),
     })
-}
-
-/// How embedder refusals look to a client.
-pub fn embed_error(e: &EmbedError) -> ApiError {
-    match e {
-        EmbedError::TooLong { .. }
-        | EmbedError::BadToken { .. }
-        | EmbedError::Empty { .. }
-        | EmbedError::Nul { .. } => {
-            ApiError::invalid_param("input", format!("Invalid 'input': {e}."))
-        }
-        EmbedError::Busy(_) => ApiError::overloaded(e.to_string()),
-        EmbedError::Internal(_) => {
-            tracing::error!(error = %e, "embedding failed");
-            ApiError::internal("The embedding model failed on this request.")
-        }
-    }
 }
 
 fn encode(vector: Vec<f32>, format: EncodingFormat) -> EmbeddingVector {
@@ -138,7 +121,10 @@ pub async fn create(
     let ticket = quota
         .admit_tokens(embedder.model_id(), estimate as u64)
         .await?;
-    let out = embedder.embed(inputs).await.map_err(|e| embed_error(&e))?;
+    let out = embedder
+        .embed(inputs)
+        .await
+        .map_err(|e| crate::error::embed_error(&e))?;
     ticket.settle(out.prompt_tokens as u64);
     let data = out
         .vectors
@@ -180,6 +166,7 @@ fn refuse_model(state: &AppState, model: &str) -> ApiError {
 #[allow(clippy::panic)]
 mod tests {
     use super::*;
+    use sovra_embeddings::EmbedError;
 
     #[test]
     fn base64_is_little_endian_f32() {
@@ -198,7 +185,7 @@ mod tests {
 
     #[test]
     fn refusals_name_the_parameter() {
-        let e = embed_error(&EmbedError::TooLong {
+        let e = crate::error::embed_error(&EmbedError::TooLong {
             index: 2,
             tokens: 600,
             max: 512,
@@ -209,7 +196,13 @@ mod tests {
             "{}",
             e.message
         );
-        assert_eq!(embed_error(&EmbedError::Busy(4)).status(), 503);
-        assert_eq!(embed_error(&EmbedError::Internal("x".into())).status(), 500);
+        assert_eq!(
+            crate::error::embed_error(&EmbedError::Busy(4)).status(),
+            503
+        );
+        assert_eq!(
+            crate::error::embed_error(&EmbedError::Internal("x".into())).status(),
+            500
+        );
     }
 }

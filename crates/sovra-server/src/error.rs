@@ -3,8 +3,11 @@
 use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use sovra_assistant::AssistantError;
 use sovra_core::{ApiError, ErrorKind};
+use sovra_embeddings::EmbedError;
 use sovra_engine::EngineError;
+use sovra_knowledge::Error as KnowledgeError;
 use sovra_store::StoreError;
 
 /// An [`ApiError`] on its way out as an HTTP response in OpenAI's shape.
@@ -14,6 +17,32 @@ pub struct HttpError(pub ApiError);
 impl From<ApiError> for HttpError {
     fn from(e: ApiError) -> Self {
         Self(e)
+    }
+}
+
+impl From<AssistantError> for HttpError {
+    fn from(e: AssistantError) -> Self {
+        match e {
+            AssistantError::Refused(api) => Self(api),
+            AssistantError::Engine(e) => e.into(),
+            AssistantError::Store(e) => e.into(),
+            AssistantError::Knowledge(e) => e.into(),
+            AssistantError::Safety(why) => {
+                tracing::error!(error = %why, "the safety pipeline failed");
+                Self(ApiError::internal(
+                    "The safety check failed on this request.",
+                ))
+            }
+            AssistantError::NotKept => Self(ApiError::internal(
+                "The answer could not be saved; it was not kept.",
+            )),
+        }
+    }
+}
+
+impl From<KnowledgeError> for HttpError {
+    fn from(e: KnowledgeError) -> Self {
+        Self(knowledge_error(e))
     }
 }
 
@@ -130,6 +159,70 @@ pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri
         uri.path()
     ));
     (StatusCode::METHOD_NOT_ALLOWED, axum::Json(e.envelope())).into_response()
+}
+
+/// How knowledge failures look to a client.
+pub fn knowledge_error(e: KnowledgeError) -> ApiError {
+    match &e {
+        KnowledgeError::NotFound { .. } => {
+            ApiError::new(ErrorKind::NotFound, capitalise(&e.to_string())).with_code("not_found")
+        }
+        KnowledgeError::Forbidden(m) => {
+            ApiError::new(ErrorKind::PermissionDenied, capitalise(m)).with_code("permission_denied")
+        }
+        KnowledgeError::Invalid { what, .. } => {
+            ApiError::invalid_param(what, capitalise(&e.to_string()))
+        }
+        KnowledgeError::TooLarge { .. } => {
+            ApiError::new(ErrorKind::PayloadTooLarge, capitalise(&e.to_string()))
+                .with_param("file")
+                .with_code("file_too_large")
+        }
+        KnowledgeError::TooManyChunks { .. } => {
+            ApiError::invalid_param("file", capitalise(&e.to_string())).with_code("too_many_chunks")
+        }
+        KnowledgeError::QueryTooLong { .. } => {
+            ApiError::invalid_param("query", capitalise(&e.to_string())).with_code("query_too_long")
+        }
+        KnowledgeError::Extract { .. } | KnowledgeError::UnknownFormat(_) => {
+            ApiError::invalid_param("file", capitalise(&e.to_string()))
+        }
+        KnowledgeError::Embed(inner) => embed_error(inner),
+        KnowledgeError::Database(_)
+        | KnowledgeError::Io(_)
+        | KnowledgeError::Internal(_)
+        | KnowledgeError::Seal(_) => {
+            tracing::error!(error = %e, "knowledge failure");
+            ApiError::internal("The server could not read or write its knowledge base.")
+        }
+    }
+}
+
+pub(crate) fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => {
+            f.to_uppercase().chain(c).collect::<String>() + if s.ends_with('.') { "" } else { "." }
+        }
+        None => String::new(),
+    }
+}
+
+/// How embedder refusals look to a client.
+pub fn embed_error(e: &EmbedError) -> ApiError {
+    match e {
+        EmbedError::TooLong { .. }
+        | EmbedError::BadToken { .. }
+        | EmbedError::Empty { .. }
+        | EmbedError::Nul { .. } => {
+            ApiError::invalid_param("input", format!("Invalid 'input': {e}."))
+        }
+        EmbedError::Busy(_) => ApiError::overloaded(e.to_string()),
+        EmbedError::Internal(_) => {
+            tracing::error!(error = %e, "embedding failed");
+            ApiError::internal("The embedding model failed on this request.")
+        }
+    }
 }
 
 #[cfg(test)]

@@ -20,8 +20,8 @@ use serde_json::{Value, json};
 use sovra_core::{ApiError, ErrorKind};
 use sovra_knowledge::{FileListQuery, StoredFile};
 
+use crate::extract::ApiQuery;
 use crate::knowledge::{caller, service};
-use crate::openai::ApiQuery;
 use crate::{AppState, HttpError};
 
 /// What OpenAI accepts as `purpose`.

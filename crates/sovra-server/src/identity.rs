@@ -846,14 +846,6 @@ pub fn check_model(who: &Principal, model: &str) -> Result<(), HttpError> {
     }
 }
 
-/// Whether the caller may write public collections (and tenant ones of
-/// their tenant): the operator, platform and tenant admins, developers.
-pub fn knowledge_caller(who: &Principal) -> sovra_knowledge::Caller {
-    let platform = who.role == PlatformAdmin;
-    let staff = matches!(who.role, PlatformAdmin | TenantAdmin | Developer);
-    sovra_knowledge::Caller::with_rights(who.tenant.as_str(), &who.user, platform, staff)
-}
-
 /// The tenant root a principal administers: None for everything.
 pub fn reach_root(who: &Principal) -> Option<&TenantPath> {
     (who.role != PlatformAdmin).then_some(&who.tenant)

@@ -14,8 +14,6 @@
 //! parameter, 403, 404, or 413 for a document over
 //! `knowledge.max_upload_bytes`.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -24,76 +22,12 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sovra_core::{ApiError, ErrorKind};
-use sovra_knowledge::{
-    Caller, Collection, Document, Error, Knowledge, Mode, NewDocument, Query, Scope,
-};
+use sovra_knowledge::{Caller, Collection, Document, Mode, NewDocument, Query, Scope};
 
-use crate::openai::ApiJson;
+use crate::extract::ApiJson;
 use crate::{AppState, HttpError};
 
-/// The knowledge base a server offers, and how chat is grounded in it.
-#[derive(Clone)]
-pub struct KnowledgeService {
-    pub kb: Arc<Knowledge>,
-    /// Passages put into a grounded prompt.
-    pub passages: usize,
-    /// What counts as a relevant passage (grounding keeps only those;
-    /// `official_sources_only` declines when none is left).
-    pub relevance: sovra_knowledge::RelevanceFloor,
-    /// Ground chat in the public collections unless the request opts out.
-    pub ground_by_default: bool,
-    /// Default grounding (and the web chat) uses public collections only
-    /// and declines when nothing relevant is found.
-    pub official_sources_only: bool,
-}
-
-/// How knowledge failures look to a client.
-pub fn knowledge_error(e: Error) -> ApiError {
-    match &e {
-        Error::NotFound { .. } => {
-            ApiError::new(ErrorKind::NotFound, capitalise(&e.to_string())).with_code("not_found")
-        }
-        Error::Forbidden(m) => {
-            ApiError::new(ErrorKind::PermissionDenied, capitalise(m)).with_code("permission_denied")
-        }
-        Error::Invalid { what, .. } => ApiError::invalid_param(what, capitalise(&e.to_string())),
-        Error::TooLarge { .. } => {
-            ApiError::new(ErrorKind::PayloadTooLarge, capitalise(&e.to_string()))
-                .with_param("file")
-                .with_code("file_too_large")
-        }
-        Error::TooManyChunks { .. } => {
-            ApiError::invalid_param("file", capitalise(&e.to_string())).with_code("too_many_chunks")
-        }
-        Error::QueryTooLong { .. } => {
-            ApiError::invalid_param("query", capitalise(&e.to_string())).with_code("query_too_long")
-        }
-        Error::Extract { .. } | Error::UnknownFormat(_) => {
-            ApiError::invalid_param("file", capitalise(&e.to_string()))
-        }
-        Error::Embed(inner) => crate::embeddings::embed_error(inner),
-        Error::Database(_) | Error::Io(_) | Error::Internal(_) | Error::Seal(_) => {
-            tracing::error!(error = %e, "knowledge failure");
-            ApiError::internal("The server could not read or write its knowledge base.")
-        }
-    }
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => {
-            f.to_uppercase().chain(c).collect::<String>() + if s.ends_with('.') { "" } else { "." }
-        }
-        None => String::new(),
-    }
-}
-
-impl From<Error> for HttpError {
-    fn from(e: Error) -> Self {
-        Self(knowledge_error(e))
-    }
-}
+pub use sovra_assistant::KnowledgeService;
 
 pub(crate) fn service(state: &AppState) -> Result<&KnowledgeService, HttpError> {
     state.knowledge.as_ref().ok_or_else(|| {
@@ -107,10 +41,9 @@ pub(crate) fn service(state: &AppState) -> Result<&KnowledgeService, HttpError> 
     })
 }
 
-/// The caller, as the knowledge base's rules see them (see
-/// [`crate::identity::knowledge_caller`]).
+/// The caller, as the knowledge base's rules see them.
 pub fn caller(who: &sovra_identity::Principal) -> Caller {
-    crate::identity::knowledge_caller(who)
+    sovra_assistant::grounding::knowledge_caller(who)
 }
 
 fn store_object(c: &Collection) -> Value {
@@ -188,7 +121,7 @@ pub async fn create_store(
         Some(s) => Scope::parse(&s).map_err(|e| {
             HttpError(ApiError::invalid_param(
                 "sovra.scope",
-                capitalise(&e.to_string()),
+                crate::error::capitalise(&e.to_string()),
             ))
         })?,
     };

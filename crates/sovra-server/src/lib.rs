@@ -8,10 +8,13 @@
 //! Cross-cutting concerns (request ids, tracing, body limits, metrics) are
 //! tower layers; handlers are small functions returning
 //! `Result<_, HttpError>`, and [`error::HttpError`] is the only place that
-//! renders an error body.
+//! renders an error body. Handlers that answer a person are adapters over
+//! the one answer pipeline, [`sovra_assistant::Assistant`]: wire types in,
+//! the pipeline's answer out.
 
 pub mod admin;
 pub mod anonymous;
+pub mod answer;
 pub mod apidoc;
 pub mod auth;
 pub mod conn;
@@ -20,11 +23,10 @@ pub mod conversations;
 pub mod data;
 pub mod embeddings;
 pub mod error;
+pub mod extract;
 pub mod files;
 pub mod fleet;
-pub mod grounding;
 pub mod hardening;
-pub mod hints;
 pub mod identity;
 pub mod knowledge;
 pub mod limits;
@@ -32,7 +34,6 @@ pub mod observe;
 pub mod oidc;
 pub mod openai;
 pub mod profile;
-pub mod safety;
 pub mod signin;
 pub mod sim;
 pub mod stream;
@@ -90,14 +91,14 @@ pub struct AppState {
     /// `/v1/embeddings`, when an embedding model is served.
     pub embeddings: Option<embeddings::EmbeddingService>,
     /// `/v1/vector_stores` and grounded chat, when a knowledge base is served.
-    pub knowledge: Option<knowledge::KnowledgeService>,
+    pub knowledge: Option<sovra_assistant::KnowledgeService>,
     /// Background work a response started (streams, persistence); shutdown waits on it.
     pub tasks: TaskTracker,
     /// The operator's static keys (none: no operator key); see [`auth`].
     pub api_keys: auth::ApiKeys,
     /// The country profile's safety pipeline; `None` only for a bare
     /// inference node (`sovra sim-node`), never for `sovra serve`.
-    pub safety: Option<Arc<safety::Safety>>,
+    pub safety: Option<Arc<sovra_assistant::Safety>>,
     /// What the web chat shows of the country profile (`GET /api/profile`).
     pub profile: Arc<profile::PublicProfile>,
     /// Audit entries of data exports carry the SHA-256 of what was handed
@@ -152,7 +153,7 @@ impl AppState {
     }
 
     /// Serve collections and grounded chat from this knowledge base.
-    pub fn with_knowledge(mut self, service: knowledge::KnowledgeService) -> Self {
+    pub fn with_knowledge(mut self, service: sovra_assistant::KnowledgeService) -> Self {
         self.knowledge = Some(service);
         self
     }
@@ -171,7 +172,7 @@ impl AppState {
     }
 
     /// Run every chat request through this safety pipeline.
-    pub fn with_safety(mut self, safety: Arc<safety::Safety>) -> Self {
+    pub fn with_safety(mut self, safety: Arc<sovra_assistant::Safety>) -> Self {
         self.safety = Some(safety);
         self
     }
@@ -210,6 +211,19 @@ impl AppState {
     pub fn with_fleet(mut self, fleet: Arc<dyn fleet::Fleet>) -> Self {
         self.fleet = Some(fleet);
         self
+    }
+
+    /// The answer pipeline over this server's parts (every surface that
+    /// answers a person calls it).
+    pub fn assistant(&self) -> sovra_assistant::Assistant {
+        sovra_assistant::Assistant {
+            engine: self.engine.clone(),
+            store: self.store.clone(),
+            safety: self.safety.clone(),
+            knowledge: self.knowledge.clone(),
+            system_prompt: self.system_prompt.clone(),
+            system_prompts: self.system_prompts.clone(),
+        }
     }
 
     /// Whether cookies are `Secure` (and `__Host-` named): as sign-in's.

@@ -20,7 +20,6 @@
 //! a stream the client abandons, or that fails midway, keeps its whole
 //! reservation, so hanging up early is never a way to spend less.
 
-use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -96,12 +95,7 @@ pub fn charge_of(who: &Principal, headers: &HeaderMap) -> Charge {
 /// A key's id: 16 bytes of its SHA-256 as hex (its first 8 digits are the
 /// fingerprint the operator console shows).
 fn key_id(key: &str) -> String {
-    Sha256::digest(key.as_bytes())[..16]
-        .iter()
-        .fold(String::with_capacity(32), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    hex::encode(&Sha256::digest(key.as_bytes())[..16])
 }
 
 /// The layer: give metered routes a [`Quota`], and put the `x-ratelimit-*`
@@ -389,6 +383,31 @@ impl Settle {
                 tracing::warn!(error = %e, "could not settle a token reservation");
             }
         });
+    }
+}
+
+impl sovra_assistant::Metered for Ticket {
+    fn meter(self: Box<Self>, events: EventStream) -> EventStream {
+        Ticket::meter(*self, events)
+    }
+}
+
+/// The answer pipeline charges a request here, in its admission stage.
+impl sovra_assistant::Admission for Quota {
+    fn admit<'a>(
+        &'a self,
+        engine: &'a dyn Engine,
+        model: &'a str,
+        prompt: &'a Prompt,
+        max_tokens: Option<u32>,
+        ceiling: u32,
+    ) -> futures::future::BoxFuture<'a, Result<Box<dyn sovra_assistant::Metered>, ApiError>> {
+        Box::pin(async move {
+            Quota::admit(self, engine, model, prompt, max_tokens, ceiling)
+                .await
+                .map(|t| Box::new(t) as Box<dyn sovra_assistant::Metered>)
+                .map_err(|e| e.0)
+        })
     }
 }
 

@@ -203,12 +203,13 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     let classifier = state
         .safety
         .as_ref()
-        .map_or(crate::safety::ClassifierState::Off, |s| {
+        .map_or(sovra_assistant::safety::ClassifierState::Off, |s| {
             s.classifier_state()
         });
     let classifier_in_force = matches!(
         classifier,
-        crate::safety::ClassifierState::Off | crate::safety::ClassifierState::Ready
+        sovra_assistant::safety::ClassifierState::Off
+            | sovra_assistant::safety::ClassifierState::Ready
     );
     let ready = model_ready && store_ready && !draining && classifier_in_force;
     let body = Readiness {

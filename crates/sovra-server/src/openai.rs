@@ -9,11 +9,11 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{FromRequest, Path, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use sovra_assistant::Question;
 use sovra_core::ApiError;
-use sovra_core::ids::{new_id, unix_now};
 use sovra_core::openai::{
     AssistantMessage, ChatChoice, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest,
     ChatMessage, Completion, CompletionPrompt, CompletionRequest, Model, ModelList, Role,
@@ -21,19 +21,10 @@ use sovra_core::openai::{
 };
 use sovra_engine::{GenerateRequest, SamplingParams, Turn};
 
+use crate::extract::ApiJson;
 use crate::limits::Quota;
 use crate::stream::{ChunkMeta, Collected, Shape};
 use crate::{AppState, HttpError, Limits};
-
-/// JSON body extractor whose rejections render as OpenAI errors.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(HttpError))]
-pub struct ApiJson<T>(pub T);
-
-/// Query-string extractor whose rejections render as OpenAI errors (400).
-#[derive(axum::extract::FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(HttpError))]
-pub struct ApiQuery<T>(pub T);
 
 /// Most stop sequences one request may carry (OpenAI's limit).
 const MAX_STOP_SEQUENCES: usize = 4;
@@ -508,23 +499,31 @@ pub async fn chat_completions(
     ApiJson(mut req): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, HttpError> {
     crate::identity::check_model(&who, &req.model)?;
-    let grounding = crate::grounding::ground(&state, &who, &mut req).await?;
-    if let Some(declined) = grounding.declined(&req.model, req.stream == Some(true)) {
-        return Ok(declined);
-    }
-    let mut prepared = prepare(&state, req)?;
-    crate::hints::apply(&who, &headers, &mut prepared.generate.hints);
-    let model = prepared.generate.model.clone();
-    let ticket = admit(&state, &quota, &prepared.generate).await?;
-    let (events, language) = crate::safety::generate(&state, prepared.generate).await?;
-    let events = ticket.meter(events);
-    let mut meta = ChunkMeta::new(&state).with_shape(prepared.shape);
-    meta.model = model.unwrap_or(meta.model);
+    let ext = req.sovra.take();
+    let prepared = prepare(&state, req)?;
+    let grounding = sovra_assistant::grounding::parse_ask(state.knowledge.as_ref(), ext.as_ref())?;
+    let (asked_priority, session) = crate::answer::asked(&headers);
+    let answer = state
+        .assistant()
+        .answer(Question {
+            who: &who,
+            request: prepared.generate,
+            grounding,
+            asked_priority,
+            session,
+            conversation: None,
+            admission: &quota,
+        })
+        .await?;
+    let language = answer.language.clone();
+    let meta = ChunkMeta::new(&state)
+        .with_shape(prepared.shape)
+        .for_answer(&answer);
     if prepared.stream {
-        let model = meta.model.clone();
-        let sse = crate::stream::sse(&state, meta, events, prepared.include_usage, None);
-        let mut response = grounding.stream(sse.into_response(), &model);
-        crate::safety::language_headers(&mut response, language.as_ref());
+        let mut response =
+            crate::stream::sse(&state, meta, answer.events, prepared.include_usage, None)
+                .into_response();
+        crate::answer::language_headers(&mut response, language.as_ref());
         return Ok(response);
     }
     let Collected {
@@ -532,7 +531,7 @@ pub async fn chat_completions(
         tool_calls,
         logprobs,
         finish,
-    } = crate::stream::collect(&state, prepared.shape, events).await?;
+    } = crate::stream::collect(&state, prepared.shape, answer.events).await?;
     // OpenAI: `content` is null when the answer is only tool calls.
     let content = (tool_calls.is_empty() || !text.trim().is_empty()).then_some(text);
     let body = ChatCompletion {
@@ -553,9 +552,11 @@ pub async fn chat_completions(
             finish_reason: finish.reason,
         }],
         usage: Usage::new(finish.prompt_tokens, finish.completion_tokens),
+        citations: meta.citations,
+        sovra: meta.note,
     };
-    let mut response = grounding.respond(body);
-    crate::safety::language_headers(&mut response, language.as_ref());
+    let mut response = axum::Json(body).into_response();
+    crate::answer::language_headers(&mut response, language.as_ref());
     Ok(response)
 }
 
@@ -670,25 +671,33 @@ pub async fn completions(
     ApiJson(req): ApiJson<CompletionRequest>,
 ) -> Result<Response, HttpError> {
     crate::identity::check_model(&who, &req.model)?;
-    let mut prepared = prepare_text(&state, req)?;
-    crate::hints::apply(&who, &headers, &mut prepared.generate.hints);
-    let model = prepared.generate.model.clone();
-    let ticket = admit(&state, &quota, &prepared.generate).await?;
-    let (events, language) = crate::safety::generate(&state, prepared.generate).await?;
-    let events = ticket.meter(events);
+    let prepared = prepare_text(&state, req)?;
+    let (asked_priority, session) = crate::answer::asked(&headers);
+    let answer = state
+        .assistant()
+        .answer(Question {
+            who: &who,
+            request: prepared.generate,
+            grounding: None,
+            asked_priority,
+            session,
+            conversation: None,
+            admission: &quota,
+        })
+        .await?;
+    let language = answer.language.clone();
     if prepared.stream {
         // The stream sends the echoed prompt as its first event.
-        let mut meta = ChunkMeta::text(&state, prepared.echo);
-        meta.model = model.unwrap_or(meta.model);
+        let meta = ChunkMeta::text(&state, prepared.echo).for_answer(&answer);
         let mut response =
-            crate::stream::sse(&state, meta, events, prepared.include_usage, None).into_response();
-        crate::safety::language_headers(&mut response, language.as_ref());
+            crate::stream::sse(&state, meta, answer.events, prepared.include_usage, None)
+                .into_response();
+        crate::answer::language_headers(&mut response, language.as_ref());
         return Ok(response);
     }
-    let mut meta = ChunkMeta::text(&state, None);
-    meta.model = model.unwrap_or(meta.model);
+    let meta = ChunkMeta::text(&state, None).for_answer(&answer);
     let Collected { text, finish, .. } =
-        crate::stream::collect(&state, Shape::default(), events).await?;
+        crate::stream::collect(&state, Shape::default(), answer.events).await?;
     let text = match prepared.echo {
         Some(prompt) => prompt + &text,
         None => text,
@@ -696,32 +705,6 @@ pub async fn completions(
     let usage = Usage::new(finish.prompt_tokens, finish.completion_tokens);
     let body = meta.completion(text, Some(finish.reason), Some(Some(usage)));
     let mut response = axum::Json(body).into_response();
-    crate::safety::language_headers(&mut response, language.as_ref());
+    crate::answer::language_headers(&mut response, language.as_ref());
     Ok(response)
-}
-
-/// Charge a checked request to its quota, before the model runs.
-async fn admit(
-    state: &AppState,
-    quota: &Quota,
-    generate: &GenerateRequest,
-) -> Result<crate::limits::Ticket, HttpError> {
-    let model = generate
-        .model
-        .as_deref()
-        .unwrap_or(&state.engine.model().id);
-    quota
-        .admit(
-            &*state.engine,
-            model,
-            &generate.prompt,
-            generate.params.max_tokens,
-            generate.params.ceiling,
-        )
-        .await
-}
-
-/// A fresh completion id and timestamp (also used by the conversation API).
-pub fn completion_id() -> (String, u64) {
-    (new_id("chatcmpl"), unix_now())
 }

@@ -11,7 +11,7 @@ use sovra_core::error::ApiError;
 use sovra_engine::sim::node::{Faults, SimControl, SimStats};
 
 use crate::HttpError;
-use crate::openai::ApiJson;
+use crate::extract::ApiJson;
 
 /// Faults as JSON. A `POST` replaces them all: fields left out are off.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -16,12 +16,11 @@ use std::convert::Infallible;
 
 use axum::response::sse::{Event as SseEvent, Sse};
 use futures::StreamExt;
-use futures::future::BoxFuture;
-use sovra_core::ids::new_id;
+use sovra_core::ids::{new_id, unix_now};
 use sovra_core::openai::{
-    ChatCompletionChunk, ChoiceLogprobs, ChunkChoice, Completion, CompletionChoice, Delta,
-    FinishReason, FunctionCallDelta, Role, TokenLogprob, ToolCall, ToolCallDelta, TopLogprob,
-    Usage,
+    AnswerNote, ChatCompletionChunk, ChoiceLogprobs, ChunkChoice, Citation, Completion,
+    CompletionChoice, Delta, FinishReason, FunctionCallDelta, Role, TokenLogprob, ToolCall,
+    ToolCallDelta, TopLogprob, Usage,
 };
 use sovra_engine::{Event, EventStream, Finish};
 use tokio::sync::mpsc;
@@ -50,6 +49,10 @@ pub struct ChunkMeta {
     pub fingerprint: String,
     pub wire: Wire,
     pub shape: Shape,
+    /// A grounded answer's passages, sent first in a chunk with no choices.
+    pub citations: Option<Vec<Citation>>,
+    /// Sovra's note on the answer (a decline), sent in the same chunk.
+    pub note: Option<AnswerNote>,
 }
 
 /// What the answer is made into besides text.
@@ -156,7 +159,7 @@ impl From<Piece> for Out {
 impl ChunkMeta {
     /// A chat completion (`chatcmpl-…`).
     pub fn new(state: &AppState) -> Self {
-        let (id, created) = crate::openai::completion_id();
+        let (id, created) = completion_id();
         Self {
             id,
             created,
@@ -164,6 +167,19 @@ impl ChunkMeta {
             fingerprint: fingerprint(&state.engine.model().description),
             wire: Wire::Chat,
             shape: Shape::default(),
+            citations: None,
+            note: None,
+        }
+    }
+
+    /// The same completion, reporting what the pipeline's answer carries
+    /// besides its events: its model, citations and note.
+    pub fn for_answer(self, answer: &sovra_assistant::Answer) -> Self {
+        Self {
+            model: answer.model.clone(),
+            citations: answer.citations.clone(),
+            note: answer.note(),
+            ..self
         }
     }
 
@@ -201,6 +217,8 @@ impl ChunkMeta {
                 finish_reason: finish,
             }],
             usage: include_usage.then_some(None),
+            citations: None,
+            sovra: None,
         }
     }
 
@@ -225,6 +243,19 @@ impl ChunkMeta {
             }],
             usage,
         }
+    }
+
+    /// The chunk before the answer that carries its citations and note
+    /// (chat only; none when the answer has neither).
+    fn preamble(&self, include_usage: bool) -> Option<SseItem> {
+        if self.wire != Wire::Chat || (self.citations.is_none() && self.note.is_none()) {
+            return None;
+        }
+        let mut head = self.chunk(Delta::default(), None, None, include_usage);
+        head.choices.clear();
+        head.citations = self.citations.clone();
+        head.sovra = self.note.clone();
+        Some(data(&head))
     }
 
     /// The first event of a stream, if this API has one.
@@ -353,11 +384,10 @@ pub fn fingerprint(description: &str) -> String {
     format!("fp_{:010x}", h & 0xff_ffff_ffff)
 }
 
-/// Called once when a generation ends: the text produced, and how it ended
-/// (`None` when the client went away or the engine failed first). Returns
-/// whether the answer is durably kept: if not, the client gets an error
-/// event instead of `[DONE]`, so nothing unsaved is acknowledged.
-pub type OnEnd = Box<dyn FnOnce(String, Option<Finish>) -> BoxFuture<'static, bool> + Send>;
+/// Called once when a generation ends (see [`sovra_assistant::OnEnd`]): if
+/// the answer is not durably kept, the client gets an error event instead
+/// of `[DONE]`, so nothing unsaved is acknowledged.
+pub use sovra_assistant::OnEnd;
 
 type SseItem = Result<SseEvent, Infallible>;
 
@@ -379,10 +409,13 @@ pub fn sse(
     state.tasks.spawn(async move {
         let mut text = String::new();
         let mut finish = None;
-        let mut open = match meta.opening(include_usage) {
-            Some(first) => tx.send(first).await.is_ok(),
-            None => true,
-        };
+        let mut open = true;
+        for first in [meta.preamble(include_usage), meta.opening(include_usage)]
+            .into_iter()
+            .flatten()
+        {
+            open = open && tx.send(first).await.is_ok();
+        }
         let mut shaper = Shaper::new(meta.shape);
         let mut calls_sent = 0;
         let mut outs = Vec::new();
@@ -512,4 +545,9 @@ pub async fn collect(
         }
     }
     Err(sovra_core::ApiError::internal("The engine ended the answer without finishing it.").into())
+}
+
+/// A fresh completion id and timestamp .
+pub fn completion_id() -> (String, u64) {
+    (new_id("chatcmpl"), unix_now())
 }

@@ -22,7 +22,7 @@ use sovra_identity::{
     ApiKeySecret, Directory, NewApiKey, NewTenant, NewUser, Role, Scope, TenantKind, TenantPath,
 };
 
-use crate::data::{actor, emit, open_store};
+use crate::setup::{actor, emit, open_store};
 
 #[derive(Debug, Args)]
 pub struct AdminArgs {

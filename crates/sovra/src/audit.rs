@@ -34,7 +34,7 @@ pub async fn run(args: AuditArgs) -> Result<()> {
         Serialized::defaults(serde_json::Value::Object(overrides)),
     )
     .context("invalid configuration")?;
-    let store = crate::data::open_store(&settings).await?;
+    let store = crate::setup::open_store(&settings).await?;
     match args.command {
         AuditCommand::Verify { archive } => verify(&*store, archive.as_deref()).await,
         AuditCommand::Export { out, after } => export(&*store, out.as_deref(), after).await,
@@ -50,11 +50,11 @@ pub async fn verify(store: &dyn Store, archive: Option<&Path>) -> Result<()> {
             if let Some(map) = out.as_object_mut() {
                 map.insert("verified".into(), json!(true));
             }
-            crate::data::emit(&out)?;
+            crate::setup::emit(&out)?;
             Ok(())
         }
         Err(e) => {
-            crate::data::emit(&json!({
+            crate::setup::emit(&json!({
                 "verified": false,
                 "seq": e.seq(),
                 "kind": e.kind(),

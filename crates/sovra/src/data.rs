@@ -3,87 +3,15 @@
 
 use std::io::Write as _;
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use figment::providers::Serialized;
 use serde_json::json;
 use sovra_config::Settings;
-use sovra_store::{
-    KindRetention, LegalHold, OpenOptions, RetentionRules, Store, Subject, SystemClock,
-};
+use sovra_store::{LegalHold, Subject};
 
 use crate::cli::{DataArgs, DataCommand};
-
-/// The store the settings name, with its keyring.
-pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>> {
-    // Owner-only, and tightened if an older version left it open (private.rs).
-    sovra_store::private::private_dir(&settings.data_dir).with_context(|| {
-        format!(
-            "could not create the data dir {} (owner-only)",
-            settings.data_dir.display()
-        )
-    })?;
-    let st = &settings.storage;
-    let keyring = sovra_store::load_keyring(
-        st.master_key.as_deref(),
-        &st.previous_master_keys,
-        &settings.data_dir,
-    )
-    .context("could not load the master key (storage.master_key)")?;
-    sovra_store::open(OpenOptions {
-        url: st.url.clone(),
-        data_dir: settings.data_dir.clone(),
-        keyring,
-        clock: Arc::new(SystemClock),
-    })
-    .await
-    .with_context(|| match &st.url {
-        Some(url) => format!("could not open the store at {}", redact(url)),
-        None => format!(
-            "could not open the store in {}",
-            settings.data_dir.display()
-        ),
-    })
-}
-
-/// A URL without its password.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
-/// The settings' retention rules.
-pub fn retention_rules(settings: &Settings) -> RetentionRules {
-    let r = &settings.retention;
-    RetentionRules {
-        default: KindRetention {
-            conversations_days: r.conversations_days,
-            audit_days: r.audit_days,
-        },
-        tenants: r
-            .tenants
-            .iter()
-            .map(|(t, k)| {
-                (
-                    t.clone(),
-                    KindRetention {
-                        conversations_days: k.conversations_days,
-                        audit_days: None,
-                    },
-                )
-            })
-            .collect(),
-    }
-}
+use crate::setup::{actor, emit, open_store, retention_rules};
 
 /// The audit entry of an operator's export (counts, no content; with
 /// `[audit] content = "digest"`, the SHA-256 of the document written).
@@ -105,21 +33,6 @@ fn sovra_audit_entry(
     }
 }
 
-/// Who runs the command, for the audit trail.
-pub(crate) fn actor() -> String {
-    let user = std::env::var("SUDO_USER")
-        .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| "unknown".into());
-    format!("cli:{user}")
-}
-
-pub(crate) fn emit(value: &serde_json::Value) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
-    Ok(())
-}
-
 pub async fn run(args: DataArgs) -> Result<()> {
     let mut overrides = serde_json::Map::new();
     if let Some(d) = &args.data_dir {
@@ -139,8 +52,11 @@ pub async fn run(args: DataArgs) -> Result<()> {
             let s = Subject::new(&subject.tenant, &subject.user)?;
             let export = store.export_subject(&s).await?;
             let text = serde_json::to_string_pretty(&export)?;
-            let digest = (settings.audit.content == sovra_config::AuditContent::Digest)
-                .then(|| sovra_server::data::sha256_hex(text.as_bytes()));
+            let digest =
+                (settings.audit.content == sovra_config::AuditContent::Digest).then(|| {
+                    use sha2::Digest as _;
+                    hex::encode(sha2::Sha256::digest(text.as_bytes()))
+                });
             // An operator reading a person's data is itself on the record.
             store
                 .append_audit(sovra_audit_entry(&s, export.conversations.len(), digest))
@@ -216,7 +132,7 @@ pub async fn run(args: DataArgs) -> Result<()> {
             let mut done = json!({"backup": out});
             if settings.data_dir.join("knowledge.db").exists() {
                 let k = knowledge_backup(&out);
-                let config = crate::knowledge::config_of(&settings);
+                let config = crate::setup::knowledge_config(&settings);
                 if sovra_knowledge::Knowledge::backup_offline(&config, &k)
                     .await
                     .with_context(|| {
@@ -245,7 +161,7 @@ async fn erase_knowledge(
     settings: &Settings,
     s: &Subject,
 ) -> Result<Option<sovra_knowledge::Removed>> {
-    let config = crate::knowledge::config_of(settings);
+    let config = crate::setup::knowledge_config(settings);
     let kept = match &config.storage {
         sovra_knowledge::Storage::Sqlite => settings.data_dir.join("knowledge.db").exists(),
         sovra_knowledge::Storage::Postgres { .. } => settings.knowledge.enabled != Some(false),

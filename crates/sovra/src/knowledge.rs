@@ -16,67 +16,17 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
+use sovra_assistant::KnowledgeService;
 use sovra_config::Settings;
-use sovra_knowledge::isolate::{ExtractLimits, Isolation};
+use sovra_knowledge::isolate::ExtractLimits;
 use sovra_knowledge::{
-    Caller, Embedder, FileSealer, IngestStatus, Knowledge, KnowledgeConfig, Limits, Mode,
-    NewDocument, Query, RelevanceFloor, Scope, SealError, Storage, eval,
+    Caller, Embedder, FileSealer, IngestStatus, Knowledge, KnowledgeConfig, Mode, NewDocument,
+    Query, RelevanceFloor, Scope, SealError, Storage, eval,
 };
-use sovra_server::knowledge::KnowledgeService;
 use sovra_store::{RetentionRules, Store, Subject};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{EvalArgs, EvalCommand, KnowledgeArgs, KnowledgeCommand, ModeArg, ScopeArg};
-
-/// Where the knowledge base is kept: `knowledge.url` when set, else the
-/// platform store's PostgreSQL database when it has one, else the data dir.
-fn storage_of(settings: &Settings) -> Storage {
-    let is_pg = |u: &str| u.starts_with("postgres://") || u.starts_with("postgresql://");
-    match (
-        settings.knowledge.url.as_deref(),
-        settings.storage.url.as_deref(),
-    ) {
-        (Some(u), _) | (None, Some(u)) if is_pg(u) => Storage::Postgres { url: u.to_owned() },
-        _ => Storage::Sqlite,
-    }
-}
-
-pub(crate) fn config_of(settings: &Settings) -> KnowledgeConfig {
-    let k = &settings.knowledge;
-    let mut config = KnowledgeConfig::new(&settings.data_dir);
-    config.storage = storage_of(settings);
-    config.limits = Limits {
-        max_upload_bytes: k.max_upload_bytes,
-        max_chunks_per_document: k.max_chunks_per_document,
-        max_query_chars: k.max_query_chars,
-        max_private_passages: k.max_private_passages,
-        ..Limits::default()
-    };
-    config.language_centering = k.language_centering;
-    config.isolation = isolation(settings);
-    config
-}
-
-/// PDF and DOCX files are read by this binary in a child process
-/// (`sovra extract-document`) under `knowledge.extract_*`; without a path to
-/// this binary (it was deleted under us), in this process, with a warning.
-fn isolation(settings: &Settings) -> Option<Isolation> {
-    let k = &settings.knowledge;
-    match std::env::current_exe() {
-        Ok(program) => Some(Isolation {
-            program,
-            args: vec!["extract-document".into()],
-            limits: ExtractLimits {
-                memory_bytes: k.extract_memory_mib.saturating_mul(1024 * 1024),
-                seconds: k.extract_seconds,
-            },
-        }),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot find this program to read documents in a child process; PDF and DOCX files are read without a memory limit");
-            None
-        }
-    }
-}
 
 /// `sovra extract-document`: the child side of [`isolation`].
 pub fn extract_document(args: &crate::cli::ExtractDocumentArgs) -> std::process::ExitCode {
@@ -160,7 +110,7 @@ pub async fn open_service(
     embedder: Arc<dyn Embedder>,
     store: Arc<dyn Store>,
 ) -> Result<KnowledgeService> {
-    let config = config_of(settings);
+    let config = crate::setup::knowledge_config(settings);
     let place = match &config.storage {
         Storage::Sqlite => settings.data_dir.display().to_string(),
         Storage::Postgres { .. } => "PostgreSQL (knowledge.url or storage.url)".to_owned(),
@@ -236,7 +186,7 @@ fn load_settings(config: Option<&Path>, data_dir: Option<&PathBuf>) -> Result<Se
 }
 
 async fn embedder(settings: &Settings) -> Result<Arc<dyn Embedder>> {
-    Ok(Arc::new(crate::serve::load_embedder(settings).await?))
+    Ok(Arc::new(crate::setup::load_embedder(settings).await?))
 }
 
 fn out(value: &serde_json::Value) -> Result<()> {
@@ -272,7 +222,11 @@ pub async fn run(args: KnowledgeArgs) -> Result<()> {
         return bench(&settings, *chunks, baseline, *queries, corpus).await;
     }
     sovra_store::private::private_dir(&settings.data_dir)?;
-    let kb = Knowledge::open(config_of(&settings), embedder(&settings).await?).await?;
+    let kb = Knowledge::open(
+        crate::setup::knowledge_config(&settings),
+        embedder(&settings).await?,
+    )
+    .await?;
     let caller = Caller::new(
         &args.tenant,
         args.user.as_deref().unwrap_or("operator"),
@@ -409,7 +363,7 @@ async fn ingest(
 pub async fn eval(args: EvalArgs) -> Result<()> {
     let settings = load_settings(args.config.as_deref(), None)?;
     match args.command {
-        EvalCommand::Safety(a) => crate::safety::eval(a).await?,
+        EvalCommand::Safety(_) => bail!("`sovra eval safety` is its own command"),
         EvalCommand::Knowledge { dir, json } => {
             let scratch = tempfile::tempdir()?;
             // Scored as `serve` would search (the configured centering).
@@ -969,28 +923,6 @@ mod tests {
         assert_eq!(
             relevance_floor(&Settings::default().knowledge),
             RelevanceFloor::default()
-        );
-    }
-
-    #[test]
-    fn the_knowledge_base_follows_the_platform_store_to_postgres() {
-        let pg = "postgres://sovra@db/sovra";
-        let with = |storage: Option<&str>, knowledge: Option<&str>| {
-            let mut s = Settings::default();
-            s.storage.url = storage.map(str::to_owned);
-            s.knowledge.url = knowledge.map(str::to_owned);
-            storage_of(&s)
-        };
-        let on_pg = Storage::Postgres { url: pg.to_owned() };
-        assert_eq!(with(None, None), Storage::Sqlite);
-        assert_eq!(with(Some("sqlite:///x/sovra.db"), None), Storage::Sqlite);
-        assert_eq!(with(Some(pg), None), on_pg);
-        assert_eq!(with(Some(pg), Some("sqlite")), Storage::Sqlite);
-        assert_eq!(with(None, Some(pg)), on_pg);
-        assert_eq!(
-            with(Some("postgres://other/db"), Some(pg)),
-            on_pg,
-            "knowledge.url wins"
         );
     }
 }

@@ -14,6 +14,7 @@ mod models;
 mod quotas;
 mod safety;
 mod serve;
+mod setup;
 mod signin;
 
 use std::process::ExitCode;

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use crate::cli::{ModelsArgs, ModelsCommand};
 
 pub async fn run(args: ModelsArgs) -> Result<()> {
-    crate::serve::init_logging(sovra_config::LogFormat::Human);
+    crate::setup::init_logging(sovra_config::LogFormat::Human);
     let cache = args.cache.unwrap_or_else(sovra_models::default_cache_dir);
     match args.command {
         ModelsCommand::Pull { name, wheel_dir } => {

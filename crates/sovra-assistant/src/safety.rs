@@ -12,13 +12,12 @@
 //! a harmful answer is cut short with the rule's message and
 //! `finish_reason: "content_filter"`. What the pipeline did is counted (by
 //! language, category and rule; never text or identity) for
-//! `GET /transparency`; see [`crate::transparency`].
+//! the operator's transparency report (`GET /transparency` on the server).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 
 use futures::StreamExt as _;
-use sovra_core::ApiError;
 use sovra_core::openai::{FinishReason, Role};
 use sovra_engine::{Event, EventStream, Finish, Prompt, Turn};
 use sovra_guard::{
@@ -26,7 +25,7 @@ use sovra_guard::{
 };
 use sovra_store::{SafetyEvent, Stage, Store};
 
-use crate::HttpError;
+use crate::AssistantError;
 
 /// The pipeline for one profile, shared by every request.
 pub struct Safety {
@@ -40,7 +39,7 @@ pub struct Safety {
     tally: Mutex<BTreeMap<String, u64>>,
     /// Changes of the active policy, read from the audit trail at start
     /// (the policy only changes at start), so `GET /policy` reads no trail.
-    policy_history: Vec<crate::transparency::PolicyChange>,
+    policy_history: Vec<crate::policy::PolicyChange>,
     /// Whether the configured classifier is in force (see
     /// [`ClassifierState`]); `/readyz` waits for it.
     classifier: std::sync::atomic::AtomicU8,
@@ -149,14 +148,14 @@ impl Safety {
         }
     }
 
-    /// The policy's change history, as [`crate::transparency::record_policy`]
+    /// The policy's change history, as [`crate::policy::record_policy`]
     /// returned it at start.
-    pub fn with_policy_history(mut self, history: Vec<crate::transparency::PolicyChange>) -> Self {
+    pub fn with_policy_history(mut self, history: Vec<crate::policy::PolicyChange>) -> Self {
         self.policy_history = history;
         self
     }
 
-    pub fn policy_history(&self) -> &[crate::transparency::PolicyChange] {
+    pub fn policy_history(&self) -> &[crate::policy::PolicyChange] {
         &self.policy_history
     }
 
@@ -186,7 +185,7 @@ impl Safety {
     pub async fn moderate(
         &self,
         texts: Vec<String>,
-    ) -> Result<Vec<sovra_guard::ModerationResult>, HttpError> {
+    ) -> Result<Vec<sovra_guard::ModerationResult>, AssistantError> {
         let guard = self.guard();
         blocking(move || {
             texts
@@ -220,7 +219,7 @@ impl Safety {
         store: &dyn Store,
         tenant: Option<&str>,
         prompt: &mut Prompt,
-    ) -> Result<Gate, HttpError> {
+    ) -> Result<Gate, AssistantError> {
         let started = std::time::Instant::now();
         let gate = self.screen_inner(store, tenant, prompt).await;
         metrics::histogram!("sovra_safety_check_seconds", "stage" => "input")
@@ -233,7 +232,7 @@ impl Safety {
         store: &dyn Store,
         tenant: Option<&str>,
         prompt: &mut Prompt,
-    ) -> Result<Gate, HttpError> {
+    ) -> Result<Gate, AssistantError> {
         let guard = self.guard();
         let Prompt::Chat(turns) = prompt else {
             // Legacy completions: the prompt is the user's text.
@@ -317,7 +316,7 @@ impl Safety {
         tenant: Option<&str>,
         check: InputCheck,
         vault: Vault,
-    ) -> Result<Gate, HttpError> {
+    ) -> Result<Gate, AssistantError> {
         let InputCheck {
             language, decision, ..
         } = check;
@@ -581,7 +580,7 @@ struct ScreenedText {
     vault: Vault,
 }
 
-async fn screen_text(guard: Arc<Guard>, text: String) -> Result<ScreenedText, HttpError> {
+async fn screen_text(guard: Arc<Guard>, text: String) -> Result<ScreenedText, AssistantError> {
     blocking(move || {
         let check = guard.check_input(&text)?;
         // One PII pass serves storage (masks) and the model (placeholders).
@@ -607,68 +606,12 @@ async fn screen_text(guard: Arc<Guard>, text: String) -> Result<ScreenedText, Ht
 /// off the async threads.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, sovra_guard::GuardError> + Send + 'static,
-) -> Result<T, HttpError> {
+) -> Result<T, AssistantError> {
     match tokio::task::spawn_blocking(work).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "the safety pipeline failed");
-            Err(ApiError::internal("The safety check failed on this request.").into())
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "the safety pipeline panicked");
-            Err(ApiError::internal("The safety check failed on this request.").into())
-        }
+        Ok(Err(e)) => Err(AssistantError::Safety(e.to_string())),
+        Err(e) => Err(AssistantError::Safety(format!("the check panicked: {e}"))),
     }
-}
-
-/// Runs a checked request through the pipeline and the engine: the events
-/// the client gets, and the language decision when the pipeline ran.
-pub async fn generate(
-    state: &crate::AppState,
-    mut request: sovra_engine::GenerateRequest,
-) -> Result<(EventStream, Option<LanguageDecision>), HttpError> {
-    let Some(safety) = &state.safety else {
-        return Ok((state.engine.generate(request).await?, None));
-    };
-    let tenant = request.hints.tenant.clone();
-    match safety
-        .screen(&*state.store, tenant.as_deref(), &mut request.prompt)
-        .await?
-    {
-        Gate::Answer { language, decision } => Ok((answer_stream(&decision), Some(language))),
-        Gate::Pass { language, vault } => {
-            let events = state.engine.generate(request).await?;
-            let events = safety.guard_output(
-                events,
-                &language.answer_language,
-                vault,
-                state.store.clone(),
-                tenant,
-            );
-            Ok((events, Some(language)))
-        }
-    }
-}
-
-/// The header naming the language an answer is in.
-pub const LANGUAGE_HEADER: &str = "x-sovra-language";
-/// The header saying the user's language is not supported (`true`).
-pub const FALLBACK_HEADER: &str = "x-sovra-language-fallback";
-
-/// Adds the language headers to a response.
-pub fn language_headers(
-    response: &mut axum::response::Response,
-    language: Option<&LanguageDecision>,
-) {
-    let Some(language) = language else { return };
-    let headers = response.headers_mut();
-    if let Ok(v) = axum::http::HeaderValue::from_str(&language.answer_language) {
-        headers.insert(LANGUAGE_HEADER, v);
-    }
-    headers.insert(
-        FALLBACK_HEADER,
-        axum::http::HeaderValue::from_static(if language.fallback { "true" } else { "false" }),
-    );
 }
 
 impl Safety {
@@ -680,7 +623,7 @@ impl Safety {
         store: &dyn Store,
         tenant: Option<&str>,
         text: String,
-    ) -> Result<(Gate, String, String), HttpError> {
+    ) -> Result<(Gate, String, String), AssistantError> {
         let started = std::time::Instant::now();
         let screened = screen_text(self.guard(), text).await?;
         metrics::histogram!("sovra_safety_check_seconds", "stage" => "input")

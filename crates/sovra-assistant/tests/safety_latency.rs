@@ -3,7 +3,7 @@
 //! --classifier exemplars`): screening the question (language, moderation,
 //! decision, PII placeholders) and checking a 200-token streamed answer.
 //!
-//!   cargo test --release -p sovra-server --test safety_latency -- --ignored --nocapture
+//!   cargo test --release -p sovra-assistant --test safety_latency -- --ignored --nocapture
 
 #![allow(
     clippy::unwrap_used,
@@ -16,9 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
+use sovra_assistant::safety::{Gate, Safety};
 use sovra_core::openai::{FinishReason, Role};
 use sovra_engine::{Event, Finish, Prompt, Turn};
-use sovra_server::safety::{Gate, Safety};
 
 fn root(rel: &str) -> String {
     format!("{}/../../{rel}", env!("CARGO_MANIFEST_DIR"))

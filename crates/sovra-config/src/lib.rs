@@ -13,8 +13,12 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod error;
 pub mod fleet;
 pub mod quotas;
+
+pub use error::ConfigError;
+use error::check;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -396,55 +400,6 @@ impl Default for LimitSettings {
     }
 }
 
-/// A setting that could not be read or makes no sense.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("config file {0} does not exist")]
-    MissingFile(PathBuf),
-    #[error("{0}")]
-    Invalid(String),
-    #[error("setting `{setting}`: {problem}")]
-    Check {
-        setting: &'static str,
-        problem: String,
-    },
-    /// A backend that must not be used (e.g. outside the allowed jurisdictions).
-    #[error("backend `{name}`: {problem}")]
-    Backend { name: String, problem: String },
-}
-
-impl From<figment::Error> for ConfigError {
-    fn from(error: figment::Error) -> Self {
-        // One line per problem, each naming the key and where it came from.
-        let lines: Vec<String> = error
-            .into_iter()
-            .map(|e| {
-                let key = if e.path.is_empty() {
-                    "(top level)".to_owned()
-                } else {
-                    e.path.join(".")
-                };
-                let source = match &e.metadata {
-                    // Name the exact variable, not just "environment".
-                    Some(m) if m.name.contains("environment") => {
-                        format!(
-                            " (from environment variable SOVRA_{})",
-                            key.replace('.', "_").to_ascii_uppercase()
-                        )
-                    }
-                    Some(m) => match &m.source {
-                        Some(src) => format!(" (from {} {src})", m.name),
-                        None => format!(" (from {})", m.name),
-                    },
-                    None => String::new(),
-                };
-                format!("setting `{key}`{source}: {}", e.kind)
-            })
-            .collect();
-        ConfigError::Invalid(lines.join("\n"))
-    }
-}
-
 const SECTIONS: &[&str] = &[
     "engine",
     "embeddings",
@@ -541,16 +496,6 @@ impl Settings {
 
     /// Cross-field checks, in one place.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let check = |ok: bool, setting: &'static str, problem: &str| {
-            if ok {
-                Ok(())
-            } else {
-                Err(ConfigError::Check {
-                    setting,
-                    problem: problem.to_owned(),
-                })
-            }
-        };
         let k = &self.safety;
         check(
             (1..=64).contains(&k.knn_k),
@@ -830,16 +775,6 @@ impl SignInSettings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let check = |ok: bool, setting: &'static str, problem: &str| {
-            if ok {
-                Ok(())
-            } else {
-                Err(ConfigError::Check {
-                    setting,
-                    problem: problem.to_owned(),
-                })
-            }
-        };
         check(
             (1..=24 * 90).contains(&self.session_hours),
             "signin.session_hours",
@@ -941,15 +876,23 @@ impl Default for IdentitySettings {
     }
 }
 
+/// What the unit tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use figment::providers::Serialized;
+
+    /// No command-line flags.
+    pub(crate) fn none() -> Serialized<serde_json::Value> {
+        Serialized::defaults(serde_json::json!({}))
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::result_large_err)] // figment::Jail's closures return its large error
 mod tests {
     use super::*;
+    use crate::testing::none;
     use figment::Jail;
-
-    fn none() -> Serialized<serde_json::Value> {
-        Serialized::defaults(serde_json::json!({}))
-    }
 
     #[test]
     fn defaults_are_valid() {
@@ -973,20 +916,6 @@ mod tests {
             assert_eq!(s.engine.parallel, 6);
             assert_eq!(s.engine.kind, EngineKind::Sim);
             assert_eq!(s.data_dir, PathBuf::from("/tmp/x"));
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn errors_name_the_setting_and_source() {
-        Jail::expect_with(|jail| {
-            jail.set_env("SOVRA_ENGINE_THREADS", "many");
-            let err = Settings::load(None, none())
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            assert!(err.contains("engine.threads"), "{err}");
-            assert!(err.contains("SOVRA_ENGINE_THREADS"), "{err}");
             Ok(())
         });
     }
@@ -1212,16 +1141,6 @@ impl ServerSettings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let check = |ok: bool, setting: &'static str, problem: &str| {
-            if ok {
-                Ok(())
-            } else {
-                Err(ConfigError::Check {
-                    setting,
-                    problem: problem.to_owned(),
-                })
-            }
-        };
         check(
             self.tls_cert.is_some() == self.tls_key.is_some(),
             if self.tls_cert.is_some() {

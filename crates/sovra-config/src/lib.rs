@@ -13,12 +13,14 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod engine;
 mod error;
 pub mod fleet;
 mod knowledge;
 pub mod quotas;
 mod safety;
 
+pub use engine::{EngineKind, EngineSettings};
 pub use error::ConfigError;
 use error::check;
 pub use knowledge::KnowledgeSettings;
@@ -161,37 +163,6 @@ impl EmbeddingSettings {
     }
 }
 
-/// Which engine serves the model, and how.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EngineSettings {
-    /// `embedded` (llama.cpp in process) or `sim` (the simulated node).
-    pub kind: EngineKind,
-    /// A catalogue model name (pulled on first use) or a path to a GGUF file.
-    pub model: String,
-    /// The name clients use for the model; defaults to the catalogue name or file stem.
-    pub model_name: Option<String>,
-    /// Where pulled models are cached; defaults to `~/.cache/sovra/models`.
-    pub model_cache: Option<PathBuf>,
-    /// CPU threads for inference; 0 means all available cores.
-    pub threads: u32,
-    /// Conversations decoded together.
-    pub parallel: u32,
-    /// Tokens one conversation may hold (prompt plus answer).
-    pub context: u32,
-    /// Most tokens in one decode step.
-    pub batch_tokens: u32,
-    /// Requests that may wait for a free slot before new ones get a 503.
-    pub queue_depth: usize,
-    /// Simulated node: milliseconds to the first token.
-    pub sim_ttft_ms: u64,
-    /// Simulated node: tokens per second per stream.
-    pub sim_tokens_per_second: f64,
-    /// Simulated node: fail every stream after this many tokens (0 = never),
-    /// for testing how clients handle a failure mid-stream.
-    pub sim_fail_after_tokens: u32,
-}
-
 /// Limits on what a client may send and ask for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -211,13 +182,6 @@ pub struct LimitSettings {
 pub enum LogFormat {
     Human,
     Json,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EngineKind {
-    Embedded,
-    Sim,
 }
 
 impl Default for Settings {
@@ -242,25 +206,6 @@ impl Default for Settings {
             quotas: quotas::QuotaSettings::default(),
             signin: SignInSettings::default(),
             identity: IdentitySettings::default(),
-        }
-    }
-}
-
-impl Default for EngineSettings {
-    fn default() -> Self {
-        Self {
-            kind: EngineKind::Embedded,
-            model: "smollm2-135m-instruct".to_owned(),
-            model_name: None,
-            model_cache: None,
-            threads: 0,
-            parallel: 8,
-            context: 2048,
-            batch_tokens: 512,
-            queue_depth: 64,
-            sim_ttft_ms: 20,
-            sim_tokens_per_second: 200.0,
-            sim_fail_after_tokens: 0,
         }
     }
 }
@@ -374,37 +319,7 @@ impl Settings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.safety.validate()?;
         self.knowledge.validate()?;
-        let e = &self.engine;
-        check(
-            e.parallel >= 1 && e.parallel <= 256,
-            "engine.parallel",
-            "must be between 1 and 256",
-        )?;
-        check(
-            e.context >= 128,
-            "engine.context",
-            "must be at least 128 tokens",
-        )?;
-        check(
-            e.batch_tokens >= e.parallel,
-            "engine.batch_tokens",
-            "must be at least engine.parallel",
-        )?;
-        check(
-            e.queue_depth >= 1,
-            "engine.queue_depth",
-            "must be at least 1",
-        )?;
-        check(
-            !e.model.trim().is_empty(),
-            "engine.model",
-            "must name a catalogue model or a GGUF file",
-        )?;
-        check(
-            e.sim_tokens_per_second >= 0.0,
-            "engine.sim_tokens_per_second",
-            "must not be negative",
-        )?;
+        self.engine.validate()?;
         let m = &self.embeddings;
         check(
             !m.model.trim().is_empty(),
@@ -727,19 +642,6 @@ mod tests {
                 .unwrap_or_default();
             assert!(err.contains("threds"), "{err}");
             assert!(err.contains("sovra.toml"), "{err}");
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn cross_field_check_names_setting() {
-        Jail::expect_with(|jail| {
-            jail.set_env("SOVRA_ENGINE_PARALLEL", "0");
-            let err = Settings::load(None, none())
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            assert!(err.contains("engine.parallel"), "{err}");
             Ok(())
         });
     }

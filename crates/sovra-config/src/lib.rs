@@ -13,6 +13,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod embeddings;
 mod engine;
 mod error;
 pub mod fleet;
@@ -20,6 +21,7 @@ mod knowledge;
 pub mod quotas;
 mod safety;
 
+pub use embeddings::EmbeddingSettings;
 pub use engine::{EngineKind, EngineSettings};
 pub use error::ConfigError;
 use error::check;
@@ -119,47 +121,6 @@ impl Default for RetentionSettings {
             purge_interval_secs: 3600,
             tenants: Default::default(),
         }
-    }
-}
-
-/// `POST /v1/embeddings`: the embedding model that runs in process.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EmbeddingSettings {
-    /// Serve embeddings. Unset: on with the embedded engine, off with `sim`.
-    pub enabled: Option<bool>,
-    /// A catalogue embedding model (pulled on first use) or a path to an E5S1 file.
-    pub model: String,
-    /// The name clients use for it; defaults to the catalogue name or file stem.
-    pub model_name: Option<String>,
-    /// CPU threads for embedding; 0 means all available cores.
-    pub threads: u32,
-    /// Most inputs in one request (OpenAI allows 2048).
-    pub max_inputs: usize,
-    /// Most tokens per input, special tokens included (the model's limit is 512).
-    pub max_input_tokens: u32,
-    /// Requests in flight (running or waiting) before new ones get a 503.
-    pub queue_depth: usize,
-}
-
-impl Default for EmbeddingSettings {
-    fn default() -> Self {
-        Self {
-            enabled: None,
-            model: "multilingual-e5-small".to_owned(),
-            model_name: None,
-            threads: 0,
-            max_inputs: 2048,
-            max_input_tokens: 512,
-            queue_depth: 64,
-        }
-    }
-}
-
-impl EmbeddingSettings {
-    /// Whether embeddings are served, given the engine kind.
-    pub fn is_enabled(&self, engine: EngineKind) -> bool {
-        self.enabled.unwrap_or(engine == EngineKind::Embedded)
     }
 }
 
@@ -320,27 +281,7 @@ impl Settings {
         self.safety.validate()?;
         self.knowledge.validate()?;
         self.engine.validate()?;
-        let m = &self.embeddings;
-        check(
-            !m.model.trim().is_empty(),
-            "embeddings.model",
-            "must name a catalogue embedding model or an E5S1 file",
-        )?;
-        check(
-            m.max_inputs >= 1,
-            "embeddings.max_inputs",
-            "must be at least 1",
-        )?;
-        check(
-            (3..=512).contains(&m.max_input_tokens),
-            "embeddings.max_input_tokens",
-            "must be between 3 and 512 (the model's limit)",
-        )?;
-        check(
-            m.queue_depth >= 1,
-            "embeddings.queue_depth",
-            "must be at least 1",
-        )?;
+        self.embeddings.validate()?;
         let l = &self.limits;
         check(
             l.max_body_bytes >= 1024,
@@ -654,27 +595,6 @@ mod tests {
             let s = Settings::load(None, none()).map_err(|e| e.to_string())?;
             assert_eq!(s.engine.threads, 0);
             assert_eq!(unknown_env_vars(), vec!["SOVRA_ENGIN_THREADS".to_owned()]);
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn embeddings_follow_the_engine_unless_set() {
-        Jail::expect_with(|jail| {
-            let s = Settings::load(None, none()).map_err(|e| e.to_string())?;
-            assert!(s.embeddings.is_enabled(s.engine.kind));
-            assert!(!s.embeddings.is_enabled(EngineKind::Sim));
-            jail.set_env("SOVRA_EMBEDDINGS_ENABLED", "false");
-            jail.set_env("SOVRA_EMBEDDINGS_MAX_INPUTS", "16");
-            let s = Settings::load(None, none()).map_err(|e| e.to_string())?;
-            assert!(!s.embeddings.is_enabled(EngineKind::Embedded));
-            assert_eq!(s.embeddings.max_inputs, 16);
-            jail.set_env("SOVRA_EMBEDDINGS_MAX_INPUT_TOKENS", "4096");
-            let err = Settings::load(None, none())
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            assert!(err.contains("embeddings.max_input_tokens"), "{err}");
             Ok(())
         });
     }

@@ -18,6 +18,7 @@ mod engine;
 mod error;
 pub mod fleet;
 mod knowledge;
+mod limits;
 pub mod quotas;
 mod safety;
 
@@ -26,6 +27,7 @@ pub use engine::{EngineKind, EngineSettings};
 pub use error::ConfigError;
 use error::check;
 pub use knowledge::KnowledgeSettings;
+pub use limits::LimitSettings;
 pub use safety::{ClassifierKind, SafetySettings};
 
 use figment::Figment;
@@ -124,20 +126,6 @@ impl Default for RetentionSettings {
     }
 }
 
-/// Limits on what a client may send and ask for.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LimitSettings {
-    /// Largest request body accepted (bytes); larger gets a 413.
-    pub max_body_bytes: usize,
-    /// Most tokens one request may ask the model to generate.
-    pub max_completion_tokens: u32,
-    /// Most messages in one chat request.
-    pub max_messages: usize,
-    /// Seconds to let streams finish after SIGINT/SIGTERM before exiting.
-    pub shutdown_grace_secs: u64,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -167,17 +155,6 @@ impl Default for Settings {
             quotas: quotas::QuotaSettings::default(),
             signin: SignInSettings::default(),
             identity: IdentitySettings::default(),
-        }
-    }
-}
-
-impl Default for LimitSettings {
-    fn default() -> Self {
-        Self {
-            max_body_bytes: 1024 * 1024,
-            max_completion_tokens: 1024,
-            max_messages: 256,
-            shutdown_grace_secs: 20,
         }
     }
 }
@@ -282,22 +259,7 @@ impl Settings {
         self.knowledge.validate()?;
         self.engine.validate()?;
         self.embeddings.validate()?;
-        let l = &self.limits;
-        check(
-            l.max_body_bytes >= 1024,
-            "limits.max_body_bytes",
-            "must be at least 1024 bytes",
-        )?;
-        check(
-            l.max_completion_tokens >= 1,
-            "limits.max_completion_tokens",
-            "must be at least 1",
-        )?;
-        check(
-            l.max_messages >= 1,
-            "limits.max_messages",
-            "must be at least 1",
-        )?;
+        self.limits.validate()?;
         fleet::validate(&self.sovereignty, &self.backends, &self.router)?;
         self.server.validate()?;
         self.quotas.validate()?;

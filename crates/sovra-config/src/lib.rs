@@ -21,6 +21,7 @@ mod knowledge;
 mod limits;
 pub mod quotas;
 mod safety;
+mod storage;
 
 pub use embeddings::EmbeddingSettings;
 pub use engine::{EngineKind, EngineSettings};
@@ -29,6 +30,7 @@ use error::check;
 pub use knowledge::KnowledgeSettings;
 pub use limits::LimitSettings;
 pub use safety::{ClassifierKind, SafetySettings};
+pub use storage::StorageSettings;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -78,20 +80,6 @@ pub struct AuthSettings {
     /// Keys a client must send as `Authorization: Bearer KEY` on `/v1` and
     /// `/admin`; empty: those APIs are open.
     pub api_keys: Vec<String>,
-}
-
-/// Where data is kept and the key that seals it (see docs/data.md).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StorageSettings {
-    /// `sqlite://PATH` or `postgres://user@host/db`; unset: `sovra.db` in `data_dir`.
-    pub url: Option<String>,
-    /// The master key: `file:PATH`, `env:VAR` or `command:CMD` (a KMS hook);
-    /// unset: `data_dir/master.key`, created on first start.
-    pub master_key: Option<String>,
-    /// Master keys being rotated out (same forms); tenant keys they wrap are
-    /// rewrapped with `master_key` at start.
-    pub previous_master_keys: Vec<String>,
 }
 
 /// How long data is kept, per kind, with per-tenant overrides.
@@ -263,33 +251,7 @@ impl Settings {
         fleet::validate(&self.sovereignty, &self.backends, &self.router)?;
         self.server.validate()?;
         self.quotas.validate()?;
-        let st = &self.storage;
-        if let Some(url) = &st.url {
-            check(
-                url.starts_with("sqlite:")
-                    || url.starts_with("postgres://")
-                    || url.starts_with("postgresql://"),
-                "storage.url",
-                "must start with sqlite:// or postgres://",
-            )?;
-        }
-        let source_ok = |s: &str| {
-            ["file:", "env:", "command:"]
-                .iter()
-                .any(|p| s.starts_with(p) && s.len() > p.len())
-        };
-        if let Some(k) = &st.master_key {
-            check(
-                source_ok(k),
-                "storage.master_key",
-                "must be file:PATH, env:VAR or command:CMD",
-            )?;
-        }
-        check(
-            st.previous_master_keys.iter().all(|k| source_ok(k)),
-            "storage.previous_master_keys",
-            "each must be file:PATH, env:VAR or command:CMD",
-        )?;
+        self.storage.validate()?;
         check(
             self.auth
                 .api_keys
@@ -616,30 +578,6 @@ mod tests {
     fn missing_file_is_named() {
         let err = Settings::load(Some(Path::new("/nonexistent/sovra.toml")), none()).err();
         assert!(matches!(err, Some(ConfigError::MissingFile(_))));
-    }
-
-    #[test]
-    fn storage_and_retention_settings() {
-        Jail::expect_with(|jail| {
-            jail.create_file(
-                "sovra.toml",
-                "[storage]\nurl = \"postgres://postgres@127.0.0.1/sovra\"\nmaster_key = \"env:SOVRA_KEY\"\n[retention]\nconversations_days = 30\n[retention.tenants.ministry]\nconversations_days = 365\n",
-            )?;
-            let s =
-                Settings::load(Some(Path::new("sovra.toml")), none()).map_err(|e| e.to_string())?;
-            assert_eq!(s.retention.conversations_days, Some(30));
-            assert_eq!(
-                s.retention.tenants["ministry"].conversations_days,
-                Some(365)
-            );
-            jail.set_env("SOVRA_STORAGE_MASTER_KEY", "vault");
-            let err = Settings::load(None, none())
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            assert!(err.contains("storage.master_key"), "{err}");
-            Ok(())
-        });
     }
 }
 

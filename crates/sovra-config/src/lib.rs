@@ -13,6 +13,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod auth;
 mod embeddings;
 mod engine;
 mod error;
@@ -23,6 +24,7 @@ pub mod quotas;
 mod safety;
 mod storage;
 
+pub use auth::AuthSettings;
 pub use embeddings::EmbeddingSettings;
 pub use engine::{EngineKind, EngineSettings};
 pub use error::ConfigError;
@@ -71,15 +73,6 @@ pub struct Settings {
     pub signin: SignInSettings,
     /// Tenants, users and API keys (see docs/admin.md).
     pub identity: IdentitySettings,
-}
-
-/// Who may call the OpenAI and admin APIs.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AuthSettings {
-    /// Keys a client must send as `Authorization: Bearer KEY` on `/v1` and
-    /// `/admin`; empty: those APIs are open.
-    pub api_keys: Vec<String>,
 }
 
 /// How long data is kept, per kind, with per-tenant overrides.
@@ -252,14 +245,7 @@ impl Settings {
         self.server.validate()?;
         self.quotas.validate()?;
         self.storage.validate()?;
-        check(
-            self.auth
-                .api_keys
-                .iter()
-                .all(|k| k.len() >= 16 && !k.chars().any(char::is_whitespace)),
-            "auth.api_keys",
-            "each key must be at least 16 characters, without spaces",
-        )?;
+        self.auth.validate()?;
         self.signin.validate()?;
         check(
             self.retention.purge_interval_secs >= 1,

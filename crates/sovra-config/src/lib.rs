@@ -21,6 +21,7 @@ pub mod fleet;
 mod knowledge;
 mod limits;
 pub mod quotas;
+mod retention;
 mod safety;
 mod storage;
 
@@ -31,6 +32,7 @@ pub use error::ConfigError;
 use error::check;
 pub use knowledge::KnowledgeSettings;
 pub use limits::LimitSettings;
+pub use retention::{RetentionSettings, TenantRetention};
 pub use safety::{ClassifierKind, SafetySettings};
 pub use storage::StorageSettings;
 
@@ -73,38 +75,6 @@ pub struct Settings {
     pub signin: SignInSettings,
     /// Tenants, users and API keys (see docs/admin.md).
     pub identity: IdentitySettings,
-}
-
-/// How long data is kept, per kind, with per-tenant overrides.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RetentionSettings {
-    /// Days a conversation is kept after its last message; unset: forever.
-    pub conversations_days: Option<u32>,
-    /// Days audit entries are kept; unset: forever.
-    pub audit_days: Option<u32>,
-    /// Seconds between purges.
-    pub purge_interval_secs: u64,
-    /// Per-tenant overrides: `[retention.tenants.ministry] conversations_days = 365`.
-    pub tenants: std::collections::BTreeMap<String, TenantRetention>,
-}
-
-/// A tenant's own retention.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TenantRetention {
-    pub conversations_days: Option<u32>,
-}
-
-impl Default for RetentionSettings {
-    fn default() -> Self {
-        Self {
-            conversations_days: None,
-            audit_days: None,
-            purge_interval_secs: 3600,
-            tenants: Default::default(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -247,11 +217,7 @@ impl Settings {
         self.storage.validate()?;
         self.auth.validate()?;
         self.signin.validate()?;
-        check(
-            self.retention.purge_interval_secs >= 1,
-            "retention.purge_interval_secs",
-            "must be at least 1",
-        )?;
+        self.retention.validate()?;
         Ok(())
     }
 }

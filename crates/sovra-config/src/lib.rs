@@ -13,6 +13,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod audit;
 mod auth;
 mod embeddings;
 mod engine;
@@ -28,6 +29,7 @@ mod server;
 mod signin;
 mod storage;
 
+pub use audit::{AuditContent, AuditSettings};
 pub use auth::AuthSettings;
 pub use embeddings::EmbeddingSettings;
 pub use engine::{EngineKind, EngineSettings};
@@ -353,22 +355,4 @@ mod tests {
         let err = Settings::load(Some(Path::new("/nonexistent/sovra.toml")), none()).err();
         assert!(matches!(err, Some(ConfigError::MissingFile(_))));
     }
-}
-
-/// What the audit trail records about content.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AuditSettings {
-    /// `metadata` (default): who, what, when, whom and counts, never content.
-    /// `digest`: also the SHA-256 of the content concerned (a data export's
-    /// document), which proves later what was handed out without keeping it.
-    pub content: AuditContent,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AuditContent {
-    #[default]
-    Metadata,
-    Digest,
 }

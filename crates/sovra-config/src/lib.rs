@@ -300,57 +300,6 @@ mod tests {
     }
 
     #[test]
-    fn fleet_from_toml_and_env() {
-        Jail::expect_with(|jail| {
-            jail.create_file(
-                "sovra.toml",
-                "[sovereignty]\nallowed_jurisdictions = [\"EE\"]\n[router]\npolicy = \"round-robin\"\n[[backends]]\nname = \"tallinn-gpu-01\"\nurl = \"http://10.0.0.11:8000/v1\"\nmodels = [\"llama-3.1-70b\"]\njurisdiction = \"EE\"\nsite = \"tallinn-1\"\n[[backends]]\nname = \"riga-gpu-01\"\nurl = \"http://10.1.0.11:8000/v1\"\nmodels = [\"llama-3.1-70b\"]\njurisdiction = \"LV\"\nsite = \"riga-1\"\n",
-            )?;
-            let err = Settings::load(Some(Path::new("sovra.toml")), none())
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            assert!(err.contains("riga-gpu-01"), "{err}");
-            jail.set_env(
-                "SOVRA_SOVEREIGNTY_ALLOWED_JURISDICTIONS",
-                "[\"EE\", \"LV\"]",
-            );
-            jail.set_env("SOVRA_ROUTER_QUEUE_DEPTH", "7");
-            let s =
-                Settings::load(Some(Path::new("sovra.toml")), none()).map_err(|e| e.to_string())?;
-            assert_eq!(s.backends.len(), 2);
-            assert_eq!(s.router.policy, fleet::RoutingPolicy::RoundRobin);
-            assert_eq!(s.router.queue_depth, 7);
-            assert!(unknown_env_vars().is_empty(), "{:?}", unknown_env_vars());
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn backends_from_the_environment_alone() {
-        Jail::expect_with(|jail| {
-            jail.set_env("SOVRA_SOVEREIGNTY_ALLOWED_JURISDICTIONS", "[\"EE\"]");
-            jail.set_env(
-                "SOVRA_BACKENDS",
-                "[{name=\"a\",url=\"http://10.0.0.1:8000/v1\",models=[\"m\"],jurisdiction=\"EE\",site=\"s\",max_concurrency=4}]",
-            );
-            let s = Settings::load(None, none()).map_err(|e| e.to_string())?;
-            assert_eq!(s.backends.len(), 1);
-            assert_eq!(s.backends[0].max_concurrency, Some(4));
-            jail.set_env(
-                "SOVRA_BACKENDS",
-                "[{name=\"b\",url=\"http://10.0.0.1:8000/v1\",models=[\"m\"],jurisdiction=\"US\",site=\"s\"}]",
-            );
-            let err = Settings::load(None, none())
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            assert!(err.contains("backend `b`"), "{err}");
-            Ok(())
-        });
-    }
-
-    #[test]
     fn missing_file_is_named() {
         let err = Settings::load(Some(Path::new("/nonexistent/sovra.toml")), none()).err();
         assert!(matches!(err, Some(ConfigError::MissingFile(_))));

@@ -17,7 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ConfigError;
+use crate::error::{ConfigError, check};
 
 /// Where requests may be served.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -165,17 +165,6 @@ impl Default for RouterSettings {
             eject_ms: 10_000,
             slow_start_ms: 10_000,
         }
-    }
-}
-
-fn check(ok: bool, setting: &'static str, problem: &str) -> Result<(), ConfigError> {
-    if ok {
-        Ok(())
-    } else {
-        Err(ConfigError::Check {
-            setting,
-            problem: problem.to_owned(),
-        })
     }
 }
 

@@ -4,8 +4,14 @@
 //! optional TOML file (`--config sovra.toml`), then `SOVRA_*` environment
 //! variables, then command-line flags (which the binary hands in as a
 //! [`figment::Provider`]). Unknown keys are refused, and every error names the
-//! setting, where its value came from and what is wrong with it. Validation
-//! across fields happens once, in [`Settings::validate`].
+//! setting, where its value came from and what is wrong with it.
+//!
+//! Each section has its own module (`engine.rs` holds `[engine]`, and so on;
+//! [`ConfigError`] is in `error.rs`), with the checks of its fields in a
+//! `validate` beside them. [`Settings::validate`] runs them all, and the
+//! checks that span sections, once, at load. The sections' types are
+//! re-exported here, but for the fleet's and the quotas', which keep their
+//! public modules [`fleet`] and [`quotas`].
 //!
 //! Environment names are the setting's path in capitals with `_` between
 //! parts: `engine.threads` is `SOVRA_ENGINE_THREADS`, `listen` is `SOVRA_LISTEN`.
@@ -211,13 +217,17 @@ impl Settings {
         Ok(settings)
     }
 
-    /// Cross-field checks, in one place.
+    /// Every section's own checks, then those that span sections; the first
+    /// failure is the error. (`[identity]`, `[audit]` and the top-level
+    /// settings have nothing to check beyond their types.)
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.safety.validate()?;
         self.knowledge.validate()?;
         self.engine.validate()?;
         self.embeddings.validate()?;
         self.limits.validate()?;
+        // Across sections: each backend against `[sovereignty]`, the
+        // backends together, and `[router]`.
         fleet::validate(&self.sovereignty, &self.backends, &self.router)?;
         self.server.validate()?;
         self.quotas.validate()?;

@@ -123,30 +123,26 @@ impl Default for Settings {
     }
 }
 
-const SECTIONS: &[&str] = &[
-    "engine",
-    "embeddings",
-    "knowledge",
-    "limits",
-    "sovereignty",
-    "router",
-    "storage",
-    "retention",
-    "auth",
-    "safety",
-    "server",
-    "audit",
-    "quotas",
-    "signin",
-];
-
 /// `SOVRA_*` variables that belong to the tools, not to the settings.
 const NOT_SETTINGS: &[&str] = &["config", "url", "bin", "test_model", "test_embedding_model"];
 
+/// The sections: the settings whose defaults are tables (`engine`,
+/// `identity`, ...), read from the defaults so none is left out.
+fn sections() -> Vec<String> {
+    match serde_json::to_value(Settings::default()) {
+        Ok(serde_json::Value::Object(map)) => map
+            .into_iter()
+            .filter(|(_, v)| v.is_object())
+            .map(|(k, _)| k)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// `SOVRA_ENGINE_THREADS` → `engine.threads`.
-fn setting_path(var: &str) -> String {
+fn setting_path(var: &str, sections: &[String]) -> String {
     let k = var.to_ascii_lowercase();
-    for section in SECTIONS {
+    for section in sections {
         if let Some(rest) = k.strip_prefix(&format!("{section}_")) {
             return format!("{section}.{rest}");
         }
@@ -183,18 +179,21 @@ fn known_paths() -> Vec<String> {
 /// Variables that name no setting are left out (see [`unknown_env_vars`]).
 pub fn env_provider() -> Env {
     let known = known_paths();
+    let sections = sections();
+    let map_sections = sections.clone();
     Env::prefixed("SOVRA_")
-        .filter(move |key| known.iter().any(|k| *k == setting_path(key.as_str())))
-        .map(|key| setting_path(key.as_str()).into())
+        .filter(move |key| known.contains(&setting_path(key.as_str(), &sections)))
+        .map(move |key| setting_path(key.as_str(), &map_sections).into())
 }
 
 /// `SOVRA_*` variables that name no setting: probably typos, worth a warning.
 pub fn unknown_env_vars() -> Vec<String> {
     let known = known_paths();
+    let sections = sections();
     std::env::vars()
         .filter_map(|(k, _)| k.strip_prefix("SOVRA_").map(str::to_owned))
         .filter(|k| !NOT_SETTINGS.contains(&k.to_ascii_lowercase().as_str()))
-        .filter(|k| !known.contains(&setting_path(k)))
+        .filter(|k| !known.contains(&setting_path(k, &sections)))
         .map(|k| format!("SOVRA_{k}"))
         .collect()
 }
@@ -305,6 +304,21 @@ mod tests {
             let s = Settings::load(None, none()).map_err(|e| e.to_string())?;
             assert_eq!(s.engine.threads, 0);
             assert_eq!(unknown_env_vars(), vec!["SOVRA_ENGIN_THREADS".to_owned()]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn every_section_takes_its_env_vars() {
+        Jail::expect_with(|jail| {
+            jail.set_env("SOVRA_IDENTITY_ANONYMOUS", "false");
+            jail.set_env("SOVRA_IDENTITY_PUBLIC_OPEN", "true");
+            jail.set_env("SOVRA_AUDIT_CONTENT", "digest");
+            let s = Settings::load(None, none()).map_err(|e| e.to_string())?;
+            assert!(!s.identity.anonymous);
+            assert!(s.identity.public_open);
+            assert_eq!(s.audit.content, AuditContent::Digest);
+            assert!(unknown_env_vars().is_empty(), "{:?}", unknown_env_vars());
             Ok(())
         });
     }

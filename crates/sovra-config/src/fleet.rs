@@ -17,7 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ConfigError;
+use crate::error::{ConfigError, check};
 
 /// Where requests may be served.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -168,17 +168,6 @@ impl Default for RouterSettings {
     }
 }
 
-fn check(ok: bool, setting: &'static str, problem: &str) -> Result<(), ConfigError> {
-    if ok {
-        Ok(())
-    } else {
-        Err(ConfigError::Check {
-            setting,
-            problem: problem.to_owned(),
-        })
-    }
-}
-
 fn backend_error(name: &str, problem: String) -> ConfigError {
     ConfigError::Backend {
         name: name.to_owned(),
@@ -287,7 +276,12 @@ pub fn validate(
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+    use crate::testing::none;
+    use crate::{Settings, unknown_env_vars};
+    use figment::Jail;
 
     fn backend(name: &str, jurisdiction: &str) -> BackendSettings {
         BackendSettings {
@@ -350,5 +344,58 @@ mod tests {
             ]
         );
         assert!(validate_backend(&ee(), &backend("a", "ee")).is_ok());
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closures return its large error
+    fn fleet_from_toml_and_env() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "sovra.toml",
+                "[sovereignty]\nallowed_jurisdictions = [\"EE\"]\n[router]\npolicy = \"round-robin\"\n[[backends]]\nname = \"tallinn-gpu-01\"\nurl = \"http://10.0.0.11:8000/v1\"\nmodels = [\"llama-3.1-70b\"]\njurisdiction = \"EE\"\nsite = \"tallinn-1\"\n[[backends]]\nname = \"riga-gpu-01\"\nurl = \"http://10.1.0.11:8000/v1\"\nmodels = [\"llama-3.1-70b\"]\njurisdiction = \"LV\"\nsite = \"riga-1\"\n",
+            )?;
+            let err = Settings::load(Some(Path::new("sovra.toml")), none())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("riga-gpu-01"), "{err}");
+            jail.set_env(
+                "SOVRA_SOVEREIGNTY_ALLOWED_JURISDICTIONS",
+                "[\"EE\", \"LV\"]",
+            );
+            jail.set_env("SOVRA_ROUTER_QUEUE_DEPTH", "7");
+            let s =
+                Settings::load(Some(Path::new("sovra.toml")), none()).map_err(|e| e.to_string())?;
+            assert_eq!(s.backends.len(), 2);
+            assert_eq!(s.router.policy, RoutingPolicy::RoundRobin);
+            assert_eq!(s.router.queue_depth, 7);
+            assert!(unknown_env_vars().is_empty(), "{:?}", unknown_env_vars());
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closures return its large error
+    fn backends_from_the_environment_alone() {
+        Jail::expect_with(|jail| {
+            jail.set_env("SOVRA_SOVEREIGNTY_ALLOWED_JURISDICTIONS", "[\"EE\"]");
+            jail.set_env(
+                "SOVRA_BACKENDS",
+                "[{name=\"a\",url=\"http://10.0.0.1:8000/v1\",models=[\"m\"],jurisdiction=\"EE\",site=\"s\",max_concurrency=4}]",
+            );
+            let s = Settings::load(None, none()).map_err(|e| e.to_string())?;
+            assert_eq!(s.backends.len(), 1);
+            assert_eq!(s.backends[0].max_concurrency, Some(4));
+            jail.set_env(
+                "SOVRA_BACKENDS",
+                "[{name=\"b\",url=\"http://10.0.0.1:8000/v1\",models=[\"m\"],jurisdiction=\"US\",site=\"s\"}]",
+            );
+            let err = Settings::load(None, none())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("backend `b`"), "{err}");
+            Ok(())
+        });
     }
 }

@@ -4,8 +4,14 @@
 //! optional TOML file (`--config sovra.toml`), then `SOVRA_*` environment
 //! variables, then command-line flags (which the binary hands in as a
 //! [`figment::Provider`]). Unknown keys are refused, and every error names the
-//! setting, where its value came from and what is wrong with it. Validation
-//! across fields happens once, in [`Settings::validate`].
+//! setting, where its value came from and what is wrong with it.
+//!
+//! Each section has its own module (`engine.rs` holds `[engine]`, and so on;
+//! [`ConfigError`] is in `error.rs`), with the checks of its fields in a
+//! `validate` beside them. [`Settings::validate`] runs them all, and the
+//! checks that span sections, once, at load. The sections' types are
+//! re-exported here, but for the fleet's and the quotas', which keep their
+//! public modules [`fleet`] and [`quotas`].
 //!
 //! Environment names are the setting's path in capitals with `_` between
 //! parts: `engine.threads` is `SOVRA_ENGINE_THREADS`, `listen` is `SOVRA_LISTEN`.
@@ -13,8 +19,35 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod audit;
+mod auth;
+mod embeddings;
+mod engine;
+mod error;
 pub mod fleet;
+mod identity;
+mod knowledge;
+mod limits;
 pub mod quotas;
+mod retention;
+mod safety;
+mod server;
+mod signin;
+mod storage;
+
+pub use audit::{AuditContent, AuditSettings};
+pub use auth::AuthSettings;
+pub use embeddings::EmbeddingSettings;
+pub use engine::{EngineKind, EngineSettings};
+pub use error::ConfigError;
+pub use identity::IdentitySettings;
+pub use knowledge::KnowledgeSettings;
+pub use limits::LimitSettings;
+pub use retention::{RetentionSettings, TenantRetention};
+pub use safety::{ClassifierKind, SafetySettings};
+pub use server::ServerSettings;
+pub use signin::{SecureCookies, SignInSettings};
+pub use storage::StorageSettings;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -57,287 +90,11 @@ pub struct Settings {
     pub identity: IdentitySettings,
 }
 
-/// The country profile Sovra follows and how its safety pipeline runs
-/// (see docs/safety.md).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SafetySettings {
-    /// A country profile (TOML, see `profiles/`); unset: the built-in
-    /// neutral profile (English, international emergency number 112).
-    pub profile: Option<PathBuf>,
-    /// `auto`: the profile's rules, plus the trained classifier when
-    /// embeddings are served; `rules`: rules only; `logistic`: rules and the
-    /// trained classifier; `vote`: rules and the nearest-neighbour vote (both
-    /// fail at start without embeddings).
-    pub classifier: ClassifierKind,
-    /// Neighbours that vote (with `vote`).
-    pub knn_k: usize,
-    /// Scales the vote's scores (0-1): lower refuses less.
-    pub knn_scale: f32,
-    /// With `vote`: a harmful neighbour votes only at this cosine
-    /// similarity or above, and at least `knn_margin` nearer than the nearest
-    /// benign exemplar. Unset: every neighbour votes.
-    pub knn_floor: Option<f32>,
-    /// With `knn_floor`: the margin over the nearest benign exemplar.
-    pub knn_margin: f32,
-    /// Check streamed answers as they are generated.
-    pub check_output: bool,
-}
-
-impl Default for SafetySettings {
-    fn default() -> Self {
-        Self {
-            profile: None,
-            classifier: ClassifierKind::Auto,
-            knn_k: 5,
-            knn_scale: 1.0,
-            knn_floor: None,
-            knn_margin: 0.0,
-            check_output: true,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ClassifierKind {
-    Auto,
-    Rules,
-    /// The calibrated logistic head over the embeddings (what `auto` serves).
-    Logistic,
-    /// Nearest neighbours over the exemplars (`exemplars` is its old name).
-    #[serde(alias = "exemplars")]
-    Vote,
-}
-
-/// Who may call the OpenAI and admin APIs.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AuthSettings {
-    /// Keys a client must send as `Authorization: Bearer KEY` on `/v1` and
-    /// `/admin`; empty: those APIs are open.
-    pub api_keys: Vec<String>,
-}
-
-/// Where data is kept and the key that seals it (see docs/data.md).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StorageSettings {
-    /// `sqlite://PATH` or `postgres://user@host/db`; unset: `sovra.db` in `data_dir`.
-    pub url: Option<String>,
-    /// The master key: `file:PATH`, `env:VAR` or `command:CMD` (a KMS hook);
-    /// unset: `data_dir/master.key`, created on first start.
-    pub master_key: Option<String>,
-    /// Master keys being rotated out (same forms); tenant keys they wrap are
-    /// rewrapped with `master_key` at start.
-    pub previous_master_keys: Vec<String>,
-}
-
-/// How long data is kept, per kind, with per-tenant overrides.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RetentionSettings {
-    /// Days a conversation is kept after its last message; unset: forever.
-    pub conversations_days: Option<u32>,
-    /// Days audit entries are kept; unset: forever.
-    pub audit_days: Option<u32>,
-    /// Seconds between purges.
-    pub purge_interval_secs: u64,
-    /// Per-tenant overrides: `[retention.tenants.ministry] conversations_days = 365`.
-    pub tenants: std::collections::BTreeMap<String, TenantRetention>,
-}
-
-/// A tenant's own retention.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TenantRetention {
-    pub conversations_days: Option<u32>,
-}
-
-impl Default for RetentionSettings {
-    fn default() -> Self {
-        Self {
-            conversations_days: None,
-            audit_days: None,
-            purge_interval_secs: 3600,
-            tenants: Default::default(),
-        }
-    }
-}
-
-/// National knowledge: collections (`/v1/vector_stores`), search and
-/// grounded chat with citations (docs/knowledge.md).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct KnowledgeSettings {
-    /// Serve collections and grounded chat. Unset: on whenever embeddings
-    /// are (it embeds with the same model).
-    pub enabled: Option<bool>,
-    /// Most bytes in one uploaded document (before base64).
-    pub max_upload_bytes: usize,
-    /// Most chunks one document may make.
-    pub max_chunks_per_document: usize,
-    /// Most characters in one search query (or the user message grounded on).
-    pub max_query_chars: usize,
-    /// Passages put into a grounded prompt.
-    pub passages: usize,
-    /// Least query-passage cosine that counts as "relevant" for
-    /// `official_sources_only` (multilingual-e5-small scores sit high; see
-    /// docs/knowledge.md for how this was chosen).
-    pub min_similarity: f32,
-    /// Least language-centred cosine that counts as "relevant" (where the
-    /// question's and the passage's languages each have enough indexed
-    /// passages to centre on). It separates off-topic questions better than
-    /// the plain cosine; docs/knowledge.md has the evaluation.
-    pub min_relevance: f32,
-    /// Ground every chat request in the public collections unless the
-    /// request says otherwise (a country profile's choice).
-    pub ground_by_default: bool,
-    /// With `ground_by_default` (the API's default grounding and the web
-    /// chat): search the public collections only and decline, in the
-    /// person's language, when no passage is relevant enough.
-    pub official_sources_only: bool,
-    /// How much of each language's mean passage vector the vector search
-    /// subtracts from passages and question, so a question finds a better
-    /// passage in another language over a weaker one in its own (0: plain
-    /// cosine; docs/knowledge.md).
-    pub language_centering: f32,
-    /// Where the knowledge base is kept: `postgres://user@host/db` (the
-    /// `knowledge_*` tables there, shared by every replica pointed at it) or
-    /// `sqlite` (`knowledge.db` in `data_dir`). Unset: `storage.url` when
-    /// that is PostgreSQL, else `knowledge.db` in `data_dir`.
-    pub url: Option<String>,
-    /// Most memory (MiB of address space) reading one PDF or DOCX may take:
-    /// it is read in a child process with this limit, so a decompression
-    /// bomb is refused (400) instead of filling the server's memory.
-    pub extract_memory_mib: u64,
-    /// Most seconds (CPU and wall-clock) reading one PDF or DOCX may take.
-    pub extract_seconds: u64,
-    /// Most passages one person's private collections hold together: their
-    /// text is sealed with the person's key, so a search opens and ranks
-    /// them in memory (an ingest past it: 400).
-    pub max_private_passages: usize,
-}
-
-impl Default for KnowledgeSettings {
-    fn default() -> Self {
-        Self {
-            enabled: None,
-            max_upload_bytes: 8 * 1024 * 1024,
-            max_chunks_per_document: 5000,
-            max_query_chars: 2000,
-            passages: 4,
-            min_similarity: 0.80,
-            min_relevance: 0.66,
-            ground_by_default: false,
-            official_sources_only: false,
-            language_centering: 0.4,
-            url: None,
-            extract_memory_mib: 512,
-            extract_seconds: 60,
-            max_private_passages: 5000,
-        }
-    }
-}
-
-/// `POST /v1/embeddings`: the embedding model that runs in process.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EmbeddingSettings {
-    /// Serve embeddings. Unset: on with the embedded engine, off with `sim`.
-    pub enabled: Option<bool>,
-    /// A catalogue embedding model (pulled on first use) or a path to an E5S1 file.
-    pub model: String,
-    /// The name clients use for it; defaults to the catalogue name or file stem.
-    pub model_name: Option<String>,
-    /// CPU threads for embedding; 0 means all available cores.
-    pub threads: u32,
-    /// Most inputs in one request (OpenAI allows 2048).
-    pub max_inputs: usize,
-    /// Most tokens per input, special tokens included (the model's limit is 512).
-    pub max_input_tokens: u32,
-    /// Requests in flight (running or waiting) before new ones get a 503.
-    pub queue_depth: usize,
-}
-
-impl Default for EmbeddingSettings {
-    fn default() -> Self {
-        Self {
-            enabled: None,
-            model: "multilingual-e5-small".to_owned(),
-            model_name: None,
-            threads: 0,
-            max_inputs: 2048,
-            max_input_tokens: 512,
-            queue_depth: 64,
-        }
-    }
-}
-
-impl EmbeddingSettings {
-    /// Whether embeddings are served, given the engine kind.
-    pub fn is_enabled(&self, engine: EngineKind) -> bool {
-        self.enabled.unwrap_or(engine == EngineKind::Embedded)
-    }
-}
-
-/// Which engine serves the model, and how.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EngineSettings {
-    /// `embedded` (llama.cpp in process) or `sim` (the simulated node).
-    pub kind: EngineKind,
-    /// A catalogue model name (pulled on first use) or a path to a GGUF file.
-    pub model: String,
-    /// The name clients use for the model; defaults to the catalogue name or file stem.
-    pub model_name: Option<String>,
-    /// Where pulled models are cached; defaults to `~/.cache/sovra/models`.
-    pub model_cache: Option<PathBuf>,
-    /// CPU threads for inference; 0 means all available cores.
-    pub threads: u32,
-    /// Conversations decoded together.
-    pub parallel: u32,
-    /// Tokens one conversation may hold (prompt plus answer).
-    pub context: u32,
-    /// Most tokens in one decode step.
-    pub batch_tokens: u32,
-    /// Requests that may wait for a free slot before new ones get a 503.
-    pub queue_depth: usize,
-    /// Simulated node: milliseconds to the first token.
-    pub sim_ttft_ms: u64,
-    /// Simulated node: tokens per second per stream.
-    pub sim_tokens_per_second: f64,
-    /// Simulated node: fail every stream after this many tokens (0 = never),
-    /// for testing how clients handle a failure mid-stream.
-    pub sim_fail_after_tokens: u32,
-}
-
-/// Limits on what a client may send and ask for.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LimitSettings {
-    /// Largest request body accepted (bytes); larger gets a 413.
-    pub max_body_bytes: usize,
-    /// Most tokens one request may ask the model to generate.
-    pub max_completion_tokens: u32,
-    /// Most messages in one chat request.
-    pub max_messages: usize,
-    /// Seconds to let streams finish after SIGINT/SIGTERM before exiting.
-    pub shutdown_grace_secs: u64,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Human,
     Json,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EngineKind {
-    Embedded,
-    Sim,
 }
 
 impl Default for Settings {
@@ -366,109 +123,26 @@ impl Default for Settings {
     }
 }
 
-impl Default for EngineSettings {
-    fn default() -> Self {
-        Self {
-            kind: EngineKind::Embedded,
-            model: "smollm2-135m-instruct".to_owned(),
-            model_name: None,
-            model_cache: None,
-            threads: 0,
-            parallel: 8,
-            context: 2048,
-            batch_tokens: 512,
-            queue_depth: 64,
-            sim_ttft_ms: 20,
-            sim_tokens_per_second: 200.0,
-            sim_fail_after_tokens: 0,
-        }
-    }
-}
-
-impl Default for LimitSettings {
-    fn default() -> Self {
-        Self {
-            max_body_bytes: 1024 * 1024,
-            max_completion_tokens: 1024,
-            max_messages: 256,
-            shutdown_grace_secs: 20,
-        }
-    }
-}
-
-/// A setting that could not be read or makes no sense.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("config file {0} does not exist")]
-    MissingFile(PathBuf),
-    #[error("{0}")]
-    Invalid(String),
-    #[error("setting `{setting}`: {problem}")]
-    Check {
-        setting: &'static str,
-        problem: String,
-    },
-    /// A backend that must not be used (e.g. outside the allowed jurisdictions).
-    #[error("backend `{name}`: {problem}")]
-    Backend { name: String, problem: String },
-}
-
-impl From<figment::Error> for ConfigError {
-    fn from(error: figment::Error) -> Self {
-        // One line per problem, each naming the key and where it came from.
-        let lines: Vec<String> = error
-            .into_iter()
-            .map(|e| {
-                let key = if e.path.is_empty() {
-                    "(top level)".to_owned()
-                } else {
-                    e.path.join(".")
-                };
-                let source = match &e.metadata {
-                    // Name the exact variable, not just "environment".
-                    Some(m) if m.name.contains("environment") => {
-                        format!(
-                            " (from environment variable SOVRA_{})",
-                            key.replace('.', "_").to_ascii_uppercase()
-                        )
-                    }
-                    Some(m) => match &m.source {
-                        Some(src) => format!(" (from {} {src})", m.name),
-                        None => format!(" (from {})", m.name),
-                    },
-                    None => String::new(),
-                };
-                format!("setting `{key}`{source}: {}", e.kind)
-            })
-            .collect();
-        ConfigError::Invalid(lines.join("\n"))
-    }
-}
-
-const SECTIONS: &[&str] = &[
-    "engine",
-    "embeddings",
-    "knowledge",
-    "limits",
-    "sovereignty",
-    "router",
-    "storage",
-    "retention",
-    "auth",
-    "safety",
-    "server",
-    "audit",
-    "quotas",
-    "signin",
-];
-
 /// `SOVRA_*` variables that belong to the tools, not to the settings.
 const NOT_SETTINGS: &[&str] = &["config", "url", "bin", "test_model", "test_embedding_model"];
 
+/// The sections: the settings whose defaults are tables (`engine`,
+/// `identity`, ...), read from the defaults so none is left out.
+fn sections() -> Vec<String> {
+    match serde_json::to_value(Settings::default()) {
+        Ok(serde_json::Value::Object(map)) => map
+            .into_iter()
+            .filter(|(_, v)| v.is_object())
+            .map(|(k, _)| k)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// `SOVRA_ENGINE_THREADS` → `engine.threads`.
-fn setting_path(var: &str) -> String {
+fn setting_path(var: &str, sections: &[String]) -> String {
     let k = var.to_ascii_lowercase();
-    for section in SECTIONS {
+    for section in sections {
         if let Some(rest) = k.strip_prefix(&format!("{section}_")) {
             return format!("{section}.{rest}");
         }
@@ -505,18 +179,21 @@ fn known_paths() -> Vec<String> {
 /// Variables that name no setting are left out (see [`unknown_env_vars`]).
 pub fn env_provider() -> Env {
     let known = known_paths();
+    let sections = sections();
+    let map_sections = sections.clone();
     Env::prefixed("SOVRA_")
-        .filter(move |key| known.iter().any(|k| *k == setting_path(key.as_str())))
-        .map(|key| setting_path(key.as_str()).into())
+        .filter(move |key| known.contains(&setting_path(key.as_str(), &sections)))
+        .map(move |key| setting_path(key.as_str(), &map_sections).into())
 }
 
 /// `SOVRA_*` variables that name no setting: probably typos, worth a warning.
 pub fn unknown_env_vars() -> Vec<String> {
     let known = known_paths();
+    let sections = sections();
     std::env::vars()
         .filter_map(|(k, _)| k.strip_prefix("SOVRA_").map(str::to_owned))
         .filter(|k| !NOT_SETTINGS.contains(&k.to_ascii_lowercase().as_str()))
-        .filter(|k| !known.contains(&setting_path(k)))
+        .filter(|k| !known.contains(&setting_path(k, &sections)))
         .map(|k| format!("SOVRA_{k}"))
         .collect()
 }
@@ -539,405 +216,36 @@ impl Settings {
         Ok(settings)
     }
 
-    /// Cross-field checks, in one place.
+    /// Every section's own checks, then those that span sections; the first
+    /// failure is the error. (`[identity]`, `[audit]` and the top-level
+    /// settings have nothing to check beyond their types.)
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let check = |ok: bool, setting: &'static str, problem: &str| {
-            if ok {
-                Ok(())
-            } else {
-                Err(ConfigError::Check {
-                    setting,
-                    problem: problem.to_owned(),
-                })
-            }
-        };
-        let k = &self.safety;
-        check(
-            (1..=64).contains(&k.knn_k),
-            "safety.knn_k",
-            "must be between 1 and 64",
-        )?;
-        check(
-            (0.0..=1.0).contains(&k.knn_scale),
-            "safety.knn_scale",
-            "must be between 0 and 1",
-        )?;
-        check(
-            k.knn_floor.is_none_or(|f| (-1.0..=1.0).contains(&f)),
-            "safety.knn_floor",
-            "must be a cosine similarity between -1 and 1",
-        )?;
-        check(
-            (-1.0..=1.0).contains(&k.knn_margin),
-            "safety.knn_margin",
-            "must be between -1 and 1",
-        )?;
-        let k = &self.knowledge;
-        check(
-            k.max_upload_bytes >= 1024,
-            "knowledge.max_upload_bytes",
-            "must be at least 1024",
-        )?;
-        check(
-            k.max_chunks_per_document >= 1,
-            "knowledge.max_chunks_per_document",
-            "must be at least 1",
-        )?;
-        check(
-            k.max_query_chars >= 16,
-            "knowledge.max_query_chars",
-            "must be at least 16",
-        )?;
-        check(
-            (1..=20).contains(&k.passages),
-            "knowledge.passages",
-            "must be between 1 and 20",
-        )?;
-        check(
-            (-1.0..=1.0).contains(&k.min_similarity),
-            "knowledge.min_similarity",
-            "must be a cosine between -1 and 1",
-        )?;
-        check(
-            (-1.0..=1.0).contains(&k.min_relevance),
-            "knowledge.min_relevance",
-            "must be a cosine between -1 and 1",
-        )?;
-        check(
-            (0.0..=1.0).contains(&k.language_centering),
-            "knowledge.language_centering",
-            "must be between 0 (off) and 1",
-        )?;
-        check(
-            (128..=65536).contains(&k.extract_memory_mib),
-            "knowledge.extract_memory_mib",
-            "must be between 128 (the reader itself needs some) and 65536",
-        )?;
-        check(
-            (1..=3600).contains(&k.extract_seconds),
-            "knowledge.extract_seconds",
-            "must be between 1 and 3600",
-        )?;
-        check(
-            (1..=100_000).contains(&k.max_private_passages),
-            "knowledge.max_private_passages",
-            "must be between 1 and 100000 (a private search ranks them all in memory)",
-        )?;
-        if let Some(url) = &k.url {
-            check(
-                url == "sqlite"
-                    || url.starts_with("postgres://")
-                    || url.starts_with("postgresql://"),
-                "knowledge.url",
-                "must be sqlite or postgres://...",
-            )?;
-        }
-        let e = &self.engine;
-        check(
-            e.parallel >= 1 && e.parallel <= 256,
-            "engine.parallel",
-            "must be between 1 and 256",
-        )?;
-        check(
-            e.context >= 128,
-            "engine.context",
-            "must be at least 128 tokens",
-        )?;
-        check(
-            e.batch_tokens >= e.parallel,
-            "engine.batch_tokens",
-            "must be at least engine.parallel",
-        )?;
-        check(
-            e.queue_depth >= 1,
-            "engine.queue_depth",
-            "must be at least 1",
-        )?;
-        check(
-            !e.model.trim().is_empty(),
-            "engine.model",
-            "must name a catalogue model or a GGUF file",
-        )?;
-        check(
-            e.sim_tokens_per_second >= 0.0,
-            "engine.sim_tokens_per_second",
-            "must not be negative",
-        )?;
-        let m = &self.embeddings;
-        check(
-            !m.model.trim().is_empty(),
-            "embeddings.model",
-            "must name a catalogue embedding model or an E5S1 file",
-        )?;
-        check(
-            m.max_inputs >= 1,
-            "embeddings.max_inputs",
-            "must be at least 1",
-        )?;
-        check(
-            (3..=512).contains(&m.max_input_tokens),
-            "embeddings.max_input_tokens",
-            "must be between 3 and 512 (the model's limit)",
-        )?;
-        check(
-            m.queue_depth >= 1,
-            "embeddings.queue_depth",
-            "must be at least 1",
-        )?;
-        let l = &self.limits;
-        check(
-            l.max_body_bytes >= 1024,
-            "limits.max_body_bytes",
-            "must be at least 1024 bytes",
-        )?;
-        check(
-            l.max_completion_tokens >= 1,
-            "limits.max_completion_tokens",
-            "must be at least 1",
-        )?;
-        check(
-            l.max_messages >= 1,
-            "limits.max_messages",
-            "must be at least 1",
-        )?;
+        self.safety.validate()?;
+        self.knowledge.validate()?;
+        self.engine.validate()?;
+        self.embeddings.validate()?;
+        self.limits.validate()?;
+        // Across sections: each backend against `[sovereignty]`, the
+        // backends together, and `[router]`.
         fleet::validate(&self.sovereignty, &self.backends, &self.router)?;
         self.server.validate()?;
         self.quotas.validate()?;
-        let st = &self.storage;
-        if let Some(url) = &st.url {
-            check(
-                url.starts_with("sqlite:")
-                    || url.starts_with("postgres://")
-                    || url.starts_with("postgresql://"),
-                "storage.url",
-                "must start with sqlite:// or postgres://",
-            )?;
-        }
-        let source_ok = |s: &str| {
-            ["file:", "env:", "command:"]
-                .iter()
-                .any(|p| s.starts_with(p) && s.len() > p.len())
-        };
-        if let Some(k) = &st.master_key {
-            check(
-                source_ok(k),
-                "storage.master_key",
-                "must be file:PATH, env:VAR or command:CMD",
-            )?;
-        }
-        check(
-            st.previous_master_keys.iter().all(|k| source_ok(k)),
-            "storage.previous_master_keys",
-            "each must be file:PATH, env:VAR or command:CMD",
-        )?;
-        check(
-            self.auth
-                .api_keys
-                .iter()
-                .all(|k| k.len() >= 16 && !k.chars().any(char::is_whitespace)),
-            "auth.api_keys",
-            "each key must be at least 16 characters, without spaces",
-        )?;
+        self.storage.validate()?;
+        self.auth.validate()?;
         self.signin.validate()?;
-        check(
-            self.retention.purge_interval_secs >= 1,
-            "retention.purge_interval_secs",
-            "must be at least 1",
-        )?;
+        self.retention.validate()?;
         Ok(())
     }
 }
 
-/// When the session cookie is marked `Secure` (and named `__Host-sovra_session`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SecureCookies {
-    /// Secure unless Sovra listens on a loopback address only (a machine's
-    /// own browser over plain HTTP): anything reachable from elsewhere is
-    /// assumed to be served over TLS, directly or by a proxy in front.
-    Auto,
-    Always,
-    Never,
-}
+/// What the unit tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use figment::providers::Serialized;
 
-/// Web sign-in: local accounts (argon2id passwords), single sign-on with
-/// OpenID Connect, the session cookie and the brute-force bounds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SignInSettings {
-    /// Accept local account passwords at `POST /auth/login`.
-    pub local: bool,
-    /// How long a session lasts after sign-in (hours).
-    pub session_hours: u32,
-    pub secure_cookies: SecureCookies,
-    /// Failed sign-ins one account name may have within `lockout_secs`
-    /// before further attempts for it are refused until the window passes.
-    pub max_failures_per_name: u32,
-    /// The same for one client address (all names together).
-    pub max_failures_per_ip: u32,
-    /// The window failures are counted in, and how long a lockout lasts.
-    pub lockout_secs: u64,
-    /// Extra time every failed attempt waits before it is answered (ms).
-    pub failure_delay_ms: u64,
-    /// Most names and addresses tracked at once; the oldest are forgotten first.
-    pub max_tracked: usize,
-    /// The OpenID Connect provider's issuer URL (its discovery document is
-    /// `ISSUER/.well-known/openid-configuration`); unset: no single sign-on.
-    pub oidc_issuer: Option<String>,
-    pub oidc_client_id: Option<String>,
-    /// The client secret as `file:PATH` or `env:VAR`, never inline.
-    pub oidc_client_secret: Option<String>,
-    /// Where the provider sends the browser back: this server's
-    /// `/auth/oidc/callback`, as the browser reaches it.
-    pub oidc_redirect_url: Option<String>,
-    /// The provider's name on the sign-in button.
-    pub oidc_name: String,
-    /// The tenant a first-time single sign-on user is placed in.
-    pub oidc_tenant: String,
-    /// The role a first-time single sign-on user gets.
-    pub oidc_role: String,
-    /// Scopes asked for, besides `openid`.
-    pub oidc_scopes: Vec<String>,
-}
-
-impl Default for SignInSettings {
-    fn default() -> Self {
-        Self {
-            local: true,
-            session_hours: 12,
-            secure_cookies: SecureCookies::Auto,
-            max_failures_per_name: 5,
-            max_failures_per_ip: 20,
-            lockout_secs: 300,
-            failure_delay_ms: 250,
-            max_tracked: 10_000,
-            oidc_issuer: None,
-            oidc_client_id: None,
-            oidc_client_secret: None,
-            oidc_redirect_url: None,
-            oidc_name: "single sign-on".to_owned(),
-            oidc_tenant: "public".to_owned(),
-            oidc_role: "member".to_owned(),
-            oidc_scopes: vec!["email".to_owned(), "profile".to_owned()],
-        }
-    }
-}
-
-impl SignInSettings {
-    /// Whether single sign-on is configured.
-    pub fn oidc_enabled(&self) -> bool {
-        self.oidc_issuer.is_some()
-    }
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        let check = |ok: bool, setting: &'static str, problem: &str| {
-            if ok {
-                Ok(())
-            } else {
-                Err(ConfigError::Check {
-                    setting,
-                    problem: problem.to_owned(),
-                })
-            }
-        };
-        check(
-            (1..=24 * 90).contains(&self.session_hours),
-            "signin.session_hours",
-            "must be between 1 and 2160 (90 days)",
-        )?;
-        check(
-            self.max_failures_per_name >= 1 && self.max_failures_per_ip >= 1,
-            "signin.max_failures_per_name",
-            "failure limits must be at least 1",
-        )?;
-        check(
-            self.lockout_secs >= 1,
-            "signin.lockout_secs",
-            "must be at least 1",
-        )?;
-        check(
-            self.failure_delay_ms <= 10_000,
-            "signin.failure_delay_ms",
-            "must be at most 10000",
-        )?;
-        check(
-            (16..=10_000_000).contains(&self.max_tracked),
-            "signin.max_tracked",
-            "must be between 16 and 10000000",
-        )?;
-        let Some(issuer) = &self.oidc_issuer else {
-            return Ok(());
-        };
-        let http_ok = |u: &str| u.starts_with("https://") || u.starts_with("http://");
-        check(
-            http_ok(issuer),
-            "signin.oidc_issuer",
-            "must be an http(s) URL",
-        )?;
-        check(
-            self.oidc_client_id
-                .as_deref()
-                .is_some_and(|c| !c.trim().is_empty()),
-            "signin.oidc_client_id",
-            "must be set when signin.oidc_issuer is",
-        )?;
-        check(
-            self.oidc_client_secret.as_deref().is_none_or(|s| {
-                ["file:", "env:"]
-                    .iter()
-                    .any(|p| s.starts_with(p) && s.len() > p.len())
-            }),
-            "signin.oidc_client_secret",
-            "must be file:PATH or env:VAR",
-        )?;
-        check(
-            self.oidc_redirect_url.as_deref().is_some_and(http_ok),
-            "signin.oidc_redirect_url",
-            "must be set to this server's /auth/oidc/callback URL when signin.oidc_issuer is",
-        )?;
-        check(
-            !self.oidc_tenant.trim().is_empty(),
-            "signin.oidc_tenant",
-            "must name a tenant",
-        )?;
-        check(
-            [
-                "tenant_admin",
-                "developer",
-                "member",
-                "auditor",
-                "platform_admin",
-            ]
-            .contains(&self.oidc_role.as_str()),
-            "signin.oidc_role",
-            "must be one of platform_admin, tenant_admin, developer, member, auditor",
-        )?;
-        Ok(())
-    }
-}
-
-/// Who may call without a credential (see docs/admin.md, docs/security.md).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct IdentitySettings {
-    /// Once the platform is closed (an operator key or a platform admin
-    /// exists), serve callers with no credential as the anonymous public
-    /// (members of the `public` tenant: the web chat and their own data);
-    /// false: `401` for them. Before then a single node is open.
-    pub anonymous: bool,
-    /// Start open (no operator key, no platform admin: the anonymous public
-    /// may use the OpenAI API) on an address other than loopback. Without
-    /// it (also the `--public-open` flag) such a server refuses to start:
-    /// bootstrap a platform admin or set `auth.api_keys` first.
-    pub public_open: bool,
-}
-
-impl Default for IdentitySettings {
-    fn default() -> Self {
-        Self {
-            anonymous: true,
-            public_open: false,
-        }
+    /// No command-line flags.
+    pub(crate) fn none() -> Serialized<serde_json::Value> {
+        Serialized::defaults(serde_json::json!({}))
     }
 }
 
@@ -945,11 +253,8 @@ impl Default for IdentitySettings {
 #[allow(clippy::result_large_err)] // figment::Jail's closures return its large error
 mod tests {
     use super::*;
+    use crate::testing::none;
     use figment::Jail;
-
-    fn none() -> Serialized<serde_json::Value> {
-        Serialized::defaults(serde_json::json!({}))
-    }
 
     #[test]
     fn defaults_are_valid() {
@@ -978,20 +283,6 @@ mod tests {
     }
 
     #[test]
-    fn errors_name_the_setting_and_source() {
-        Jail::expect_with(|jail| {
-            jail.set_env("SOVRA_ENGINE_THREADS", "many");
-            let err = Settings::load(None, none())
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            assert!(err.contains("engine.threads"), "{err}");
-            assert!(err.contains("SOVRA_ENGINE_THREADS"), "{err}");
-            Ok(())
-        });
-    }
-
-    #[test]
     fn unknown_keys_are_refused() {
         Jail::expect_with(|jail| {
             jail.create_file("sovra.toml", "[engine]\nthreds = 3\n")?;
@@ -1001,36 +292,6 @@ mod tests {
                 .unwrap_or_default();
             assert!(err.contains("threds"), "{err}");
             assert!(err.contains("sovra.toml"), "{err}");
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn cross_field_check_names_setting() {
-        Jail::expect_with(|jail| {
-            jail.set_env("SOVRA_ENGINE_PARALLEL", "0");
-            let err = Settings::load(None, none())
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            assert!(err.contains("engine.parallel"), "{err}");
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn the_private_passage_bound_is_a_setting_with_a_range() {
-        Jail::expect_with(|jail| {
-            jail.create_file("sovra.toml", "[knowledge]\nmax_private_passages = 1200\n")?;
-            let s =
-                Settings::load(Some(Path::new("sovra.toml")), none()).map_err(|e| e.to_string())?;
-            assert_eq!(s.knowledge.max_private_passages, 1200);
-            jail.set_env("SOVRA_KNOWLEDGE_MAX_PRIVATE_PASSAGES", "0");
-            let err = Settings::load(None, none())
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            assert!(err.contains("knowledge.max_private_passages"), "{err}");
             Ok(())
         });
     }
@@ -1048,73 +309,16 @@ mod tests {
     }
 
     #[test]
-    fn embeddings_follow_the_engine_unless_set() {
+    fn every_section_takes_its_env_vars() {
         Jail::expect_with(|jail| {
+            jail.set_env("SOVRA_IDENTITY_ANONYMOUS", "false");
+            jail.set_env("SOVRA_IDENTITY_PUBLIC_OPEN", "true");
+            jail.set_env("SOVRA_AUDIT_CONTENT", "digest");
             let s = Settings::load(None, none()).map_err(|e| e.to_string())?;
-            assert!(s.embeddings.is_enabled(s.engine.kind));
-            assert!(!s.embeddings.is_enabled(EngineKind::Sim));
-            jail.set_env("SOVRA_EMBEDDINGS_ENABLED", "false");
-            jail.set_env("SOVRA_EMBEDDINGS_MAX_INPUTS", "16");
-            let s = Settings::load(None, none()).map_err(|e| e.to_string())?;
-            assert!(!s.embeddings.is_enabled(EngineKind::Embedded));
-            assert_eq!(s.embeddings.max_inputs, 16);
-            jail.set_env("SOVRA_EMBEDDINGS_MAX_INPUT_TOKENS", "4096");
-            let err = Settings::load(None, none())
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            assert!(err.contains("embeddings.max_input_tokens"), "{err}");
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn fleet_from_toml_and_env() {
-        Jail::expect_with(|jail| {
-            jail.create_file(
-                "sovra.toml",
-                "[sovereignty]\nallowed_jurisdictions = [\"EE\"]\n[router]\npolicy = \"round-robin\"\n[[backends]]\nname = \"tallinn-gpu-01\"\nurl = \"http://10.0.0.11:8000/v1\"\nmodels = [\"llama-3.1-70b\"]\njurisdiction = \"EE\"\nsite = \"tallinn-1\"\n[[backends]]\nname = \"riga-gpu-01\"\nurl = \"http://10.1.0.11:8000/v1\"\nmodels = [\"llama-3.1-70b\"]\njurisdiction = \"LV\"\nsite = \"riga-1\"\n",
-            )?;
-            let err = Settings::load(Some(Path::new("sovra.toml")), none())
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            assert!(err.contains("riga-gpu-01"), "{err}");
-            jail.set_env(
-                "SOVRA_SOVEREIGNTY_ALLOWED_JURISDICTIONS",
-                "[\"EE\", \"LV\"]",
-            );
-            jail.set_env("SOVRA_ROUTER_QUEUE_DEPTH", "7");
-            let s =
-                Settings::load(Some(Path::new("sovra.toml")), none()).map_err(|e| e.to_string())?;
-            assert_eq!(s.backends.len(), 2);
-            assert_eq!(s.router.policy, fleet::RoutingPolicy::RoundRobin);
-            assert_eq!(s.router.queue_depth, 7);
+            assert!(!s.identity.anonymous);
+            assert!(s.identity.public_open);
+            assert_eq!(s.audit.content, AuditContent::Digest);
             assert!(unknown_env_vars().is_empty(), "{:?}", unknown_env_vars());
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn backends_from_the_environment_alone() {
-        Jail::expect_with(|jail| {
-            jail.set_env("SOVRA_SOVEREIGNTY_ALLOWED_JURISDICTIONS", "[\"EE\"]");
-            jail.set_env(
-                "SOVRA_BACKENDS",
-                "[{name=\"a\",url=\"http://10.0.0.1:8000/v1\",models=[\"m\"],jurisdiction=\"EE\",site=\"s\",max_concurrency=4}]",
-            );
-            let s = Settings::load(None, none()).map_err(|e| e.to_string())?;
-            assert_eq!(s.backends.len(), 1);
-            assert_eq!(s.backends[0].max_concurrency, Some(4));
-            jail.set_env(
-                "SOVRA_BACKENDS",
-                "[{name=\"b\",url=\"http://10.0.0.1:8000/v1\",models=[\"m\"],jurisdiction=\"US\",site=\"s\"}]",
-            );
-            let err = Settings::load(None, none())
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            assert!(err.contains("backend `b`"), "{err}");
             Ok(())
         });
     }
@@ -1124,170 +328,4 @@ mod tests {
         let err = Settings::load(Some(Path::new("/nonexistent/sovra.toml")), none()).err();
         assert!(matches!(err, Some(ConfigError::MissingFile(_))));
     }
-
-    #[test]
-    fn storage_and_retention_settings() {
-        Jail::expect_with(|jail| {
-            jail.create_file(
-                "sovra.toml",
-                "[storage]\nurl = \"postgres://postgres@127.0.0.1/sovra\"\nmaster_key = \"env:SOVRA_KEY\"\n[retention]\nconversations_days = 30\n[retention.tenants.ministry]\nconversations_days = 365\n",
-            )?;
-            let s =
-                Settings::load(Some(Path::new("sovra.toml")), none()).map_err(|e| e.to_string())?;
-            assert_eq!(s.retention.conversations_days, Some(30));
-            assert_eq!(
-                s.retention.tenants["ministry"].conversations_days,
-                Some(365)
-            );
-            jail.set_env("SOVRA_STORAGE_MASTER_KEY", "vault");
-            let err = Settings::load(None, none())
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            assert!(err.contains("storage.master_key"), "{err}");
-            Ok(())
-        });
-    }
-}
-
-/// How the HTTP server meets the network (docs/security.md): TLS served
-/// directly from PEM files, or plain HTTP behind a TLS-terminating proxy;
-/// and the limits that keep slow or idle clients from holding connections.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServerSettings {
-    /// Certificate chain (PEM) to serve HTTPS with; needs `tls_key`.
-    pub tls_cert: Option<PathBuf>,
-    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1) of `tls_cert`.
-    pub tls_key: Option<PathBuf>,
-    /// Plain HTTP here, but clients reach Sovra over TLS at a proxy: send
-    /// `Strict-Transport-Security` as if serving TLS.
-    pub behind_tls_proxy: bool,
-    /// `max-age` of `Strict-Transport-Security`, when sent; 0: not sent.
-    pub hsts_max_age_secs: u64,
-    /// A request's headers must arrive within this (HTTP/1; the same clock
-    /// closes a keep-alive connection idle this long between requests).
-    pub header_read_timeout_secs: u64,
-    /// Most bytes of a request's start line and headers (431 beyond).
-    pub max_header_bytes: usize,
-    /// Most header fields in a request (431 beyond).
-    pub max_headers: usize,
-    /// A request's whole body must arrive within this, counted from its
-    /// headers (408 beyond). Responses, streams included, are not limited.
-    pub body_read_timeout_secs: u64,
-    /// A TLS handshake must finish within this.
-    pub tls_handshake_timeout_secs: u64,
-    /// HTTP/2: ping an idle connection this often and close it if the ping
-    /// is not answered within the same time.
-    pub http2_keep_alive_secs: u64,
-    /// The host names (`Host` header, port not compared) requests may be
-    /// sent to; others get `421`. Empty (the default): on a loopback
-    /// address, `localhost`, `127.0.0.1`, `[::1]` and the address listened
-    /// on (against DNS rebinding); elsewhere, any.
-    pub allowed_hosts: Vec<String>,
-}
-
-impl Default for ServerSettings {
-    fn default() -> Self {
-        Self {
-            tls_cert: None,
-            tls_key: None,
-            behind_tls_proxy: false,
-            hsts_max_age_secs: 31_536_000,
-            header_read_timeout_secs: 60,
-            max_header_bytes: 16 * 1024,
-            max_headers: 64,
-            body_read_timeout_secs: 60,
-            tls_handshake_timeout_secs: 10,
-            http2_keep_alive_secs: 30,
-            allowed_hosts: Vec::new(),
-        }
-    }
-}
-
-impl ServerSettings {
-    /// Whether HTTPS is served directly.
-    pub fn tls(&self) -> bool {
-        self.tls_cert.is_some()
-    }
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        let check = |ok: bool, setting: &'static str, problem: &str| {
-            if ok {
-                Ok(())
-            } else {
-                Err(ConfigError::Check {
-                    setting,
-                    problem: problem.to_owned(),
-                })
-            }
-        };
-        check(
-            self.tls_cert.is_some() == self.tls_key.is_some(),
-            if self.tls_cert.is_some() {
-                "server.tls_key"
-            } else {
-                "server.tls_cert"
-            },
-            "server.tls_cert and server.tls_key go together: set both or neither",
-        )?;
-        check(
-            (1..=3600).contains(&self.header_read_timeout_secs),
-            "server.header_read_timeout_secs",
-            "must be between 1 and 3600",
-        )?;
-        check(
-            (1..=86_400).contains(&self.body_read_timeout_secs),
-            "server.body_read_timeout_secs",
-            "must be between 1 and 86400",
-        )?;
-        check(
-            (1..=3600).contains(&self.tls_handshake_timeout_secs),
-            "server.tls_handshake_timeout_secs",
-            "must be between 1 and 3600",
-        )?;
-        check(
-            (1..=86_400).contains(&self.http2_keep_alive_secs),
-            "server.http2_keep_alive_secs",
-            "must be between 1 and 86400",
-        )?;
-        check(
-            (1024..=1024 * 1024).contains(&self.max_header_bytes),
-            "server.max_header_bytes",
-            "must be between 1024 and 1048576",
-        )?;
-        check(
-            (8..=1000).contains(&self.max_headers),
-            "server.max_headers",
-            "must be between 8 and 1000",
-        )?;
-        check(
-            self.allowed_hosts.iter().all(|h| {
-                !h.is_empty()
-                    && h.len() <= 255
-                    && !h.contains(['/', '@', ',', '*'])
-                    && !h.chars().any(char::is_whitespace)
-            }),
-            "server.allowed_hosts",
-            "each entry is a host name or address (`chat.gov.example`, `10.0.0.5`, `[::1]`), optionally with a port",
-        )
-    }
-}
-
-/// What the audit trail records about content.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AuditSettings {
-    /// `metadata` (default): who, what, when, whom and counts, never content.
-    /// `digest`: also the SHA-256 of the content concerned (a data export's
-    /// document), which proves later what was handed out without keeping it.
-    pub content: AuditContent,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AuditContent {
-    #[default]
-    Metadata,
-    Digest,
 }

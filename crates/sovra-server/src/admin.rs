@@ -148,6 +148,7 @@ pub async fn create_tenant(
                 name: req.name.unwrap_or_else(|| path.leaf().to_owned()),
                 path,
                 kind: req.kind,
+                priority: None,
             },
             &who.actor(),
         )
@@ -329,6 +330,7 @@ pub async fn create_user(
                 role: req.role,
                 password_hash,
                 oidc: None,
+                priority: None,
             },
             &who.actor(),
         )
@@ -385,6 +387,7 @@ pub async fn update_user(
                 role: req.role,
                 disabled: req.disabled,
                 password_hash: None,
+                priority: None,
             },
             &who.actor(),
         )
@@ -697,6 +700,7 @@ pub async fn create_key(
                 hash: secret.hash(),
                 shown: secret.shown(),
                 parent: parent.map(|p| p.id),
+                priority: None,
             },
             &who.actor(),
         )

@@ -198,6 +198,7 @@ async fn key_for(dir: &dyn Directory, tenant: &str, user: Option<String>, role: 
             hash: secret.hash(),
             shown: secret.shown(),
             parent: None,
+            priority: None,
         },
         "test",
     )
@@ -215,6 +216,7 @@ async fn fixture() -> Fixture {
                 path: tp(t),
                 name: t.into(),
                 kind: TenantKind::Agency,
+                priority: None,
             },
             "test",
         )
@@ -232,6 +234,7 @@ async fn fixture() -> Fixture {
                     role,
                     password_hash: None,
                     oidc: None,
+                    priority: None,
                 },
                 "test",
             )
@@ -248,6 +251,7 @@ async fn fixture() -> Fixture {
                 role: Member,
                 password_hash: None,
                 oidc: None,
+                priority: None,
             },
             "test",
         )
@@ -515,6 +519,7 @@ async fn key_resolution_cost() {
             path: tp("alpha"),
             name: "a".into(),
             kind: TenantKind::Agency,
+            priority: None,
         },
         "t",
     )
@@ -529,6 +534,7 @@ async fn key_resolution_cost() {
                 role: Developer,
                 password_hash: None,
                 oidc: None,
+                priority: None,
             },
             "t",
         )

@@ -225,6 +225,7 @@ pub async fn run(args: AdminArgs) -> Result<()> {
                             name: name.unwrap_or_else(|| path.leaf().to_owned()),
                             path,
                             kind,
+                            priority: None,
                         },
                         &actor,
                     )
@@ -262,6 +263,7 @@ pub async fn run(args: AdminArgs) -> Result<()> {
                             role,
                             password_hash: hash_password(password_stdin)?,
                             oidc: None,
+                            priority: None,
                         },
                         &actor,
                     )
@@ -356,6 +358,7 @@ pub async fn run(args: AdminArgs) -> Result<()> {
                             hash: secret.hash(),
                             shown: secret.shown(),
                             parent: None,
+                            priority: None,
                         },
                         &actor,
                     )
@@ -409,6 +412,7 @@ async fn bootstrap(
                 name: t.leaf().to_owned(),
                 path: t,
                 kind: TenantKind::Agency,
+                priority: None,
             },
             actor,
         )
@@ -423,6 +427,7 @@ async fn bootstrap(
                 role: Role::PlatformAdmin,
                 password_hash,
                 oidc: None,
+                priority: None,
             },
             actor,
         )
@@ -441,6 +446,7 @@ async fn bootstrap(
                 hash: secret.hash(),
                 shown: secret.shown(),
                 parent: None,
+                priority: None,
             },
             actor,
         )

@@ -30,11 +30,16 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-/// The priority class `who`'s identity grants. Every caller is a citizen
-/// today; classes granted per key by an administrator will be read here,
-/// and nowhere else.
-pub fn granted(_who: &Principal) -> Priority {
-    Priority::Citizen
+/// The priority class `who`'s identity grants: the one an administrator
+/// set in the directory on the caller's key, user or tenant path, resolved
+/// with the [`Principal`] (`citizen` where none is set, and for the
+/// anonymous public); read here, and nowhere else.
+pub fn granted(who: &Principal) -> Priority {
+    match who.priority {
+        sovra_identity::PriorityClass::Emergency => Priority::Emergency,
+        sovra_identity::PriorityClass::Citizen => Priority::Citizen,
+        sovra_identity::PriorityClass::Batch => Priority::Batch,
+    }
 }
 
 /// `granted`, or the class the client asks for if that is lower (a larger
@@ -91,5 +96,52 @@ mod tests {
                 assert!(lowered(granted, Some(asked)).rank() >= granted.rank());
             }
         }
+    }
+
+    /// A caller of a key an administrator granted `class`.
+    fn key_of(class: sovra_identity::PriorityClass) -> Principal {
+        let mut who = Principal::anonymous("usr_1");
+        who.credential = sovra_identity::Credential::ApiKey {
+            id: "key_1".into(),
+            scopes: vec![sovra_identity::Scope::Inference],
+            models: None,
+        };
+        who.priority = class;
+        who
+    }
+
+    fn priority_with(who: &Principal, header: Option<&str>) -> Priority {
+        let mut h = HeaderMap::new();
+        if let Some(v) = header {
+            h.insert(LOWER_PRIORITY_HEADER, v.parse().unwrap());
+        }
+        let mut hints = RouteHints::default();
+        apply(who, &h, &mut hints);
+        hints.priority
+    }
+
+    #[test]
+    fn a_batch_key_stays_batch_whatever_the_header_says() {
+        let who = key_of(sovra_identity::PriorityClass::Batch);
+        assert_eq!(granted(&who), Priority::Batch);
+        for asked in [None, Some("emergency"), Some("citizen"), Some("batch")] {
+            assert_eq!(priority_with(&who, asked), Priority::Batch, "{asked:?}");
+        }
+    }
+
+    #[test]
+    fn an_emergency_key_gets_emergency_and_may_lower_it() {
+        let who = key_of(sovra_identity::PriorityClass::Emergency);
+        assert_eq!(granted(&who), Priority::Emergency);
+        assert_eq!(priority_with(&who, None), Priority::Emergency);
+        assert_eq!(priority_with(&who, Some("emergency")), Priority::Emergency);
+        assert_eq!(priority_with(&who, Some("citizen")), Priority::Citizen);
+        assert_eq!(priority_with(&who, Some("batch")), Priority::Batch);
+        let citizen = key_of(sovra_identity::PriorityClass::Citizen);
+        assert_eq!(granted(&citizen), Priority::Citizen);
+        assert_eq!(
+            priority_with(&citizen, Some("emergency")),
+            Priority::Citizen
+        );
     }
 }

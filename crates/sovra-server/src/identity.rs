@@ -385,6 +385,11 @@ pub const RULES: &[(&str, &str, Rule)] = &[
         guarded(Scope::Admin, ADMINS, Refused),
     ),
     (
+        "PATCH",
+        "/admin/tenants/{tenant}",
+        guarded(Scope::Admin, ADMINS, Refused),
+    ),
+    (
         "DELETE",
         "/admin/tenants/{tenant}",
         guarded(Scope::Admin, ADMINS, Refused),
@@ -428,6 +433,12 @@ pub const RULES: &[(&str, &str, Rule)] = &[
         "GET",
         "/admin/keys/{id}",
         guarded(Scope::Admin, KEY_MAKERS, Refused),
+    ),
+    // Only a key's priority class changes, which administrators set.
+    (
+        "PATCH",
+        "/admin/keys/{id}",
+        guarded(Scope::Admin, ADMINS, Refused),
     ),
     (
         "DELETE",

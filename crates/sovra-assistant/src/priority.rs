@@ -4,7 +4,8 @@
 //! itself. The fair-share bucket is the caller's tenant, from the
 //! [`Principal`] the server resolved (`public` for the anonymous public).
 //! The priority class is the one the caller's identity grants
-//! ([`granted`]); the client may only *lower* it (a surface passes what the
+//! ([`granted`]: set by an administrator on a key, user or tenant in the
+//! directory; `docs/admin.md`); the client may only *lower* it (a surface passes what the
 //! client asked, e.g. the `x-sovra-priority` header): a class higher than
 //! the granted one is ignored. The session key for prefix-aware routing
 //! only places a request near its cache, and gives it no rights.
@@ -12,11 +13,16 @@
 use sovra_engine::{Priority, RouteHints};
 use sovra_identity::Principal;
 
-/// The priority class `who`'s identity grants. Every caller is a citizen
-/// today; classes granted per key by an administrator will be read here,
-/// and nowhere else.
-pub fn granted(_who: &Principal) -> Priority {
-    Priority::Citizen
+/// The priority class `who`'s identity grants: the one an administrator
+/// set in the directory on the caller's key, user or tenant path, resolved
+/// with the [`Principal`] (`citizen` where none is set, and for the
+/// anonymous public); read here, and nowhere else.
+pub fn granted(who: &Principal) -> Priority {
+    match who.priority {
+        sovra_identity::PriorityClass::Emergency => Priority::Emergency,
+        sovra_identity::PriorityClass::Citizen => Priority::Citizen,
+        sovra_identity::PriorityClass::Batch => Priority::Batch,
+    }
 }
 
 /// `granted`, or the class the client asks for if that is lower (a larger
@@ -71,5 +77,54 @@ mod tests {
                 assert!(lowered(granted, Some(asked)).rank() >= granted.rank());
             }
         }
+    }
+
+    /// A caller of a key an administrator granted `class`.
+    fn key_of(class: sovra_identity::PriorityClass) -> Principal {
+        let mut who = Principal::anonymous("usr_1");
+        who.credential = sovra_identity::Credential::ApiKey {
+            id: "key_1".into(),
+            scopes: vec![sovra_identity::Scope::Inference],
+            models: None,
+        };
+        who.priority = class;
+        who
+    }
+
+    fn priority_with(who: &Principal, asked: Option<Priority>) -> Priority {
+        let mut hints = RouteHints::default();
+        apply(who, asked, None, &mut hints);
+        hints.priority
+    }
+
+    #[test]
+    fn a_batch_key_stays_batch_whatever_the_client_asks() {
+        let who = key_of(sovra_identity::PriorityClass::Batch);
+        assert_eq!(granted(&who), Priority::Batch);
+        for asked in [
+            None,
+            Some(Priority::Emergency),
+            Some(Priority::Citizen),
+            Some(Priority::Batch),
+        ] {
+            assert_eq!(priority_with(&who, asked), Priority::Batch, "{asked:?}");
+        }
+    }
+
+    #[test]
+    fn an_emergency_key_gets_emergency_and_may_lower_it() {
+        let who = key_of(sovra_identity::PriorityClass::Emergency);
+        assert_eq!(granted(&who), Priority::Emergency);
+        assert_eq!(priority_with(&who, None), Priority::Emergency);
+        assert_eq!(
+            priority_with(&who, Some(Priority::Citizen)),
+            Priority::Citizen
+        );
+        assert_eq!(priority_with(&who, Some(Priority::Batch)), Priority::Batch);
+        let citizen = key_of(sovra_identity::PriorityClass::Citizen);
+        assert_eq!(
+            priority_with(&citizen, Some(Priority::Emergency)),
+            Priority::Citizen
+        );
     }
 }

@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 
-use crate::{Role, Scope, TenantPath};
+use crate::{PriorityClass, Role, Scope, TenantPath};
 
 /// What a directory can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +70,9 @@ pub struct Tenant {
     pub path: TenantPath,
     pub name: String,
     pub kind: TenantKind,
+    /// The priority class granted to the tenant and, where they set none,
+    /// its sub-tenants, users and keys; null: inherited from its parent.
+    pub priority: Option<PriorityClass>,
     pub created_at_ms: i64,
 }
 
@@ -79,6 +82,7 @@ pub struct NewTenant {
     pub path: TenantPath,
     pub name: String,
     pub kind: TenantKind,
+    pub priority: Option<PriorityClass>,
 }
 
 /// A user.
@@ -98,6 +102,9 @@ pub struct User {
     /// The single sign-on identity: (issuer, subject).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oidc: Option<(String, String)>,
+    /// The priority class granted to the user (and their keys that set
+    /// none); null: their tenant's.
+    pub priority: Option<PriorityClass>,
     pub created_at_ms: i64,
 }
 
@@ -111,6 +118,7 @@ pub struct NewUser {
     /// An argon2id PHC string (see [`crate::password::hash`]).
     pub password_hash: Option<String>,
     pub oidc: Option<(String, String)>,
+    pub priority: Option<PriorityClass>,
 }
 
 /// A change to a user; `None` fields stay as they are.
@@ -120,6 +128,8 @@ pub struct UserChange {
     pub role: Option<Role>,
     pub disabled: Option<bool>,
     pub password_hash: Option<String>,
+    /// `Some(None)` clears the user's class (they inherit their tenant's).
+    pub priority: Option<Option<PriorityClass>>,
 }
 
 /// An API key as stored: never the secret.
@@ -139,6 +149,8 @@ pub struct ApiKeyRecord {
     pub scopes: Vec<Scope>,
     /// The models the key may use; None: all.
     pub models: Option<Vec<String>>,
+    /// The priority class granted to the key; null: its user's, else its tenant's.
+    pub priority: Option<PriorityClass>,
     pub expires_at_ms: Option<i64>,
     pub revoked_at_ms: Option<i64>,
     pub created_at_ms: i64,
@@ -166,6 +178,7 @@ pub struct NewApiKey {
     pub role: Role,
     pub scopes: Vec<Scope>,
     pub models: Option<Vec<String>>,
+    pub priority: Option<PriorityClass>,
     pub expires_at_ms: Option<i64>,
     pub hash: String,
     pub shown: String,
@@ -202,6 +215,19 @@ pub trait Directory: Send + Sync + 'static {
     async fn all_tenants(&self) -> Result<Vec<Tenant>, DirectoryError>;
     /// Refused ([`DirectoryError::Invalid`]) while the tenant has sub-tenants, users or keys.
     async fn delete_tenant(&self, path: &TenantPath, actor: &str) -> Result<bool, DirectoryError>;
+    /// Set (or with None clear) the tenant's priority class; None if there is no such tenant.
+    async fn set_tenant_priority(
+        &self,
+        path: &TenantPath,
+        priority: Option<PriorityClass>,
+        actor: &str,
+    ) -> Result<Option<Tenant>, DirectoryError>;
+    /// The class `path` inherits: its own, else that of its nearest
+    /// ancestor that has one; None when no tenant on the path has one.
+    async fn tenant_priority(
+        &self,
+        path: &TenantPath,
+    ) -> Result<Option<PriorityClass>, DirectoryError>;
 
     async fn create_user(&self, user: &NewUser, actor: &str) -> Result<User, DirectoryError>;
     async fn user(&self, id: &str) -> Result<Option<User>, DirectoryError>;
@@ -245,6 +271,14 @@ pub trait Directory: Send + Sync + 'static {
     /// Revoke, with every live key minted from it down its lineage (each
     /// audited); false if there is no such key or it was already revoked.
     async fn revoke_key(&self, id: &str, actor: &str) -> Result<bool, DirectoryError>;
+    /// Set (or with None clear) the key's priority class, revoked or not;
+    /// None if there is no such key.
+    async fn set_key_priority(
+        &self,
+        id: &str,
+        priority: Option<PriorityClass>,
+        actor: &str,
+    ) -> Result<Option<ApiKeyRecord>, DirectoryError>;
 
     async fn create_session(&self, session: &Session) -> Result<(), DirectoryError>;
     /// The live session with this id (expired ones are not returned).

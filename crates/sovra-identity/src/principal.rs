@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use crate::{Role, TenantPath};
+use crate::{PriorityClass, Role, TenantPath};
 
 /// An endpoint scope an API key may be limited to.
 #[derive(
@@ -87,17 +87,21 @@ pub struct Principal {
     pub tenant: TenantPath,
     pub role: Role,
     pub credential: Credential,
+    /// The priority class the caller's identity grants (resolved from the
+    /// key, the user, the tenant path; see [`PriorityClass::resolve`]).
+    pub priority: PriorityClass,
 }
 
 impl Principal {
-    /// The anonymous public: a member of the public tenant. `user` names
-    /// the browser's own anonymous id when it sends one.
+    /// The anonymous public: a member of the public tenant, a citizen.
+    /// `user` names the browser's own anonymous id when it sends one.
     pub fn anonymous(user: &str) -> Self {
         Self {
             user: user.to_owned(),
             tenant: TenantPath::public(),
             role: Role::Member,
             credential: Credential::Anonymous,
+            priority: PriorityClass::Citizen,
         }
     }
 

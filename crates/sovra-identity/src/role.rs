@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::PriorityClass;
+
 /// A user's role.
 #[derive(
     Debug,
@@ -74,6 +76,19 @@ impl Role {
             Role::Auditor => other == Role::Auditor,
         }
     }
+
+    /// Whether a holder of `self` may set the priority class `class` on a
+    /// tenant, user or key they administer: a platform admin any class, a
+    /// tenant admin `citizen` or `batch` (never `emergency`), nobody else
+    /// any (an unset class inherits, so even `batch` on a key could lift
+    /// it above a `batch` user).
+    pub fn may_grant_priority(self, class: PriorityClass) -> bool {
+        match self {
+            Role::PlatformAdmin => true,
+            Role::TenantAdmin => class != PriorityClass::Emergency,
+            Role::Developer | Role::Member | Role::Auditor => false,
+        }
+    }
 }
 
 impl std::fmt::Display for Role {
@@ -113,5 +128,19 @@ mod tests {
         assert!(!Role::Developer.may_grant(Role::TenantAdmin));
         assert!(!Role::Member.may_grant(Role::Developer));
         assert!(Role::PlatformAdmin.may_grant(Role::PlatformAdmin));
+    }
+
+    #[test]
+    fn only_platform_admins_grant_emergency() {
+        for class in PriorityClass::ALL {
+            assert!(Role::PlatformAdmin.may_grant_priority(class));
+            assert_eq!(
+                Role::TenantAdmin.may_grant_priority(class),
+                class != PriorityClass::Emergency
+            );
+            for r in [Role::Developer, Role::Member, Role::Auditor] {
+                assert!(!r.may_grant_priority(class), "{r} grants {class}");
+            }
+        }
     }
 }

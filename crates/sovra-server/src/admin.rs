@@ -5,7 +5,11 @@
 //! reach: a platform admin reaches every tenant, a tenant admin their
 //! tenant's subtree, a developer their own keys. What lies outside the reach
 //! answers `404`, as if it did not exist; creating outside it answers `403`.
-//! Nobody grants a role above their own ([`Role::may_grant`]). An API key's
+//! Nobody grants a role above their own ([`Role::may_grant`]). Priority
+//! classes (`priority` on tenants, users and keys; absent: inherited) are
+//! set by administrators only, and `emergency` by platform admins only
+//! ([`Role::may_grant_priority`]); a tenant admin never changes their own
+//! tenant's. An API key's
 //! secret is in the response that creates it and nowhere else, ever: the
 //! directory keeps its SHA-256 only. Each change is audited by the
 //! directory, in the same transaction, naming [`Principal::actor`].
@@ -17,12 +21,12 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use sovra_core::{ApiError, ErrorKind};
 use sovra_identity::directory::UserChange;
 use sovra_identity::{
-    ApiKeyRecord, ApiKeySecret, Credential, NewApiKey, NewTenant, NewUser, Principal, Role, Scope,
-    Tenant, TenantKind, TenantPath, User,
+    ApiKeyRecord, ApiKeySecret, Credential, NewApiKey, NewTenant, NewUser, Principal,
+    PriorityClass, Role, Scope, Tenant, TenantKind, TenantPath, User,
 };
 use utoipa::ToSchema;
 
@@ -86,6 +90,53 @@ fn reaches(who: &Principal, tenant: &TenantPath) -> bool {
     who.reaches(tenant)
 }
 
+// ------------------------------------------------------- priority classes
+
+/// A `priority` field as sent: a class name, or none (absent or null:
+/// inherit). Anything else is a `400` naming `priority`.
+fn parse_priority(sent: Option<&str>) -> Result<Option<PriorityClass>, HttpError> {
+    sent.map(|s| {
+        PriorityClass::parse(s).ok_or_else(|| {
+            HttpError(ApiError::invalid_param(
+                "priority",
+                format!(
+                    "Invalid priority class '{s}': use emergency, citizen or batch (or null to inherit)."
+                ),
+            ))
+        })
+    })
+    .transpose()
+}
+
+/// Whether the caller may set `class` (None: clear it, to inherit) on a
+/// tenant, user or key in their reach: administrators only, and only a
+/// platform admin grants `emergency`.
+fn check_priority(who: &Principal, class: Option<PriorityClass>) -> Result<(), HttpError> {
+    let admin = matches!(who.role, Role::PlatformAdmin | Role::TenantAdmin);
+    if !admin {
+        return Err(forbidden(format!(
+            "A {} may not set priority classes; ask an administrator.",
+            who.role
+        )));
+    }
+    match class {
+        Some(c) if !who.role.may_grant_priority(c) => Err(forbidden(format!(
+            "Only a platform admin may grant the priority class {c}."
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// A body field that may be absent (`None`: no change), null (`Some(None)`:
+/// clear) or set.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
 // ---------------------------------------------------------------- tenants
 
 /// `POST /admin/tenants` body.
@@ -97,6 +148,22 @@ pub struct CreateTenant {
     #[serde(default)]
     pub name: Option<String>,
     pub kind: TenantKind,
+    /// The priority class of the tenant and, where they set none, of its
+    /// sub-tenants, users and keys: `emergency` (platform admins only),
+    /// `citizen` or `batch`; absent: inherited from its parent.
+    #[serde(default)]
+    #[schema(value_type = Option<PriorityClass>)]
+    pub priority: Option<String>,
+}
+
+/// `PATCH /admin/tenants/{tenant}` body; absent fields stay.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateTenant {
+    /// A priority class (`emergency`: platform admins only), or null to
+    /// inherit the parent's.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<PriorityClass>)]
+    pub priority: Option<Option<String>>,
 }
 
 /// `GET /admin/tenants`: the tenants in the caller's reach.
@@ -123,9 +190,9 @@ pub async fn list_tenants(
 #[utoipa::path(post, path = "/admin/tenants", tag = "admin", request_body = CreateTenant,
     responses(
         (status = 201, description = "The tenant (the change is in the audit trail)", body = Tenant),
-        (status = 400, description = "Invalid path, missing parent, or the tenant exists", body = sovra_core::error::ErrorEnvelope),
+        (status = 400, description = "Invalid path or priority class, missing parent, or the tenant exists", body = sovra_core::error::ErrorEnvelope),
         (status = 401, description = "No or bad credentials", body = sovra_core::error::ErrorEnvelope),
-        (status = 403, description = "Outside the caller's subtree, or their role does not allow this", body = sovra_core::error::ErrorEnvelope),
+        (status = 403, description = "Outside the caller's subtree, their role does not allow this, or `emergency` from a tenant admin", body = sovra_core::error::ErrorEnvelope),
     ))]
 pub async fn create_tenant(
     State(state): State<AppState>,
@@ -133,12 +200,16 @@ pub async fn create_tenant(
     crate::extract::ApiJson(req): crate::extract::ApiJson<CreateTenant>,
 ) -> Result<impl IntoResponse, HttpError> {
     let path = parse_tenant(&req.path, "path")?;
+    let priority = parse_priority(req.priority.as_deref())?;
     // A tenant admin creates below their tenant, never beside or above it.
     if !(who.role == Role::PlatformAdmin || (path.is_within(&who.tenant) && path != who.tenant)) {
         return Err(forbidden(format!(
             "You may create tenants only under '{}'.",
             who.tenant
         )));
+    }
+    if priority.is_some() {
+        check_priority(&who, priority)?;
     }
     let tenant = state
         .identity
@@ -148,6 +219,7 @@ pub async fn create_tenant(
                 name: req.name.unwrap_or_else(|| path.leaf().to_owned()),
                 path,
                 kind: req.kind,
+                priority,
             },
             &who.actor(),
         )
@@ -177,6 +249,50 @@ pub async fn get_tenant(
         .identity
         .directory
         .tenant(&path)
+        .await
+        .map_err(dir_err)?
+        .map(Json)
+        .ok_or_else(|| not_found("tenant", &tenant))
+}
+
+/// `PATCH /admin/tenants/{tenant}`: set or clear the tenant's priority class.
+#[utoipa::path(patch, path = "/admin/tenants/{tenant}", tag = "admin", request_body = UpdateTenant,
+    params(("tenant" = String, Path, description = "The tenant's path, percent-encoded (`nation%2Fhealth`)")),
+    responses(
+        (status = 200, description = "The tenant as changed (the change is in the audit trail)", body = Tenant),
+        (status = 400, description = "Not a tenant path, or not a priority class", body = sovra_core::error::ErrorEnvelope),
+        (status = 403, description = "A tenant admin changing their own tenant, or granting `emergency`", body = sovra_core::error::ErrorEnvelope),
+        (status = 404, description = "No such tenant in the caller's reach", body = sovra_core::error::ErrorEnvelope),
+    ))]
+pub async fn update_tenant(
+    State(state): State<AppState>,
+    Who(who): Who,
+    Path(tenant): Path<String>,
+    crate::extract::ApiJson(req): crate::extract::ApiJson<UpdateTenant>,
+) -> Result<Json<Tenant>, HttpError> {
+    let path = parse_tenant(&tenant, "tenant")?;
+    if !reaches(&who, &path) {
+        return Err(not_found("tenant", &tenant));
+    }
+    let dir = &state.identity.directory;
+    let Some(sent) = req.priority else {
+        return dir
+            .tenant(&path)
+            .await
+            .map_err(dir_err)?
+            .map(Json)
+            .ok_or_else(|| not_found("tenant", &tenant));
+    };
+    let priority = parse_priority(sent.as_deref())?;
+    // A tenant admin's own tenant's class is set above them (as its
+    // deletion is): else they would lift a class a platform admin lowered.
+    if who.role != Role::PlatformAdmin && path == who.tenant {
+        return Err(forbidden(
+            "You may not change your own tenant's priority class; ask a platform admin.",
+        ));
+    }
+    check_priority(&who, priority)?;
+    dir.set_tenant_priority(&path, priority, &who.actor())
         .await
         .map_err(dir_err)?
         .map(Json)
@@ -236,6 +352,12 @@ pub struct CreateUser {
     /// A local password (12-1024 characters), kept as argon2id; none: sign-in by SSO or keys only.
     #[serde(default)]
     pub password: Option<String>,
+    /// The user's priority class (and their keys' that set none):
+    /// `emergency` (platform admins only), `citizen` or `batch`; absent:
+    /// their tenant's.
+    #[serde(default)]
+    #[schema(value_type = Option<PriorityClass>)]
+    pub priority: Option<String>,
 }
 
 /// `PATCH /admin/users/{id}` body; absent fields stay.
@@ -247,6 +369,11 @@ pub struct UpdateUser {
     pub disabled: Option<bool>,
     #[serde(default)]
     pub display_name: Option<String>,
+    /// A priority class (`emergency`: platform admins only), or null to
+    /// inherit the tenant's.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<PriorityClass>)]
+    pub priority: Option<Option<String>>,
 }
 
 /// The user `id`, if the caller administers them (their tenant is in
@@ -287,8 +414,8 @@ pub async fn list_users(
 #[utoipa::path(post, path = "/admin/users", tag = "admin", request_body = CreateUser,
     responses(
         (status = 201, description = "The user (the change is in the audit trail)", body = User),
-        (status = 400, description = "Invalid body, the name is taken, or the password is too short", body = sovra_core::error::ErrorEnvelope),
-        (status = 403, description = "Outside the caller's subtree, or a role above theirs", body = sovra_core::error::ErrorEnvelope),
+        (status = 400, description = "Invalid body or priority class, the name is taken, or the password is too short", body = sovra_core::error::ErrorEnvelope),
+        (status = 403, description = "Outside the caller's subtree, a role above theirs, or `emergency` from a tenant admin", body = sovra_core::error::ErrorEnvelope),
     ))]
 pub async fn create_user(
     State(state): State<AppState>,
@@ -299,6 +426,7 @@ pub async fn create_user(
         Some(t) => parse_tenant(t, "tenant")?,
         None => who.tenant.clone(),
     };
+    let priority = parse_priority(req.priority.as_deref())?;
     if !reaches(&who, &tenant) {
         return Err(forbidden(format!(
             "You may create users only in '{}' and below.",
@@ -310,6 +438,9 @@ pub async fn create_user(
             "A {} may not grant the role {}.",
             who.role, req.role
         )));
+    }
+    if priority.is_some() {
+        check_priority(&who, priority)?;
     }
     let password_hash = match &req.password {
         Some(p) => Some(
@@ -329,6 +460,7 @@ pub async fn create_user(
                 role: req.role,
                 password_hash,
                 oidc: None,
+                priority,
             },
             &who.actor(),
         )
@@ -352,12 +484,13 @@ pub async fn get_user(
     managed_user(&state, &who, &id).await.map(Json)
 }
 
-/// `PATCH /admin/users/{id}`: change role, disabled, display name.
+/// `PATCH /admin/users/{id}`: change role, disabled, display name, priority class.
 #[utoipa::path(patch, path = "/admin/users/{id}", tag = "admin", request_body = UpdateUser,
     params(("id" = String, Path, description = "The user's id (`usr_...`)")),
     responses(
         (status = 200, description = "The user as changed (the change is in the audit trail)", body = User),
-        (status = 403, description = "A role above the caller's (given or held)", body = sovra_core::error::ErrorEnvelope),
+        (status = 400, description = "Not a priority class", body = sovra_core::error::ErrorEnvelope),
+        (status = 403, description = "A role above the caller's (given or held), or `emergency` from a tenant admin", body = sovra_core::error::ErrorEnvelope),
         (status = 404, description = "No such user in the caller's reach", body = sovra_core::error::ErrorEnvelope),
     ))]
 pub async fn update_user(
@@ -375,6 +508,14 @@ pub async fn update_user(
             )));
         }
     }
+    let priority = match &req.priority {
+        Some(sent) => {
+            let class = parse_priority(sent.as_deref())?;
+            check_priority(&who, class)?;
+            Some(class)
+        }
+        None => None,
+    };
     state
         .identity
         .directory
@@ -385,6 +526,7 @@ pub async fn update_user(
                 role: req.role,
                 disabled: req.disabled,
                 password_hash: None,
+                priority,
             },
             &who.actor(),
         )
@@ -485,6 +627,22 @@ pub struct CreateKey {
     /// Lifetime in seconds from now; absent: no expiry.
     #[serde(default)]
     pub expires_in: Option<u64>,
+    /// The key's priority class: `emergency` (platform admins only),
+    /// `citizen` or `batch` (administrators only); absent: its user's, else
+    /// its tenant's (a key made with a key: that key's own class).
+    #[serde(default)]
+    #[schema(value_type = Option<PriorityClass>)]
+    pub priority: Option<String>,
+}
+
+/// `PATCH /admin/keys/{id}` body; absent fields stay.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateKey {
+    /// A priority class (`emergency`: platform admins only), or null to
+    /// inherit its user's, else its tenant's.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<PriorityClass>)]
+    pub priority: Option<Option<String>>,
 }
 
 /// `POST /admin/keys` answer: the only time the secret is shown.
@@ -548,8 +706,8 @@ pub async fn list_keys(
 #[utoipa::path(post, path = "/admin/keys", tag = "admin", request_body = CreateKey,
     responses(
         (status = 201, description = "The key and its secret, shown once (the creation is in the audit trail, without the secret)", body = CreatedKey),
-        (status = 400, description = "Invalid body, or no such user in that tenant", body = sovra_core::error::ErrorEnvelope),
-        (status = 403, description = "Another user's key (developers), outside the caller's subtree, a role above theirs, or scopes/models beyond the caller's key", body = sovra_core::error::ErrorEnvelope),
+        (status = 400, description = "Invalid body or priority class, or no such user in that tenant", body = sovra_core::error::ErrorEnvelope),
+        (status = 403, description = "Another user's key (developers), outside the caller's subtree, a role above theirs, scopes/models beyond the caller's key, or a priority class the caller may not grant", body = sovra_core::error::ErrorEnvelope),
     ))]
 pub async fn create_key(
     State(state): State<AppState>,
@@ -558,6 +716,10 @@ pub async fn create_key(
 ) -> Result<impl IntoResponse, HttpError> {
     let dir = &state.identity.directory;
     let admin = matches!(who.role, Role::PlatformAdmin | Role::TenantAdmin);
+    let mut priority = parse_priority(req.priority.as_deref())?;
+    if priority.is_some() {
+        check_priority(&who, priority)?;
+    }
     if req.service && !admin {
         return Err(forbidden("Only administrators may create service keys."));
     }
@@ -683,6 +845,10 @@ pub async fn create_key(
             Some(_) => {}
         }
     }
+    // Nor, asked for no class, escapes the class its parent was given.
+    if priority.is_none() {
+        priority = parent.as_ref().and_then(|p| p.priority);
+    }
     let secret = ApiKeySecret::generate();
     let key = dir
         .create_key(
@@ -693,6 +859,7 @@ pub async fn create_key(
                 role,
                 scopes,
                 models: req.models,
+                priority,
                 expires_at_ms,
                 hash: secret.hash(),
                 shown: secret.shown(),
@@ -730,6 +897,40 @@ pub async fn get_key(
         .await
         .map_err(dir_err)?
         .filter(|k| manages_key(&who, k))
+        .map(Json)
+        .ok_or_else(|| not_found("API key", &id))
+}
+
+/// `PATCH /admin/keys/{id}`: set or clear the key's priority class.
+#[utoipa::path(patch, path = "/admin/keys/{id}", tag = "admin", request_body = UpdateKey,
+    params(("id" = String, Path, description = "The key's id (`key_...`)")),
+    responses(
+        (status = 200, description = "The key as changed, never its secret (the change is in the audit trail)", body = ApiKeyRecord),
+        (status = 400, description = "Not a priority class", body = sovra_core::error::ErrorEnvelope),
+        (status = 403, description = "`emergency` from a tenant admin", body = sovra_core::error::ErrorEnvelope),
+        (status = 404, description = "No such key in the caller's reach", body = sovra_core::error::ErrorEnvelope),
+    ))]
+pub async fn update_key(
+    State(state): State<AppState>,
+    Who(who): Who,
+    Path(id): Path<String>,
+    crate::extract::ApiJson(req): crate::extract::ApiJson<UpdateKey>,
+) -> Result<Json<ApiKeyRecord>, HttpError> {
+    let dir = &state.identity.directory;
+    let key = dir
+        .key(&id)
+        .await
+        .map_err(dir_err)?
+        .filter(|k| manages_key(&who, k))
+        .ok_or_else(|| not_found("API key", &id))?;
+    let Some(sent) = req.priority else {
+        return Ok(Json(key));
+    };
+    let priority = parse_priority(sent.as_deref())?;
+    check_priority(&who, priority)?;
+    dir.set_key_priority(&id, priority, &who.actor())
+        .await
+        .map_err(dir_err)?
         .map(Json)
         .ok_or_else(|| not_found("API key", &id))
 }

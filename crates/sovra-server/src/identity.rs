@@ -9,13 +9,18 @@
 //!   refused on the very next request), acting with the key's tenant, role
 //!   (capped at its user's current role), scopes and model allow-list;
 //! - one of the operator's static `auth.api_keys` → [`Credential::Operator`],
-//!   a platform admin;
+//!   a platform admin (of priority class `citizen`);
 //! - a web session cookie → [`crate::signin::resolve_session`];
 //! - nobody → the anonymous public: a member of the `public` tenant, the
 //!   person of the server-issued anonymous cookie ([`crate::anonymous`]), a
 //!   new one when the request carries none; on the OpenAI API of an open
 //!   node, the one local caller `anonymous` ([`Via::Local`]). No header
 //!   names a user.
+//!
+//! The principal carries the priority class its identity grants
+//! ([`granted_class`]): the key's, else its user's, else its tenant path's
+//! (the nearest tenant with one), else `citizen`; the anonymous public is
+//! always `citizen`. Read with the key and the user, on every request.
 //!
 //! Then it looks the route up in [`RULES`], the one table of who may call
 //! what, and answers `401` (no or bad credentials) or `403`
@@ -52,7 +57,10 @@ use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sovra_core::{ApiError, ErrorKind};
-use sovra_identity::{ApiKeySecret, Credential, Directory, Principal, Role, Scope, TenantPath};
+use sovra_identity::{
+    ApiKeySecret, Credential, Directory, DirectoryError, Principal, PriorityClass, Role, Scope,
+    TenantPath,
+};
 use sovra_store::Subject;
 
 use crate::anonymous::Citizen;
@@ -377,6 +385,11 @@ pub const RULES: &[(&str, &str, Rule)] = &[
         guarded(Scope::Admin, ADMINS, Refused),
     ),
     (
+        "PATCH",
+        "/admin/tenants/{tenant}",
+        guarded(Scope::Admin, ADMINS, Refused),
+    ),
+    (
         "DELETE",
         "/admin/tenants/{tenant}",
         guarded(Scope::Admin, ADMINS, Refused),
@@ -420,6 +433,12 @@ pub const RULES: &[(&str, &str, Rule)] = &[
         "GET",
         "/admin/keys/{id}",
         guarded(Scope::Admin, KEY_MAKERS, Refused),
+    ),
+    // Only a key's priority class changes, which administrators set.
+    (
+        "PATCH",
+        "/admin/keys/{id}",
+        guarded(Scope::Admin, ADMINS, Refused),
     ),
     (
         "DELETE",
@@ -561,6 +580,7 @@ pub async fn resolve_key(
         ))));
     }
     let mut role = key.role;
+    let mut user_class = None;
     let user = match &key.user {
         Some(id) => {
             let Some(user) = directory.user(id).await.map_err(dir_err)? else {
@@ -576,10 +596,14 @@ pub async fn resolve_key(
             if !user.role.may_grant(role) {
                 role = user.role;
             }
+            user_class = user.priority;
             user.id
         }
         None => format!("key:{}", key.id),
     };
+    let priority = granted_class(directory, &key.tenant, key.priority, user_class)
+        .await
+        .map_err(dir_err)?;
     Ok(Ok(Principal {
         user,
         tenant: key.tenant,
@@ -589,7 +613,24 @@ pub async fn resolve_key(
             scopes: key.scopes,
             models: key.models,
         },
+        priority,
     }))
+}
+
+/// The priority class an identity grants: the key's own (`key`), else the
+/// user's, else that of `tenant` or its nearest ancestor with one (read
+/// only when neither sets one), else `citizen`.
+pub async fn granted_class(
+    directory: &dyn Directory,
+    tenant: &TenantPath,
+    key: Option<PriorityClass>,
+    user: Option<PriorityClass>,
+) -> Result<PriorityClass, DirectoryError> {
+    let inherited = match key.or(user) {
+        Some(_) => None,
+        None => directory.tenant_priority(tenant).await?,
+    };
+    Ok(PriorityClass::resolve(key, user, inherited))
 }
 
 pub(crate) fn dir_err(e: sovra_identity::DirectoryError) -> HttpError {
@@ -671,13 +712,15 @@ impl Caller {
 }
 
 /// One of the operator's static keys: a platform admin, in the public
-/// tenant, as the user `operator`.
+/// tenant, as the user `operator`, a citizen in the queue (the static keys
+/// are not in the directory, where classes are granted).
 fn operator() -> Principal {
     Principal {
         user: "operator".to_owned(),
         tenant: TenantPath::public(),
         role: PlatformAdmin,
         credential: Credential::Operator,
+        priority: PriorityClass::Citizen,
     }
 }
 

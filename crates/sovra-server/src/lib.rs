@@ -282,9 +282,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(profile::get))
         .routes(routes!(console::usage))
         .routes(routes!(admin::list_keys, admin::create_key))
-        .routes(routes!(admin::get_key, admin::revoke_key))
+        .routes(routes!(
+            admin::get_key,
+            admin::update_key,
+            admin::revoke_key
+        ))
         .routes(routes!(admin::list_tenants, admin::create_tenant))
-        .routes(routes!(admin::get_tenant, admin::delete_tenant))
+        .routes(routes!(
+            admin::get_tenant,
+            admin::update_tenant,
+            admin::delete_tenant
+        ))
         .routes(routes!(admin::list_users, admin::create_user))
         .routes(routes!(
             admin::get_user,

@@ -664,6 +664,7 @@ async fn user_for(signin: &SignIn, oidc: &Oidc, claims: &Claims) -> Result<User,
             role: oidc.config.role,
             password_hash: None,
             oidc: Some((issuer.clone(), claims.sub.clone())),
+            priority: None,
         };
         match dir.create_user(&new, "system:sso").await {
             Ok(u) => return Ok(u),

@@ -376,11 +376,22 @@ pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 pub async fn resolve_session(state: &AppState, headers: &HeaderMap) -> Option<(Principal, String)> {
     let signin = state.signin.as_ref()?;
     let (session, user) = signin.session_of(headers).await?;
+    let priority =
+        match crate::identity::granted_class(&*signin.directory, &user.tenant, None, user.priority)
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read a session's priority class");
+                return None;
+            }
+        };
     let who = Principal {
         user: user.id,
         tenant: user.tenant,
         role: user.role,
         credential: Credential::Session { id: session.id },
+        priority,
     };
     Some((who, session.csrf))
 }

@@ -126,6 +126,7 @@ const EXPECTED: &[(&str, &str, &[As])] = &[
     ("GET", "/admin/tenants", ADMINS),
     ("POST", "/admin/tenants", ADMINS),
     ("GET", "/admin/tenants/{tenant}", ADMINS),
+    ("PATCH", "/admin/tenants/{tenant}", ADMINS),
     ("DELETE", "/admin/tenants/{tenant}", ADMINS),
     ("GET", "/admin/users", ADMINS),
     ("POST", "/admin/users", ADMINS),
@@ -135,6 +136,7 @@ const EXPECTED: &[(&str, &str, &[As])] = &[
     ("GET", "/admin/keys", KEYS),
     ("POST", "/admin/keys", KEYS),
     ("GET", "/admin/keys/{id}", KEYS),
+    ("PATCH", "/admin/keys/{id}", ADMINS),
     ("DELETE", "/admin/keys/{id}", KEYS),
     ("GET", "/admin/whoami", SIGNED_IN),
     // The fleet: the platform's alone (no tenant's admin, never the anonymous).
@@ -198,6 +200,7 @@ async fn key_for(dir: &dyn Directory, tenant: &str, user: Option<String>, role: 
             hash: secret.hash(),
             shown: secret.shown(),
             parent: None,
+            priority: None,
         },
         "test",
     )
@@ -215,6 +218,7 @@ async fn fixture() -> Fixture {
                 path: tp(t),
                 name: t.into(),
                 kind: TenantKind::Agency,
+                priority: None,
             },
             "test",
         )
@@ -232,6 +236,7 @@ async fn fixture() -> Fixture {
                     role,
                     password_hash: None,
                     oidc: None,
+                    priority: None,
                 },
                 "test",
             )
@@ -248,6 +253,7 @@ async fn fixture() -> Fixture {
                 role: Member,
                 password_hash: None,
                 oidc: None,
+                priority: None,
             },
             "test",
         )
@@ -325,6 +331,7 @@ fn body_for(method: &str, path: &str, own: bool) -> Value {
         }
         ("POST", "/admin/keys") => json!({"name": "k", "tenant": tenant}),
         ("PATCH", "/admin/users/{id}") => json!({"display_name": "changed"}),
+        ("PATCH", "/admin/tenants/{tenant}" | "/admin/keys/{id}") => json!({"priority": "batch"}),
         ("PATCH", "/api/conversations/{id}") => json!({"title": "changed"}),
         ("POST", "/v1/chat/completions") => {
             json!({"model": "sim", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2})
@@ -515,6 +522,7 @@ async fn key_resolution_cost() {
             path: tp("alpha"),
             name: "a".into(),
             kind: TenantKind::Agency,
+            priority: None,
         },
         "t",
     )
@@ -529,6 +537,7 @@ async fn key_resolution_cost() {
                 role: Developer,
                 password_hash: None,
                 oidc: None,
+                priority: None,
             },
             "t",
         )
@@ -549,7 +558,7 @@ async fn key_resolution_cost() {
     let p50 = times[times.len() / 2];
     let p99 = times[times.len() * 99 / 100];
     println!(
-        "API key resolution (SQLite file, hash + key row + user row): p50 {p50:?}, p99 {p99:?}"
+        "API key resolution (SQLite file, hash + key row + user row + tenant path classes): p50 {p50:?}, p99 {p99:?}"
     );
     assert!(p50 < std::time::Duration::from_millis(20), "p50 {p50:?}");
     std::fs::remove_dir_all(&dir).ok();

@@ -71,6 +71,7 @@ async fn world() -> World {
                 path: tp(t),
                 name: t.into(),
                 kind: TenantKind::Agency,
+                priority: None,
             },
             "t",
         )
@@ -88,6 +89,7 @@ async fn world() -> World {
                     role: Role::Member,
                     password_hash: None,
                     oidc: None,
+                    priority: None,
                 },
                 "t",
             )
@@ -106,6 +108,7 @@ async fn world() -> World {
                 hash: secret.hash(),
                 shown: secret.shown(),
                 parent: None,
+                priority: None,
             },
             "t",
         )

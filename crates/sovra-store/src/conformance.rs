@@ -201,6 +201,7 @@ pub async fn directory_checks(open: &Opener) {
     directory_keys(&*store, &clock).await;
     directory_sessions(&*store, &clock).await;
     directory_audit_carries_no_secret(&*store).await;
+    directory_priority_classes(&*store).await;
 }
 
 fn tp(s: &str) -> sovra_identity::TenantPath {
@@ -212,6 +213,7 @@ fn new_tenant(path: &str, kind: sovra_identity::TenantKind) -> sovra_identity::N
         path: tp(path),
         name: path.to_uppercase(),
         kind,
+        priority: None,
     }
 }
 
@@ -223,6 +225,7 @@ fn new_user(tenant: &str, name: &str, role: sovra_identity::Role) -> sovra_ident
         role,
         password_hash: None,
         oidc: None,
+        priority: None,
     }
 }
 
@@ -495,6 +498,7 @@ async fn directory_keys(store: &dyn Store, clock: &ManualClock) {
                 hash: secret.hash(),
                 shown: secret.shown(),
                 parent: None,
+                priority: None,
             },
             &format!("user:{}", vic.id),
         )
@@ -529,6 +533,7 @@ async fn directory_keys(store: &dyn Store, clock: &ManualClock) {
                 hash: secret.hash(),
                 shown: secret.shown(),
                 parent: None,
+                priority: None,
             },
             "t",
         )
@@ -550,6 +555,7 @@ async fn directory_keys(store: &dyn Store, clock: &ManualClock) {
                 hash: ApiKeySecret::generate().hash(),
                 shown: "x".into(),
                 parent: None,
+                priority: None,
             },
             "t",
         )
@@ -575,6 +581,7 @@ async fn directory_keys(store: &dyn Store, clock: &ManualClock) {
                 hash: service.hash(),
                 shown: service.shown(),
                 parent: None,
+                priority: None,
             },
             "cli:test",
         )
@@ -620,6 +627,7 @@ async fn directory_keys(store: &dyn Store, clock: &ManualClock) {
         hash: ApiKeySecret::generate().hash(),
         shown: format!("sk-sovra-{name}…"),
         parent: parent.map(str::to_owned),
+        priority: None,
     };
     let a = store.create_key(&mint("a", None), "t").await.unwrap();
     let b = store
@@ -681,6 +689,7 @@ async fn directory_keys(store: &dyn Store, clock: &ManualClock) {
                 hash: tmp_secret.hash(),
                 shown: tmp_secret.shown(),
                 parent: None,
+                priority: None,
             },
             "t",
         )
@@ -739,6 +748,225 @@ async fn directory_sessions(store: &dyn Store, clock: &ManualClock) {
         None,
         "disabling a user ends their sessions"
     );
+}
+
+/// Priority classes on tenants, users and keys: kept, read back by every
+/// reader, changed and cleared (each change audited), and a tenant's class
+/// inherited down its path by the nearest ancestor that has one.
+async fn directory_priority_classes(store: &dyn Store) {
+    use PriorityClass::{Batch, Citizen, Emergency};
+    use sovra_identity::directory::UserChange;
+    use sovra_identity::{ApiKeySecret, NewApiKey, PriorityClass, Role, Scope, TenantKind};
+    let mut prio = new_tenant("prio", TenantKind::Agency);
+    prio.priority = Some(Batch);
+    let made = store.create_tenant(&prio, "cli:test").await.unwrap();
+    assert_eq!(made.priority, Some(Batch));
+    for p in ["prio/a", "prio/a/b"] {
+        store
+            .create_tenant(&new_tenant(p, TenantKind::Team), "cli:test")
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.tenant(&tp("prio")).await.unwrap().unwrap().priority,
+        Some(Batch),
+        "a tenant's class reads back"
+    );
+    assert_eq!(
+        store
+            .tenant(&tp("prio/a/b"))
+            .await
+            .unwrap()
+            .unwrap()
+            .priority,
+        None,
+        "absent: inherit"
+    );
+    assert_eq!(
+        store.tenant_priority(&tp("prio/a/b")).await.unwrap(),
+        Some(Batch),
+        "inherited from the nearest ancestor with a class"
+    );
+    assert_eq!(store.tenant_priority(&tp("acme")).await.unwrap(), None);
+    assert_eq!(
+        store
+            .tenant_priority(&tp("prio/none/deeper"))
+            .await
+            .unwrap(),
+        Some(Batch),
+        "a path's ancestors are looked up whether or not it exists"
+    );
+    let a = store
+        .set_tenant_priority(&tp("prio/a"), Some(Emergency), "cli:test")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.priority, Some(Emergency));
+    assert_eq!(
+        store.tenant_priority(&tp("prio/a/b")).await.unwrap(),
+        Some(Emergency),
+        "the nearest ancestor wins"
+    );
+    assert_eq!(
+        store.tenant_priority(&tp("prio")).await.unwrap(),
+        Some(Batch)
+    );
+    let under: Vec<_> = store
+        .tenants_under(&tp("prio"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.priority)
+        .collect();
+    assert_eq!(under, [Some(Batch), Some(Emergency), None]);
+    store
+        .set_tenant_priority(&tp("prio/a"), None, "cli:test")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.tenant_priority(&tp("prio/a/b")).await.unwrap(),
+        Some(Batch),
+        "cleared: inherited again"
+    );
+    assert!(
+        store
+            .set_tenant_priority(&tp("prio/none"), Some(Batch), "t")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let mut ug = new_user("prio/a", "urgent", Role::Member);
+    ug.priority = Some(Emergency);
+    let ug = store.create_user(&ug, "cli:test").await.unwrap();
+    assert_eq!(ug.priority, Some(Emergency));
+    assert_eq!(store.user(&ug.id).await.unwrap().as_ref(), Some(&ug));
+    assert_eq!(store.user_by_name("urgent").await.unwrap().unwrap().0, ug);
+    assert!(store.users_under(&tp("prio")).await.unwrap().contains(&ug));
+    let kept = store
+        .update_user(
+            &ug.id,
+            &UserChange {
+                display_name: Some("Urgent".into()),
+                ..UserChange::default()
+            },
+            "cli:test",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        kept.priority,
+        Some(Emergency),
+        "a change without it keeps it"
+    );
+    let lowered = store
+        .update_user(
+            &ug.id,
+            &UserChange {
+                priority: Some(Some(Batch)),
+                ..UserChange::default()
+            },
+            "cli:test",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lowered.priority, Some(Batch));
+    assert_eq!(
+        store.user(&ug.id).await.unwrap().unwrap().priority,
+        Some(Batch)
+    );
+    let cleared = store
+        .update_user(
+            &ug.id,
+            &UserChange {
+                priority: Some(None),
+                ..UserChange::default()
+            },
+            "cli:test",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cleared.priority, None);
+    assert_eq!(store.user(&ug.id).await.unwrap().unwrap().priority, None);
+
+    let secret = ApiKeySecret::generate();
+    let key = store
+        .create_key(
+            &NewApiKey {
+                tenant: tp("prio/a"),
+                user: Some(ug.id.clone()),
+                name: "bulk".into(),
+                role: Role::Member,
+                scopes: vec![Scope::Inference],
+                models: None,
+                priority: Some(Batch),
+                expires_at_ms: None,
+                hash: secret.hash(),
+                shown: secret.shown(),
+                parent: None,
+            },
+            "cli:test",
+        )
+        .await
+        .unwrap();
+    assert_eq!(key.priority, Some(Batch));
+    assert_eq!(
+        store.key_by_hash(&secret.hash()).await.unwrap().as_ref(),
+        Some(&key)
+    );
+    assert_eq!(store.key(&key.id).await.unwrap().as_ref(), Some(&key));
+    assert!(store.keys_under(&tp("prio")).await.unwrap().contains(&key));
+    let raised = store
+        .set_key_priority(&key.id, Some(Citizen), "cli:test")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(raised.priority, Some(Citizen));
+    assert_eq!(
+        store.key(&key.id).await.unwrap().unwrap(),
+        raised,
+        "only the class changed"
+    );
+    assert!(
+        store
+            .set_key_priority("key_none", Some(Batch), "t")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let audit = audit_actions(store).await;
+    let last = |a: &str| audit.iter().rfind(|e| e.action == a).unwrap().clone();
+    assert_eq!(
+        last("tenant.create").details["priority"],
+        serde_json::Value::Null
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "tenant.create" && e.details["priority"] == "batch")
+    );
+    let t = last("tenant.update");
+    assert_eq!(t.tenant, "prio/a");
+    assert_eq!(t.details["priority"], serde_json::Value::Null);
+    assert_eq!(
+        audit.iter().filter(|e| e.action == "tenant.update").count(),
+        2,
+        "a class set and cleared: two entries"
+    );
+    assert_eq!(
+        last("user.update").details["priority"],
+        serde_json::Value::Null
+    );
+    assert_eq!(last("key.create").details["priority"], "batch");
+    let k = last("key.update");
+    assert_eq!(k.details["priority"], "citizen");
+    assert_eq!(k.details["id"], key.id.as_str());
+    assert_eq!(k.subject.as_deref(), Some(ug.id.as_str()));
 }
 
 async fn directory_audit_carries_no_secret(store: &dyn Store) {

@@ -3,14 +3,14 @@
 //! [`impl_sql_directory!`] implements [`sovra_identity::Directory`] once for
 //! SQLite and PostgreSQL (like `sql.rs` does for the [`Store`](crate::Store)).
 //! Every change to a tenant, a user or a key appends its audit entry in the
-//! same transaction (`tenant.create`, `tenant.delete`, `user.create`,
-//! `user.update`, `user.delete`, `key.create`, `key.revoke`), carrying ids,
-//! roles, scopes and a key's shown prefix: never a secret, a hash or a
-//! password. Sessions are not audited here; signing in is audited by the
+//! same transaction (`tenant.create`, `tenant.update`, `tenant.delete`,
+//! `user.create`, `user.update`, `user.delete`, `key.create`, `key.update`,
+//! `key.revoke`), carrying ids, roles, scopes, priority classes and a key's
+//! shown prefix: never a secret, a hash or a password. Sessions are not audited here; signing in is audited by the
 //! sign-in code.
 
 use rand::RngCore as _;
-use sovra_identity::{DirectoryError, Role, Scope, TenantKind, TenantPath};
+use sovra_identity::{DirectoryError, PriorityClass, Role, Scope, TenantKind, TenantPath};
 
 use crate::StoreError;
 
@@ -56,6 +56,15 @@ pub(crate) fn parse_role(s: &str) -> Result<Role, DirectoryError> {
 
 pub(crate) fn parse_kind(s: &str) -> Result<TenantKind, DirectoryError> {
     TenantKind::parse(s).ok_or_else(|| corrupt("tenant kind", s))
+}
+
+pub(crate) fn parse_priority(s: Option<String>) -> Result<Option<PriorityClass>, DirectoryError> {
+    s.map(|c| PriorityClass::parse(&c).ok_or_else(|| corrupt("priority class", &c)))
+        .transpose()
+}
+
+pub(crate) fn priority_text(p: Option<PriorityClass>) -> Option<&'static str> {
+    p.map(PriorityClass::as_str)
 }
 
 /// Scopes are kept as `inference,embeddings`.
@@ -111,6 +120,9 @@ macro_rules! impl_sql_directory {
                     path: $crate::directory::parse_path(&path)?,
                     name: row.try_get("name").map_err(backend)?,
                     kind: $crate::directory::parse_kind(&kind)?,
+                    priority: $crate::directory::parse_priority(
+                        row.try_get("priority").map_err(backend)?,
+                    )?,
                     created_at_ms: row.try_get("created_at").map_err(backend)?,
                 })
             }
@@ -137,6 +149,9 @@ macro_rules! impl_sql_directory {
                     disabled: disabled != 0,
                     has_password: password_hash.is_some(),
                     oidc: issuer.zip(subject),
+                    priority: $crate::directory::parse_priority(
+                        row.try_get("priority").map_err(backend)?,
+                    )?,
                     created_at_ms: row.try_get("created_at").map_err(backend)?,
                 };
                 Ok((user, password_hash))
@@ -160,6 +175,9 @@ macro_rules! impl_sql_directory {
                     scopes: $crate::directory::scopes_from_text(&scopes)?,
                     models: $crate::directory::models_from_text(
                         row.try_get("models").map_err(backend)?,
+                    )?,
+                    priority: $crate::directory::parse_priority(
+                        row.try_get("priority").map_err(backend)?,
                     )?,
                     expires_at_ms: row.try_get("expires_at").map_err(backend)?,
                     revoked_at_ms: row.try_get("revoked_at").map_err(backend)?,
@@ -225,13 +243,13 @@ macro_rules! impl_sql_directory {
             ) -> Result<Vec<sovra_identity::Tenant>, sovra_identity::DirectoryError> {
                 let rows = match root {
                     Some(root) => sqlx::query(
-                        "SELECT path, name, kind, created_at FROM tenants WHERE path = $1 OR path LIKE $2 ORDER BY path",
+                        "SELECT path, name, kind, priority, created_at FROM tenants WHERE path = $1 OR path LIKE $2 ORDER BY path",
                     )
                     .bind(root.as_str())
                     .bind($crate::directory::below(root))
                     .fetch_all(&self.pool)
                     .await,
-                    None => sqlx::query("SELECT path, name, kind, created_at FROM tenants ORDER BY path")
+                    None => sqlx::query("SELECT path, name, kind, priority, created_at FROM tenants ORDER BY path")
                         .fetch_all(&self.pool)
                         .await,
                 }
@@ -243,7 +261,7 @@ macro_rules! impl_sql_directory {
                 &self,
                 root: Option<&sovra_identity::TenantPath>,
             ) -> Result<Vec<sovra_identity::User>, sovra_identity::DirectoryError> {
-                const COLS: &str = "SELECT id, tenant, name, display_name, role, disabled, password_hash, oidc_issuer, oidc_subject, created_at FROM users";
+                const COLS: &str = "SELECT id, tenant, name, display_name, role, disabled, password_hash, oidc_issuer, oidc_subject, priority, created_at FROM users";
                 let rows = match root {
                     Some(root) => sqlx::query(&format!(
                         "{COLS} WHERE tenant = $1 OR tenant LIKE $2 ORDER BY tenant, name"
@@ -264,7 +282,7 @@ macro_rules! impl_sql_directory {
                 &self,
                 root: Option<&sovra_identity::TenantPath>,
             ) -> Result<Vec<sovra_identity::ApiKeyRecord>, sovra_identity::DirectoryError> {
-                const COLS: &str = "SELECT id, tenant, user_id, name, shown, role, scopes, models, expires_at, revoked_at, created_at, created_by, parent_id FROM api_keys";
+                const COLS: &str = "SELECT id, tenant, user_id, name, shown, role, scopes, models, expires_at, revoked_at, created_at, created_by, parent_id, priority FROM api_keys";
                 let rows = match root {
                     Some(root) => sqlx::query(&format!(
                         "{COLS} WHERE tenant = $1 OR tenant LIKE $2 ORDER BY tenant, created_at, id"
@@ -307,10 +325,11 @@ macro_rules! impl_sql_directory {
                         )));
                     }
                 }
-                sqlx::query("INSERT INTO tenants (path, name, kind, created_at) VALUES ($1, $2, $3, $4)")
+                sqlx::query("INSERT INTO tenants (path, name, kind, priority, created_at) VALUES ($1, $2, $3, $4, $5)")
                     .bind(tenant.path.as_str())
                     .bind(&tenant.name)
                     .bind(tenant.kind.as_str())
+                    .bind($crate::directory::priority_text(tenant.priority))
                     .bind(now)
                     .execute(&mut *tx)
                     .await
@@ -321,7 +340,11 @@ macro_rules! impl_sql_directory {
                     "tenant.create",
                     &tenant.path,
                     None,
-                    serde_json::json!({ "path": tenant.path.as_str(), "kind": tenant.kind.as_str() }),
+                    serde_json::json!({
+                        "path": tenant.path.as_str(),
+                        "kind": tenant.kind.as_str(),
+                        "priority": tenant.priority,
+                    }),
                 )
                 .await?;
                 tx.commit().await.map_err(backend)?;
@@ -329,6 +352,7 @@ macro_rules! impl_sql_directory {
                     path: tenant.path.clone(),
                     name: tenant.name.clone(),
                     kind: tenant.kind,
+                    priority: tenant.priority,
                     created_at_ms: now,
                 })
             }
@@ -337,7 +361,7 @@ macro_rules! impl_sql_directory {
                 &self,
                 path: &sovra_identity::TenantPath,
             ) -> Result<Option<sovra_identity::Tenant>, sovra_identity::DirectoryError> {
-                let row = sqlx::query("SELECT path, name, kind, created_at FROM tenants WHERE path = $1")
+                let row = sqlx::query("SELECT path, name, kind, priority, created_at FROM tenants WHERE path = $1")
                     .bind(path.as_str())
                     .fetch_optional(&self.pool)
                     .await
@@ -412,6 +436,77 @@ macro_rules! impl_sql_directory {
                 Ok(true)
             }
 
+            async fn set_tenant_priority(
+                &self,
+                path: &sovra_identity::TenantPath,
+                priority: Option<sovra_identity::PriorityClass>,
+                actor: &str,
+            ) -> Result<Option<sovra_identity::Tenant>, sovra_identity::DirectoryError> {
+                use $crate::directory::backend;
+                let mut tx = self.begin_write().await?;
+                let changed = sqlx::query("UPDATE tenants SET priority = $2 WHERE path = $1")
+                    .bind(path.as_str())
+                    .bind($crate::directory::priority_text(priority))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?
+                    .rows_affected();
+                if changed == 0 {
+                    return Ok(None);
+                }
+                let row = sqlx::query("SELECT path, name, kind, priority, created_at FROM tenants WHERE path = $1")
+                    .bind(path.as_str())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                let tenant = Self::tenant_row(&row)?;
+                self.audit_dir(
+                    &mut tx,
+                    actor,
+                    "tenant.update",
+                    path,
+                    None,
+                    serde_json::json!({ "path": path.as_str(), "priority": priority }),
+                )
+                .await?;
+                tx.commit().await.map_err(backend)?;
+                Ok(Some(tenant))
+            }
+
+            async fn tenant_priority(
+                &self,
+                path: &sovra_identity::TenantPath,
+            ) -> Result<Option<sovra_identity::PriorityClass>, sovra_identity::DirectoryError> {
+                use sqlx::Row as _;
+                use $crate::directory::backend;
+                // The path and its ancestors (at most MAX_DEPTH of them), by
+                // primary key: the nearest one with a class wins.
+                let chain: Vec<sovra_identity::TenantPath> = path.self_and_ancestors().collect();
+                let marks: Vec<String> = (1..=chain.len()).map(|i| format!("${i}")).collect();
+                let sql = format!(
+                    "SELECT path, priority FROM tenants WHERE priority IS NOT NULL AND path IN ({})",
+                    marks.join(", ")
+                );
+                let mut query = sqlx::query(&sql);
+                for t in &chain {
+                    query = query.bind(t.as_str());
+                }
+                let rows = query.fetch_all(&self.pool).await.map_err(backend)?;
+                let mut classes = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let p: String = row.try_get("path").map_err(backend)?;
+                    let c: String = row.try_get("priority").map_err(backend)?;
+                    classes.push((p, c));
+                }
+                let nearest = chain.iter().find_map(|t| {
+                    classes
+                        .iter()
+                        .find(|(p, _)| p == t.as_str())
+                        .map(|(_, c)| c.clone())
+                });
+                $crate::directory::parse_priority(nearest)
+            }
+
             async fn create_user(
                 &self,
                 user: &sovra_identity::NewUser,
@@ -445,8 +540,8 @@ macro_rules! impl_sql_directory {
                     None => (None, None),
                 };
                 sqlx::query(
-                    "INSERT INTO users (id, tenant, name, display_name, role, disabled, password_hash, oidc_issuer, oidc_subject, created_at)
-                     VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9)",
+                    "INSERT INTO users (id, tenant, name, display_name, role, disabled, password_hash, oidc_issuer, oidc_subject, priority, created_at)
+                     VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $10)",
                 )
                 .bind(&id)
                 .bind(user.tenant.as_str())
@@ -456,6 +551,7 @@ macro_rules! impl_sql_directory {
                 .bind(user.password_hash.as_deref())
                 .bind(issuer)
                 .bind(subject)
+                .bind($crate::directory::priority_text(user.priority))
                 .bind(now)
                 .execute(&mut *tx)
                 .await
@@ -471,6 +567,7 @@ macro_rules! impl_sql_directory {
                         "role": user.role.as_str(),
                         "password": user.password_hash.is_some(),
                         "oidc": user.oidc.is_some(),
+                        "priority": user.priority,
                     }),
                 )
                 .await?;
@@ -484,6 +581,7 @@ macro_rules! impl_sql_directory {
                     disabled: false,
                     has_password: user.password_hash.is_some(),
                     oidc: user.oidc.clone(),
+                    priority: user.priority,
                     created_at_ms: now,
                 })
             }
@@ -493,7 +591,7 @@ macro_rules! impl_sql_directory {
                 id: &str,
             ) -> Result<Option<sovra_identity::User>, sovra_identity::DirectoryError> {
                 let row = sqlx::query(
-                    "SELECT id, tenant, name, display_name, role, disabled, password_hash, oidc_issuer, oidc_subject, created_at FROM users WHERE id = $1",
+                    "SELECT id, tenant, name, display_name, role, disabled, password_hash, oidc_issuer, oidc_subject, priority, created_at FROM users WHERE id = $1",
                 )
                 .bind(id)
                 .fetch_optional(&self.pool)
@@ -508,7 +606,7 @@ macro_rules! impl_sql_directory {
             ) -> Result<Option<(sovra_identity::User, Option<String>)>, sovra_identity::DirectoryError>
             {
                 let row = sqlx::query(
-                    "SELECT id, tenant, name, display_name, role, disabled, password_hash, oidc_issuer, oidc_subject, created_at FROM users WHERE name = $1",
+                    "SELECT id, tenant, name, display_name, role, disabled, password_hash, oidc_issuer, oidc_subject, priority, created_at FROM users WHERE name = $1",
                 )
                 .bind(name)
                 .fetch_optional(&self.pool)
@@ -523,7 +621,7 @@ macro_rules! impl_sql_directory {
                 subject: &str,
             ) -> Result<Option<sovra_identity::User>, sovra_identity::DirectoryError> {
                 let row = sqlx::query(
-                    "SELECT id, tenant, name, display_name, role, disabled, password_hash, oidc_issuer, oidc_subject, created_at FROM users WHERE oidc_issuer = $1 AND oidc_subject = $2",
+                    "SELECT id, tenant, name, display_name, role, disabled, password_hash, oidc_issuer, oidc_subject, priority, created_at FROM users WHERE oidc_issuer = $1 AND oidc_subject = $2",
                 )
                 .bind(issuer)
                 .bind(subject)
@@ -555,7 +653,7 @@ macro_rules! impl_sql_directory {
                 use $crate::directory::backend;
                 let mut tx = self.begin_write().await?;
                 let row = sqlx::query(
-                    "SELECT id, tenant, name, display_name, role, disabled, password_hash, oidc_issuer, oidc_subject, created_at FROM users WHERE id = $1",
+                    "SELECT id, tenant, name, display_name, role, disabled, password_hash, oidc_issuer, oidc_subject, priority, created_at FROM users WHERE id = $1",
                 )
                 .bind(id)
                 .fetch_optional(&mut *tx)
@@ -579,14 +677,18 @@ macro_rules! impl_sql_directory {
                     hash = Some(h.clone());
                     user.has_password = true;
                 }
+                if let Some(p) = change.priority {
+                    user.priority = p;
+                }
                 sqlx::query(
-                    "UPDATE users SET display_name = $2, role = $3, disabled = $4, password_hash = $5 WHERE id = $1",
+                    "UPDATE users SET display_name = $2, role = $3, disabled = $4, password_hash = $5, priority = $6 WHERE id = $1",
                 )
                 .bind(id)
                 .bind(&user.display_name)
                 .bind(user.role.as_str())
                 .bind(i64::from(user.disabled))
                 .bind(hash.as_deref())
+                .bind($crate::directory::priority_text(user.priority))
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
@@ -611,6 +713,9 @@ macro_rules! impl_sql_directory {
                 }
                 if change.password_hash.is_some() {
                     details.insert("password".into(), true.into());
+                }
+                if let Some(p) = change.priority {
+                    details.insert("priority".into(), serde_json::json!(p));
                 }
                 let tenant = user.tenant.clone();
                 self.audit_dir(
@@ -739,8 +844,8 @@ macro_rules! impl_sql_directory {
                 }
                 let scopes = $crate::directory::scopes_to_text(&key.scopes);
                 sqlx::query(
-                    "INSERT INTO api_keys (id, tenant, user_id, name, shown, hash, role, scopes, models, expires_at, revoked_at, created_at, created_by, parent_id)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, $12, $13)",
+                    "INSERT INTO api_keys (id, tenant, user_id, name, shown, hash, role, scopes, models, expires_at, revoked_at, created_at, created_by, parent_id, priority)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, $12, $13, $14)",
                 )
                 .bind(&id)
                 .bind(key.tenant.as_str())
@@ -755,6 +860,7 @@ macro_rules! impl_sql_directory {
                 .bind(now)
                 .bind(actor)
                 .bind(key.parent.as_deref())
+                .bind($crate::directory::priority_text(key.priority))
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| db_err(e, "an API key with this secret"))?;
@@ -772,6 +878,7 @@ macro_rules! impl_sql_directory {
                         "models": key.models,
                         "expires_at_ms": key.expires_at_ms,
                         "parent": key.parent,
+                        "priority": key.priority,
                     }),
                 )
                 .await?;
@@ -788,6 +895,7 @@ macro_rules! impl_sql_directory {
                     role: key.role,
                     scopes,
                     models: key.models.clone(),
+                    priority: key.priority,
                     expires_at_ms: key.expires_at_ms,
                     revoked_at_ms: None,
                     created_at_ms: now,
@@ -801,7 +909,7 @@ macro_rules! impl_sql_directory {
                 hash: &str,
             ) -> Result<Option<sovra_identity::ApiKeyRecord>, sovra_identity::DirectoryError> {
                 let row = sqlx::query(
-                    "SELECT id, tenant, user_id, name, shown, role, scopes, models, expires_at, revoked_at, created_at, created_by, parent_id FROM api_keys WHERE hash = $1",
+                    "SELECT id, tenant, user_id, name, shown, role, scopes, models, expires_at, revoked_at, created_at, created_by, parent_id, priority FROM api_keys WHERE hash = $1",
                 )
                 .bind(hash)
                 .fetch_optional(&self.pool)
@@ -815,7 +923,7 @@ macro_rules! impl_sql_directory {
                 id: &str,
             ) -> Result<Option<sovra_identity::ApiKeyRecord>, sovra_identity::DirectoryError> {
                 let row = sqlx::query(
-                    "SELECT id, tenant, user_id, name, shown, role, scopes, models, expires_at, revoked_at, created_at, created_by, parent_id FROM api_keys WHERE id = $1",
+                    "SELECT id, tenant, user_id, name, shown, role, scopes, models, expires_at, revoked_at, created_at, created_by, parent_id, priority FROM api_keys WHERE id = $1",
                 )
                 .bind(id)
                 .fetch_optional(&self.pool)
@@ -914,6 +1022,45 @@ macro_rules! impl_sql_directory {
                 }
                 tx.commit().await.map_err(backend)?;
                 Ok(true)
+            }
+
+            async fn set_key_priority(
+                &self,
+                id: &str,
+                priority: Option<sovra_identity::PriorityClass>,
+                actor: &str,
+            ) -> Result<Option<sovra_identity::ApiKeyRecord>, sovra_identity::DirectoryError> {
+                use $crate::directory::backend;
+                let mut tx = self.begin_write().await?;
+                let changed = sqlx::query("UPDATE api_keys SET priority = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind($crate::directory::priority_text(priority))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?
+                    .rows_affected();
+                if changed == 0 {
+                    return Ok(None);
+                }
+                let row = sqlx::query(
+                    "SELECT id, tenant, user_id, name, shown, role, scopes, models, expires_at, revoked_at, created_at, created_by, parent_id, priority FROM api_keys WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?;
+                let key = Self::key_row(&row)?;
+                self.audit_dir(
+                    &mut tx,
+                    actor,
+                    "key.update",
+                    &key.tenant,
+                    key.user.as_deref(),
+                    serde_json::json!({ "id": id, "shown": key.shown, "priority": priority }),
+                )
+                .await?;
+                tx.commit().await.map_err(backend)?;
+                Ok(Some(key))
             }
 
             async fn create_session(

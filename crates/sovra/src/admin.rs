@@ -5,7 +5,9 @@
 //! store's files already holds everything), so it is not limited by role;
 //! every change is audited by the directory with the actor `cli:<os user>`.
 //! `bootstrap` makes the first platform admin and prints a platform-admin
-//! API key once; it refuses when an enabled platform admin exists. There is
+//! API key once; it refuses when an enabled platform admin exists. Priority
+//! classes (`--priority`, `set-priority`) are the operator's to grant, any
+//! of them, `emergency` included. There is
 //! never a default password: a password is read from standard input only
 //! when `--password-stdin` is given.
 
@@ -19,7 +21,8 @@ use serde_json::json;
 use sovra_config::Settings;
 use sovra_identity::directory::UserChange;
 use sovra_identity::{
-    ApiKeySecret, Directory, NewApiKey, NewTenant, NewUser, Role, Scope, TenantKind, TenantPath,
+    ApiKeySecret, Directory, NewApiKey, NewTenant, NewUser, PriorityClass, Role, Scope, TenantKind,
+    TenantPath,
 };
 
 use crate::setup::{actor, emit, open_store};
@@ -78,7 +81,12 @@ pub enum TenantCommand {
         kind: String,
         #[arg(long)]
         name: Option<String>,
+        /// Priority class of the tenant and what it holds: emergency, citizen or batch (default: the parent's).
+        #[arg(long)]
+        priority: Option<PriorityClass>,
     },
+    /// Set a tenant's priority class: emergency, citizen, batch, or inherit (the parent's).
+    SetPriority { path: String, class: String },
     /// List tenants (under --under, default all).
     List {
         #[arg(long)]
@@ -104,7 +112,12 @@ pub enum UserCommand {
         /// Read a local password (12+ characters) from standard input's first line.
         #[arg(long)]
         password_stdin: bool,
+        /// Priority class: emergency, citizen or batch (default: the tenant's).
+        #[arg(long)]
+        priority: Option<PriorityClass>,
     },
+    /// Set a user's priority class: emergency, citizen, batch, or inherit (the tenant's).
+    SetPriority { id: String, class: String },
     /// List users (under --under, default all).
     List {
         #[arg(long)]
@@ -146,7 +159,12 @@ pub enum KeyCommand {
         /// Lifetime in seconds.
         #[arg(long)]
         expires_in: Option<u64>,
+        /// Priority class: emergency, citizen or batch (default: the user's, else the tenant's).
+        #[arg(long)]
+        priority: Option<PriorityClass>,
     },
+    /// Set a key's priority class: emergency, citizen, batch, or inherit (the user's, else the tenant's).
+    SetPriority { id: String, class: String },
     /// List keys (under --under, default all), by prefix.
     List {
         #[arg(long)]
@@ -158,6 +176,16 @@ pub enum KeyCommand {
 
 fn tenant(s: &str) -> Result<TenantPath> {
     Ok(TenantPath::parse(s)?)
+}
+
+/// A class to set, or `inherit` (None).
+fn class_or_inherit(s: &str) -> Result<Option<PriorityClass>> {
+    if s == "inherit" {
+        return Ok(None);
+    }
+    s.parse::<PriorityClass>()
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("{e}, or inherit"))
 }
 
 fn read_password() -> Result<String> {
@@ -214,7 +242,12 @@ pub async fn run(args: AdminArgs) -> Result<()> {
             password_stdin,
         } => bootstrap(&*dir, &actor, &name, &tenant(&t)?, password_stdin).await,
         AdminCommand::Tenant { command } => match command {
-            TenantCommand::Create { path, kind, name } => {
+            TenantCommand::Create {
+                path,
+                kind,
+                name,
+                priority,
+            } => {
                 let path = tenant(&path)?;
                 let kind = TenantKind::parse(&kind).with_context(|| {
                     format!("unknown kind `{kind}` (nation, agency, team, startup, public)")
@@ -225,10 +258,18 @@ pub async fn run(args: AdminArgs) -> Result<()> {
                             name: name.unwrap_or_else(|| path.leaf().to_owned()),
                             path,
                             kind,
+                            priority,
                         },
                         &actor,
                     )
                     .await?;
+                emit(&json!(t))
+            }
+            TenantCommand::SetPriority { path, class } => {
+                let t = dir
+                    .set_tenant_priority(&tenant(&path)?, class_or_inherit(&class)?, &actor)
+                    .await?
+                    .with_context(|| format!("no tenant `{path}`"))?;
                 emit(&json!(t))
             }
             TenantCommand::List { under } => {
@@ -252,6 +293,7 @@ pub async fn run(args: AdminArgs) -> Result<()> {
                 role,
                 display_name,
                 password_stdin,
+                priority,
             } => {
                 let u = dir
                     .create_user(
@@ -262,10 +304,22 @@ pub async fn run(args: AdminArgs) -> Result<()> {
                             role,
                             password_hash: hash_password(password_stdin)?,
                             oidc: None,
+                            priority,
                         },
                         &actor,
                     )
                     .await?;
+                emit(&json!(u))
+            }
+            UserCommand::SetPriority { id, class } => {
+                let change = UserChange {
+                    priority: Some(class_or_inherit(&class)?),
+                    ..UserChange::default()
+                };
+                let u = dir
+                    .update_user(&id, &change, &actor)
+                    .await?
+                    .with_context(|| format!("no user `{id}`"))?;
                 emit(&json!(u))
             }
             UserCommand::List { under } => {
@@ -313,6 +367,7 @@ pub async fn run(args: AdminArgs) -> Result<()> {
                 scopes: s,
                 models,
                 expires_in,
+                priority,
             } => {
                 let owner = match &user {
                     Some(id) => Some(
@@ -348,6 +403,7 @@ pub async fn run(args: AdminArgs) -> Result<()> {
                                     .filter(|x| !x.is_empty())
                                     .collect()
                             }),
+                            priority,
                             expires_at_ms: expires_in.map(|e| {
                                 now_ms().saturating_add(
                                     i64::try_from(e.saturating_mul(1000)).unwrap_or(i64::MAX),
@@ -370,6 +426,13 @@ pub async fn run(args: AdminArgs) -> Result<()> {
                     None => dir.all_keys().await?,
                 };
                 emit(&json!(list))
+            }
+            KeyCommand::SetPriority { id, class } => {
+                let k = dir
+                    .set_key_priority(&id, class_or_inherit(&class)?, &actor)
+                    .await?
+                    .with_context(|| format!("no key `{id}`"))?;
+                emit(&json!(k))
             }
             KeyCommand::Revoke { id } => {
                 if !dir.revoke_key(&id, &actor).await? {
@@ -409,6 +472,7 @@ async fn bootstrap(
                 name: t.leaf().to_owned(),
                 path: t,
                 kind: TenantKind::Agency,
+                priority: None,
             },
             actor,
         )
@@ -423,6 +487,7 @@ async fn bootstrap(
                 role: Role::PlatformAdmin,
                 password_hash,
                 oidc: None,
+                priority: None,
             },
             actor,
         )
@@ -437,6 +502,7 @@ async fn bootstrap(
                 role: Role::PlatformAdmin,
                 scopes: Scope::ALL.to_vec(),
                 models: None,
+                priority: None,
                 expires_at_ms: None,
                 hash: secret.hash(),
                 shown: secret.shown(),

@@ -657,6 +657,368 @@ async fn priority_and_fair_share_come_from_the_caller() {
     drop(node);
 }
 
+/// The first JSON value `sovra admin` printed.
+fn admin_json(out: &str) -> Value {
+    let start = out.find('{').unwrap_or_else(|| panic!("no JSON in: {out}"));
+    serde_json::Deserializer::from_str(&out[start..])
+        .into_iter::<Value>()
+        .next()
+        .unwrap()
+        .unwrap()
+}
+
+/// Finding 11, continued (issue 22): the class a request is queued with is
+/// the one an administrator granted in the directory, on the caller's key,
+/// user or tenant path (the nearest set wins; none: `citizen`); only a
+/// platform admin grants `emergency`, a tenant admin `citizen` or `batch`
+/// below their own tenant, and a header still only lowers a class.
+#[tokio::test]
+async fn priority_classes_are_granted_in_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = sim_node(
+        dir.path(),
+        &["--tokens-per-second", "50", "--answer-tokens", "1000"],
+    )
+    .await;
+    let data = dir.path().join("data");
+    let root = bootstrap(&bin(), &data, "root@gov.example", None);
+    // A tenant where everything is batch, from the command line.
+    let (ok, out) = sovra_admin(
+        &bin(),
+        &data,
+        &[
+            "tenant",
+            "create",
+            "archive",
+            "--kind",
+            "agency",
+            "--priority",
+            "batch",
+        ],
+        None,
+    );
+    assert!(ok, "{out}");
+    assert_eq!(admin_json(&out)["priority"], "batch", "{out}");
+    let (ok, out) = sovra_admin(
+        &bin(),
+        &data,
+        &["tenant", "create", "archive-x", "--priority", "urgent"],
+        None,
+    );
+    assert!(
+        !ok && out.contains("unknown priority class `urgent`"),
+        "{out}"
+    );
+    let config = dir.path().join("sovra.toml");
+    // One slot; ten may wait, five of them per tenant.
+    fleet_config(
+        &config,
+        "queue_timeout_ms = 120000\nqueue_depth = 10\ntenant_queue_percent = 50",
+        "only",
+        &node,
+        1,
+    );
+    let s = Arc::new(serve(&data, &["--config", &config.to_string_lossy()], &[]).await);
+    let call = |method: Method, path: &str, key: &str, body: Value| {
+        status_json(s.with_key(method, path, key).json(&body))
+    };
+    let (status, body) = call(
+        Method::POST,
+        "/admin/tenants",
+        &root,
+        json!({"path": "health", "kind": "agency"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["priority"], Value::Null, "absent: inherited");
+    // The tenant admin of health, with a key that may administer.
+    let (status, ann) = call(
+        Method::POST,
+        "/admin/users",
+        &root,
+        json!({"name": "ann@health.example", "tenant": "health", "role": "tenant_admin"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{ann}");
+    let (status, body) = call(
+        Method::POST,
+        "/admin/keys",
+        &root,
+        json!({"name": "ann", "user": ann["id"], "scopes": ["inference", "embeddings", "knowledge", "conversations", "admin"]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let admin = body["secret"].as_str().unwrap().to_owned();
+
+    // A tenant admin never grants emergency, nor changes their own tenant's class.
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/admin/keys",
+            json!({"name": "er", "service": true, "priority": "emergency"}),
+        ),
+        (
+            Method::POST,
+            "/admin/users",
+            json!({"name": "er@health.example", "role": "member", "priority": "emergency"}),
+        ),
+        (
+            Method::POST,
+            "/admin/tenants",
+            json!({"path": "health/er", "kind": "team", "priority": "emergency"}),
+        ),
+        (
+            Method::PATCH,
+            "/admin/tenants/health",
+            json!({"priority": "citizen"}),
+        ),
+    ] {
+        let (status, answer) = call(method.clone(), path, &admin, body).await;
+        assert_eq!(status, 403, "{method} {path}: {answer}");
+        assert_eq!(answer["error"]["code"], "permission_denied", "{answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("priority class"),
+            "refused for its class: {answer}"
+        );
+    }
+    let (status, answer) = call(
+        Method::POST,
+        "/admin/keys",
+        &admin,
+        json!({"name": "x", "service": true, "priority": "urgent"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"]["param"], "priority", "{answer}");
+    // Below their own tenant, citizen and batch are theirs to set.
+    let (status, body) = call(
+        Method::POST,
+        "/admin/tenants",
+        &admin,
+        json!({"path": "health/bulk", "kind": "team", "priority": "batch"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["priority"], "batch");
+
+    // A batch key, made by the tenant admin; a second one set to batch afterwards.
+    let (status, bulk_user) = call(
+        Method::POST,
+        "/admin/users",
+        &admin,
+        json!({"name": "bulk@health.example", "role": "member"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{bulk_user}");
+    let (status, made) = call(
+        Method::POST,
+        "/admin/keys",
+        &admin,
+        json!({"name": "bulk", "user": bulk_user["id"], "priority": "batch"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["priority"], "batch", "{made}");
+    let bulk = made["secret"].as_str().unwrap().to_owned();
+    let path = format!("/admin/keys/{}", made["id"].as_str().unwrap());
+    let (status, shown) = status_json(s.with_key(Method::GET, &path, &admin)).await;
+    assert_eq!(
+        (status, &shown["priority"]),
+        (200, &json!("batch")),
+        "{shown}"
+    );
+    let (status, made) = call(
+        Method::POST,
+        "/admin/keys",
+        &admin,
+        json!({"name": "bulk-2", "user": bulk_user["id"]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["priority"], Value::Null, "{made}");
+    let bulk2 = made["secret"].as_str().unwrap().to_owned();
+    let path = format!("/admin/keys/{}", made["id"].as_str().unwrap());
+    let (status, answer) = call(
+        Method::PATCH,
+        &path,
+        &admin,
+        json!({"priority": "emergency"}),
+    )
+    .await;
+    assert_eq!(status, 403, "{answer}");
+    let (status, answer) = call(Method::PATCH, &path, &admin, json!({"priority": "batch"})).await;
+    assert_eq!(
+        (status, &answer["priority"]),
+        (200, &json!("batch")),
+        "{answer}"
+    );
+    // A developer sets no class, not even on their own key (an unset
+    // class inherits: even `batch` could lift a key above a batch user).
+    let (status, dev) = call(
+        Method::POST,
+        "/admin/users",
+        &root,
+        json!({"name": "dev@health.example", "tenant": "health", "role": "developer"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{dev}");
+    let (status, made) = call(
+        Method::POST,
+        "/admin/keys",
+        &root,
+        json!({"name": "dev", "user": dev["id"], "scopes": ["inference", "admin"]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let dev = made["secret"].as_str().unwrap().to_owned();
+    let (status, answer) = call(
+        Method::POST,
+        "/admin/keys",
+        &dev,
+        json!({"name": "own", "priority": "batch"}),
+    )
+    .await;
+    assert_eq!(status, 403, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("may not set priority classes"),
+        "{answer}"
+    );
+
+    // The platform admin grants emergency.
+    let (status, medic) = call(
+        Method::POST,
+        "/admin/users",
+        &root,
+        json!({"name": "medic@health.example", "tenant": "health", "role": "member"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{medic}");
+    let (status, made) = call(
+        Method::POST,
+        "/admin/keys",
+        &root,
+        json!({"name": "ambulance", "user": medic["id"], "priority": "emergency"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["priority"], "emergency");
+    let ambulance = made["secret"].as_str().unwrap().to_owned();
+    // The archive's clerk sets nothing: the tenant's batch.
+    let (status, clerk) = call(
+        Method::POST,
+        "/admin/users",
+        &root,
+        json!({"name": "clerk@archive.example", "tenant": "archive", "role": "member"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{clerk}");
+    let (status, made) = call(
+        Method::POST,
+        "/admin/keys",
+        &root,
+        json!({"name": "clerk", "user": clerk["id"], "scopes": ["inference", "admin"]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let clerk = made["secret"].as_str().unwrap().to_owned();
+    let (status, me) = status_json(s.with_key(Method::GET, "/admin/whoami", &clerk)).await;
+    assert_eq!((status, &me["priority"]), (200, &json!("batch")), "{me}");
+    let (status, me) = status_json(s.with_key(Method::GET, "/admin/whoami", &root)).await;
+    assert_eq!((status, &me["priority"]), (200, &json!("citizen")), "{me}");
+    // A signed-in reader of the archive (a session, no key) is batch too.
+    let (status, reader) = call(
+        Method::POST,
+        "/admin/users",
+        &root,
+        json!({"name": "reader@archive.example", "tenant": "archive", "role": "member", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, 201, "{reader}");
+    let r = s
+        .client
+        .post(s.url("/auth/login"))
+        .json(&json!({"name": "reader@archive.example", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let session = set_cookie(r.headers(), "sovra_session").unwrap();
+    let (status, me) = status_json(
+        s.client
+            .get(s.url("/admin/whoami"))
+            .header(COOKIE, &session),
+    )
+    .await;
+    assert_eq!((status, &me["priority"]), (200, &json!("batch")), "{me}");
+    let (_, citizen) = s
+        .make_user(&root, "public", "cit@public.example", "member", None)
+        .await;
+
+    // The root's long stream holds the only slot; the others queue behind it.
+    let mut long = chat("a very long answer please");
+    long["stream"] = json!(true);
+    long["max_tokens"] = json!(1000);
+    let busy = s
+        .with_key(Method::POST, "/v1/chat/completions", &root)
+        .json(&long)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(busy.status(), 200);
+    until(&s, &root, "the slot is taken", |f| {
+        f["backends"][0]["in_flight_requests"] == 1
+    })
+    .await;
+    let done = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    // Batch keys and tenants claiming an emergency stay batch; the citizen's
+    // claim is ignored too; the ambulance, queued last, goes first.
+    for (n, (name, key, header)) in [
+        ("bulk", &bulk, None),
+        ("clerk", &clerk, Some("emergency")),
+        ("citizen", &citizen, Some("emergency")),
+        ("bulk-2", &bulk2, Some("emergency")),
+        ("ambulance", &ambulance, None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (s2, done2, key) = (Arc::clone(&s), Arc::clone(&done), key.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut r = s2
+                .with_key(Method::POST, "/v1/chat/completions", &key)
+                .json(&chat(name));
+            if let Some(p) = header {
+                r = r.header("x-sovra-priority", p);
+            }
+            let status = r.send().await.unwrap().status().as_u16();
+            done2.lock().unwrap().push(name.to_owned());
+            status
+        }));
+        until(&s, &root, "queued", |f| waiting(f) == n as u64 + 1).await;
+    }
+    drop(busy);
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    let order = done.lock().unwrap().clone();
+    assert_eq!(order[..2], ["ambulance", "citizen"], "{order:?}");
+    // Batch last: round-robin between health and the archive, FIFO within health.
+    let mut batch = order[2..].to_vec();
+    let bulk_first =
+        batch.iter().position(|n| n == "bulk") < batch.iter().position(|n| n == "bulk-2");
+    assert!(bulk_first, "{order:?}");
+    batch.sort();
+    assert_eq!(batch, ["bulk", "bulk-2", "clerk"], "{order:?}");
+    drop(node);
+}
+
 /// Finding 13: refused sign-ins during a lockout each appended an fsync'd
 /// audit entry, with no back-off (544 entries/s from one client); failed
 /// single sign-on callbacks likewise. Now a lockout is recorded once, and

@@ -48,6 +48,7 @@ async fn make_admin(dir: &Path, name: &str) -> String {
                 role: Role::PlatformAdmin,
                 password_hash: Some(password::hash(ADMIN_PASSWORD).unwrap()),
                 oidc: None,
+                priority: None,
             },
             "cli:test",
         )

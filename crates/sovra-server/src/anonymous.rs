@@ -69,7 +69,7 @@ impl Citizen {
     /// The person whose cookie the request carries, if it carries a
     /// well-formed one (anything else is no one).
     pub fn from_headers(headers: &HeaderMap, secure: bool) -> Option<Self> {
-        let raw = crate::signin::cookie_value(headers, cookie_name(secure))?;
+        let raw = crate::cookies::cookie_value(headers, cookie_name(secure))?;
         SessionToken::parse(raw).ok().map(Self)
     }
 
@@ -95,7 +95,7 @@ impl Citizen {
 
     /// The `Set-Cookie` value that hands this person to the browser.
     pub fn set_cookie(&self, secure: bool) -> Option<HeaderValue> {
-        let value = crate::signin::cookie_header(
+        let value = crate::cookies::cookie_header(
             cookie_name(secure),
             self.0.expose(),
             MAX_AGE_SECS,

@@ -17,9 +17,11 @@ pub mod anonymous;
 pub mod answer;
 pub mod apidoc;
 pub mod auth;
+pub mod caller;
 pub mod conn;
 pub mod console;
 pub mod conversations;
+pub mod cookies;
 pub mod data;
 pub mod embeddings;
 pub mod error;
@@ -110,6 +112,8 @@ pub struct AppState {
     pub identity: identity::Identity,
     /// Web sign-in (`/auth/*`) and the session cookie; `None`: not served.
     pub signin: Option<Arc<signin::SignIn>>,
+    /// Single sign-on (`/auth/oidc/*`), when a provider is configured.
+    pub oidc: Option<Arc<oidc::Oidc>>,
     /// The fleet behind `/admin/backends`, when `[[backends]]` is set.
     pub fleet: Option<Arc<dyn fleet::Fleet>>,
     draining: Arc<AtomicBool>,
@@ -140,6 +144,7 @@ impl AppState {
             audit_digests: false,
             quotas: None,
             signin: None,
+            oidc: None,
             fleet: None,
             draining: Arc::new(AtomicBool::new(false)),
             metrics: observe::Metrics::global(),
@@ -204,6 +209,12 @@ impl AppState {
     /// Serve web sign-in and accept session cookies.
     pub fn with_signin(mut self, signin: signin::SignIn) -> Self {
         self.signin = Some(Arc::new(signin));
+        self
+    }
+
+    /// Serve single sign-on with this provider (sign-in must be served too).
+    pub fn with_oidc(mut self, oidc: oidc::Oidc) -> Self {
+        self.oidc = Some(Arc::new(oidc));
         self
     }
 

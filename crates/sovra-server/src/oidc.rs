@@ -457,7 +457,7 @@ fn sso_error(e: &OidcError) -> Response {
 }
 
 fn clear_flow_cookie(r: &mut Response, secure: bool) {
-    let c = signin::cookie_header(FLOW_COOKIE, "", 0, secure);
+    let c = crate::cookies::cookie_header(FLOW_COOKIE, "", 0, secure);
     if let Ok(v) = HeaderValue::from_str(&c) {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -476,7 +476,7 @@ fn not_configured() -> Response {
 
 fn services(state: &AppState) -> Option<(&SignIn, &Oidc)> {
     let s = state.signin.as_deref()?;
-    Some((s, s.oidc.as_ref()?))
+    Some((s, state.oidc.as_deref()?))
 }
 
 /// Start single sign-on: a redirect to the identity provider.
@@ -493,7 +493,7 @@ pub async fn start(State(state): State<AppState>) -> Response {
     match oidc.start().await {
         Ok((url, flow_state)) => {
             let mut r = Redirect::to(&url).into_response();
-            let c = signin::cookie_header(
+            let c = crate::cookies::cookie_header(
                 FLOW_COOKIE,
                 flow_state.expose(),
                 FLOW_TTL.as_secs(),
@@ -537,7 +537,7 @@ pub async fn callback(State(state): State<AppState>, request: Request) -> Respon
     // Failed callbacks count against the client's address like failed
     // passwords: past the limit, the address is locked out and each refusal
     // costs no work and, but for the first, no audit entry.
-    let now = crate::identity::now_ms();
+    let now = crate::caller::now_ms();
     let checked = signin.throttle().check(None, ip, now);
     if let Err(lockout) = checked {
         metrics::counter!("sovra_signin_refused_total", "method" => "oidc").increment(1);
@@ -550,7 +550,8 @@ pub async fn callback(State(state): State<AppState>, request: Request) -> Respon
         Ok(q) => q.0,
         Err(e) => return HttpError::from(e).into_response(),
     };
-    let browser_state = signin::cookie_value(request.headers(), FLOW_COOKIE).map(str::to_owned);
+    let browser_state =
+        crate::cookies::cookie_value(request.headers(), FLOW_COOKIE).map(str::to_owned);
     let result = match (&query.error, &query.code, &query.state) {
         (Some(err), _, _) => Err(OidcError::Flow(format!(
             "the provider said {}: {}",

@@ -33,6 +33,7 @@ use sovra_identity::{Credential, Directory, Principal, Session, SessionToken, Us
 use sovra_store::{NewAuditEntry, Store};
 use utoipa::ToSchema;
 
+use crate::cookies::{cookie_header, cookie_value};
 use crate::{AppState, HttpError};
 
 /// The cookie's name over plain HTTP.
@@ -242,14 +243,16 @@ pub struct SignIn {
     pub directory: Arc<dyn Directory>,
     pub config: SignInConfig,
     throttle: Mutex<Throttle>,
-    pub oidc: Option<crate::oidc::Oidc>,
+    /// The single sign-on provider's name, when one is offered (the flow
+    /// itself is [`AppState::oidc`]).
+    pub sso_name: Option<String>,
 }
 
 impl std::fmt::Debug for SignIn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SignIn")
             .field("config", &self.config)
-            .field("oidc", &self.oidc.is_some())
+            .field("sso", &self.sso_name)
             .finish_non_exhaustive()
     }
 }
@@ -268,13 +271,14 @@ impl SignIn {
             directory,
             config,
             throttle,
-            oidc: None,
+            sso_name: None,
         }
     }
 
-    /// Offer single sign-on with this provider.
-    pub fn with_oidc(mut self, oidc: crate::oidc::Oidc) -> Self {
-        self.oidc = Some(oidc);
+    /// Offer single sign-on with the provider of this name (its flow is
+    /// served with [`AppState::with_oidc`]).
+    pub fn with_single_sign_on(mut self, name: &str) -> Self {
+        self.sso_name = Some(name.to_owned());
         self
     }
 
@@ -349,26 +353,6 @@ impl SignIn {
     }
 }
 
-/// A `Set-Cookie` value: host-only, whole site, out of scripts' reach, sent
-/// on top-level navigations from elsewhere (the single sign-on redirect
-/// back) but never on cross-site subrequests or form posts.
-pub fn cookie_header(name: &str, value: &str, max_age: u64, secure: bool) -> String {
-    let secure = if secure { "; Secure" } else { "" };
-    format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
-}
-
-/// The value of cookie `name` in the request's `Cookie` headers.
-pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim())
-}
-
 /// The hook principal resolution calls: the signed-in user behind the
 /// request's session cookie, with the session's CSRF token; or None (no
 /// cookie, an unknown, expired or deleted session, a disabled user, or
@@ -377,7 +361,7 @@ pub async fn resolve_session(state: &AppState, headers: &HeaderMap) -> Option<(P
     let signin = state.signin.as_ref()?;
     let (session, user) = signin.session_of(headers).await?;
     let priority =
-        match crate::identity::granted_class(&*signin.directory, &user.tenant, None, user.priority)
+        match crate::caller::granted_class(&*signin.directory, &user.tenant, None, user.priority)
             .await
         {
             Ok(p) => p,
@@ -513,10 +497,12 @@ pub struct MeResponse {
 fn methods(signin: Option<&SignIn>) -> Methods {
     Methods {
         password: signin.is_some_and(|s| s.config.local),
-        oidc: signin.and_then(|s| s.oidc.as_ref()).map(|o| OidcMethod {
-            name: o.display_name().to_owned(),
-            start: "/auth/oidc/start".to_owned(),
-        }),
+        oidc: signin
+            .and_then(|s| s.sso_name.as_deref())
+            .map(|name| OidcMethod {
+                name: name.to_owned(),
+                start: "/auth/oidc/start".to_owned(),
+            }),
     }
 }
 
@@ -554,7 +540,7 @@ fn set_cookie(response: &mut Response, cookie: &str) {
 pub async fn me(
     State(state): State<AppState>,
     headers: HeaderMap,
-    caller: Option<axum::Extension<crate::identity::Caller>>,
+    caller: Option<axum::Extension<crate::caller::Caller>>,
 ) -> Response {
     let signin = state.signin.as_deref();
     if let Some(s) = signin
@@ -564,7 +550,7 @@ pub async fn me(
     }
     let mut body = signed_out(signin);
     let citizen = caller.and_then(|c| match c.0.via {
-        crate::identity::Via::Citizen { citizen, .. } => Some(citizen),
+        crate::caller::Via::Citizen { citizen, .. } => Some(citizen),
         _ => None,
     });
     if let Some(c) = &citizen {
@@ -868,12 +854,12 @@ const MAX_FORM_BYTES: usize = 64 * 1024;
 /// session yet and is checked for its origin only; a new anonymous person
 /// (no cookie came) has nothing to forge.
 pub async fn check_csrf(
-    caller: &crate::identity::Caller,
+    caller: &crate::caller::Caller,
     public: bool,
     login: bool,
     request: Request,
 ) -> Result<Request, Response> {
-    use crate::identity::Via;
+    use crate::caller::Via;
     let expected = match &caller.via {
         Via::Key => return Ok(request),
         Via::Session { csrf } if !login => SessionToken::parse(csrf)

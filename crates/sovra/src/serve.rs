@@ -77,12 +77,16 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     .with_api_keys(sovra_server::auth::ApiKeys::new(&settings.auth.api_keys))
     .with_audit_digests(settings.audit.content == sovra_config::AuditContent::Digest)
     .with_anonymous(settings.identity.anonymous)
-    .with_profile(public, prompts)
-    .with_signin(crate::signin::build(
+    .with_profile(public, prompts);
+    let (signin, oidc) = crate::signin::build(
         &settings.signin,
         settings.listen,
         sovra_store::directory_of(store.clone()),
-    )?);
+    )?;
+    state = state.with_signin(signin);
+    if let Some(oidc) = oidc {
+        state = state.with_oidc(oidc);
+    }
     if let Some(quotas) = crate::quotas::build(&settings).await? {
         state = state.with_quotas(quotas);
     }

@@ -40,12 +40,13 @@ fn read_secret(source: &str) -> Result<String> {
     Ok(secret)
 }
 
-/// Build sign-in from the settings, over `directory`.
+/// Build sign-in from the settings, over `directory`, and single sign-on
+/// when a provider is configured.
 pub fn build(
     settings: &SignInSettings,
     listen: SocketAddr,
     directory: Arc<dyn Directory>,
-) -> Result<SignIn> {
+) -> Result<(SignIn, Option<Oidc>)> {
     let config = SignInConfig {
         local: settings.local,
         session_ttl: Duration::from_secs(u64::from(settings.session_hours) * 3600),
@@ -83,9 +84,10 @@ pub fn build(
         })
         .context("could not set up single sign-on")?;
         tracing::info!(issuer = %issuer, "single sign-on offered");
-        signin = signin.with_oidc(oidc);
+        signin = signin.with_single_sign_on(oidc.display_name());
+        return Ok((signin, Some(oidc)));
     }
-    Ok(signin)
+    Ok((signin, None))
 }
 
 #[cfg(test)]

@@ -58,7 +58,7 @@ pub fn entry_hash(prev_hash: &str, seq: i64, at_ms: i64, entry: &NewAuditEntry) 
         entry.details,
     ]);
     let digest = Sha256::digest(canonical.to_string().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(digest)
 }
 
 impl AuditEntry {

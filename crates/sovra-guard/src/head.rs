@@ -122,15 +122,7 @@ pub fn exemplar_digest<'a>(labelled: impl IntoIterator<Item = (&'a str, &'a [Str
         }
         h.update([1u8]);
     }
-    hex(&h.finalize())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    hex::encode(h.finalize())
 }
 
 fn sigmoid(z: f64) -> f64 {
@@ -453,7 +445,7 @@ impl LogisticHead {
             name: "logistic".into(),
             message: e.to_string(),
         })?;
-        Ok(hex(&Sha256::digest(&json)))
+        Ok(hex::encode(Sha256::digest(&json)))
     }
 }
 

@@ -37,10 +37,7 @@ fn random_32() -> [u8; 32] {
 }
 
 fn hex_sha256(s: &str) -> String {
-    Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(s.as_bytes()))
 }
 
 fn is_b64url(s: &str) -> bool {

@@ -10,7 +10,6 @@
 //! sets one wins (an empty override lifts the limit there).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 
@@ -172,12 +171,7 @@ fn digest_hex(parts: &[&str]) -> String {
         h.update(p.as_bytes());
         h.update([0u8]);
     }
-    h.finalize()[..16]
-        .iter()
-        .fold(String::with_capacity(32), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    hex::encode(&h.finalize()[..16])
 }
 
 /// `nation/health/team-a` → `nation`, `nation/health`, `nation/health/team-a`.

@@ -295,7 +295,7 @@ fn assemble(
     writer.flush().map_err(ModelError::io(out))?;
     writer.bar.finish();
     let digest = writer.hasher.finalize();
-    Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex::encode(digest))
 }
 
 /// The catalogue model a file is, when it is one: its name and size are the
@@ -345,10 +345,7 @@ mod tests {
     }
 
     fn sha(data: &[u8]) -> String {
-        Sha256::digest(data)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex::encode(Sha256::digest(data))
     }
 
     const PARTS: &[Part] = &[

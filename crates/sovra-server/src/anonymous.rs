@@ -78,10 +78,7 @@ impl Citizen {
         let d = derive("user", &self.0);
         let mut id = String::with_capacity(USER_PREFIX.len() + 32);
         id.push_str(USER_PREFIX);
-        for b in &d[..16] {
-            use std::fmt::Write as _;
-            let _ = write!(id, "{b:02x}");
-        }
+        id.push_str(&hex::encode(&d[..16]));
         id
     }
 

@@ -11,7 +11,6 @@
 //! any part of a presented one beyond OpenAI's 4-character hint, is logged.
 //! Per-tenant keys with scopes and expiry are the directory's.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
@@ -36,10 +35,7 @@ impl ApiKeys {
             .iter()
             .map(|k| {
                 let prefix: String = k.chars().take(4).collect();
-                let fingerprint = digest(k)[..4].iter().fold(String::new(), |mut s, b| {
-                    let _ = write!(s, "{b:02x}");
-                    s
-                });
+                let fingerprint = hex::encode(&digest(k)[..4]);
                 (format!("{prefix}…"), fingerprint)
             })
             .collect();

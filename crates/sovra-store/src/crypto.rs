@@ -72,13 +72,13 @@ impl Key {
     }
 
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(self.0)
     }
 
     /// A short public name for the key (which master key wrapped a tenant key).
     pub fn fingerprint(&self) -> String {
         let d = Sha256::digest([b"sovra-key-id:".as_slice(), &self.0].concat());
-        d.iter().take(8).map(|b| format!("{b:02x}")).collect()
+        hex::encode(&d[..8])
     }
 
     /// Seal `plain`, bound to `aad`.

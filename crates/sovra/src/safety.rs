@@ -310,12 +310,7 @@ async fn exemplars(embedder: Arc<dyn Embedder>, cache_dir: &Path) -> Result<Vec<
     for (_, src) in EXEMPLAR_SETS {
         hasher.update(src.as_bytes());
     }
-    let digest: String = hasher
-        .finalize()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = hex::encode(&hasher.finalize()[..8]);
     let path = cache_dir.join(format!("safety-exemplars-{digest}.f32"));
     if let Some(vectors) = read_cache(&path, labelled.len(), embedder.dimensions()) {
         return Ok(zip(labelled, vectors));

@@ -118,8 +118,15 @@ impl Guard {
     /// Checks one user message: its language, the moderation result, and the
     /// decision under the profile (with the message to show, if any).
     pub fn check_input(&self, text: &str) -> Result<InputCheck, GuardError> {
-        let language = self.languages.decide(text, &self.profile);
-        let moderation = self.moderator.moderate(text)?;
+        // The language is detected once: for the decision, and to gate the
+        // lexicons of the rules.
+        let confidences = self.languages.confidences(text);
+        let detected = confidences.first().map(|(language, confidence)| Detection {
+            language: language.clone(),
+            confidence: *confidence,
+        });
+        let language = lang::decide(detected, &self.profile);
+        let moderation = self.moderator.moderate_detected(text, &confidences)?;
         let decision = policy::decide(&moderation, &self.profile, &language.answer_language);
         Ok(InputCheck {
             language,

@@ -50,6 +50,16 @@ pub trait Classifier: Send + Sync + fmt::Debug {
     /// Named in matches and errors.
     fn name(&self) -> &str;
     fn classify(&self, text: &str) -> Result<Scores, GuardError>;
+    /// The same, for a text whose language confidences the caller already
+    /// has (as [`LanguageIdentifier::confidences`] returns them), so the
+    /// language is not detected twice. The default ignores them.
+    fn classify_detected(
+        &self,
+        text: &str,
+        _confidences: &[(String, f64)],
+    ) -> Result<Scores, GuardError> {
+        self.classify(text)
+    }
 }
 
 impl<C: Classifier + ?Sized> Classifier for Box<C> {
@@ -59,6 +69,14 @@ impl<C: Classifier + ?Sized> Classifier for Box<C> {
 
     fn classify(&self, text: &str) -> Result<Scores, GuardError> {
         (**self).classify(text)
+    }
+
+    fn classify_detected(
+        &self,
+        text: &str,
+        confidences: &[(String, f64)],
+    ) -> Result<Scores, GuardError> {
+        (**self).classify_detected(text, confidences)
     }
 }
 
@@ -249,17 +267,33 @@ impl Classifier for RuleClassifier {
     }
 
     fn classify(&self, text: &str) -> Result<Scores, GuardError> {
+        let confidences = self.gate.as_ref().map(|g| g.confidences(text));
+        self.run(text, confidences.as_deref())
+    }
+
+    fn classify_detected(
+        &self,
+        text: &str,
+        confidences: &[(String, f64)],
+    ) -> Result<Scores, GuardError> {
+        self.run(text, self.gate.as_ref().map(|_| confidences))
+    }
+}
+
+impl RuleClassifier {
+    /// The rules over `text`, each language's lexicon gated by
+    /// `confidences` (None: no gate).
+    fn run(&self, text: &str, confidences: Option<&[(String, f64)]>) -> Result<Scores, GuardError> {
         let normalized = Normalized::new(text);
         let haystack = blank(&normalized.text, &self.benign);
         // Languages the text could be in; `None` runs every lexicon (no
         // gate, or no letters to detect a language by).
-        let active: Option<Vec<String>> = self.gate.as_ref().and_then(|g| {
-            let candidates = g.confidences(text);
-            let active: Vec<String> = candidates
+        let active: Option<Vec<&str>> = confidences.and_then(|candidates| {
+            let active: Vec<&str> = candidates
                 .iter()
                 .enumerate()
                 .filter(|(i, (_, c))| *i == 0 || *c >= GATE_CONFIDENCE)
-                .map(|(_, (l, _))| l.clone())
+                .map(|(_, (l, _))| l.as_str())
                 .collect();
             (!active.is_empty()).then_some(active)
         });
@@ -268,7 +302,7 @@ impl Classifier for RuleClassifier {
         let mut matches = Vec::new();
         for rule in &self.rules {
             if let (Some(active), Some(lang)) = (&active, &rule.language)
-                && !active.iter().any(|a| a == lang)
+                && !active.iter().any(|a| *a == lang)
             {
                 continue;
             }
@@ -342,11 +376,32 @@ impl Moderator {
     }
 
     pub fn moderate(&self, text: &str) -> Result<ModerationResult, GuardError> {
+        self.moderate_inner(text, None)
+    }
+
+    /// [`Self::moderate`] for a text whose language confidences the caller
+    /// already computed (the input check detects the language once).
+    pub fn moderate_detected(
+        &self,
+        text: &str,
+        confidences: &[(String, f64)],
+    ) -> Result<ModerationResult, GuardError> {
+        self.moderate_inner(text, Some(confidences))
+    }
+
+    fn moderate_inner(
+        &self,
+        text: &str,
+        confidences: Option<&[(String, f64)]>,
+    ) -> Result<ModerationResult, GuardError> {
         let mut scores: BTreeMap<String, f32> =
             self.categories.iter().map(|c| (c.clone(), 0.0)).collect();
         let mut matches = Vec::new();
         for classifier in &self.classifiers {
-            let out = classifier.classify(text)?;
+            let out = match confidences {
+                Some(c) => classifier.classify_detected(text, c)?,
+                None => classifier.classify(text)?,
+            };
             for (c, s) in out.scores {
                 // A category this moderator does not report (a classifier's
                 // own label) must not reach the policy as an unnamed

@@ -15,21 +15,6 @@ use sqlx::{Row, SqlitePool};
 
 use crate::{Caller, Error};
 
-pub(crate) const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS files (
-    id TEXT PRIMARY KEY,
-    tenant TEXT NOT NULL,
-    owner TEXT NOT NULL,
-    filename TEXT NOT NULL,
-    purpose TEXT NOT NULL,
-    bytes INTEGER NOT NULL,
-    created_at INTEGER NOT NULL,
-    content BLOB NOT NULL
-);
-DROP INDEX IF EXISTS files_by_owner;
-CREATE INDEX IF NOT EXISTS files_by_owner_page ON files (tenant, owner, created_at, id);
-"#;
-
 /// Most files one person may hold at once.
 pub const MAX_FILES_PER_OWNER: u64 = 1000;
 

@@ -39,6 +39,7 @@ pub mod fixtures;
 pub mod index;
 pub mod isolate;
 pub mod lang;
+mod migrate;
 mod pg;
 pub mod sealing;
 pub mod search;

@@ -1,9 +1,9 @@
 //! The PostgreSQL backend: the knowledge base several replicas share.
 //!
 //! The same tables as `knowledge.db` (`store.rs`), prefixed `knowledge_`
-//! so they sit beside the platform store's in the same database, created
-//! by idempotent DDL at open (under an advisory lock, so replicas starting
-//! together do not race). Embeddings are `bytea` (the same little-endian
+//! so they sit beside the platform store's in the same database, made by
+//! the migrations in `migrations/postgres` at open (`migrate.rs`, under an
+//! advisory lock, so replicas starting together do not race). Embeddings are `bytea` (the same little-endian
 //! f32s as the SQLite blob); the full-text index is a `tsvector` column on
 //! each chunk, built with the `simple` configuration from the same body
 //! text FTS5 indexes ([`crate::store::fts_body`]), under a GIN index;
@@ -32,62 +32,6 @@ use crate::files::{MAX_FILES_PER_OWNER, StoredFile};
 use crate::search::{Hit, render_terms};
 use crate::store::{StoredPassage, blob, fts_body, unblob};
 use crate::{Caller, Collection, Counts, Document, Error, Removed, Scope, Visibility};
-
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS knowledge_meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL);
-INSERT INTO knowledge_meta (key, value) VALUES ('generation', 0) ON CONFLICT DO NOTHING;
-INSERT INTO knowledge_meta (key, value)
-    VALUES ('instance', floor(random() * 4503599627370496)::BIGINT) ON CONFLICT DO NOTHING;
-CREATE TABLE IF NOT EXISTS knowledge_collections (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    description TEXT NOT NULL DEFAULT '',
-    scope TEXT NOT NULL CHECK (scope IN ('public', 'tenant', 'private')),
-    tenant TEXT NOT NULL,
-    owner TEXT,
-    created_at BIGINT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS knowledge_collections_by_owner ON knowledge_collections (tenant, owner);
-CREATE TABLE IF NOT EXISTS knowledge_documents (
-    id TEXT PRIMARY KEY,
-    collection_id TEXT NOT NULL REFERENCES knowledge_collections (id) ON DELETE CASCADE,
-    source TEXT NOT NULL,
-    title TEXT NOT NULL,
-    url TEXT,
-    language TEXT,
-    effective_date TEXT,
-    content_hash TEXT NOT NULL,
-    bytes BIGINT NOT NULL,
-    chunks BIGINT NOT NULL,
-    created_at BIGINT NOT NULL,
-    UNIQUE (collection_id, source)
-);
-CREATE TABLE IF NOT EXISTS knowledge_chunks (
-    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    document_id TEXT NOT NULL REFERENCES knowledge_documents (id) ON DELETE CASCADE,
-    collection_id TEXT NOT NULL,
-    ord BIGINT NOT NULL,
-    heading TEXT NOT NULL,
-    text TEXT NOT NULL,
-    embedding BYTEA NOT NULL,
-    fts TSVECTOR
-);
-CREATE INDEX IF NOT EXISTS knowledge_chunks_by_document ON knowledge_chunks (document_id);
-CREATE INDEX IF NOT EXISTS knowledge_chunks_by_collection ON knowledge_chunks (collection_id);
-CREATE INDEX IF NOT EXISTS knowledge_chunks_fts ON knowledge_chunks USING GIN (fts);
-CREATE TABLE IF NOT EXISTS knowledge_files (
-    id TEXT PRIMARY KEY,
-    tenant TEXT NOT NULL,
-    owner TEXT NOT NULL,
-    filename TEXT NOT NULL,
-    purpose TEXT NOT NULL,
-    bytes BIGINT NOT NULL,
-    created_at BIGINT NOT NULL,
-    content BYTEA NOT NULL
-);
-DROP INDEX IF EXISTS knowledge_files_by_owner;
-CREATE INDEX IF NOT EXISTS knowledge_files_by_owner_page ON knowledge_files (tenant, owner, created_at, id);
-"#;
 
 /// After an erasure: prune dead row versions (and their index entries) now.
 const VACUUM_KNOWLEDGE: &str =
@@ -187,19 +131,14 @@ fn ids_of(ids: Vec<i64>) -> HashSet<i64> {
 }
 
 impl Db {
-    /// Connect to `url` (`postgres://user@host/db`) and create what is missing.
+    /// Connect to `url` (`postgres://user@host/db`) and migrate the schema.
     pub async fn open(url: &str) -> Result<Self, sqlx::Error> {
         let options = PgConnectOptions::from_str(url)?.options([("synchronous_commit", "on")]);
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .connect_with(options)
             .await?;
-        let mut tx = pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('sovra_knowledge_schema'))")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::raw_sql(SCHEMA).execute(&mut *tx).await?;
-        tx.commit().await?;
+        crate::migrate::postgres(&pool).await?;
         Ok(Self { pool })
     }
 

@@ -25,46 +25,8 @@ use crate::chunk::Chunk;
 use crate::search::{Hit, fts_query};
 use crate::{Collection, Counts, Document, Error, Removed, Scope, Visibility};
 
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', 0);
-CREATE TABLE IF NOT EXISTS collections (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    description TEXT NOT NULL DEFAULT '',
-    scope TEXT NOT NULL CHECK (scope IN ('public', 'tenant', 'private')),
-    tenant TEXT NOT NULL,
-    owner TEXT,
-    created_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS collections_by_owner ON collections (tenant, owner);
-CREATE TABLE IF NOT EXISTS documents (
-    id TEXT PRIMARY KEY,
-    collection_id TEXT NOT NULL REFERENCES collections (id) ON DELETE CASCADE,
-    source TEXT NOT NULL,
-    title TEXT NOT NULL,
-    url TEXT,
-    language TEXT,
-    effective_date TEXT,
-    content_hash TEXT NOT NULL,
-    bytes INTEGER NOT NULL,
-    chunks INTEGER NOT NULL,
-    created_at INTEGER NOT NULL,
-    UNIQUE (collection_id, source)
-);
-CREATE TABLE IF NOT EXISTS chunks (
-    id INTEGER PRIMARY KEY,
-    document_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
-    collection_id TEXT NOT NULL,
-    ord INTEGER NOT NULL,
-    heading TEXT NOT NULL,
-    text TEXT NOT NULL,
-    embedding BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks (document_id);
-CREATE INDEX IF NOT EXISTS chunks_by_collection ON chunks (collection_id);
-"#;
-
+/// The full-text table, as migration 0001 creates it; [`Db::rebuild_fts`]
+/// drops and recreates it with this same statement.
 const FTS: &str = "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(body, collection_id UNINDEXED, tokenize = 'unicode61 remove_diacritics 2')";
 
 pub struct Db {
@@ -180,9 +142,7 @@ impl Db {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        sqlx::raw_sql(SCHEMA).execute(&pool).await?;
-        sqlx::raw_sql(crate::files::SCHEMA).execute(&pool).await?;
-        sqlx::query(FTS).execute(&pool).await?;
+        crate::migrate::sqlite(&pool).await?;
         Ok(Self { pool })
     }
 
@@ -803,6 +763,13 @@ mod tests {
 
     fn mode(p: &Path) -> u32 {
         std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    /// `rebuild_fts` recreates the full-text table exactly as migration 0001 made it.
+    #[test]
+    fn the_rebuilt_fulltext_table_is_the_migrations() {
+        let initial = include_str!("../migrations/sqlite/0001_initial.sql");
+        assert!(initial.contains(&format!("{FTS};")));
     }
 
     /// Issue 21, finding 15: `knowledge.db` and its backups are the owner's only.

@@ -43,6 +43,7 @@ mod migrate;
 mod pg;
 pub mod sealing;
 pub mod search;
+mod sql;
 mod store;
 
 use std::collections::HashSet;

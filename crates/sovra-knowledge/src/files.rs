@@ -1,7 +1,9 @@
 //! Uploaded files (OpenAI's `/v1/files`): the bytes a caller uploaded,
 //! kept in `knowledge.db` (or `knowledge_files` on PostgreSQL, `pg.rs`)
 //! until they are deleted, their owner is erased, or they are attached to a
-//! vector store (which ingests a copy). This module has the SQLite queries.
+//! vector store (which ingests a copy). This module has the SQLite side (its
+//! statements, shared with PostgreSQL, are in `sql.rs`) and the page query
+//! both backends build.
 //!
 //! A file belongs to one (tenant, user); anyone else asking for it gets
 //! "not found". The server seals the bytes with the owner's key before
@@ -13,22 +15,8 @@
 use serde::Serialize;
 use sqlx::{Row, SqlitePool};
 
+use crate::sql::sqlite as shared;
 use crate::{Caller, Error};
-
-pub(crate) const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS files (
-    id TEXT PRIMARY KEY,
-    tenant TEXT NOT NULL,
-    owner TEXT NOT NULL,
-    filename TEXT NOT NULL,
-    purpose TEXT NOT NULL,
-    bytes INTEGER NOT NULL,
-    created_at INTEGER NOT NULL,
-    content BLOB NOT NULL
-);
-DROP INDEX IF EXISTS files_by_owner;
-CREATE INDEX IF NOT EXISTS files_by_owner_page ON files (tenant, owner, created_at, id);
-"#;
 
 /// Most files one person may hold at once.
 pub const MAX_FILES_PER_OWNER: u64 = 1000;
@@ -92,7 +80,7 @@ pub(crate) async fn add(
     stored: &[u8],
 ) -> Result<(), Error> {
     let mut tx = pool.begin().await?;
-    let held: i64 = sqlx::query_scalar("SELECT count(*) FROM files WHERE tenant = ? AND owner = ?")
+    let held: i64 = sqlx::query_scalar(shared::COUNT_FILES_OF)
         .bind(&caller.tenant)
         .bind(&caller.user)
         .fetch_one(&mut *tx)
@@ -100,20 +88,17 @@ pub(crate) async fn add(
     if held as u64 >= MAX_FILES_PER_OWNER {
         return Err(too_many());
     }
-    sqlx::query(
-        "INSERT INTO files (id, tenant, owner, filename, purpose, bytes, created_at, content)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&file.id)
-    .bind(&caller.tenant)
-    .bind(&caller.user)
-    .bind(&file.filename)
-    .bind(&file.purpose)
-    .bind(file.bytes as i64)
-    .bind(file.created_at)
-    .bind(stored)
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query(shared::INSERT_FILE)
+        .bind(&file.id)
+        .bind(&caller.tenant)
+        .bind(&caller.user)
+        .bind(&file.filename)
+        .bind(&file.purpose)
+        .bind(file.bytes as i64)
+        .bind(file.created_at)
+        .bind(stored)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -179,15 +164,11 @@ pub(crate) fn cursor(
     }
 }
 
-/// The page query over `table`, for either SQL dialect: `param(n)` is the
-/// n-th bind placeholder (`?` or `$n`). Binds, in order: tenant, owner,
-/// purpose (if asked), the cursor's `created_at` and id (if any), limit + 1.
-pub(crate) fn page_sql(
-    table: &str,
-    q: &FileListQuery,
-    has_cursor: bool,
-    param: impl Fn(usize) -> String,
-) -> String {
+/// The page query over `table`, for either SQL dialect. Binds, in order:
+/// tenant, owner, purpose (if asked), the cursor's `created_at` and id (if
+/// any), limit + 1.
+pub(crate) fn page_sql(table: &str, q: &FileListQuery, has_cursor: bool) -> String {
+    let param = |n: usize| format!("${n}");
     let (cmp, dir) = if q.ascending {
         (">", "ASC")
     } else {
@@ -244,18 +225,16 @@ pub(crate) async fn list(
     let created: Option<i64> = match &q.after {
         None => None,
         Some(after) => {
-            sqlx::query_scalar(
-                "SELECT created_at FROM files WHERE id = ? AND tenant = ? AND owner = ?",
-            )
-            .bind(after)
-            .bind(&caller.tenant)
-            .bind(&caller.user)
-            .fetch_optional(pool)
-            .await?
+            sqlx::query_scalar(shared::FILE_CREATED_AT)
+                .bind(after)
+                .bind(&caller.tenant)
+                .bind(&caller.user)
+                .fetch_optional(pool)
+                .await?
         }
     };
     let cursor = cursor(q, created)?;
-    let sql = page_sql("files", q, cursor.is_some(), |_| "?".to_owned());
+    let sql = page_sql(shared::FILES, q, cursor.is_some());
     let mut query = sqlx::query(&sql).bind(&caller.tenant).bind(&caller.user);
     if let Some(p) = &q.purpose {
         query = query.bind(p);
@@ -269,15 +248,12 @@ pub(crate) async fn list(
 }
 
 pub(crate) async fn get(pool: &SqlitePool, caller: &Caller, id: &str) -> Result<StoredFile, Error> {
-    let row = sqlx::query(
-        "SELECT id, filename, purpose, bytes, created_at FROM files
-         WHERE id = ? AND tenant = ? AND owner = ?",
-    )
-    .bind(id)
-    .bind(&caller.tenant)
-    .bind(&caller.user)
-    .fetch_optional(pool)
-    .await?;
+    let row = sqlx::query(shared::FILE)
+        .bind(id)
+        .bind(&caller.tenant)
+        .bind(&caller.user)
+        .fetch_optional(pool)
+        .await?;
     match row {
         Some(r) => Ok(file_of(&r)?),
         None => Err(not_found(id)),
@@ -307,7 +283,7 @@ async fn checkpoint(pool: &SqlitePool) -> Result<(), Error> {
 }
 
 pub(crate) async fn delete(pool: &SqlitePool, caller: &Caller, id: &str) -> Result<(), Error> {
-    let n = sqlx::query("DELETE FROM files WHERE id = ? AND tenant = ? AND owner = ?")
+    let n = sqlx::query(shared::DELETE_FILE)
         .bind(id)
         .bind(&caller.tenant)
         .bind(&caller.user)
@@ -322,7 +298,7 @@ pub(crate) async fn delete(pool: &SqlitePool, caller: &Caller, id: &str) -> Resu
 
 /// Every file of (tenant, user); how many went.
 pub(crate) async fn erase(pool: &SqlitePool, tenant: &str, user: &str) -> Result<u64, Error> {
-    let n = sqlx::query("DELETE FROM files WHERE tenant = ? AND owner = ?")
+    let n = sqlx::query(shared::ERASE_FILES)
         .bind(tenant)
         .bind(user)
         .execute(pool)
@@ -336,7 +312,7 @@ pub(crate) async fn erase(pool: &SqlitePool, tenant: &str, user: &str) -> Result
 
 /// Retention: files of `tenant` uploaded before `cutoff` (Unix seconds).
 pub(crate) async fn purge(pool: &SqlitePool, tenant: &str, cutoff: i64) -> Result<u64, Error> {
-    let n = sqlx::query("DELETE FROM files WHERE tenant = ? AND created_at < ?")
+    let n = sqlx::query(shared::PURGE_FILES)
         .bind(tenant)
         .bind(cutoff)
         .execute(pool)
@@ -349,7 +325,7 @@ pub(crate) async fn purge(pool: &SqlitePool, tenant: &str, cutoff: i64) -> Resul
 }
 
 pub(crate) async fn tenants(pool: &SqlitePool) -> Result<Vec<String>, Error> {
-    Ok(sqlx::query_scalar("SELECT DISTINCT tenant FROM files")
+    Ok(sqlx::query_scalar(shared::FILE_TENANTS)
         .fetch_all(pool)
         .await?)
 }

@@ -39,9 +39,11 @@ pub mod fixtures;
 pub mod index;
 pub mod isolate;
 pub mod lang;
+mod migrate;
 mod pg;
 pub mod sealing;
 pub mod search;
+mod sql;
 mod store;
 
 use std::collections::HashSet;

@@ -1,9 +1,11 @@
 //! The PostgreSQL backend: the knowledge base several replicas share.
 //!
 //! The same tables as `knowledge.db` (`store.rs`), prefixed `knowledge_`
-//! so they sit beside the platform store's in the same database, created
-//! by idempotent DDL at open (under an advisory lock, so replicas starting
-//! together do not race). Embeddings are `bytea` (the same little-endian
+//! so they sit beside the platform store's in the same database, made by
+//! the migrations in `migrations/postgres` at open (`migrate.rs`, under an
+//! advisory lock, so replicas starting together do not race). The SQL both
+//! backends run is written once, in `sql.rs`; what is here is PostgreSQL's
+//! own (`tsvector`, `ANY`, `RETURNING` deletes, `VACUUM`). Embeddings are `bytea` (the same little-endian
 //! f32s as the SQLite blob); the full-text index is a `tsvector` column on
 //! each chunk, built with the `simple` configuration from the same body
 //! text FTS5 indexes ([`crate::store::fts_body`]), under a GIN index;
@@ -30,73 +32,14 @@ use crate::chunk::Chunk;
 use crate::files::{self, FileListQuery, FilePage};
 use crate::files::{MAX_FILES_PER_OWNER, StoredFile};
 use crate::search::{Hit, render_terms};
+use crate::sql::postgres as shared;
 use crate::store::{StoredPassage, blob, fts_body, unblob};
 use crate::{Caller, Collection, Counts, Document, Error, Removed, Scope, Visibility};
-
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS knowledge_meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL);
-INSERT INTO knowledge_meta (key, value) VALUES ('generation', 0) ON CONFLICT DO NOTHING;
-INSERT INTO knowledge_meta (key, value)
-    VALUES ('instance', floor(random() * 4503599627370496)::BIGINT) ON CONFLICT DO NOTHING;
-CREATE TABLE IF NOT EXISTS knowledge_collections (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    description TEXT NOT NULL DEFAULT '',
-    scope TEXT NOT NULL CHECK (scope IN ('public', 'tenant', 'private')),
-    tenant TEXT NOT NULL,
-    owner TEXT,
-    created_at BIGINT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS knowledge_collections_by_owner ON knowledge_collections (tenant, owner);
-CREATE TABLE IF NOT EXISTS knowledge_documents (
-    id TEXT PRIMARY KEY,
-    collection_id TEXT NOT NULL REFERENCES knowledge_collections (id) ON DELETE CASCADE,
-    source TEXT NOT NULL,
-    title TEXT NOT NULL,
-    url TEXT,
-    language TEXT,
-    effective_date TEXT,
-    content_hash TEXT NOT NULL,
-    bytes BIGINT NOT NULL,
-    chunks BIGINT NOT NULL,
-    created_at BIGINT NOT NULL,
-    UNIQUE (collection_id, source)
-);
-CREATE TABLE IF NOT EXISTS knowledge_chunks (
-    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    document_id TEXT NOT NULL REFERENCES knowledge_documents (id) ON DELETE CASCADE,
-    collection_id TEXT NOT NULL,
-    ord BIGINT NOT NULL,
-    heading TEXT NOT NULL,
-    text TEXT NOT NULL,
-    embedding BYTEA NOT NULL,
-    fts TSVECTOR
-);
-CREATE INDEX IF NOT EXISTS knowledge_chunks_by_document ON knowledge_chunks (document_id);
-CREATE INDEX IF NOT EXISTS knowledge_chunks_by_collection ON knowledge_chunks (collection_id);
-CREATE INDEX IF NOT EXISTS knowledge_chunks_fts ON knowledge_chunks USING GIN (fts);
-CREATE TABLE IF NOT EXISTS knowledge_files (
-    id TEXT PRIMARY KEY,
-    tenant TEXT NOT NULL,
-    owner TEXT NOT NULL,
-    filename TEXT NOT NULL,
-    purpose TEXT NOT NULL,
-    bytes BIGINT NOT NULL,
-    created_at BIGINT NOT NULL,
-    content BYTEA NOT NULL
-);
-DROP INDEX IF EXISTS knowledge_files_by_owner;
-CREATE INDEX IF NOT EXISTS knowledge_files_by_owner_page ON knowledge_files (tenant, owner, created_at, id);
-"#;
 
 /// After an erasure: prune dead row versions (and their index entries) now.
 const VACUUM_KNOWLEDGE: &str =
     "VACUUM (INDEX_CLEANUP ON) knowledge_chunks, knowledge_documents, knowledge_collections";
 const VACUUM_FILES: &str = "VACUUM (INDEX_CLEANUP ON) knowledge_files";
-
-/// Chunks that the full-text column is kept for: those outside private collections.
-const INDEXED_CHUNK: &str =
-    "collection_id NOT IN (SELECT id FROM knowledge_collections WHERE scope = 'private')";
 
 /// A tsquery for free text: the search terms (prefix terms with `:*`), ORed. The terms
 /// are letters and digits only; quoting them keeps it so.
@@ -117,11 +60,7 @@ type Tx<'a> = sqlx::Transaction<'a, sqlx::Postgres>;
 
 /// Take the generation row (serialising writers across replicas) and bump it.
 async fn bump(tx: &mut Tx<'_>) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "UPDATE knowledge_meta SET value = value + 1 WHERE key = 'generation' RETURNING value",
-    )
-    .fetch_one(&mut **tx)
-    .await
+    sqlx::query_scalar(shared::BUMP).fetch_one(&mut **tx).await
 }
 
 fn collection_of(r: &PgRow) -> Result<Collection, sqlx::Error> {
@@ -142,12 +81,6 @@ fn collection_of(r: &PgRow) -> Result<Collection, sqlx::Error> {
         bytes: r.try_get::<i64, _>("nbytes")? as u64,
     })
 }
-
-const COLLECTION_SELECT: &str = "SELECT c.id, c.name, c.description, c.scope, c.tenant, c.owner, c.created_at,
-    (SELECT count(*) FROM knowledge_documents d WHERE d.collection_id = c.id) AS documents,
-    (SELECT coalesce(sum(d.chunks), 0)::BIGINT FROM knowledge_documents d WHERE d.collection_id = c.id) AS nchunks,
-    (SELECT coalesce(sum(d.bytes), 0)::BIGINT FROM knowledge_documents d WHERE d.collection_id = c.id) AS nbytes
-    FROM knowledge_collections c";
 
 fn document_of(r: &PgRow) -> Result<Document, sqlx::Error> {
     Ok(Document {
@@ -187,24 +120,19 @@ fn ids_of(ids: Vec<i64>) -> HashSet<i64> {
 }
 
 impl Db {
-    /// Connect to `url` (`postgres://user@host/db`) and create what is missing.
+    /// Connect to `url` (`postgres://user@host/db`) and migrate the schema.
     pub async fn open(url: &str) -> Result<Self, sqlx::Error> {
         let options = PgConnectOptions::from_str(url)?.options([("synchronous_commit", "on")]);
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .connect_with(options)
             .await?;
-        let mut tx = pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('sovra_knowledge_schema'))")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::raw_sql(SCHEMA).execute(&mut *tx).await?;
-        tx.commit().await?;
+        crate::migrate::postgres(&pool).await?;
         Ok(Self { pool })
     }
 
     pub async fn generation(&self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar("SELECT value FROM knowledge_meta WHERE key = 'generation'")
+        sqlx::query_scalar(shared::GENERATION)
             .fetch_one(&self.pool)
             .await
     }
@@ -235,14 +163,16 @@ impl Db {
         // Private passages written before they were kept out of the index
         // lose their lexemes (a no-op once done).
         let cleared = sqlx::query(&format!(
-            "UPDATE knowledge_chunks SET fts = NULL WHERE fts IS NOT NULL AND NOT ({INDEXED_CHUNK})"
+            "UPDATE knowledge_chunks SET fts = NULL WHERE fts IS NOT NULL AND NOT ({})",
+            shared::INDEXED_CHUNK
         ))
         .execute(&mut *tx)
         .await?
         .rows_affected();
         let sql = format!(
             "SELECT c.id, d.title, c.heading, c.text FROM knowledge_chunks c
-             JOIN knowledge_documents d ON d.id = c.document_id WHERE c.{INDEXED_CHUNK} {} ORDER BY c.id",
+             JOIN knowledge_documents d ON d.id = c.document_id WHERE c.{} {} ORDER BY c.id",
+            shared::INDEXED_CHUNK,
             if all { "" } else { "AND c.fts IS NULL" }
         );
         let rows: Vec<(i64, String, String, String)> =
@@ -273,12 +203,7 @@ impl Db {
         mut f: impl FnMut(i64, &str, Option<&str>, &[f32]),
     ) -> Result<(), sqlx::Error> {
         use futures::StreamExt as _;
-        let mut rows = sqlx::query(
-            "SELECT c.id, c.collection_id, d.language, c.embedding
-             FROM knowledge_chunks c JOIN knowledge_documents d ON d.id = c.document_id
-             ORDER BY c.id",
-        )
-        .fetch(&self.pool);
+        let mut rows = sqlx::query(shared::EACH_EMBEDDING).fetch(&self.pool);
         while let Some(r) = rows.next().await {
             let r = r?;
             let id: i64 = r.try_get(0)?;
@@ -291,7 +216,7 @@ impl Db {
     }
 
     pub async fn insert_collection(&self, c: &Collection) -> Result<(), sqlx::Error> {
-        sqlx::query("INSERT INTO knowledge_collections (id, name, description, scope, tenant, owner, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        sqlx::query(shared::INSERT_COLLECTION)
             .bind(&c.id)
             .bind(&c.name)
             .bind(&c.description)
@@ -310,11 +235,7 @@ impl Db {
         tenant: &str,
         user: &str,
     ) -> Result<Vec<Collection>, sqlx::Error> {
-        // Tenant collections of the caller's tenant and of every tenant above it.
-        let sql = format!(
-            "{COLLECTION_SELECT} WHERE c.scope = 'public' OR (c.scope = 'tenant' AND (c.tenant = $1 OR $1 LIKE (c.tenant || '/%'))) OR (c.tenant = $1 AND c.owner = $2) ORDER BY c.created_at DESC, c.id"
-        );
-        let rows = sqlx::query(&sql)
+        let rows = sqlx::query(shared::COLLECTIONS_FOR)
             .bind(tenant)
             .bind(user)
             .fetch_all(&self.pool)
@@ -323,8 +244,7 @@ impl Db {
     }
 
     pub async fn collection(&self, id: &str) -> Result<Option<Collection>, sqlx::Error> {
-        let sql = format!("{COLLECTION_SELECT} WHERE c.id = $1");
-        let row = sqlx::query(&sql)
+        let row = sqlx::query(shared::COLLECTION)
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -336,22 +256,19 @@ impl Db {
         tenant: &str,
         user: &str,
     ) -> Result<Vec<String>, sqlx::Error> {
-        sqlx::query_scalar(
-            "SELECT id FROM knowledge_collections WHERE scope = 'private' AND tenant = $1 AND owner = $2",
-        )
-        .bind(tenant)
-        .bind(user)
-        .fetch_all(&self.pool)
-        .await
+        sqlx::query_scalar(shared::PRIVATE_COLLECTIONS_OF)
+            .bind(tenant)
+            .bind(user)
+            .fetch_all(&self.pool)
+            .await
     }
 
     pub async fn private_collections_by_tenant(
         &self,
     ) -> Result<BTreeMap<String, Vec<String>>, sqlx::Error> {
-        let rows =
-            sqlx::query("SELECT tenant, id FROM knowledge_collections WHERE scope = 'private'")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(shared::PRIVATE_COLLECTIONS)
+            .fetch_all(&self.pool)
+            .await?;
         let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for r in rows {
             out.entry(r.try_get(0)?).or_default().push(r.try_get(1)?);
@@ -372,13 +289,12 @@ impl Db {
             .fetch_all(&mut *tx)
             .await?;
             removed.chunks += chunks.len() as u64;
-            removed.documents +=
-                sqlx::query("DELETE FROM knowledge_documents WHERE collection_id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-            removed.collections += sqlx::query("DELETE FROM knowledge_collections WHERE id = $1")
+            removed.documents += sqlx::query(shared::DELETE_DOCUMENTS_OF_COLLECTION)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            removed.collections += sqlx::query(shared::DELETE_COLLECTION)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?
@@ -390,12 +306,10 @@ impl Db {
     }
 
     pub async fn documents(&self, collection: &str) -> Result<Vec<Document>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT * FROM knowledge_documents WHERE collection_id = $1 ORDER BY created_at DESC, id",
-        )
-        .bind(collection)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(shared::DOCUMENTS)
+            .bind(collection)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(document_of).collect()
     }
 
@@ -404,13 +318,11 @@ impl Db {
         collection: &str,
         source: &str,
     ) -> Result<Option<Document>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT * FROM knowledge_documents WHERE collection_id = $1 AND source = $2",
-        )
-        .bind(collection)
-        .bind(source)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(shared::DOCUMENT_BY_SOURCE)
+            .bind(collection)
+            .bind(source)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(document_of).transpose()
     }
 
@@ -428,7 +340,7 @@ impl Db {
         .bind(collection)
         .fetch_all(&mut *tx)
         .await?;
-        let n = sqlx::query("DELETE FROM knowledge_documents WHERE id = $1 AND collection_id = $2")
+        let n = sqlx::query(shared::DELETE_DOCUMENT)
             .bind(document)
             .bind(collection)
             .execute(&mut *tx)
@@ -463,15 +375,13 @@ impl Db {
         .bind(replaces.unwrap_or_default())
         .fetch_all(&mut *tx)
         .await?;
-        sqlx::query(
-            "DELETE FROM knowledge_documents WHERE collection_id = $1 AND (source = $2 OR id = $3)",
-        )
-        .bind(&doc.collection_id)
-        .bind(&doc.source)
-        .bind(replaces.unwrap_or_default())
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("INSERT INTO knowledge_documents (id, collection_id, source, title, url, language, effective_date, content_hash, bytes, chunks, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+        sqlx::query(shared::DELETE_REPLACED_DOCUMENT)
+            .bind(&doc.collection_id)
+            .bind(&doc.source)
+            .bind(replaces.unwrap_or_default())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(shared::INSERT_DOCUMENT)
             .bind(&doc.id)
             .bind(&doc.collection_id)
             .bind(&doc.source)
@@ -526,14 +436,12 @@ impl Db {
             .await?;
             removed.chunks += gone.len() as u64;
             ids.extend(gone);
-            removed.documents += sqlx::query(
-                "DELETE FROM knowledge_documents WHERE collection_id = $1 AND created_at < $2",
-            )
-            .bind(c)
-            .bind(cutoff)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            removed.documents += sqlx::query(shared::DELETE_DOCUMENTS_BEFORE)
+                .bind(c)
+                .bind(cutoff)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         }
         tx.commit().await?;
         if removed.documents > 0 {
@@ -587,13 +495,10 @@ impl Db {
             return Ok(Vec::new());
         }
         let ids: Vec<i64> = fused.iter().map(|(id, _)| *id).collect();
-        let rows = sqlx::query(
-            "SELECT c.id, c.document_id, c.collection_id, c.ord, c.heading, c.text, d.source, d.title, d.url, d.language, d.effective_date
-             FROM knowledge_chunks c JOIN knowledge_documents d ON d.id = c.document_id WHERE c.id = ANY($1)",
-        )
-        .bind(&ids)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(&format!("{} = ANY($1)", shared::HITS_WHERE_ID))
+            .bind(&ids)
+            .fetch_all(&self.pool)
+            .await?;
         let mut by_id = std::collections::HashMap::new();
         for r in rows {
             let id: i64 = r.try_get("id")?;
@@ -640,15 +545,15 @@ impl Db {
         if collections.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(
-            "SELECT c.id, c.document_id, c.collection_id, c.ord, c.heading, c.text, d.title
-             FROM knowledge_chunks c JOIN knowledge_documents d ON d.id = c.document_id
-             WHERE c.collection_id = ANY($1) ORDER BY c.id LIMIT $2",
-        )
-        .bind(collections)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
+        let sql = format!(
+            "{} = ANY($1) ORDER BY c.id LIMIT $2",
+            shared::PASSAGES_WHERE_COLLECTION
+        );
+        let rows = sqlx::query(&sql)
+            .bind(collections)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(StoredPassage {
@@ -672,16 +577,12 @@ impl Db {
         owner: &str,
         except: &str,
     ) -> Result<u64, sqlx::Error> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT coalesce(sum(d.chunks), 0)::BIGINT FROM knowledge_documents d
-             JOIN knowledge_collections k ON k.id = d.collection_id
-             WHERE k.scope = 'private' AND k.tenant = $1 AND k.owner = $2 AND d.id <> $3",
-        )
-        .bind(tenant)
-        .bind(owner)
-        .bind(except)
-        .fetch_one(&self.pool)
-        .await?;
+        let n: i64 = sqlx::query_scalar(shared::PRIVATE_PASSAGES_OF)
+            .bind(tenant)
+            .bind(owner)
+            .bind(except)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(n as u64)
     }
 
@@ -693,9 +594,9 @@ impl Db {
                 .map(|n| n as u64)
         };
         Ok(Counts {
-            collections: one("SELECT count(*) FROM knowledge_collections").await?,
-            documents: one("SELECT count(*) FROM knowledge_documents").await?,
-            chunks: one("SELECT count(*) FROM knowledge_chunks").await?,
+            collections: one(shared::COUNT_COLLECTIONS).await?,
+            documents: one(shared::COUNT_DOCUMENTS).await?,
+            chunks: one(shared::COUNT_CHUNKS).await?,
             fts_rows: one("SELECT count(*) FROM knowledge_chunks WHERE fts IS NOT NULL").await?,
             vectors: 0,
         })
@@ -715,10 +616,9 @@ impl Db {
         for i in 0..n {
             if i % per_doc == 0 {
                 doc = format!("file-synthetic-{collection}-{}", i / per_doc);
-                sqlx::query("INSERT INTO knowledge_documents (id, collection_id, source, title, content_hash, bytes, chunks, created_at) VALUES ($1, $2, $3, $4, '', 0, $5, 0)")
+                sqlx::query(shared::INSERT_SYNTHETIC_DOCUMENT)
                     .bind(&doc)
                     .bind(collection)
-                    .bind(&doc)
                     .bind(format!("Synthetic document {}", i / per_doc))
                     .bind(per_doc as i64)
                     .execute(&mut *tx)
@@ -751,30 +651,25 @@ impl Db {
             .bind(format!("knowledge_files/{}/{}", caller.tenant, caller.user))
             .execute(&mut *tx)
             .await?;
-        let held: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM knowledge_files WHERE tenant = $1 AND owner = $2",
-        )
-        .bind(&caller.tenant)
-        .bind(&caller.user)
-        .fetch_one(&mut *tx)
-        .await?;
+        let held: i64 = sqlx::query_scalar(shared::COUNT_FILES_OF)
+            .bind(&caller.tenant)
+            .bind(&caller.user)
+            .fetch_one(&mut *tx)
+            .await?;
         if held as u64 >= MAX_FILES_PER_OWNER {
             return Err(crate::files::too_many());
         }
-        sqlx::query(
-            "INSERT INTO knowledge_files (id, tenant, owner, filename, purpose, bytes, created_at, content)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&file.id)
-        .bind(&caller.tenant)
-        .bind(&caller.user)
-        .bind(&file.filename)
-        .bind(&file.purpose)
-        .bind(file.bytes as i64)
-        .bind(file.created_at)
-        .bind(content)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query(shared::INSERT_FILE)
+            .bind(&file.id)
+            .bind(&caller.tenant)
+            .bind(&caller.user)
+            .bind(&file.filename)
+            .bind(&file.purpose)
+            .bind(file.bytes as i64)
+            .bind(file.created_at)
+            .bind(content)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -785,18 +680,16 @@ impl Db {
         let created: Option<i64> = match &q.after {
             None => None,
             Some(after) => {
-                sqlx::query_scalar(
-                    "SELECT created_at FROM knowledge_files WHERE id = $1 AND tenant = $2 AND owner = $3",
-                )
-                .bind(after)
-                .bind(&caller.tenant)
-                .bind(&caller.user)
-                .fetch_optional(&self.pool)
-                .await?
+                sqlx::query_scalar(shared::FILE_CREATED_AT)
+                    .bind(after)
+                    .bind(&caller.tenant)
+                    .bind(&caller.user)
+                    .fetch_optional(&self.pool)
+                    .await?
             }
         };
         let cursor = files::cursor(q, created)?;
-        let sql = files::page_sql("knowledge_files", q, cursor.is_some(), |n| format!("${n}"));
+        let sql = files::page_sql(shared::FILES, q, cursor.is_some());
         let mut query = sqlx::query(&sql).bind(&caller.tenant).bind(&caller.user);
         if let Some(p) = &q.purpose {
             query = query.bind(p);
@@ -813,15 +706,12 @@ impl Db {
     }
 
     pub async fn file(&self, caller: &Caller, id: &str) -> Result<StoredFile, Error> {
-        let row = sqlx::query(
-            "SELECT id, filename, purpose, bytes, created_at FROM knowledge_files
-             WHERE id = $1 AND tenant = $2 AND owner = $3",
-        )
-        .bind(id)
-        .bind(&caller.tenant)
-        .bind(&caller.user)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(shared::FILE)
+            .bind(id)
+            .bind(&caller.tenant)
+            .bind(&caller.user)
+            .fetch_optional(&self.pool)
+            .await?;
         match row {
             Some(r) => Ok(file_of(&r)?),
             None => Err(file_not_found(id)),
@@ -849,14 +739,13 @@ impl Db {
     }
 
     pub async fn delete_file(&self, caller: &Caller, id: &str) -> Result<(), Error> {
-        let n =
-            sqlx::query("DELETE FROM knowledge_files WHERE id = $1 AND tenant = $2 AND owner = $3")
-                .bind(id)
-                .bind(&caller.tenant)
-                .bind(&caller.user)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
+        let n = sqlx::query(shared::DELETE_FILE)
+            .bind(id)
+            .bind(&caller.tenant)
+            .bind(&caller.user)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
         if n == 0 {
             return Err(file_not_found(id));
         }
@@ -865,7 +754,7 @@ impl Db {
 
     /// Every file of (tenant, user); how many went.
     pub async fn erase_files(&self, tenant: &str, user: &str) -> Result<u64, Error> {
-        let n = sqlx::query("DELETE FROM knowledge_files WHERE tenant = $1 AND owner = $2")
+        let n = sqlx::query(shared::ERASE_FILES)
             .bind(tenant)
             .bind(user)
             .execute(&self.pool)
@@ -879,7 +768,7 @@ impl Db {
 
     /// Retention: files of `tenant` uploaded before `cutoff` (Unix seconds).
     pub async fn purge_files(&self, tenant: &str, cutoff: i64) -> Result<u64, Error> {
-        let n = sqlx::query("DELETE FROM knowledge_files WHERE tenant = $1 AND created_at < $2")
+        let n = sqlx::query(shared::PURGE_FILES)
             .bind(tenant)
             .bind(cutoff)
             .execute(&self.pool)
@@ -892,11 +781,9 @@ impl Db {
     }
 
     pub async fn file_tenants(&self) -> Result<Vec<String>, Error> {
-        Ok(
-            sqlx::query_scalar("SELECT DISTINCT tenant FROM knowledge_files")
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar(shared::FILE_TENANTS)
+            .fetch_all(&self.pool)
+            .await?)
     }
 }
 

@@ -12,6 +12,10 @@
 //! segments too, not just its visible rows. Chunks of private collections
 //! get no full-text rows (their text is sealed, `sealing.rs`; they are
 //! searched in memory, [`crate::search::bm25_in_memory`]).
+//!
+//! The schema is `migrations/sqlite` (`migrate.rs`); the statements this
+//! backend shares with PostgreSQL are written once in `sql.rs`, and what
+//! is here is SQLite's own (FTS5, `IN (?, …)` lists, `VACUUM INTO`).
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -23,48 +27,11 @@ use sqlx::{Row, SqlitePool};
 
 use crate::chunk::Chunk;
 use crate::search::{Hit, fts_query};
+use crate::sql::sqlite as shared;
 use crate::{Collection, Counts, Document, Error, Removed, Scope, Visibility};
 
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', 0);
-CREATE TABLE IF NOT EXISTS collections (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    description TEXT NOT NULL DEFAULT '',
-    scope TEXT NOT NULL CHECK (scope IN ('public', 'tenant', 'private')),
-    tenant TEXT NOT NULL,
-    owner TEXT,
-    created_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS collections_by_owner ON collections (tenant, owner);
-CREATE TABLE IF NOT EXISTS documents (
-    id TEXT PRIMARY KEY,
-    collection_id TEXT NOT NULL REFERENCES collections (id) ON DELETE CASCADE,
-    source TEXT NOT NULL,
-    title TEXT NOT NULL,
-    url TEXT,
-    language TEXT,
-    effective_date TEXT,
-    content_hash TEXT NOT NULL,
-    bytes INTEGER NOT NULL,
-    chunks INTEGER NOT NULL,
-    created_at INTEGER NOT NULL,
-    UNIQUE (collection_id, source)
-);
-CREATE TABLE IF NOT EXISTS chunks (
-    id INTEGER PRIMARY KEY,
-    document_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
-    collection_id TEXT NOT NULL,
-    ord INTEGER NOT NULL,
-    heading TEXT NOT NULL,
-    text TEXT NOT NULL,
-    embedding BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks (document_id);
-CREATE INDEX IF NOT EXISTS chunks_by_collection ON chunks (collection_id);
-"#;
-
+/// The full-text table, as migration 0001 creates it; [`Db::rebuild_fts`]
+/// drops and recreates it with this same statement.
 const FTS: &str = "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(body, collection_id UNINDEXED, tokenize = 'unicode61 remove_diacritics 2')";
 
 pub struct Db {
@@ -87,10 +54,6 @@ pub(crate) fn unblob(b: &[u8]) -> Vec<f32> {
 pub(crate) fn fts_body(title: &str, heading: &str, text: &str) -> String {
     format!("{title}\n{heading}\n{text}")
 }
-
-/// Chunks that the full-text index holds: those outside private collections.
-pub(crate) const INDEXED_CHUNK: &str =
-    "collection_id NOT IN (SELECT id FROM collections WHERE scope = 'private')";
 
 /// A stored passage of a private collection, as read for the in-memory
 /// full-text search (its text, heading and document title still sealed).
@@ -128,13 +91,6 @@ fn collection_of(r: &sqlx::sqlite::SqliteRow) -> Result<Collection, sqlx::Error>
     })
 }
 
-const COLLECTION_SELECT: &str =
-    "SELECT c.id, c.name, c.description, c.scope, c.tenant, c.owner, c.created_at,
-    (SELECT count(*) FROM documents d WHERE d.collection_id = c.id) AS documents,
-    (SELECT coalesce(sum(d.chunks), 0) FROM documents d WHERE d.collection_id = c.id) AS nchunks,
-    (SELECT coalesce(sum(d.bytes), 0) FROM documents d WHERE d.collection_id = c.id) AS nbytes
-    FROM collections c";
-
 fn document_of(r: &sqlx::sqlite::SqliteRow) -> Result<Document, sqlx::Error> {
     Ok(Document {
         id: r.try_get("id")?,
@@ -154,9 +110,7 @@ fn document_of(r: &sqlx::sqlite::SqliteRow) -> Result<Document, sqlx::Error> {
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
 
 async fn bump(tx: &mut Tx<'_>) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("UPDATE meta SET value = value + 1 WHERE key = 'generation' RETURNING value")
-        .fetch_one(&mut **tx)
-        .await
+    sqlx::query_scalar(shared::BUMP).fetch_one(&mut **tx).await
 }
 
 impl Db {
@@ -180,9 +134,7 @@ impl Db {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        sqlx::raw_sql(SCHEMA).execute(&pool).await?;
-        sqlx::raw_sql(crate::files::SCHEMA).execute(&pool).await?;
-        sqlx::query(FTS).execute(&pool).await?;
+        crate::migrate::sqlite(&pool).await?;
         Ok(Self { pool })
     }
 
@@ -205,7 +157,7 @@ impl Db {
     }
 
     pub async fn generation(&self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar("SELECT value FROM meta WHERE key = 'generation'")
+        sqlx::query_scalar(shared::GENERATION)
             .fetch_one(&self.pool)
             .await
     }
@@ -214,7 +166,8 @@ impl Db {
     /// chunks (lost, torn or never built); the number of rows rebuilt.
     pub async fn ensure_fts(&self) -> Result<u64, sqlx::Error> {
         let chunks: i64 = sqlx::query_scalar(&format!(
-            "SELECT count(*) FROM chunks WHERE {INDEXED_CHUNK}"
+            "SELECT count(*) FROM chunks WHERE {}",
+            shared::INDEXED_CHUNK
         ))
         .fetch_one(&self.pool)
         .await?;
@@ -235,7 +188,8 @@ impl Db {
         sqlx::query(FTS).execute(&mut *tx).await?;
         let rows = sqlx::query(&format!(
             "SELECT c.id, d.title, c.heading, c.text, c.collection_id
-             FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.{INDEXED_CHUNK}"
+             FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.{}",
+            shared::INDEXED_CHUNK
         ))
         .fetch_all(&mut *tx)
         .await?;
@@ -261,11 +215,7 @@ impl Db {
         mut f: impl FnMut(i64, &str, Option<&str>, &[f32]),
     ) -> Result<(), sqlx::Error> {
         use futures::StreamExt as _;
-        let mut rows = sqlx::query(
-            "SELECT c.id, c.collection_id, d.language, c.embedding
-             FROM chunks c JOIN documents d ON d.id = c.document_id ORDER BY c.id",
-        )
-        .fetch(&self.pool);
+        let mut rows = sqlx::query(shared::EACH_EMBEDDING).fetch(&self.pool);
         while let Some(r) = rows.next().await {
             let r = r?;
             let id: i64 = r.try_get(0)?;
@@ -279,7 +229,7 @@ impl Db {
 
     pub async fn insert_collection(&self, c: &Collection) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO collections (id, name, description, scope, tenant, owner, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        sqlx::query(shared::INSERT_COLLECTION)
             .bind(&c.id)
             .bind(&c.name)
             .bind(&c.description)
@@ -298,13 +248,7 @@ impl Db {
         tenant: &str,
         user: &str,
     ) -> Result<Vec<Collection>, sqlx::Error> {
-        let sql = format!(
-            "{COLLECTION_SELECT} WHERE c.scope = 'public' OR (c.scope = 'tenant' AND (c.tenant = ? OR ? LIKE c.tenant || '/%')) OR (c.tenant = ? AND c.owner = ?) ORDER BY c.created_at DESC, c.id"
-        );
-        // Tenant collections of the caller's tenant and of every tenant above it.
-        let rows = sqlx::query(&sql)
-            .bind(tenant)
-            .bind(tenant)
+        let rows = sqlx::query(shared::COLLECTIONS_FOR)
             .bind(tenant)
             .bind(user)
             .fetch_all(&self.pool)
@@ -313,8 +257,7 @@ impl Db {
     }
 
     pub async fn collection(&self, id: &str) -> Result<Option<Collection>, sqlx::Error> {
-        let sql = format!("{COLLECTION_SELECT} WHERE c.id = ?");
-        let row = sqlx::query(&sql)
+        let row = sqlx::query(shared::COLLECTION)
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -326,19 +269,17 @@ impl Db {
         tenant: &str,
         user: &str,
     ) -> Result<Vec<String>, sqlx::Error> {
-        sqlx::query_scalar(
-            "SELECT id FROM collections WHERE scope = 'private' AND tenant = ? AND owner = ?",
-        )
-        .bind(tenant)
-        .bind(user)
-        .fetch_all(&self.pool)
-        .await
+        sqlx::query_scalar(shared::PRIVATE_COLLECTIONS_OF)
+            .bind(tenant)
+            .bind(user)
+            .fetch_all(&self.pool)
+            .await
     }
 
     pub async fn private_collections_by_tenant(
         &self,
     ) -> Result<BTreeMap<String, Vec<String>>, sqlx::Error> {
-        let rows = sqlx::query("SELECT tenant, id FROM collections WHERE scope = 'private'")
+        let rows = sqlx::query(shared::PRIVATE_COLLECTIONS)
             .fetch_all(&self.pool)
             .await?;
         let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -388,12 +329,12 @@ impl Db {
                 Self::delete_chunks_where(&mut tx, "collection_id = ?", std::slice::from_ref(id))
                     .await?;
             removed.chunks += chunks.len() as u64;
-            removed.documents += sqlx::query("DELETE FROM documents WHERE collection_id = ?")
+            removed.documents += sqlx::query(shared::DELETE_DOCUMENTS_OF_COLLECTION)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            removed.collections += sqlx::query("DELETE FROM collections WHERE id = ?")
+            removed.collections += sqlx::query(shared::DELETE_COLLECTION)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?
@@ -412,12 +353,10 @@ impl Db {
     }
 
     pub async fn documents(&self, collection: &str) -> Result<Vec<Document>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT * FROM documents WHERE collection_id = ? ORDER BY created_at DESC, id",
-        )
-        .bind(collection)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(shared::DOCUMENTS)
+            .bind(collection)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(document_of).collect()
     }
 
@@ -426,7 +365,7 @@ impl Db {
         collection: &str,
         source: &str,
     ) -> Result<Option<Document>, sqlx::Error> {
-        let row = sqlx::query("SELECT * FROM documents WHERE collection_id = ? AND source = ?")
+        let row = sqlx::query(shared::DOCUMENT_BY_SOURCE)
             .bind(collection)
             .bind(source)
             .fetch_optional(&self.pool)
@@ -444,7 +383,7 @@ impl Db {
         let ids =
             Self::delete_chunks_where(&mut tx, "document_id = ? AND collection_id = ?", &binds)
                 .await?;
-        let n = sqlx::query("DELETE FROM documents WHERE id = ? AND collection_id = ?")
+        let n = sqlx::query(shared::DELETE_DOCUMENT)
             .bind(document)
             .bind(collection)
             .execute(&mut *tx)
@@ -483,13 +422,13 @@ impl Db {
             &binds,
         )
         .await?;
-        sqlx::query("DELETE FROM documents WHERE collection_id = ? AND (source = ? OR id = ?)")
+        sqlx::query(shared::DELETE_REPLACED_DOCUMENT)
             .bind(&doc.collection_id)
             .bind(&doc.source)
             .bind(replaces.unwrap_or_default())
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO documents (id, collection_id, source, title, url, language, effective_date, content_hash, bytes, chunks, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        sqlx::query(shared::INSERT_DOCUMENT)
             .bind(&doc.id)
             .bind(&doc.collection_id)
             .bind(&doc.source)
@@ -550,13 +489,12 @@ impl Db {
             .await?;
             removed.chunks += gone.len() as u64;
             ids.extend(gone);
-            removed.documents +=
-                sqlx::query("DELETE FROM documents WHERE collection_id = ? AND created_at < ?")
-                    .bind(c)
-                    .bind(cutoff)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+            removed.documents += sqlx::query(shared::DELETE_DOCUMENTS_BEFORE)
+                .bind(c)
+                .bind(cutoff)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         }
         let generation = bump(&mut tx).await?;
         tx.commit().await?;
@@ -625,8 +563,8 @@ impl Db {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT c.id, c.document_id, c.collection_id, c.ord, c.heading, c.text, d.source, d.title, d.url, d.language, d.effective_date
-             FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id IN ({})",
+            "{} IN ({})",
+            shared::HITS_WHERE_ID,
             placeholders(fused.len())
         );
         let mut q = sqlx::query(&sql);
@@ -681,9 +619,8 @@ impl Db {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT c.id, c.document_id, c.collection_id, c.ord, c.heading, c.text, d.title
-             FROM chunks c JOIN documents d ON d.id = c.document_id
-             WHERE c.collection_id IN ({}) ORDER BY c.id LIMIT ?",
+            "{} IN ({}) ORDER BY c.id LIMIT ?",
+            shared::PASSAGES_WHERE_COLLECTION,
             placeholders(collections.len())
         );
         let mut q = sqlx::query(&sql);
@@ -714,15 +651,12 @@ impl Db {
         owner: &str,
         except: &str,
     ) -> Result<u64, sqlx::Error> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT coalesce(sum(d.chunks), 0) FROM documents d JOIN collections k ON k.id = d.collection_id
-             WHERE k.scope = 'private' AND k.tenant = ? AND k.owner = ? AND d.id <> ?",
-        )
-        .bind(tenant)
-        .bind(owner)
-        .bind(except)
-        .fetch_one(&self.pool)
-        .await?;
+        let n: i64 = sqlx::query_scalar(shared::PRIVATE_PASSAGES_OF)
+            .bind(tenant)
+            .bind(owner)
+            .bind(except)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(n as u64)
     }
 
@@ -734,9 +668,9 @@ impl Db {
                 .map(|n| n as u64)
         };
         Ok(Counts {
-            collections: one("SELECT count(*) FROM collections").await?,
-            documents: one("SELECT count(*) FROM documents").await?,
-            chunks: one("SELECT count(*) FROM chunks").await?,
+            collections: one(shared::COUNT_COLLECTIONS).await?,
+            documents: one(shared::COUNT_DOCUMENTS).await?,
+            chunks: one(shared::COUNT_CHUNKS).await?,
             fts_rows: one("SELECT count(*) FROM chunks_fts").await?,
             vectors: 0,
         })
@@ -761,10 +695,9 @@ impl Db {
         for i in 0..n {
             if i % per_doc == 0 {
                 doc = format!("file-synthetic-{collection}-{}", i / per_doc);
-                sqlx::query("INSERT INTO documents (id, collection_id, source, title, content_hash, bytes, chunks, created_at) VALUES (?, ?, ?, ?, '', 0, ?, 0)")
+                sqlx::query(shared::INSERT_SYNTHETIC_DOCUMENT)
                     .bind(&doc)
                     .bind(collection)
-                    .bind(&doc)
                     .bind(format!("Synthetic document {}", i / per_doc))
                     .bind(per_doc as i64)
                     .execute(&mut *tx)
@@ -803,6 +736,13 @@ mod tests {
 
     fn mode(p: &Path) -> u32 {
         std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    /// `rebuild_fts` recreates the full-text table exactly as migration 0001 made it.
+    #[test]
+    fn the_rebuilt_fulltext_table_is_the_migrations() {
+        let initial = include_str!("../migrations/sqlite/0001_initial.sql");
+        assert!(initial.contains(&format!("{FTS};")));
     }
 
     /// Issue 21, finding 15: `knowledge.db` and its backups are the owner's only.

@@ -1384,5 +1384,5 @@ fn content_hash(doc: &NewDocument) -> String {
         h.update([0u8]);
         h.update(f.as_deref().unwrap_or("").as_bytes());
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(h.finalize())
 }

@@ -60,6 +60,11 @@ pub trait Classifier: Send + Sync + fmt::Debug {
     ) -> Result<Scores, GuardError> {
         self.classify(text)
     }
+    /// The language confidences this classifier gates on, when it detects
+    /// the language itself (the rules do); None otherwise.
+    fn gate_confidences(&self, _text: &str) -> Option<Vec<(String, f64)>> {
+        None
+    }
 }
 
 impl<C: Classifier + ?Sized> Classifier for Box<C> {
@@ -77,6 +82,10 @@ impl<C: Classifier + ?Sized> Classifier for Box<C> {
         confidences: &[(String, f64)],
     ) -> Result<Scores, GuardError> {
         (**self).classify_detected(text, confidences)
+    }
+
+    fn gate_confidences(&self, text: &str) -> Option<Vec<(String, f64)>> {
+        (**self).gate_confidences(text)
     }
 }
 
@@ -278,6 +287,10 @@ impl Classifier for RuleClassifier {
     ) -> Result<Scores, GuardError> {
         self.run(text, self.gate.as_ref().map(|_| confidences))
     }
+
+    fn gate_confidences(&self, text: &str) -> Option<Vec<(String, f64)>> {
+        self.gate.as_ref().map(|g| g.confidences(text))
+    }
 }
 
 impl RuleClassifier {
@@ -377,6 +390,15 @@ impl Moderator {
 
     pub fn moderate(&self, text: &str) -> Result<ModerationResult, GuardError> {
         self.moderate_inner(text, None)
+    }
+
+    /// The language confidences of `text` as the rules' gate sees them
+    /// (None when no classifier gates on the language), for a caller that
+    /// reuses them ([`Self::moderate_detected`]).
+    pub fn confidences(&self, text: &str) -> Option<Vec<(String, f64)>> {
+        self.classifiers
+            .iter()
+            .find_map(|c| c.gate_confidences(text))
     }
 
     /// [`Self::moderate`] for a text whose language confidences the caller

@@ -78,7 +78,16 @@ pub struct StreamWindow {
     step: usize,
     unchecked: usize,
     stopped: Option<Decision>,
+    /// The answer's languages as last detected (gating the lexicons), and
+    /// the checks made since: detected again every [`REDETECT_EVERY`]
+    /// checks, not at each one (language detection is most of a check's
+    /// cost, and an answer rarely changes language between two).
+    languages: Option<Vec<(String, f64)>>,
+    since_detected: u32,
 }
+
+/// How many window checks reuse one language detection of the answer.
+pub const REDETECT_EVERY: u32 = 4;
 
 impl StreamWindow {
     /// The default window and step, answering in `language`.
@@ -94,6 +103,8 @@ impl StreamWindow {
             step: step.max(1),
             unchecked: 0,
             stopped: None,
+            languages: None,
+            since_detected: 0,
         }
     }
 
@@ -156,7 +167,15 @@ impl StreamWindow {
         profile: &Profile,
     ) -> Result<StreamVerdict, GuardError> {
         self.unchecked = 0;
-        let result = moderator.moderate(&self.window)?;
+        if self.languages.is_none() || self.since_detected >= REDETECT_EVERY {
+            self.languages = moderator.confidences(&self.window);
+            self.since_detected = 0;
+        }
+        self.since_detected += 1;
+        let result = match &self.languages {
+            Some(languages) => moderator.moderate_detected(&self.window, languages)?,
+            None => moderator.moderate(&self.window)?,
+        };
         if !result.flagged {
             return Ok(StreamVerdict::Continue);
         }

@@ -152,8 +152,9 @@ pub struct Report {
     pub latency_p99_us: u128,
 }
 
-/// Runs every case through language detection, moderation and `profile`'s
-/// policy.
+/// Runs every case through the input check the answer pipeline runs
+/// ([`crate::check_input`]: language detection, moderation and `profile`'s
+/// policy).
 pub fn run(
     cases: &[Case],
     profile: &Profile,
@@ -177,10 +178,13 @@ pub fn run(
     let (mut block, mut safe, mut benign) = ((0, 0), (0, 0), (0, 0));
     for case in cases {
         let started = Instant::now();
-        let detected = languages.detect(&case.text);
-        let result = moderator.moderate(&case.text)?;
-        let answer = crate::lang::decide(detected.clone(), profile);
-        let decision = policy::decide(&result, profile, &answer.answer_language);
+        // The pipeline's own input check, whatever classifier is scored.
+        let crate::InputCheck {
+            language: answer,
+            moderation: result,
+            decision,
+        } = crate::check_input(&case.text, languages, moderator, profile)?;
+        let detected = answer.detected.clone();
         times.push(started.elapsed());
 
         let decided = decision.action();

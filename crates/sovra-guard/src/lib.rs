@@ -118,22 +118,33 @@ impl Guard {
     /// Checks one user message: its language, the moderation result, and the
     /// decision under the profile (with the message to show, if any).
     pub fn check_input(&self, text: &str) -> Result<InputCheck, GuardError> {
-        // The language is detected once: for the decision, and to gate the
-        // lexicons of the rules.
-        let confidences = self.languages.confidences(text);
-        let detected = confidences.first().map(|(language, confidence)| Detection {
-            language: language.clone(),
-            confidence: *confidence,
-        });
-        let language = lang::decide(detected, &self.profile);
-        let moderation = self.moderator.moderate_detected(text, &confidences)?;
-        let decision = policy::decide(&moderation, &self.profile, &language.answer_language);
-        Ok(InputCheck {
-            language,
-            moderation,
-            decision,
-        })
+        check_input(text, &self.languages, &self.moderator, &self.profile)
     }
+}
+
+/// The input check of [`Guard::check_input`] over any detector, moderator
+/// and profile: what the answer pipeline runs on every message, and what
+/// `sovra eval safety` scores (one code path for both). The language is
+/// detected once: for the decision, and to gate the rules' lexicons.
+pub fn check_input(
+    text: &str,
+    languages: &LanguageIdentifier,
+    moderator: &Moderator,
+    profile: &sovra_profile::Profile,
+) -> Result<InputCheck, GuardError> {
+    let confidences = languages.confidences(text);
+    let detected = confidences.first().map(|(language, confidence)| Detection {
+        language: language.clone(),
+        confidence: *confidence,
+    });
+    let language = lang::decide(detected, profile);
+    let moderation = moderator.moderate_detected(text, &confidences)?;
+    let decision = policy::decide(&moderation, profile, &language.answer_language);
+    Ok(InputCheck {
+        language,
+        moderation,
+        decision,
+    })
 }
 
 /// The result of [`Guard::check_input`]. It holds no message text, so it can

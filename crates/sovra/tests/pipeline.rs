@@ -182,8 +182,8 @@ async fn ask(s: &Sovra, surface: Surface, user: &str, message: &str, max_tokens:
     }
 }
 
-/// A conversation keeps what was shown: the answer's text and citations.
-async fn check_kept(s: &Sovra, key: &str, id: &str, seen: &Seen) {
+/// `GET /api/conversations/{id}` with `key`.
+async fn conversation(s: &Sovra, key: &str, id: &str) -> Value {
     let r = s
         .with_key(
             reqwest::Method::GET,
@@ -193,7 +193,12 @@ async fn check_kept(s: &Sovra, key: &str, id: &str, seen: &Seen) {
         .send()
         .await
         .unwrap();
-    let got: Value = r.json().await.unwrap();
+    r.json().await.unwrap()
+}
+
+/// A conversation keeps what was shown: the answer's text and citations.
+async fn check_kept(s: &Sovra, key: &str, id: &str, seen: &Seen) {
+    let got = conversation(s, key, id).await;
     let messages = got["messages"].as_array().unwrap();
     assert_eq!(messages.len(), 2, "{got}");
     assert_eq!(messages[1]["content"], seen.text.as_str(), "{got}");
@@ -311,16 +316,7 @@ async fn cli(s: &Sovra, key: &str, message: &str, max_tokens: u32) -> Seen {
         .and_then(|l| l.split('.').next())
         .unwrap()
         .to_owned();
-    let r = s
-        .with_key(
-            reqwest::Method::GET,
-            &format!("/api/conversations/{id}"),
-            key,
-        )
-        .send()
-        .await
-        .unwrap();
-    let got: Value = r.json().await.unwrap();
+    let got = conversation(s, key, &id).await;
     let answer = &got["messages"][1];
     seen.citations = answer["citations"].as_array().map(Vec::len);
     if answer["usage"]["finish_reason"] == "content_filter" {

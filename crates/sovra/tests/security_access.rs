@@ -546,6 +546,26 @@ async fn anonymous_callers_can_neither_dodge_nor_exhaust_quotas() {
     s.stop().await.unwrap();
 }
 
+/// Starts a long streamed answer as `root` and waits until it holds the
+/// node's only slot, so later requests queue; keep the response alive.
+async fn hold_the_only_slot(s: &Sovra, root: &str) -> reqwest::Response {
+    let mut long = chat("a very long answer please");
+    long["stream"] = json!(true);
+    long["max_tokens"] = json!(1000);
+    let busy = s
+        .with_key(Method::POST, "/v1/chat/completions", root)
+        .json(&long)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(busy.status(), 200);
+    until(s, root, "the slot is taken", |f| {
+        f["backends"][0]["in_flight_requests"] == 1
+    })
+    .await;
+    busy
+}
+
 /// Poll the fleet snapshot (as `root`) until `reached`.
 async fn until(s: &Sovra, root: &str, what: &str, reached: impl Fn(&Value) -> bool) {
     let started = Instant::now();
@@ -594,20 +614,7 @@ async fn priority_and_fair_share_come_from_the_caller() {
         .make_user(&root, "public", "cit@public.example", "member", None)
         .await;
     // The root's long stream holds the only slot.
-    let mut long = chat("a very long answer please");
-    long["stream"] = json!(true);
-    long["max_tokens"] = json!(1000);
-    let busy = s
-        .with_key(Method::POST, "/v1/chat/completions", &root)
-        .json(&long)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(busy.status(), 200);
-    until(&s, &root, "the slot is taken", |f| {
-        f["backends"][0]["in_flight_requests"] == 1
-    })
-    .await;
+    let busy = hold_the_only_slot(&s, &root).await;
     let done = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
     // Lowered to batch (allowed), then two citizens, one claiming an emergency.
@@ -961,20 +968,7 @@ async fn priority_classes_are_granted_in_the_directory() {
         .await;
 
     // The root's long stream holds the only slot; the others queue behind it.
-    let mut long = chat("a very long answer please");
-    long["stream"] = json!(true);
-    long["max_tokens"] = json!(1000);
-    let busy = s
-        .with_key(Method::POST, "/v1/chat/completions", &root)
-        .json(&long)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(busy.status(), 200);
-    until(&s, &root, "the slot is taken", |f| {
-        f["backends"][0]["in_flight_requests"] == 1
-    })
-    .await;
+    let busy = hold_the_only_slot(&s, &root).await;
     let done = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
     // Batch keys and tenants claiming an emergency stay batch; the citizen's

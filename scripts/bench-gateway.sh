@@ -147,7 +147,9 @@ def added(t, p):
 for t in ("sovra", "litellm"):
     print(f"  added by {t:8}: p50 {added(t, 'p50'):+7.2f} ms, p99 {added(t, 'p99'):+7.2f} ms")
 a = added("sovra", "p99")
-print(f"  Sovra adds {a:.2f} ms at p99 (target < 1 ms): {'PASS' if a < 1 else 'MISS'}")
+# Sovra serves with its safety pipeline (the profile's rules) on every
+# request: the target with rule screening is 2 ms at p99 (issue 22).
+print(f"  Sovra adds {a:.2f} ms at p99 with rule screening on (target <= 2 ms): {'PASS' if a <= 2 else 'MISS'}")
 PY
 cat "$REPORT"
 log "written to $REPORT (raw results in $RESULTS)"

@@ -819,7 +819,7 @@ pub async fn create_key(
             }
         }
     }
-    let now = crate::identity::now_ms();
+    let now = crate::caller::now_ms();
     let mut expires_at_ms = req
         .expires_in
         .map(|s| now.saturating_add(i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX)));

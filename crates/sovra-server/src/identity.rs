@@ -63,7 +63,8 @@ use sovra_identity::{
 use sovra_store::Subject;
 
 use crate::anonymous::Citizen;
-pub use crate::caller::{Caller, Via, granted_class, now_ms};
+use crate::caller::{Caller, Via};
+use crate::caller::{granted_class, now_ms};
 use crate::{AppState, HttpError};
 
 /// How the edge resolves callers; cheap to clone.

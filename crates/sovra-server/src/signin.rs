@@ -33,6 +33,7 @@ use sovra_identity::{Credential, Directory, Principal, Session, SessionToken, Us
 use sovra_store::{NewAuditEntry, Store};
 use utoipa::ToSchema;
 
+use crate::caller::now_ms;
 use crate::cookies::{cookie_header, cookie_value};
 use crate::{AppState, HttpError};
 
@@ -255,13 +256,6 @@ impl std::fmt::Debug for SignIn {
             .field("sso", &self.sso_name)
             .finish_non_exhaustive()
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 impl SignIn {

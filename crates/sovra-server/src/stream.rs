@@ -548,6 +548,6 @@ pub async fn collect(
 }
 
 /// A fresh completion id and timestamp .
-pub fn completion_id() -> (String, u64) {
+fn completion_id() -> (String, u64) {
     (new_id("chatcmpl"), unix_now())
 }
